@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/herald-chat/herald/internal/agent"
+	"github.com/herald-chat/herald/internal/config"
+)
+
+// herald runs the CLI with args and returns its output and error.
+func herald(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	root := newRoot(&out, &out)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+// isolate gives the test an empty HERALD_HOME and no agent settings.
+func isolate(t *testing.T) {
+	t.Helper()
+	t.Setenv("HERALD_HOME", t.TempDir())
+	for _, v := range config.Registry() {
+		if v.Name != "HERALD_HOME" {
+			t.Setenv(v.Name, "")
+		}
+	}
+}
+
+func TestEnvJSONListsTheRegistry(t *testing.T) {
+	out, err := herald(t, "env", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vars []map[string]any
+	if err := json.Unmarshal([]byte(out), &vars); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if len(vars) != len(config.Registry()) {
+		t.Errorf("%d entries, want %d", len(vars), len(config.Registry()))
+	}
+	byName := map[string]map[string]any{}
+	for _, v := range vars {
+		for _, field := range []string{"name", "description", "category", "secret", "advanced"} {
+			if _, ok := v[field]; !ok {
+				t.Errorf("entry %v lacks %q", v["name"], field)
+			}
+		}
+		byName[v["name"].(string)] = v
+	}
+	if u := byName["GATEWAY_PROXY_URL"]; u["category"] != "messaging" || u["secret"] != false {
+		t.Errorf("GATEWAY_PROXY_URL = %v", u)
+	}
+	if k := byName["GATEWAY_PROXY_KEY"]; k["category"] != "messaging" || k["secret"] != true {
+		t.Errorf("GATEWAY_PROXY_KEY = %v", k)
+	}
+}
+
+func TestEnvTable(t *testing.T) {
+	out, err := herald(t, "env")
+	if err != nil || !strings.Contains(out, "GATEWAY_PROXY_KEY") || !strings.HasPrefix(out, "NAME") {
+		t.Errorf("err = %v, out = %q", err, out)
+	}
+}
+
+func TestCheckMasksSecrets(t *testing.T) {
+	isolate(t)
+	t.Setenv("GATEWAY_PROXY_URL", "http://127.0.0.1:8642/")
+	t.Setenv("GATEWAY_PROXY_KEY", "sk-very-secret-value")
+	out, err := herald(t, "check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, "sk-very-secret-value") {
+		t.Errorf("check printed the key:\n%s", out)
+	}
+	if !strings.Contains(out, "******** (set)") || !strings.Contains(out, "backend: hermes") || !strings.Contains(out, "env GATEWAY_PROXY_URL") {
+		t.Errorf("check output lacks the masked key, backend or origin:\n%s", out)
+	}
+}
+
+func TestCheckAndRunRefuseWithoutAnAgentServer(t *testing.T) {
+	isolate(t)
+	for _, cmd := range []string{"check", "run"} {
+		_, err := herald(t, cmd)
+		if err == nil || !strings.Contains(err.Error(), "GATEWAY_PROXY_URL") || !strings.Contains(err.Error(), "agent.base_url") {
+			t.Errorf("%s: err = %v, want advice naming GATEWAY_PROXY_URL and agent.base_url", cmd, err)
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, err := herald(t, "version")
+	if err != nil || !strings.HasPrefix(out, "herald dev") {
+		t.Errorf("out = %q, err = %v", out, err)
+	}
+}
+
+// counting is an OpenAI-compatible server that counts requests and answers "ok".
+func counting(t *testing.T, hits *atomic.Int32, sessionHeader *atomic.Value) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		if sessionHeader != nil {
+			sessionHeader.Store(r.Header.Get("X-Hermes-Session-Id"))
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: {\"choices\":[{\"delta\":{\"content\":\"ok\"}}]}\n\ndata: [DONE]\n\n")
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// Seed: test_run_agent_delegates_to_proxy and
+// test_run_agent_skips_proxy_when_not_configured.
+func TestDispatch(t *testing.T) {
+	var proxyHits, modelHits atomic.Int32
+	var session atomic.Value
+	proxy := counting(t, &proxyHits, &session)
+	model := counting(t, &modelHits, nil)
+
+	isolate(t)
+	t.Setenv("GATEWAY_PROXY_URL", proxy.URL)
+	t.Setenv("HERALD_AGENT_BASE_URL", model.URL+"/v1")
+	t.Setenv("HERALD_AGENT_MODEL", "llama3")
+	cfg, err := config.Load(config.Options{RequireBackend: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBackend(cfg, nil)
+	res := b.Run(context.Background(), agent.Turn{SessionID: "test-session-123", Message: "hi"}, func(agent.Event) {})
+	if b.Name() != "hermes" || res.FinalResponse != "ok" || proxyHits.Load() != 1 || modelHits.Load() != 0 {
+		t.Errorf("with a proxy URL: backend %s, final %q, proxy hits %d, model hits %d", b.Name(), res.FinalResponse, proxyHits.Load(), modelHits.Load())
+	}
+	if session.Load() != "test-session-123" {
+		t.Errorf("session header = %v", session.Load())
+	}
+
+	t.Setenv("GATEWAY_PROXY_URL", "")
+	cfg, err = config.Load(config.Options{RequireBackend: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = newBackend(cfg, nil)
+	res = b.Run(context.Background(), agent.Turn{SessionID: "test-session", Message: "hi"}, func(agent.Event) {})
+	if b.Name() != "openai" || res.FinalResponse != "ok" || proxyHits.Load() != 1 || modelHits.Load() != 1 {
+		t.Errorf("without a proxy URL: backend %s, final %q, proxy hits %d, model hits %d", b.Name(), res.FinalResponse, proxyHits.Load(), modelHits.Load())
+	}
+}

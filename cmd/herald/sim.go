@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/herald-chat/herald/internal/sim"
+)
+
+func newSimCmd(opts *options) *cobra.Command {
+	var (
+		addr          string
+		o             sim.Options
+		strictSession bool
+	)
+	cmd := &cobra.Command{
+		Use:   "sim",
+		Short: "Run a Hermes API simulator (not an agent) for demos, tests and benchmarks",
+		Long: "sim serves the Hermes API (/health, /v1/models, /v1/chat/completions with SSE streaming)\n" +
+			"and answers with deterministic text that shows the turn number of each session.\n" +
+			"It is a simulator: no model and no agent runs behind it.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.AllowSessionWithoutKey = !strictSession
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			log := newLogger(opts.stderr, 0)
+			o.Logger = log
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("--addr %s: %w", addr, err)
+			}
+			log.Info("Hermes API simulator listening (a simulator, not an agent)", "url", "http://"+ln.Addr().String(), "auth", o.Key != "")
+			return serve(cmd.Context(), ln, sim.New(o))
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&addr, "addr", "127.0.0.1:8642", "address to listen on")
+	f.StringVar(&o.Key, "key", "", "bearer key clients must send (like API_SERVER_KEY); empty for none")
+	f.StringVar(&o.Model, "model", "", "model id to list and answer with (default hermes-agent)")
+	f.BoolVar(&strictSession, "strict-sessions", false, "refuse X-Hermes-Session-Id without a key (403), as the real server does")
+	f.DurationVar(&o.FirstTokenDelay, "ttft", 0, "time to the first token")
+	f.Float64Var(&o.TokensPerSecond, "tps", 0, "tokens per second (0: as fast as possible)")
+	f.IntVar(&o.AnswerTokens, "tokens", 0, "filler tokens after the echo line (default 20)")
+	f.BoolVar(&o.ToolProgress, "tools", false, "send tool progress events before the answer")
+	f.DurationVar(&o.KeepaliveInterval, "keepalive", 0, "silence before a keepalive comment (default 30s)")
+	f.IntVar(&o.FailStatus, "fail-status", 0, "fault: answer every chat request with this HTTP status")
+	f.IntVar(&o.DisconnectAfter, "disconnect-after", 0, "fault: drop the connection after this many tokens")
+	f.BoolVar(&o.MalformedLines, "malformed", false, "fault: send a malformed data line before the first token")
+	f.BoolVar(&o.AgentError, "agent-error", false, "fault: fail halfway with finish_reason \"error\"")
+	f.BoolVar(&o.RotateSessionID, "rotate-session", false, "answer each turn with a new session id, as after context compression")
+	return cmd
+}
+
+// serve runs h on ln until ctx ends, then closes it gracefully.
+func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

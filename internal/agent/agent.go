@@ -1,0 +1,107 @@
+// Package agent defines what the gateway asks of an agent backend: run one
+// conversation turn, report what happens while it runs, and return the result.
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/herald-chat/herald/internal/chat"
+)
+
+// Backend runs conversation turns against an agent or model server.
+type Backend interface {
+	// Name says which backend this is, for /status and logs.
+	Name() string
+	// Run performs one turn. It calls emit, from the calling goroutine, for each
+	// event as it arrives, and always returns a Result: failures are reported in
+	// Result.Err and in the user-facing Result.FinalResponse, never dropped.
+	// Cancelling ctx ends the turn at once and closes the upstream connection.
+	Run(ctx context.Context, turn Turn, emit func(Event)) Result
+}
+
+// Turn is everything a backend needs for one request.
+type Turn struct {
+	// SessionID continues a conversation on the agent server.
+	SessionID string
+	// Message is the new user message.
+	Message string
+	// ContextPrompt becomes a system message when non-empty.
+	ContextPrompt string
+	// History is the conversation so far, oldest first. Entries without text
+	// and roles other than user and assistant are not sent.
+	History []chat.Message
+	// Source tells the agent who is speaking and where.
+	Source chat.Source
+}
+
+// EventKind tells the kinds of Event apart.
+type EventKind int
+
+// The events a turn produces while it runs.
+const (
+	// EventDelta carries a piece of answer text.
+	EventDelta EventKind = iota + 1
+	// EventTool carries tool progress from the agent.
+	EventTool
+	// EventUsage carries token counts, usually with the final chunk.
+	EventUsage
+	// EventFinish carries the finish reason of the answer.
+	EventFinish
+)
+
+// Event is one thing that happened during a turn.
+type Event struct {
+	Kind         EventKind
+	Text         string        // EventDelta
+	Tool         *ToolProgress // EventTool
+	Usage        *Usage        // EventUsage
+	FinishReason string        // EventFinish
+}
+
+// ToolProgress is a hermes.tool.progress event: the agent started or finished
+// using a tool. Shown to the user while the agent works.
+type ToolProgress struct {
+	Tool       string `json:"tool"`
+	Emoji      string `json:"emoji,omitempty"`
+	Label      string `json:"label,omitempty"`
+	ToolCallID string `json:"toolCallId,omitempty"`
+	Status     string `json:"status,omitempty"`
+}
+
+// Usage counts tokens as the server reported them.
+type Usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+// Result is the outcome of a turn. Its fields follow Hermes's result so that
+// callers record turns the same way whichever backend ran them.
+type Result struct {
+	// FinalResponse is the text for the user: the answer, an error notice, or
+	// the partial answer followed by a notice.
+	FinalResponse string
+	// Messages are the user message and the assistant answer, to record.
+	Messages []chat.Message
+	// APICalls is 1 when the server answered, 0 on error.
+	APICalls int
+	// Tools lists tools the turn used (names from tool progress events).
+	Tools []string
+	// HistoryOffset is the number of history entries passed in.
+	HistoryOffset int
+	// SessionID is the session the conversation continues with: the one
+	// given, or the one the server rotated to.
+	SessionID string
+	// Streamed is true when answer text was already emitted as deltas, so
+	// the caller need not send it again.
+	Streamed bool
+	// Usage is the token usage, when the server reported it.
+	Usage *Usage
+	// FinishReason is the server's finish reason ("stop", "length", "error").
+	FinishReason string
+	// Err is why the turn failed, nil on success.
+	Err error
+	// Duration is how long the turn took.
+	Duration time.Duration
+}

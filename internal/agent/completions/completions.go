@@ -1,0 +1,236 @@
+// Package completions is the client both backends share: one streaming
+// request to an OpenAI-compatible /v1/chat/completions endpoint, read with
+// the SSE reader, turned into agent events and a Result.
+package completions
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/herald-chat/herald/internal/agent"
+	"github.com/herald-chat/herald/internal/chat"
+	"github.com/herald-chat/herald/internal/sse"
+)
+
+// ToolProgressEvent is the SSE event name Hermes uses for tool progress.
+const ToolProgressEvent = "hermes.tool.progress"
+
+// maxErrorBody bounds how much of an error answer is read.
+const maxErrorBody = 64 << 10
+
+// Client sends chat completion requests to one endpoint.
+type Client struct {
+	// Endpoint is the full URL of the chat completions endpoint.
+	Endpoint string
+	// Key is the bearer key; empty sends no Authorization header.
+	Key string
+	// Model is the model name in the request body.
+	Model string
+	// Server names the upstream in user-facing notices ("Proxy", "Model server").
+	Server string
+	// HTTP sends the requests; see NewHTTPClient.
+	HTTP *http.Client
+	// IdleTimeout fails the turn when the server sends nothing for this long.
+	IdleTimeout time.Duration
+	// Logger receives one line per turn; nil discards.
+	Logger *slog.Logger
+}
+
+// NewHTTPClient returns an HTTP client for streaming turns: a connect
+// timeout, no overall deadline (answers may take many minutes), and no proxy
+// from the environment (the registry is the only reader of the environment).
+func NewHTTPClient(connectTimeout time.Duration) *http.Client {
+	dialer := &net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}
+	return &http.Client{Transport: &http.Transport{
+		Proxy:               nil,
+		DialContext:         dialer.DialContext,
+		TLSHandshakeTimeout: connectTimeout,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+		ForceAttemptHTTP2:   true,
+	}}
+}
+
+// Call is one request: the turn, the system text, and extra headers.
+type Call struct {
+	Turn   agent.Turn
+	System string
+	Header http.Header
+}
+
+// Messages builds the request's messages: a system message only when system
+// is non-empty, then the history's user and assistant entries that carry
+// text, then the new user message last.
+func Messages(system string, history []chat.Message, message string) []chat.Message {
+	msgs := make([]chat.Message, 0, len(history)+2)
+	if system != "" {
+		msgs = append(msgs, chat.Message{Role: chat.System, Content: system})
+	}
+	for _, m := range history {
+		if (m.Role == chat.User || m.Role == chat.Assistant) && m.Content != "" {
+			msgs = append(msgs, m)
+		}
+	}
+	return append(msgs, chat.Message{Role: chat.User, Content: message})
+}
+
+type requestBody struct {
+	Model    string         `json:"model"`
+	Messages []chat.Message `json:"messages"`
+	Stream   bool           `json:"stream"`
+}
+
+// Run performs one turn. It returns the Result and the response headers (nil
+// when no response arrived), from which a backend reads what is its own.
+func (c *Client) Run(ctx context.Context, call Call, emit func(agent.Event)) (agent.Result, http.Header) {
+	start := time.Now()
+	res := agent.Result{
+		SessionID:     call.Turn.SessionID,
+		HistoryOffset: len(call.Turn.History),
+	}
+	st := &stream{emit: emit}
+	header, err := c.do(ctx, call, st)
+	res.Streamed = st.text.Len() > 0
+	res.Usage, res.FinishReason, res.Tools = st.usage, st.finish, st.tools
+	res.Err = err
+	if err == nil {
+		res.APICalls = 1
+	}
+	res.FinalResponse = agent.FinalText(c.Server, st.text.String(), err)
+	res.Messages = []chat.Message{
+		{Role: chat.User, Content: call.Turn.Message},
+		{Role: chat.Assistant, Content: res.FinalResponse},
+	}
+	res.Duration = time.Since(start)
+	c.log().Debug("turn finished", "server", c.Server, "session", res.SessionID,
+		"chars", st.text.Len(), "finish", st.finish, "duration", res.Duration, "error", err)
+	return res, header
+}
+
+func (c *Client) log() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}
+
+// do sends the request and reads the answer into st.
+func (c *Client) do(parent context.Context, call Call, st *stream) (http.Header, error) {
+	body, err := json.Marshal(requestBody{
+		Model:    c.Model,
+		Messages: Messages(call.System, call.Turn.History, call.Turn.Message),
+		Stream:   true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encoding the request: %w", err)
+	}
+
+	// The idle timer covers the wait for the response headers and every
+	// gap between reads; any byte resets it.
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	idle := time.AfterFunc(c.IdleTimeout, func() { cancel(agent.ErrIdleTimeout) })
+	defer idle.Stop()
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("building the request: %w", err)
+	}
+	for k, vs := range call.Header {
+		req.Header[k] = vs
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	if c.Key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Key)
+	}
+
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, transportError(ctx, parent, err)
+	}
+	defer resp.Body.Close()
+	r := &idleReader{r: resp.Body, timer: idle, d: c.IdleTimeout}
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		data, _ := io.ReadAll(io.LimitReader(r, maxErrorBody))
+		return resp.Header, &agent.StatusError{Status: resp.StatusCode, Message: errorMessage(resp.StatusCode, data)}
+	}
+	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if mediaType == "application/json" {
+		err = st.readCompletion(r)
+	} else {
+		err = st.readEvents(r, c.log())
+	}
+	if err != nil && !isAgentError(err) {
+		err = transportError(ctx, parent, err)
+	}
+	return resp.Header, err
+}
+
+// isAgentError tells errors that describe the answer from those of the connection.
+func isAgentError(err error) bool {
+	var se *agent.StreamError
+	return errors.Is(err, agent.ErrAgentFailed) || errors.Is(err, agent.ErrIncomplete) ||
+		errors.Is(err, sse.ErrLineTooLong) || errors.As(err, &se)
+}
+
+// transportError names why a request failed: our cancellation, the idle
+// timeout, or the connection.
+func transportError(ctx, parent context.Context, err error) error {
+	if parent.Err() != nil {
+		return parent.Err()
+	}
+	if cause := context.Cause(ctx); errors.Is(cause, agent.ErrIdleTimeout) {
+		return agent.ErrIdleTimeout
+	}
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err
+	}
+	return &agent.ConnectionError{Err: err}
+}
+
+// errorMessage prefers error.message from a JSON error body, the shape
+// OpenAI-compatible servers use, over the raw body.
+func errorMessage(status int, data []byte) string {
+	var body struct {
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(data, &body) == nil && body.Error.Message != "" {
+		return body.Error.Message
+	}
+	msg := strings.TrimSpace(string(data))
+	if msg == "" {
+		return http.StatusText(status)
+	}
+	return msg
+}
+
+// idleReader resets the idle timer whenever bytes arrive.
+type idleReader struct {
+	r     io.Reader
+	timer *time.Timer
+	d     time.Duration
+}
+
+func (i *idleReader) Read(p []byte) (int, error) {
+	n, err := i.r.Read(p)
+	if n > 0 {
+		i.timer.Reset(i.d)
+	}
+	return n, err
+}

@@ -1,0 +1,105 @@
+// Package hermes is the proxy backend: it relays each turn to a Hermes API
+// server (gateway proxy mode), which runs the agent and keeps the session.
+package hermes
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/herald-chat/herald/internal/agent"
+	"github.com/herald-chat/herald/internal/agent/completions"
+)
+
+// SessionHeader carries the conversation's session id both ways.
+const SessionHeader = "X-Hermes-Session-Id"
+
+// Config configures the backend.
+type Config struct {
+	URL            string // the API server's base URL, without a trailing slash
+	Key            string // bearer key; empty sends no Authorization header
+	Model          string // default "hermes-agent"
+	ConnectTimeout time.Duration
+	IdleTimeout    time.Duration
+	Logger         *slog.Logger
+}
+
+// Backend relays turns to a Hermes API server.
+type Backend struct {
+	client completions.Client
+	log    *slog.Logger
+}
+
+// New returns a backend for the API server at cfg.URL.
+func New(cfg Config) *Backend {
+	if cfg.Model == "" {
+		cfg.Model = "hermes-agent"
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Backend{
+		client: completions.Client{
+			Endpoint:    strings.TrimRight(cfg.URL, "/") + "/v1/chat/completions",
+			Key:         cfg.Key,
+			Model:       cfg.Model,
+			Server:      "Proxy",
+			HTTP:        completions.NewHTTPClient(cfg.ConnectTimeout),
+			IdleTimeout: cfg.IdleTimeout,
+			Logger:      log,
+		},
+		log: log,
+	}
+}
+
+// Name implements agent.Backend.
+func (b *Backend) Name() string { return "hermes" }
+
+// Run implements agent.Backend. The context prompt goes as the system
+// message; the history is sent as well, for servers that keep no sessions.
+// When the server answers with a different session id (it rotates ids after
+// compressing the context), the Result carries the new one.
+func (b *Backend) Run(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result {
+	res, header := b.client.Run(ctx, completions.Call{
+		Turn:   turn,
+		System: turn.ContextPrompt,
+		Header: identityHeaders(turn),
+	}, emit)
+	if id := strings.TrimSpace(header.Get(SessionHeader)); id != "" && id != turn.SessionID {
+		b.log.Info("agent server rotated the session id", "from", turn.SessionID, "to", id)
+		res.SessionID = id
+	}
+	return res
+}
+
+// identityHeaders tells the agent who is speaking and where. Values are
+// stripped of CR, LF and NUL, which would break or smuggle headers.
+func identityHeaders(turn agent.Turn) http.Header {
+	h := http.Header{}
+	set := func(name, value string) {
+		if v := clean(value); v != "" {
+			h.Set(name, v)
+		}
+	}
+	src := turn.Source
+	set(SessionHeader, turn.SessionID)
+	set("X-Hermes-User-Id", src.UserID)
+	set("X-Hermes-User-Name", src.UserName)
+	set("X-Hermes-Chat-Id", src.ChatID)
+	set("X-Hermes-Chat-Name", src.ChatName)
+	set("X-Hermes-Chat-Type", string(src.ChatType))
+	set("X-Hermes-Thread-Id", src.ThreadID)
+	return h
+}
+
+func clean(v string) string {
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' || r == 0 {
+			return -1
+		}
+		return r
+	}, v))
+}

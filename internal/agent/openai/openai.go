@@ -1,0 +1,58 @@
+// Package openai is the direct backend: without a Hermes API server, Herald
+// talks to an OpenAI-compatible model server (Ollama, vLLM, llama.cpp
+// server, OpenAI) and sends the whole text history with every turn.
+package openai
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/herald-chat/herald/internal/agent"
+	"github.com/herald-chat/herald/internal/agent/completions"
+)
+
+// Config configures the backend.
+type Config struct {
+	BaseURL        string // e.g. http://127.0.0.1:11434/v1; /chat/completions is appended
+	APIKey         string
+	Model          string
+	SystemPrompt   string
+	ConnectTimeout time.Duration
+	IdleTimeout    time.Duration
+	Logger         *slog.Logger
+}
+
+// Backend sends turns to a model server.
+type Backend struct {
+	client completions.Client
+	system string
+}
+
+// New returns a backend for the model server at cfg.BaseURL.
+func New(cfg Config) *Backend {
+	return &Backend{
+		client: completions.Client{
+			Endpoint:    strings.TrimRight(cfg.BaseURL, "/") + "/chat/completions",
+			Key:         cfg.APIKey,
+			Model:       cfg.Model,
+			Server:      "Model server",
+			HTTP:        completions.NewHTTPClient(cfg.ConnectTimeout),
+			IdleTimeout: cfg.IdleTimeout,
+			Logger:      cfg.Logger,
+		},
+		system: cfg.SystemPrompt,
+	}
+}
+
+// Name implements agent.Backend.
+func (b *Backend) Name() string { return "openai" }
+
+// Run implements agent.Backend. The configured system prompt and the turn's
+// context prompt together form the system message.
+func (b *Backend) Run(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result {
+	system := strings.TrimSpace(strings.Join([]string{b.system, turn.ContextPrompt}, "\n\n"))
+	res, _ := b.client.Run(ctx, completions.Call{Turn: turn, System: system}, emit)
+	return res
+}

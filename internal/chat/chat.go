@@ -1,0 +1,47 @@
+// Package chat holds the platform-neutral types that flow between platform
+// adapters, the gateway and the agent backends.
+package chat
+
+// ChatType says what kind of conversation a message came from; it decides how
+// sessions are keyed and whether the bot must be mentioned.
+type ChatType string
+
+// The chat types the Hermes protocol knows.
+const (
+	DM      ChatType = "dm"
+	Group   ChatType = "group"
+	Channel ChatType = "channel"
+	Thread  ChatType = "thread"
+)
+
+// Source identifies where a message came from: enough to answer it and to tell
+// the agent who is speaking.
+type Source struct {
+	Platform  string
+	ChatID    string
+	ChatName  string
+	ChatType  ChatType
+	UserID    string
+	UserName  string
+	ThreadID  string // empty when the message is not in a thread
+	MessageID string
+}
+
+// Role is the author of a transcript entry, as the chat completions API names it.
+type Role string
+
+// The roles a transcript may hold. Only User and Assistant entries with text
+// are sent upstream; the others come from imported Hermes histories.
+const (
+	System    Role = "system"
+	User      Role = "user"
+	Assistant Role = "assistant"
+	Tool      Role = "tool"
+)
+
+// Message is one transcript entry. Content is empty for entries that carried
+// no text (an assistant turn that only called tools, for example).
+type Message struct {
+	Role    Role   `json:"role"`
+	Content string `json:"content"`
+}

@@ -1,0 +1,234 @@
+// Package config loads Herald's settings: environment variables first, then
+// config.yaml, then built-in defaults. It accepts Hermes's key names so a
+// Hermes configuration works unchanged, and names the variable or file key
+// behind every problem it reports.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is the effective configuration.
+type Config struct {
+	// Home holds config.yaml, .env and all state.
+	Home string
+	// File is the config.yaml path that was read (it may not exist).
+	File string
+	// HTTPAddr is the address of Herald's own HTTP listener.
+	HTTPAddr string
+	// LogLevel is the minimum level logged.
+	LogLevel slog.Level
+
+	// Proxy is the Hermes API server the gateway relays to.
+	Proxy Proxy
+	// Agent is the OpenAI-compatible model server used without a proxy.
+	Agent Agent
+	// ConnectTimeout bounds connecting to the agent server.
+	ConnectTimeout time.Duration
+	// IdleTimeout bounds the time between two reads from the agent server.
+	IdleTimeout time.Duration
+
+	// Streaming controls progressive delivery of answers.
+	Streaming Streaming
+	// GroupSessionsPerUser gives each user of a group a session of their own.
+	GroupSessionsPerUser bool
+	// ThreadSessionsPerUser gives each user of a thread a session of their own.
+	ThreadSessionsPerUser bool
+	// BusyInputMode says what a message does while a turn runs: interrupt or queue.
+	BusyInputMode string
+
+	// Platforms holds platforms.<name>.* as written, for the platform adapters.
+	Platforms map[string]map[string]any
+	// Matrix holds matrix.* as written, for the Matrix adapter.
+	Matrix map[string]any
+	// DisplayPlatforms holds display.platforms.<name>.* as written.
+	DisplayPlatforms map[string]map[string]any
+
+	effective []Effective
+}
+
+// Proxy is the Hermes API server (gateway proxy mode).
+type Proxy struct {
+	URL   string // without a trailing slash; empty when not configured
+	Key   string // bearer key; empty sends no Authorization header
+	Model string
+}
+
+// Agent is an OpenAI-compatible model server for the direct backend.
+type Agent struct {
+	BaseURL      string
+	APIKey       string
+	Model        string
+	SystemPrompt string
+}
+
+// Streaming holds the streaming.* settings.
+type Streaming struct {
+	Enabled         bool
+	Transport       string // auto, draft, edit or off
+	EditInterval    time.Duration
+	BufferThreshold int
+	Cursor          string
+}
+
+// Effective is one setting's value and where it came from, for `herald check`.
+type Effective struct {
+	Key    string // config.yaml key, or the variable name for env-only settings
+	Env    string // environment variable, if any
+	Value  string
+	Origin string // "env NAME", "FILE: key", "FILE: NAME" (.env) or "default"
+	Secret bool
+}
+
+// Effective lists every setting's value and origin, in table order.
+func (c *Config) Effective() []Effective { return c.effective }
+
+// Backend names the backend the configuration selects: "hermes" with a
+// proxy URL, "openai" with a model server base URL, "" with neither.
+func (c *Config) Backend() string {
+	switch {
+	case c.Proxy.URL != "":
+		return "hermes"
+	case c.Agent.BaseURL != "":
+		return "openai"
+	}
+	return ""
+}
+
+// Options says where to load from.
+type Options struct {
+	// Env is the environment; nil means the process environment.
+	Env *Env
+	// File overrides $HERALD_HOME/config.yaml (the --config flag); it must exist.
+	File string
+	// RequireBackend reports a missing agent server as a problem, as `run` and `check` need.
+	RequireBackend bool
+	// Logger receives the debug line about ignored keys; nil discards it.
+	Logger *slog.Logger
+}
+
+// Load reads the configuration and validates it. It reports every problem
+// found, not only the first, each naming its variable or file and key.
+func Load(opts Options) (*Config, error) {
+	env := opts.Env
+	if env == nil {
+		env = ProcessEnv()
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Config{}
+	var errs []error
+
+	home, err := homeDir(env)
+	if err != nil {
+		return nil, err
+	}
+	c.Home = home
+	if err := env.LoadFile(filepath.Join(home, ".env")); err != nil {
+		errs = append(errs, err)
+	}
+
+	c.File = opts.File
+	if c.File == "" {
+		c.File = filepath.Join(home, "config.yaml")
+	}
+	root, err := readYAML(c.File, opts.File != "")
+	if err != nil {
+		return nil, err
+	}
+
+	for _, s := range settings {
+		value, origin := s.def, "default"
+		if v, o, ok := fromEnv(env, s.env); ok {
+			value, origin = v, o
+		} else if s.key != "" {
+			v, ok, err := scalarAt(root, s.key)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %s: %w", c.File, s.key, err))
+				continue
+			}
+			if ok {
+				value, origin = v, c.File+": "+s.key
+			}
+		}
+		if err := s.set(c, value); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", origin, err))
+			continue
+		}
+		name := s.key
+		if name == "" {
+			name = s.env
+		}
+		c.effective = append(c.effective, Effective{Key: name, Env: s.env, Value: value, Origin: origin, Secret: s.secret})
+	}
+
+	errs = append(errs, c.readSections(root)...)
+	if unknown := unknownKeys(root); len(unknown) > 0 {
+		log.Debug("config.yaml keys not used by Herald, ignored", "file", c.File, "keys", strings.Join(unknown, ", "))
+	}
+	if opts.RequireBackend {
+		errs = append(errs, c.checkBackend()...)
+	}
+	if len(errs) > 0 {
+		return nil, &Error{Problems: errs}
+	}
+	return c, nil
+}
+
+// Error lists every configuration problem found.
+type Error struct {
+	Problems []error
+}
+
+func (e *Error) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = "  - " + p.Error()
+	}
+	return fmt.Sprintf("configuration has %d problem(s):\n%s", len(e.Problems), strings.Join(lines, "\n"))
+}
+
+func (c *Config) checkBackend() []error {
+	switch c.Backend() {
+	case "":
+		return []error{errors.New("no agent server configured: set GATEWAY_PROXY_URL (or gateway.proxy_url in config.yaml) " +
+			"to relay to a Hermes API server, or HERALD_AGENT_BASE_URL (or agent.base_url) to talk to an OpenAI-compatible model server")}
+	case "openai":
+		if c.Agent.Model == "" {
+			return []error{errors.New("agent.model (HERALD_AGENT_MODEL) is required with agent.base_url: name the model the server should run")}
+		}
+	}
+	return nil
+}
+
+func homeDir(env *Env) (string, error) {
+	if v, _, ok := fromEnv(env, "HERALD_HOME"); ok {
+		return filepath.Clean(v), nil
+	}
+	dir, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("cannot find a home directory for ~/.herald; set HERALD_HOME: %w", err)
+	}
+	return filepath.Join(dir, ".herald"), nil
+}
+
+// fromEnv reads a variable, treating a whitespace-only value as unset.
+// Setters trim where surrounding spaces cannot be meant.
+func fromEnv(env *Env, name string) (value, origin string, ok bool) {
+	if name == "" {
+		return "", "", false
+	}
+	v, origin, ok := env.Get(name)
+	if !ok || strings.TrimSpace(v) == "" {
+		return "", "", false
+	}
+	return v, origin, true
+}

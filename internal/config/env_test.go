@@ -1,0 +1,120 @@
+package config
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// Seed: test_proxy_url_in_optional_env_vars.
+func TestProxyURLIsRegistered(t *testing.T) {
+	v, ok := Lookup("GATEWAY_PROXY_URL")
+	if !ok || v.Category != Messaging || v.Secret {
+		t.Errorf("GATEWAY_PROXY_URL = %+v, %v; want messaging, not secret", v, ok)
+	}
+}
+
+// Seed: test_proxy_key_in_optional_env_vars.
+func TestProxyKeyIsRegistered(t *testing.T) {
+	v, ok := Lookup("GATEWAY_PROXY_KEY")
+	if !ok || v.Category != Messaging || !v.Secret {
+		t.Errorf("GATEWAY_PROXY_KEY = %+v, %v; want messaging, secret", v, ok)
+	}
+}
+
+func TestRegistryEntriesAreComplete(t *testing.T) {
+	seen := map[string]bool{}
+	for _, v := range Registry() {
+		if seen[v.Name] {
+			t.Errorf("%s is registered twice", v.Name)
+		}
+		seen[v.Name] = true
+		if v.Description == "" || v.Prompt == "" {
+			t.Errorf("%s lacks a description or prompt", v.Name)
+		}
+		switch v.Category {
+		case Messaging, Provider, Setting, Tool:
+		default:
+			t.Errorf("%s has category %q", v.Name, v.Category)
+		}
+	}
+	for _, s := range settings {
+		if _, ok := Lookup(s.env); s.env != "" && !ok {
+			t.Errorf("setting %s reads %s, which is not registered", s.key, s.env)
+		}
+	}
+}
+
+func TestUnregisteredNamePanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("reading an unregistered variable did not panic")
+		}
+	}()
+	MapEnv(nil).Get("NOT_REGISTERED")
+}
+
+// repoRoot is where go.mod is.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, _ := os.Getwd()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found")
+		}
+		dir = parent
+	}
+}
+
+// Nothing reads the environment except through the registry.
+func TestOnlyTheRegistryReadsTheEnvironment(t *testing.T) {
+	root := repoRoot(t)
+	direct := regexp.MustCompile(`\bos\.(Getenv|LookupEnv|Environ|ExpandEnv)\b|\bsyscall\.(Getenv|Environ)\b|http\.ProxyFromEnvironment`)
+	allowed := filepath.Join(root, "internal", "config", "env.go")
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") || path == allowed {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for i, line := range strings.Split(string(data), "\n") {
+			if direct.MatchString(line) {
+				rel, _ := filepath.Rel(root, path)
+				t.Errorf("%s:%d reads the environment directly; use config.Env: %s", rel, i+1, strings.TrimSpace(line))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The README's configuration reference lists every registered variable.
+func TestReadmeListsEveryVariable(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(data)
+	for _, v := range Registry() {
+		if !strings.Contains(readme, "| `"+v.Name+"` |") {
+			t.Errorf("README.md has no table row for %s", v.Name)
+		}
+	}
+}

@@ -1,0 +1,179 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// rawSections are read as written and handed to the parts that own them.
+var rawSections = []string{"platforms", "matrix", "display.platforms"}
+
+// readYAML parses config.yaml into its top-level mapping node. A missing
+// default file means an empty configuration; a missing --config file is an error.
+func readYAML(path string, mustExist bool) (*yaml.Node, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && !mustExist {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil, nil
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%s: line %d: the top level must be a mapping of keys, got %s", path, root.Line, kindName(root))
+	}
+	return root, nil
+}
+
+// child returns the value under key in a mapping node.
+func child(m *yaml.Node, key string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// nodeAt follows a dotted path such as "gateway.proxy_url". An intermediate
+// value that is not a mapping is reported, since the user meant something there.
+func nodeAt(root *yaml.Node, path string) (*yaml.Node, error) {
+	n := root
+	parts := strings.Split(path, ".")
+	for i, p := range parts {
+		if n == nil {
+			return nil, nil
+		}
+		if n.Kind == yaml.AliasNode {
+			n = n.Alias
+		}
+		if n.Kind != yaml.MappingNode {
+			if i == 0 {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("line %d: %s must be a mapping, got %s", n.Line, strings.Join(parts[:i], "."), kindName(n))
+		}
+		n = child(n, p)
+	}
+	if n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n, nil
+}
+
+// scalarAt returns the single value at path. A null value counts as unset.
+func scalarAt(root *yaml.Node, path string) (string, bool, error) {
+	n, err := nodeAt(root, path)
+	if err != nil || n == nil {
+		return "", false, err
+	}
+	if n.Kind != yaml.ScalarNode {
+		return "", false, fmt.Errorf("line %d: expected a single value, got %s", n.Line, kindName(n))
+	}
+	if n.Tag == "!!null" {
+		return "", false, nil
+	}
+	return n.Value, true, nil
+}
+
+// readSections decodes the sections kept as written.
+func (c *Config) readSections(root *yaml.Node) []error {
+	var errs []error
+	section := func(path string, out any) {
+		n, err := nodeAt(root, path)
+		if err == nil && n != nil && n.Tag != "!!null" {
+			if n.Kind != yaml.MappingNode {
+				err = fmt.Errorf("line %d: expected a mapping, got %s", n.Line, kindName(n))
+			} else if derr := n.Decode(out); derr != nil {
+				err = fmt.Errorf("line %d: expected a mapping of names to mappings: %w", n.Line, derr)
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s: %w", c.File, path, err))
+		}
+	}
+	section("platforms", &c.Platforms)
+	section("matrix", &c.Matrix)
+	section("display.platforms", &c.DisplayPlatforms)
+	return errs
+}
+
+// unknownKeys lists the leaf keys that no setting or section reads.
+func unknownKeys(root *yaml.Node) []string {
+	known := map[string]bool{}
+	for _, s := range settings {
+		if s.key != "" {
+			known[s.key] = true
+		}
+	}
+	var unknown []string
+	var walk func(n *yaml.Node, prefix string)
+	walk = func(n *yaml.Node, prefix string) {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			path := prefix + n.Content[i].Value
+			v := n.Content[i+1]
+			switch {
+			case known[path] || isRawSection(path):
+			case v.Kind == yaml.MappingNode && isPrefixOfKnown(path, known):
+				walk(v, path+".")
+			default:
+				unknown = append(unknown, path)
+			}
+		}
+	}
+	if root != nil {
+		walk(root, "")
+	}
+	sort.Strings(unknown)
+	return unknown
+}
+
+func isRawSection(path string) bool {
+	for _, s := range rawSections {
+		if path == s {
+			return true
+		}
+	}
+	return false
+}
+
+func isPrefixOfKnown(path string, known map[string]bool) bool {
+	for k := range known {
+		if strings.HasPrefix(k, path+".") {
+			return true
+		}
+	}
+	for _, s := range rawSections {
+		if strings.HasPrefix(s, path+".") {
+			return true
+		}
+	}
+	return false
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("the value %q", n.Value)
+	}
+	return "something else"
+}
