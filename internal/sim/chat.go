@@ -1,0 +1,410 @@
+package sim
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// requestError is a chat request the server refuses, with the JSON error it
+// answers.
+type requestError struct {
+	status  int
+	message string
+	typ     string
+	code    string
+}
+
+func badRequest(message, code string) *requestError {
+	return &requestError{status: http.StatusBadRequest, message: message, typ: "invalid_request_error", code: code}
+}
+
+type chatRequest struct {
+	Messages []chatMessage `json:"messages"`
+	Stream   bool          `json:"stream"`
+}
+
+type chatMessage struct {
+	Role    string          `json:"role"`
+	Content json.RawMessage `json:"content"`
+}
+
+type contentPart struct {
+	Type     string `json:"type"`
+	Text     string `json:"text"`
+	ImageURL *struct {
+		URL string `json:"url"`
+	} `json:"image_url"`
+}
+
+// turnInput is what the simulated agent takes from a request.
+type turnInput struct {
+	said         string // text of the last user message
+	images       int    // images in the last user message
+	promptTokens int
+}
+
+func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
+	s.count(func(st *Stats) { st.Requests++ })
+
+	if s.opts.FailStatus != 0 {
+		typ := "invalid_request_error"
+		if s.opts.FailStatus >= 500 {
+			typ = "server_error"
+		}
+		s.reject(w, &requestError{
+			status:  s.opts.FailStatus,
+			message: fmt.Sprintf("Simulated failure (HTTP %d) from the Hermes API server simulator", s.opts.FailStatus),
+			typ:     typ,
+			code:    "simulated_failure",
+		})
+		return
+	}
+	session, rerr := s.requestedSession(r)
+	if rerr != nil {
+		s.reject(w, rerr)
+		return
+	}
+	req, rerr := readChatRequest(w, r)
+	if rerr != nil {
+		s.reject(w, rerr)
+		return
+	}
+	in, rerr := readTurnInput(req.Messages)
+	if rerr != nil {
+		s.reject(w, rerr)
+		return
+	}
+
+	turn, replySession := s.startTurn(session)
+	tokens := replyTokens(turn, in, s.opts.AnswerTokens)
+	s.log.Debug("chat turn", "session", replySession, "turn", turn, "stream", req.Stream, "tokens", len(tokens))
+	a := answer{
+		id:           "chatcmpl-" + randomHex(12),
+		created:      s.opts.Now().Unix(),
+		session:      replySession,
+		tokens:       tokens,
+		promptTokens: in.promptTokens,
+	}
+	if req.Stream {
+		s.stream(w, r, a)
+	} else {
+		s.complete(w, r, a)
+	}
+}
+
+// reject answers a refused chat request and counts it.
+func (s *Server) reject(w http.ResponseWriter, e *requestError) {
+	s.count(func(st *Stats) { st.Rejected++ })
+	s.log.Debug("rejected chat request", "status", e.status, "code", e.code, "message", e.message)
+	writeError(w, e.status, e.message, e.typ, e.code)
+}
+
+// requestedSession returns the session id the client wants to continue, or
+// "" for a new session.
+func (s *Server) requestedSession(r *http.Request) (string, *requestError) {
+	id := r.Header.Get(SessionHeader)
+	if id == "" {
+		return "", nil
+	}
+	if strings.ContainsAny(id, "\r\n\x00") {
+		return "", badRequest("Invalid session ID", "invalid_session_id")
+	}
+	if s.opts.Key == "" && !s.opts.AllowSessionWithoutKey {
+		return "", &requestError{
+			status:  http.StatusForbidden,
+			message: "Session continuation requires API key authentication",
+			typ:     "invalid_request_error",
+			code:    "session_requires_auth",
+		}
+	}
+	return id, nil
+}
+
+func readChatRequest(w http.ResponseWriter, r *http.Request) (*chatRequest, *requestError) {
+	tooLarge := &requestError{
+		status:  http.StatusRequestEntityTooLarge,
+		message: fmt.Sprintf("Request body too large (limit %d bytes)", MaxBodyBytes),
+		typ:     "invalid_request_error",
+		code:    "request_too_large",
+	}
+	if r.ContentLength > MaxBodyBytes {
+		return nil, tooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, tooLarge
+		}
+		return nil, badRequest("Could not read request body", "invalid_body")
+	}
+	var req chatRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, badRequest("Invalid JSON in request body", "invalid_json")
+	}
+	if len(req.Messages) == 0 {
+		return nil, badRequest("'messages' must be a non-empty array", "missing_messages")
+	}
+	return &req, nil
+}
+
+// readTurnInput checks every message's content and picks out what the
+// simulated agent answers to: the last user message.
+func readTurnInput(msgs []chatMessage) (turnInput, *requestError) {
+	var in turnInput
+	for _, m := range msgs {
+		text, images, rerr := readContent(m.Content)
+		if rerr != nil {
+			return turnInput{}, rerr
+		}
+		in.promptTokens += images
+		for range strings.FieldsSeq(text) {
+			in.promptTokens++
+		}
+		if m.Role == "user" {
+			in.said, in.images = text, images
+		}
+	}
+	return in, nil
+}
+
+// readContent accepts a string, null, or an array of text and image_url
+// parts, and returns the text and the number of images.
+func readContent(raw json.RawMessage) (string, int, *requestError) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", 0, nil
+	}
+	var text string
+	if err := json.Unmarshal(raw, &text); err == nil {
+		return text, 0, nil
+	}
+	var parts []contentPart
+	if err := json.Unmarshal(raw, &parts); err != nil {
+		return "", 0, badRequest("Message content must be a string or an array of content parts", "invalid_content")
+	}
+	var texts []string
+	images := 0
+	for _, p := range parts {
+		switch p.Type {
+		case "text":
+			texts = append(texts, p.Text)
+		case "image_url":
+			if p.ImageURL == nil || p.ImageURL.URL == "" {
+				return "", 0, badRequest("image_url content part needs image_url.url", "invalid_content")
+			}
+			images++
+		default:
+			return "", 0, badRequest(fmt.Sprintf("Unsupported content part type %q", p.Type), "unsupported_content_type")
+		}
+	}
+	return strings.Join(texts, " "), images, nil
+}
+
+// startTurn advances the session's turn counter and returns the turn number
+// and the session id to echo (a new one for a fresh or rotated session).
+func (s *Server) startTurn(session string) (turn int, reply string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if session == "" {
+		session = s.newSessionIDLocked()
+	}
+	turn = s.stats.Turns[session] + 1
+	reply = session
+	if s.opts.RotateSessionID {
+		reply = s.newSessionIDLocked()
+	}
+	s.countLocked(func(st *Stats) {
+		delete(st.Turns, session)
+		st.Turns[reply] = turn
+	})
+	return turn, reply
+}
+
+// newSessionIDLocked makes an unused id shaped like the real server's:
+// YYYYMMDD_HHMMSS_ and six lowercase hex digits.
+func (s *Server) newSessionIDLocked() string {
+	for {
+		id := s.opts.Now().Format("20060102_150405") + "_" + randomHex(3)
+		if _, taken := s.stats.Turns[id]; !taken {
+			return id
+		}
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails, see crypto/rand.Read
+	return hex.EncodeToString(b)
+}
+
+// filler is cycled to pad answers; it too says this is not a real agent.
+var filler = strings.Fields("This is simulated filler text from the Hermes API server simulator, not a real agent.")
+
+// maxEcho bounds the echoed user text, in runes, so huge prompts do not
+// make huge answers.
+const maxEcho = 200
+
+// echo returns s with runs of white space made single spaces, cut to
+// maxEcho runes.
+func echo(s string) string {
+	var b strings.Builder
+	n := 0
+	for word := range strings.FieldsSeq(s) {
+		if n > 0 {
+			if n == maxEcho {
+				return b.String() + "…"
+			}
+			b.WriteByte(' ')
+			n++
+		}
+		for _, r := range word {
+			if n == maxEcho {
+				return b.String() + "…"
+			}
+			b.WriteRune(r)
+			n++
+		}
+	}
+	return b.String()
+}
+
+// replyTokens builds the deterministic answer, split into the tokens that
+// are streamed one per chunk: each word with its trailing space, the last
+// word without one.
+func replyTokens(turn int, in turnInput, fillerTokens int) []string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[Hermes simulator · turn %d] You said: \"%s\"", turn, echo(in.said))
+	switch {
+	case in.images == 1:
+		b.WriteString(" (+1 image)")
+	case in.images > 1:
+		fmt.Fprintf(&b, " (+%d images)", in.images)
+	}
+	b.WriteString(".")
+	for i := range fillerTokens {
+		b.WriteString(" ")
+		b.WriteString(filler[i%len(filler)])
+	}
+	var tokens []string
+	for _, t := range strings.SplitAfter(b.String(), " ") {
+		if t != "" {
+			tokens = append(tokens, t)
+		}
+	}
+	return tokens
+}
+
+// answer is one reply being sent.
+type answer struct {
+	id           string
+	created      int64
+	session      string
+	tokens       []string
+	promptTokens int
+}
+
+func (a answer) text() string { return strings.Join(a.tokens, "") }
+
+func (a answer) usage() *usage {
+	return &usage{
+		PromptTokens:     a.promptTokens,
+		CompletionTokens: len(a.tokens),
+		TotalTokens:      a.promptTokens + len(a.tokens),
+	}
+}
+
+type usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+// tokenInterval is the pause between two content tokens.
+func (s *Server) tokenInterval() time.Duration {
+	if s.opts.TokensPerSecond == 0 {
+		return 0
+	}
+	return time.Duration(float64(time.Second) / s.opts.TokensPerSecond)
+}
+
+type completion struct {
+	ID      string             `json:"id"`
+	Object  string             `json:"object"`
+	Created int64              `json:"created"`
+	Model   string             `json:"model"`
+	Choices []completionChoice `json:"choices"`
+	Usage   *usage             `json:"usage"`
+}
+
+type completionChoice struct {
+	Index        int               `json:"index"`
+	Message      completionMessage `json:"message"`
+	FinishReason string            `json:"finish_reason"`
+}
+
+type completionMessage struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// complete answers a non-streaming request after the time the stream would
+// have taken.
+func (s *Server) complete(w http.ResponseWriter, r *http.Request, a answer) {
+	if s.opts.DisconnectAfter > 0 {
+		s.abort(a)
+	}
+	think := s.opts.FirstTokenDelay + time.Duration(len(a.tokens)-1)*s.tokenInterval()
+	if think > 0 {
+		t := time.NewTimer(think)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			s.gone(a, r.Context().Err())
+			return
+		}
+	}
+	if s.opts.AgentError {
+		s.reject(w, &requestError{
+			status:  http.StatusInternalServerError,
+			message: "Simulated agent failure (Hermes API server simulator)",
+			typ:     "server_error",
+			code:    "agent_error",
+		})
+		return
+	}
+	w.Header().Set(SessionHeader, a.session)
+	writeJSON(w, http.StatusOK, completion{
+		ID:      a.id,
+		Object:  "chat.completion",
+		Created: a.created,
+		Model:   s.opts.Model,
+		Choices: []completionChoice{{
+			Message:      completionMessage{Role: "assistant", Content: a.text()},
+			FinishReason: "stop",
+		}},
+		Usage: a.usage(),
+	})
+	s.count(func(st *Stats) { st.Completed++ })
+}
+
+// gone records a client that left before its answer was complete.
+func (s *Server) gone(a answer, err error) {
+	s.log.Info("client left before the answer was complete", "session", a.session, "id", a.id, "err", err)
+	s.count(func(st *Stats) { st.ClientGone++ })
+}
+
+// abort records a DisconnectAfter fault and drops the connection: net/http
+// closes it without ending the response when a handler panics with
+// http.ErrAbortHandler.
+func (s *Server) abort(a answer) {
+	s.log.Info("cutting the connection (DisconnectAfter fault)", "session", a.session, "id", a.id)
+	s.count(func(st *Stats) { st.Aborted++ })
+	panic(http.ErrAbortHandler)
+}
