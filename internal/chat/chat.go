@@ -17,14 +17,14 @@ const (
 // Source identifies where a message came from: enough to answer it and to tell
 // the agent who is speaking.
 type Source struct {
-	Platform  string
-	ChatID    string
-	ChatName  string
-	ChatType  ChatType
-	UserID    string
-	UserName  string
-	ThreadID  string // empty when the message is not in a thread
-	MessageID string
+	Platform  string   `json:"platform"`
+	ChatID    string   `json:"chat_id"`
+	ChatName  string   `json:"chat_name,omitempty"`
+	ChatType  ChatType `json:"chat_type"`
+	UserID    string   `json:"user_id"`
+	UserName  string   `json:"user_name,omitempty"`
+	ThreadID  string   `json:"thread_id,omitempty"` // empty when the message is not in a thread
+	MessageID string   `json:"message_id,omitempty"`
 }
 
 // Role is the author of a transcript entry, as the chat completions API names it.

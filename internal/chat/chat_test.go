@@ -1,0 +1,31 @@
+package chat
+
+import "testing"
+
+func TestSessionKey(t *testing.T) {
+	dm := Source{Platform: "telegram", ChatID: "42", ChatType: DM, UserID: "42"}
+	group := Source{Platform: "matrix", ChatID: "!r:s", ChatType: Group, UserID: "@a:s"}
+	thread := group
+	thread.ChatType, thread.ThreadID = Thread, "$t"
+	other := thread
+	other.UserID = "@b:s"
+	defaults := SessionKeyOptions{GroupPerUser: true}
+	cases := []struct {
+		name string
+		src  Source
+		opt  SessionKeyOptions
+		want string
+	}{
+		{"dm by chat", dm, defaults, "telegram:dm:42"},
+		{"group per user", group, defaults, "matrix:group:!r:s:@a:s"},
+		{"group shared", group, SessionKeyOptions{}, "matrix:group:!r:s"},
+		{"thread shared", thread, defaults, "matrix:thread:!r:s:$t"},
+		{"thread shared, other user", other, defaults, "matrix:thread:!r:s:$t"},
+		{"thread per user", other, SessionKeyOptions{GroupPerUser: true, ThreadPerUser: true}, "matrix:thread:!r:s:$t:@b:s"},
+	}
+	for _, c := range cases {
+		if got := SessionKey(c.src, c.opt); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,137 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/herald-chat/herald/internal/store"
+)
+
+// PairingTTL is how long a pairing code can be approved after it was made;
+// an operator approves a code the user just sent them, so an old one is
+// more likely leaked than wanted.
+const PairingTTL = time.Hour
+
+// codeAlphabet has no 0/O, 1/I/L, which read alike when a code is copied by
+// hand.
+const codeAlphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+const codeLen = 8
+
+// CreatePairing returns a pairing code for a user: the user's pending code
+// if one is still approvable, otherwise a new one (their expired codes are
+// deleted).
+func (s *Store) CreatePairing(ctx context.Context, platform, userID, userName string) (store.Pairing, error) {
+	p, err := s.createPairing(ctx, platform, userID, userName)
+	if err != nil {
+		return store.Pairing{}, fmt.Errorf("sqlite store: create pairing for %s user %q: %w", platform, userID, err)
+	}
+	return p, nil
+}
+
+func (s *Store) createPairing(ctx context.Context, platform, userID, userName string) (store.Pairing, error) {
+	now := s.now()
+	cutoff := now.Add(-PairingTTL).UnixMilli()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return store.Pairing{}, err
+	}
+	defer func() { _ = tx.Rollback() }()
+
+	p := store.Pairing{Platform: platform, UserID: userID}
+	var created int64
+	err = tx.QueryRowContext(ctx, `SELECT code, user_name, created_at FROM pairings
+		WHERE platform = ? AND user_id = ? AND approved = 0 AND created_at > ?
+		ORDER BY created_at DESC LIMIT 1`, platform, userID, cutoff).Scan(&p.Code, &p.UserName, &created)
+	if err == nil {
+		p.CreatedAt = fromMillis(created)
+		return p, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return store.Pairing{}, err
+	}
+
+	_, err = tx.ExecContext(ctx, "DELETE FROM pairings WHERE platform = ? AND user_id = ? AND approved = 0", platform, userID)
+	if err != nil {
+		return store.Pairing{}, err
+	}
+	p.UserName, created = userName, now.UnixMilli()
+	// A clash is one in 31^8 per existing code; retrying a few times is
+	// plenty.
+	for range 5 {
+		if p.Code, err = newCode(); err != nil {
+			return store.Pairing{}, err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO pairings (code, platform, user_id, user_name, created_at)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (code) DO NOTHING`, p.Code, platform, userID, userName, created)
+		if err != nil {
+			return store.Pairing{}, err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return store.Pairing{}, err
+		} else if n == 1 {
+			p.CreatedAt = fromMillis(created)
+			return p, tx.Commit()
+		}
+	}
+	return store.Pairing{}, errors.New("no free code after 5 tries")
+}
+
+// newCode draws a code from codeAlphabet with crypto/rand, uniformly.
+func newCode() (string, error) {
+	const n = len(codeAlphabet)
+	code := make([]byte, 0, codeLen)
+	buf := make([]byte, 2*codeLen)
+	for len(code) < codeLen {
+		if _, err := rand.Read(buf); err != nil {
+			return "", err
+		}
+		for _, b := range buf {
+			// Dropping bytes past the last whole multiple of n keeps
+			// every letter equally likely.
+			if int(b) < 256/n*n && len(code) < codeLen {
+				code = append(code, codeAlphabet[int(b)%n])
+			}
+		}
+	}
+	return string(code), nil
+}
+
+// ApprovePairing approves a pending code, ignoring case and surrounding
+// spaces. A code that is unknown, already approved or older than
+// PairingTTL is store.ErrNotFound.
+func (s *Store) ApprovePairing(ctx context.Context, code string) (store.Pairing, error) {
+	code = strings.ToUpper(strings.TrimSpace(code))
+	now := s.now()
+	p := store.Pairing{Code: code, Approved: true}
+	var created int64
+	err := s.w.QueryRowContext(ctx, `UPDATE pairings SET approved = 1, approved_at = ?
+		WHERE code = ? AND approved = 0 AND created_at > ?
+		RETURNING platform, user_id, user_name, created_at`,
+		now.UnixMilli(), code, now.Add(-PairingTTL).UnixMilli()).Scan(&p.Platform, &p.UserID, &p.UserName, &created)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return store.Pairing{}, fmt.Errorf("sqlite store: approve pairing %q: %w", code, store.ErrNotFound)
+	case err != nil:
+		return store.Pairing{}, fmt.Errorf("sqlite store: approve pairing %q: %w", code, err)
+	}
+	p.CreatedAt = fromMillis(created)
+	return p, nil
+}
+
+// IsPaired reports whether a user was approved through pairing.
+func (s *Store) IsPaired(ctx context.Context, platform, userID string) (bool, error) {
+	var ok bool
+	err := s.r.QueryRowContext(ctx,
+		"SELECT EXISTS (SELECT 1 FROM pairings WHERE platform = ? AND user_id = ? AND approved = 1)",
+		platform, userID).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("sqlite store: is %s user %q paired: %w", platform, userID, err)
+	}
+	return ok, nil
+}

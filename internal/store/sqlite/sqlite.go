@@ -1,0 +1,251 @@
+// Package sqlite is the store.Store the gateway runs on: one SQLite file,
+// through the pure-Go modernc.org/sqlite driver, so a CGO_ENABLED=0 binary
+// keeps its sessions, transcripts and turn journal across restarts.
+//
+// The file is opened twice: a writer pool of one connection, whose
+// transactions begin IMMEDIATE, so writers queue inside the process instead
+// of failing with SQLITE_BUSY; and a small read-only pool, which WAL mode
+// lets read while the writer writes. With synchronous=NORMAL a commit
+// survives a crash of the process; a power cut may lose the last few.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/herald-chat/herald/internal/store"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// ErrSchemaTooNew means the database was written by a newer Herald, whose
+// schema this binary does not know; opening it could corrupt it.
+var ErrSchemaTooNew = errors.New("sqlite store: database schema is newer than this binary")
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// readers is how many connections may read at once.
+const readers = 4
+
+// Store is a store.Store kept in one SQLite file. It is safe for concurrent use.
+type Store struct {
+	w   *sql.DB // one connection; every write goes through it
+	r   *sql.DB // read-only connections
+	now func() time.Time
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens the store at path, creating the file (mode 0600) if it is
+// missing, and brings its schema up to date. The parent directory must
+// exist. A database from a newer Herald is refused with ErrSchemaTooNew.
+func Open(ctx context.Context, path string) (*Store, error) {
+	s, err := open(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func open(ctx context.Context, path string) (*Store, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(abs)
+	if fi, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("parent directory: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("parent %s is not a directory", dir)
+	}
+	// SQLite would create the file with mode 0644 less the umask; create it
+	// first so it is private from the start. The -wal and -shm files take
+	// their mode from it.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+
+	w, err := sql.Open("sqlite", dsn(abs,
+		"_txlock=immediate",
+		"_pragma=busy_timeout(5000)",
+		"_pragma=journal_mode(WAL)",
+		"_pragma=synchronous(NORMAL)",
+		"_pragma=foreign_keys(1)",
+	))
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	ms, err := migrations()
+	if err == nil {
+		err = migrate(ctx, w, ms)
+	}
+	if err != nil {
+		_ = w.Close()
+		return nil, err
+	}
+	// SQLite gives a new (or empty) -wal or -shm the database file's mode;
+	// this covers non-empty ones left by an older, laxer run.
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if err := os.Chmod(abs+suffix, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			_ = w.Close()
+			return nil, err
+		}
+	}
+
+	r, err := sql.Open("sqlite", dsn(abs,
+		"_pragma=busy_timeout(5000)",
+		"_pragma=query_only(1)",
+	))
+	if err != nil {
+		_ = w.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(readers)
+	r.SetMaxIdleConns(readers)
+	return &Store{w: w, r: r, now: time.Now}, nil
+}
+
+// dsn builds a file: URI for the driver, so a path holding '?' or '#'
+// cannot be mistaken for parameters.
+func dsn(abs string, params ...string) string {
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}
+	if !strings.HasPrefix(u.Path, "/") { // a Windows drive path
+		u.Path = "/" + u.Path
+	}
+	return u.String() + "?" + strings.Join(params, "&")
+}
+
+// Close closes the store; the last connection to close checkpoints the WAL
+// into the database file.
+func (s *Store) Close() error {
+	err := errors.Join(s.r.Close(), s.w.Close())
+	if err != nil {
+		return fmt.Errorf("sqlite store: close: %w", err)
+	}
+	return nil
+}
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations lists the embedded migrations in order. Their names start with
+// the version they bring the database to, counting from 1 without gaps.
+func migrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, e := range entries {
+		num, _, _ := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with its version", e.Name())
+		}
+		b, err := migrationFiles.ReadFile("migrations/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i, m := range ms {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migration %s: expected version %d", m.name, i+1)
+		}
+	}
+	return ms, nil
+}
+
+// migrate applies the migrations the database lacks, each in its own
+// transaction together with the PRAGMA user_version that records it. The
+// version is read inside the transaction, so two processes opening the same
+// file at once cannot both apply a migration.
+func migrate(ctx context.Context, db *sql.DB, ms []migration) error {
+	for {
+		done, err := migrateOne(ctx, db, ms)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+func migrateOne(ctx context.Context, db *sql.DB, ms []migration) (done bool, err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("migrate: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var v int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return false, fmt.Errorf("migrate: read schema version: %w", err)
+	}
+	switch {
+	case v > len(ms):
+		return false, fmt.Errorf("%w: version %d, this binary knows up to %d", ErrSchemaTooNew, v, len(ms))
+	case v == len(ms):
+		return true, nil
+	}
+	m := ms[v]
+	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		return false, fmt.Errorf("migrate %s: %w", m.name, err)
+	}
+	// PRAGMA takes no parameters; the version is an int we made.
+	if _, err := tx.ExecContext(ctx, "PRAGMA user_version = "+strconv.Itoa(m.version)); err != nil {
+		return false, fmt.Errorf("migrate %s: set schema version: %w", m.name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("migrate %s: commit: %w", m.name, err)
+	}
+	return false, nil
+}
+
+// State reads a named platform position.
+func (s *Store) State(ctx context.Context, name string) (string, bool, error) {
+	var v string
+	err := s.r.QueryRowContext(ctx, "SELECT value FROM state WHERE name = ?", name).Scan(&v)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", false, nil
+	case err != nil:
+		return "", false, fmt.Errorf("sqlite store: read state %q: %w", name, err)
+	}
+	return v, true, nil
+}
+
+// SetState writes a named platform position, replacing the old value.
+func (s *Store) SetState(ctx context.Context, name, value string) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO state (name, value, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+		name, value, s.millis())
+	if err != nil {
+		return fmt.Errorf("sqlite store: write state %q: %w", name, err)
+	}
+	return nil
+}
+
+// millis is the current time as stored.
+func (s *Store) millis() int64 { return s.now().UnixMilli() }
+
+// fromMillis turns a stored time back into a UTC time.Time.
+func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }

@@ -1,0 +1,171 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/herald-chat/herald/internal/chat"
+	"github.com/herald-chat/herald/internal/store"
+)
+
+// Receive journals an inbound message as a Received turn. The seen-event
+// check and the insert are one transaction: a message whose (platform, event
+// id) was seen before returns store.ErrDuplicate and writes nothing. A
+// message without an event id is never a duplicate. The Inbound is kept as
+// JSON with its Received time in UTC, and comes back exactly so.
+func (s *Store) Receive(ctx context.Context, sessionKey string, in chat.Inbound) (store.Turn, error) {
+	in.Received = in.Received.UTC()
+	body, err := json.Marshal(in)
+	if err != nil {
+		return store.Turn{}, fmt.Errorf("sqlite store: receive: encode inbound: %w", err)
+	}
+	now := s.millis()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return store.Turn{}, fmt.Errorf("sqlite store: receive: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if in.EventID != "" {
+		res, err := tx.ExecContext(ctx,
+			"INSERT INTO seen (platform, event_id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+			in.Source.Platform, in.EventID, now)
+		if err != nil {
+			return store.Turn{}, fmt.Errorf("sqlite store: receive: record event: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return store.Turn{}, fmt.Errorf("sqlite store: receive: record event: %w", err)
+		} else if n == 0 {
+			return store.Turn{}, fmt.Errorf("sqlite store: receive %s event %q: %w", in.Source.Platform, in.EventID, store.ErrDuplicate)
+		}
+	}
+	res, err := tx.ExecContext(ctx,
+		"INSERT INTO turns (session_key, inbound, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+		sessionKey, string(body), store.Received, now, now)
+	if err != nil {
+		return store.Turn{}, fmt.Errorf("sqlite store: receive: journal turn: %w", err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return store.Turn{}, fmt.Errorf("sqlite store: receive: journal turn: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return store.Turn{}, fmt.Errorf("sqlite store: receive: commit: %w", err)
+	}
+	return store.Turn{
+		ID:         id,
+		SessionKey: sessionKey,
+		Inbound:    in,
+		Status:     store.Received,
+		CreatedAt:  fromMillis(now),
+		UpdatedAt:  fromMillis(now),
+	}, nil
+}
+
+// SetTurnStatus moves a turn on. errText is kept for a Failed turn and
+// cleared for any other status. An unknown id is store.ErrNotFound.
+func (s *Store) SetTurnStatus(ctx context.Context, id int64, status store.TurnStatus, errText string) error {
+	switch status {
+	case store.Received, store.Running, store.Delivered:
+		errText = ""
+	case store.Failed:
+	default:
+		return fmt.Errorf("sqlite store: set turn %d status: unknown status %q", id, status)
+	}
+	err := s.updateTurn(ctx, id, "status = ?, error = ?", status, errText)
+	if err != nil {
+		return fmt.Errorf("sqlite store: set turn %d status %s: %w", id, status, err)
+	}
+	return nil
+}
+
+// MarkShown records that answer text of the turn reached the user. An
+// unknown id is store.ErrNotFound.
+func (s *Store) MarkShown(ctx context.Context, id int64) error {
+	if err := s.updateTurn(ctx, id, "shown = 1"); err != nil {
+		return fmt.Errorf("sqlite store: mark turn %d shown: %w", id, err)
+	}
+	return nil
+}
+
+// updateTurn sets columns of one turn and its updated_at.
+func (s *Store) updateTurn(ctx context.Context, id int64, set string, args ...any) error {
+	args = append(args, s.millis(), id)
+	res, err := s.w.ExecContext(ctx, "UPDATE turns SET "+set+", updated_at = ? WHERE id = ?", args...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// PendingTurns lists the turns left Received or Running, oldest first.
+func (s *Store) PendingTurns(ctx context.Context) ([]store.Turn, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, session_key, inbound, status, shown, error, created_at, updated_at
+		FROM turns WHERE status IN ('received', 'running') ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: pending turns: %w", err)
+	}
+	defer rows.Close()
+	var turns []store.Turn
+	for rows.Next() {
+		var (
+			t                store.Turn
+			body             []byte
+			created, updated int64
+		)
+		if err := rows.Scan(&t.ID, &t.SessionKey, &body, &t.Status, &t.Shown, &t.Error, &created, &updated); err != nil {
+			return nil, fmt.Errorf("sqlite store: pending turns: %w", err)
+		}
+		if err := json.Unmarshal(body, &t.Inbound); err != nil {
+			return nil, fmt.Errorf("sqlite store: pending turns: decode turn %d: %w", t.ID, err)
+		}
+		t.CreatedAt, t.UpdatedAt = fromMillis(created), fromMillis(updated)
+		turns = append(turns, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite store: pending turns: %w", err)
+	}
+	return turns, nil
+}
+
+// PruneTurns deletes Delivered and Failed turns last updated more than
+// olderThan ago, so the journal does not grow forever; pending turns are
+// never pruned. It returns how many it deleted.
+func (s *Store) PruneTurns(ctx context.Context, olderThan time.Duration) (int64, error) {
+	n, err := s.prune(ctx, `DELETE FROM turns
+		WHERE status IN ('delivered', 'failed') AND updated_at < ?`, olderThan)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite store: prune turns: %w", err)
+	}
+	return n, nil
+}
+
+// PruneSeen forgets platform events received more than olderThan ago, so the
+// seen table does not grow forever. A platform that redelivers an event
+// after that is no longer deduplicated: olderThan must be well beyond any
+// platform's redelivery window (a day or more). It returns how many it
+// deleted.
+func (s *Store) PruneSeen(ctx context.Context, olderThan time.Duration) (int64, error) {
+	n, err := s.prune(ctx, "DELETE FROM seen WHERE at < ?", olderThan)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite store: prune seen events: %w", err)
+	}
+	return n, nil
+}
+
+func (s *Store) prune(ctx context.Context, query string, olderThan time.Duration) (int64, error) {
+	cutoff := s.now().Add(-olderThan).UnixMilli()
+	res, err := s.w.ExecContext(ctx, query, cutoff)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}

@@ -1,0 +1,103 @@
+// Package store keeps what must survive a restart: which session each
+// conversation is in, the transcripts, the platform events already seen, the
+// turn journal, pairing codes and platform positions (offsets, sync tokens).
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/herald-chat/herald/internal/chat"
+)
+
+// ErrDuplicate means the platform event was already received.
+var ErrDuplicate = errors.New("store: event already received")
+
+// ErrNotFound means the thing asked for does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+// TurnStatus is where a turn is in its life.
+type TurnStatus string
+
+// A turn is received (journalled), then running, then delivered or failed.
+const (
+	Received  TurnStatus = "received"
+	Running   TurnStatus = "running"
+	Delivered TurnStatus = "delivered"
+	Failed    TurnStatus = "failed"
+)
+
+// Turn is one journalled inbound message and what became of it.
+type Turn struct {
+	ID         int64
+	SessionKey string
+	Inbound    chat.Inbound
+	Status     TurnStatus
+	// Shown is true once any answer text reached the user; a turn cut off
+	// after that is not run again, the user gets a notice instead.
+	Shown     bool
+	Error     string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Entry is one transcript line.
+type Entry struct {
+	Role      chat.Role
+	Content   string
+	MessageID string // the platform's message id, when there is one
+	At        time.Time
+}
+
+// Pairing is a one-time code that lets an unknown user in once approved.
+type Pairing struct {
+	Code      string
+	Platform  string
+	UserID    string
+	UserName  string
+	CreatedAt time.Time
+	Approved  bool
+}
+
+// Store is the gateway's persistent state. Implementations are safe for
+// concurrent use.
+type Store interface {
+	// Receive journals an inbound message as a Received turn, unless its
+	// (platform, event id) was seen before: then it returns ErrDuplicate.
+	// The check and the insert are one transaction.
+	Receive(ctx context.Context, sessionKey string, in chat.Inbound) (Turn, error)
+	// SetTurnStatus moves a turn on; errText is kept for Failed turns.
+	SetTurnStatus(ctx context.Context, id int64, status TurnStatus, errText string) error
+	// MarkShown records that answer text reached the user.
+	MarkShown(ctx context.Context, id int64) error
+	// PendingTurns lists turns left Received or Running, oldest first: after
+	// a crash these are resumed or answered with a notice.
+	PendingTurns(ctx context.Context) ([]Turn, error)
+
+	// SessionID returns the current session id of a conversation.
+	SessionID(ctx context.Context, key string) (id string, ok bool, err error)
+	// SetSessionID starts (or rotates to) a session for a conversation.
+	SetSessionID(ctx context.Context, key, id string) error
+
+	// Append adds entries to a session's transcript.
+	Append(ctx context.Context, sessionID string, entries ...Entry) error
+	// History returns a session's last limit entries, oldest first (all when limit <= 0).
+	History(ctx context.Context, sessionID string, limit int) ([]Entry, error)
+
+	// CreatePairing returns a pairing code for a user, reusing the user's
+	// pending code if there is one.
+	CreatePairing(ctx context.Context, platform, userID, userName string) (Pairing, error)
+	// ApprovePairing approves a code; ErrNotFound if there is no such pending code.
+	ApprovePairing(ctx context.Context, code string) (Pairing, error)
+	// IsPaired reports whether a user was approved through pairing.
+	IsPaired(ctx context.Context, platform, userID string) (bool, error)
+
+	// State reads a named platform position (an update offset, a sync token).
+	State(ctx context.Context, name string) (value string, ok bool, err error)
+	// SetState writes a named platform position.
+	SetState(ctx context.Context, name, value string) error
+
+	// Close flushes and closes the store.
+	Close() error
+}
