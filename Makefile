@@ -4,7 +4,7 @@ TAGS    := goolm
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build test fmt-check vet unit fuzz bench sim clean
+.PHONY: build test fmt-check vet unit fuzz bench demo sim clean
 
 # A static binary: no cgo.
 build:
@@ -24,13 +24,19 @@ vet:
 unit:
 	CGO_ENABLED=1 $(GO) test -race -tags $(TAGS) -count=1 ./...
 
-# A short fuzzing run of the SSE reader beyond its committed seed corpus.
+# Short fuzzing runs beyond the committed seed corpora.
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzReader -fuzztime $(FUZZTIME) ./internal/sse/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzSplit -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/format/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzStripThinking -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/format/
 
 bench:
 	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchmem ./internal/sse/
+
+# The demo: the gateway with its web chat, relaying to the simulator.
+demo: build
+	./herald demo
 
 # The Hermes API simulator on its default address.
 sim: build

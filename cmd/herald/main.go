@@ -48,6 +48,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&opts.configFile, "config", "", "config.yaml to read instead of $HERALD_HOME/config.yaml")
 	root.AddCommand(
 		newRunCmd(opts),
+		newDemoCmd(opts),
+		newPairingCmd(opts),
 		newSimCmd(opts),
 		newEnvCmd(opts),
 		newCheckCmd(opts),

@@ -3,14 +3,23 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/herald-chat/herald/internal/agent"
+	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/config"
+	"github.com/herald-chat/herald/internal/gateway"
 	"github.com/herald-chat/herald/internal/ops"
+	"github.com/herald-chat/herald/internal/platform"
+	"github.com/herald-chat/herald/internal/platform/webchat"
+	"github.com/herald-chat/herald/internal/store/sqlite"
+	"github.com/herald-chat/herald/internal/stream"
 )
 
 // shutdownGrace is how long a listener may take to close.
@@ -22,30 +31,122 @@ func newRunCmd(opts *options) *cobra.Command {
 		Short: "Run the gateway in the foreground",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runGateway(cmd.Context(), opts)
+			cfg, err := config.Load(config.Options{File: opts.configFile, RequireBackend: true})
+			if err != nil {
+				return err
+			}
+			log := newLogger(opts.stderr, cfg.LogLevel)
+			return runGateway(cmd.Context(), cfg, newBackend(cfg, log), log, nil)
 		},
 	}
 }
 
-func runGateway(ctx context.Context, opts *options) error {
-	cfg, err := config.Load(config.Options{File: opts.configFile, RequireBackend: true})
+// runGateway opens the store, starts the enabled platforms and the HTTP
+// listener, and relays until ctx ends. onListening, if set, is told the
+// listener's address once it accepts connections.
+func runGateway(ctx context.Context, cfg *config.Config, backend agent.Backend, log *slog.Logger, onListening func(addr string)) error {
+	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
+		return fmt.Errorf("creating HERALD_HOME %s: %w", cfg.Home, err)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(cfg.Home, "state.db"))
 	if err != nil {
 		return err
 	}
-	log := newLogger(opts.stderr, cfg.LogLevel)
-	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
-		return fmt.Errorf("creating HERALD_HOME: %w", err)
-	}
-	backend := newBackend(cfg, log)
+	defer st.Close()
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("HERALD_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 	}
-	var ready ops.Ready
-	ready.Set(true) // no platform to wait for yet
-	log.Info("herald started", "version", version, "backend", backend.Name(), "http", ln.Addr().String(), "home", cfg.Home)
-	err = serve(ctx, ln, ops.Handler(&ready))
+	defer ln.Close()
+
+	metrics := ops.NewMetrics()
+	var runner *gateway.Runner
+	var adapters []platform.Adapter
+	var web *webchat.Adapter
+	access := accessRules(cfg)
+	if cfg.Webchat.Enabled {
+		web, err = webchat.New(webchat.Options{
+			Token:        cfg.Webchat.Token,
+			RequireToken: !isLoopback(ln.Addr()),
+			History: func(ctx context.Context, src chat.Source) ([]chat.Message, error) {
+				return runner.Transcript(ctx, src)
+			},
+			Logger: log,
+		})
+		if err != nil {
+			return fmt.Errorf("web chat (WEBCHAT_TOKEN, HERALD_HTTP_ADDR): %w", err)
+		}
+		adapters = append(adapters, web)
+		// The web chat is reachable only on this listener (and with the
+		// token off loopback), so its users are allowed unless an
+		// allowlist says otherwise.
+		if _, listed := access.Platforms["webchat"]; !listed {
+			access.Platforms["webchat"] = gateway.Allowlist{AllowAll: true}
+		}
+	}
+	others, err := configuredPlatforms(cfg, st, log)
+	if err != nil {
+		return err
+	}
+	adapters = append(adapters, others...)
+	if len(adapters) == 0 {
+		return fmt.Errorf("no platform is enabled: enable the web chat (WEBCHAT_ENABLED=true) or configure a platform")
+	}
+	runner = gateway.New(gateway.Options{
+		SessionKeys:    chat.SessionKeyOptions{GroupPerUser: cfg.GroupSessionsPerUser, ThreadPerUser: cfg.ThreadSessionsPerUser},
+		BusyMode:       cfg.BusyInputMode,
+		Access:         access,
+		PairUnknownDMs: cfg.UnauthorizedDM == "pair",
+		Streaming: stream.Options{
+			Enabled:         cfg.Streaming.Enabled,
+			Transport:       cfg.Streaming.Transport,
+			EditInterval:    cfg.Streaming.EditInterval,
+			BufferThreshold: cfg.Streaming.BufferThreshold,
+			Cursor:          cfg.Streaming.Cursor,
+			Logger:          log,
+		},
+		ShutdownGrace: cfg.ShutdownGrace,
+		Logger:        log,
+		Metrics:       metrics,
+	}, backend, st, adapters...)
+
+	var app = ops.Handler(runner.Ready, metrics, nil)
+	if web != nil {
+		app = ops.Handler(runner.Ready, metrics, web.Handler())
+	}
+	serveCtx, stopServing := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serve(serveCtx, ln, app) }()
+	log.Info("herald started", "version", version, "backend", backend.Name(), "http", "http://"+ln.Addr().String(), "home", cfg.Home)
+	if onListening != nil {
+		onListening(ln.Addr().String())
+	}
+
+	runErr := runner.Run(ctx)
+	stopServing()
+	if err := <-served; err != nil && runErr == nil {
+		runErr = err
+	}
 	log.Info("herald stopped")
-	return err
+	return runErr
+}
+
+// accessRules maps the configured allowlists onto the runner's.
+func accessRules(cfg *config.Config) gateway.Access {
+	a := gateway.Access{
+		All:       gateway.Allowlist{AllowAll: cfg.Access.AllowAll, Users: cfg.Access.Users},
+		Platforms: map[string]gateway.Allowlist{},
+	}
+	for name, p := range cfg.PlatformAccess {
+		if p.AllowAll || len(p.Users) > 0 {
+			a.Platforms[name] = gateway.Allowlist{AllowAll: p.AllowAll, Users: p.Users}
+		}
+	}
+	return a
+}
+
+func isLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }

@@ -20,6 +20,11 @@ type Backend interface {
 	Run(ctx context.Context, turn Turn, emit func(Event)) Result
 }
 
+// Pinger is a backend that can tell whether its server is reachable, for /status.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // Turn is everything a backend needs for one request.
 type Turn struct {
 	// SessionID continues a conversation on the agent server.
@@ -82,6 +87,8 @@ type Result struct {
 	// FinalResponse is the text for the user: the answer, an error notice, or
 	// the partial answer followed by a notice.
 	FinalResponse string
+	// Text is the answer text as received, without notices.
+	Text string
 	// Messages are the user message and the assistant answer, to record.
 	Messages []chat.Message
 	// APICalls is 1 when the server answered, 0 on error.

@@ -43,6 +43,17 @@ type Config struct {
 	// BusyInputMode says what a message does while a turn runs: interrupt or queue.
 	BusyInputMode string
 
+	// ShutdownGrace is how long running turns may finish on shutdown.
+	ShutdownGrace time.Duration
+	// Access is who may talk to the agent on every platform.
+	Access Access
+	// PlatformAccess is who may talk to the agent on one platform, by name.
+	PlatformAccess map[string]Access
+	// UnauthorizedDM says what an unknown user's DM gets: ignore, or pair (a one-time code).
+	UnauthorizedDM string
+	// Webchat configures the built-in web chat.
+	Webchat Webchat
+
 	// Platforms holds platforms.<name>.* as written, for the platform adapters.
 	Platforms map[string]map[string]any
 	// Matrix holds matrix.* as written, for the Matrix adapter.
@@ -66,6 +77,18 @@ type Agent struct {
 	APIKey       string
 	Model        string
 	SystemPrompt string
+}
+
+// Access is an allowlist.
+type Access struct {
+	AllowAll bool
+	Users    []string // platform user ids; "*" also allows everyone
+}
+
+// Webchat configures the built-in web chat.
+type Webchat struct {
+	Enabled bool
+	Token   string
 }
 
 // Streaming holds the streaming.* settings.
@@ -124,7 +147,7 @@ func Load(opts Options) (*Config, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Config{}
+	c := &Config{PlatformAccess: map[string]Access{}}
 	var errs []error
 
 	home, err := homeDir(env)
@@ -145,7 +168,7 @@ func Load(opts Options) (*Config, error) {
 		return nil, err
 	}
 
-	for _, s := range settings {
+	for _, s := range allSettings() {
 		value, origin := s.def, "default"
 		if v, o, ok := fromEnv(env, s.env); ok {
 			value, origin = v, o

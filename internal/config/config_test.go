@@ -181,7 +181,7 @@ gateway:
   proxy_url: ftp://files.example
 streaming:
   enabled: maybe
-  buffer_threshold: [1, 2]
+  buffer_threshold: {a: 1}
   edit_interval: soon
 display:
   busy_input_mode: shout
@@ -194,7 +194,7 @@ display:
 	for _, want := range []string{
 		`config.yaml: gateway.proxy_url: expected an http:// or https:// URL with a host, got "ftp://files.example"`,
 		`config.yaml: streaming.enabled: expected true or false, got "maybe"`,
-		`config.yaml: streaming.buffer_threshold: line 6: expected a single value, got a list`,
+		`config.yaml: streaming.buffer_threshold: line 6: expected a single value, got a mapping`,
 		`config.yaml: streaming.edit_interval: expected a duration`,
 		`config.yaml: display.busy_input_mode: expected one of interrupt, queue, got "shout"`,
 		`env HERALD_IDLE_TIMEOUT: expected a duration above zero, got "0"`,

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/joho/godotenv"
 )
@@ -44,7 +45,25 @@ var registry = []Var{
 	{Name: "HERALD_AGENT_BASE_URL", Description: "Base URL of an OpenAI-compatible model server (Ollama, vLLM, llama.cpp, OpenAI), used when no proxy URL is set", Prompt: "Model server base URL (e.g. http://127.0.0.1:11434/v1)", Category: Provider},
 	{Name: "HERALD_AGENT_API_KEY", Description: "API key for the model server", Prompt: "Model server API key", Secret: true, Category: Provider},
 	{Name: "HERALD_AGENT_MODEL", Description: "Model name to ask the model server for", Prompt: "Model name", Category: Provider},
+	{Name: "HERALD_SHUTDOWN_GRACE", Description: "How long running turns may finish after SIGTERM before they are cancelled with a notice (default 10s)", Prompt: "Shutdown grace period", Category: Setting, Advanced: true},
+	{Name: "GATEWAY_ALLOWED_USERS", Description: "Users allowed on every platform, comma-separated platform user ids; * allows everyone", Prompt: "Allowed users", Category: Messaging},
+	{Name: "GATEWAY_ALLOW_ALL_USERS", Description: "true lets everyone on every platform talk to the agent (default: nobody, unless listed)", Prompt: "Allow all users", Category: Messaging},
+	{Name: "WEBCHAT_ENABLED", Description: "Serve the built-in web chat on HERALD_HTTP_ADDR (default true)", Prompt: "Enable the web chat", Category: Messaging},
+	{Name: "WEBCHAT_TOKEN", Description: "Token the web chat requires; mandatory when HERALD_HTTP_ADDR is not a loopback address", Prompt: "Web chat token", Secret: true, Category: Messaging},
 	{Name: "HERALD_AGENT_SYSTEM_PROMPT", Description: "System prompt sent with every request to the model server", Prompt: "System prompt", Category: Provider, Advanced: true},
+}
+
+// Platforms are the platforms Herald knows; each has its own allowlist variables.
+var Platforms = []string{"webchat", "matrix", "telegram", "discord", "slack"}
+
+func init() {
+	for _, p := range Platforms {
+		upper := strings.ToUpper(p)
+		registry = append(registry,
+			Var{Name: upper + "_ALLOWED_USERS", Description: "Users allowed on " + p + ", comma-separated user ids; * allows everyone", Prompt: "Allowed " + p + " users", Category: Messaging},
+			Var{Name: upper + "_ALLOW_ALL_USERS", Description: "true lets everyone on " + p + " talk to the agent", Prompt: "Allow all " + p + " users", Category: Messaging},
+		)
+	}
 }
 
 // Registry returns every environment variable Herald reads, sorted by name.

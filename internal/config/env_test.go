@@ -41,7 +41,7 @@ func TestRegistryEntriesAreComplete(t *testing.T) {
 			t.Errorf("%s has category %q", v.Name, v.Category)
 		}
 	}
-	for _, s := range settings {
+	for _, s := range allSettings() {
 		if _, ok := Lookup(s.env); s.env != "" && !ok {
 			t.Errorf("setting %s reads %s, which is not registered", s.key, s.env)
 		}

@@ -21,6 +21,26 @@ type setting struct {
 }
 
 var settings = []setting{
+	{key: "gateway.shutdown_grace", env: "HERALD_SHUTDOWN_GRACE", def: "10s", set: func(c *Config, v string) error {
+		return setDuration(&c.ShutdownGrace, v, false)
+	}},
+	{key: "gateway.allowed_users", env: "GATEWAY_ALLOWED_USERS", set: func(c *Config, v string) error {
+		c.Access.Users = splitList(v)
+		return nil
+	}},
+	{key: "gateway.allow_all_users", env: "GATEWAY_ALLOW_ALL_USERS", def: "false", set: func(c *Config, v string) error {
+		return setBool(&c.Access.AllowAll, v)
+	}},
+	{key: "unauthorized_dm_behavior", def: "ignore", set: func(c *Config, v string) error {
+		return setEnum(&c.UnauthorizedDM, v, "ignore", "pair")
+	}},
+	{key: "platforms.webchat.enabled", env: "WEBCHAT_ENABLED", def: "true", set: func(c *Config, v string) error {
+		return setBool(&c.Webchat.Enabled, v)
+	}},
+	{key: "platforms.webchat.token", env: "WEBCHAT_TOKEN", secret: true, set: func(c *Config, v string) error {
+		c.Webchat.Token = strings.TrimSpace(v)
+		return nil
+	}},
 	{key: "http.addr", env: "HERALD_HTTP_ADDR", def: "127.0.0.1:8643", set: func(c *Config, v string) error {
 		return setAddr(&c.HTTPAddr, v)
 	}},
@@ -85,6 +105,40 @@ var settings = []setting{
 	{key: "display.busy_input_mode", def: "interrupt", set: func(c *Config, v string) error {
 		return setEnum(&c.BusyInputMode, v, "interrupt", "queue")
 	}},
+}
+
+// allSettings is the fixed table plus each platform's allowlist settings.
+func allSettings() []setting {
+	all := append([]setting(nil), settings...)
+	for _, p := range Platforms {
+		upper := strings.ToUpper(p)
+		all = append(all,
+			setting{key: "platforms." + p + ".allowed_users", env: upper + "_ALLOWED_USERS", set: func(c *Config, v string) error {
+				a := c.PlatformAccess[p]
+				a.Users = splitList(v)
+				c.PlatformAccess[p] = a
+				return nil
+			}},
+			setting{key: "platforms." + p + ".allow_all_users", env: upper + "_ALLOW_ALL_USERS", def: "false", set: func(c *Config, v string) error {
+				a := c.PlatformAccess[p]
+				err := setBool(&a.AllowAll, v)
+				c.PlatformAccess[p] = a
+				return err
+			}},
+		)
+	}
+	return all
+}
+
+// splitList reads a comma-separated list, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 // setURL accepts an http(s) URL with a host and removes trailing slashes.

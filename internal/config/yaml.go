@@ -76,11 +76,22 @@ func nodeAt(root *yaml.Node, path string) (*yaml.Node, error) {
 	return n, nil
 }
 
-// scalarAt returns the single value at path. A null value counts as unset.
+// scalarAt returns the single value at path. A null value counts as unset;
+// a list of single values is joined with commas, as lists are in variables.
 func scalarAt(root *yaml.Node, path string) (string, bool, error) {
 	n, err := nodeAt(root, path)
 	if err != nil || n == nil {
 		return "", false, err
+	}
+	if n.Kind == yaml.SequenceNode {
+		items := make([]string, 0, len(n.Content))
+		for _, item := range n.Content {
+			if item.Kind != yaml.ScalarNode {
+				return "", false, fmt.Errorf("line %d: expected a list of single values, got %s in it", item.Line, kindName(item))
+			}
+			items = append(items, item.Value)
+		}
+		return strings.Join(items, ","), true, nil
 	}
 	if n.Kind != yaml.ScalarNode {
 		return "", false, fmt.Errorf("line %d: expected a single value, got %s", n.Line, kindName(n))
@@ -116,7 +127,7 @@ func (c *Config) readSections(root *yaml.Node) []error {
 // unknownKeys lists the leaf keys that no setting or section reads.
 func unknownKeys(root *yaml.Node) []string {
 	known := map[string]bool{}
-	for _, s := range settings {
+	for _, s := range allSettings() {
 		if s.key != "" {
 			known[s.key] = true
 		}

@@ -1,37 +1,37 @@
-// Package ops serves Herald's own HTTP endpoints for operators: liveness and
-// readiness, for container health checks and orchestrators.
+// Package ops serves Herald's own HTTP endpoints for operators: liveness,
+// readiness and metrics, beside the web chat.
 package ops
 
 import (
+	"encoding/json"
 	"net/http"
-	"sync/atomic"
 )
 
-// Ready reports whether the gateway can take messages. Parts that must
-// start first (platform connections, crypto) flip it when they are done.
-type Ready struct {
-	ready atomic.Bool
-}
-
-// Set marks the gateway ready or not.
-func (r *Ready) Set(ready bool) { r.ready.Store(ready) }
-
-// Handler serves /healthz (the process is up) and /readyz (200 once ready,
-// 503 before).
-func Handler(ready *Ready) http.Handler {
+// Handler serves /healthz (200 while the process runs), /readyz (200 once
+// ready() returns nil, else 503 with the reason as JSON) and /metrics; every
+// other path goes to app (the web chat), or 404 when app is nil.
+func Handler(ready func() error, metrics *Metrics, app http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok\n"))
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if !ready.ready.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("not ready\n"))
+		if err := ready(); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
 			return
 		}
-		_, _ = w.Write([]byte("ready\n"))
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
+	mux.Handle("GET /metrics", metrics.Handler())
+	if app != nil {
+		mux.Handle("/", app)
+	}
 	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
 }

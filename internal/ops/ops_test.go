@@ -1,9 +1,12 @@
 package ops
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -18,19 +21,34 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-func TestReadinessFollowsReady(t *testing.T) {
-	var ready Ready
-	srv := httptest.NewServer(Handler(&ready))
+func TestHealthReadinessMetricsAndApp(t *testing.T) {
+	var ready atomic.Bool
+	m := NewMetrics()
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "app "+r.URL.Path) })
+	srv := httptest.NewServer(Handler(func() error {
+		if !ready.Load() {
+			return errors.New("platform webchat is not connected yet")
+		}
+		return nil
+	}, m, app))
 	defer srv.Close()
 
 	if code, _ := get(t, srv.URL+"/healthz"); code != http.StatusOK {
 		t.Fatalf("/healthz = %d, want 200", code)
 	}
-	if code, _ := get(t, srv.URL+"/readyz"); code != http.StatusServiceUnavailable {
-		t.Fatalf("/readyz before ready = %d, want 503", code)
+	code, body := get(t, srv.URL+"/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"reason":"platform webchat is not connected yet"`) {
+		t.Fatalf("/readyz before ready = %d %s, want 503 with the reason", code, body)
 	}
-	ready.Set(true)
-	if code, body := get(t, srv.URL+"/readyz"); code != http.StatusOK || body != "ready\n" {
-		t.Fatalf("/readyz when ready = %d %q, want 200 ready", code, body)
+	ready.Store(true)
+	if code, body := get(t, srv.URL+"/readyz"); code != http.StatusOK || !strings.Contains(body, `"ready"`) {
+		t.Fatalf("/readyz when ready = %d %q", code, body)
+	}
+	m.Turns.WithLabelValues("delivered").Inc()
+	if code, body := get(t, srv.URL+"/metrics"); code != http.StatusOK || !strings.Contains(body, `herald_turns_total{outcome="delivered"} 1`) {
+		t.Errorf("/metrics = %d, lacks the turn counter", code)
+	}
+	if code, body := get(t, srv.URL+"/chat"); code != http.StatusOK || body != "app /chat" {
+		t.Errorf("/chat = %d %q, want the app", code, body)
 	}
 }

@@ -96,3 +96,10 @@ func (e *RateLimitError) Unwrap() error { return e.Err }
 // ErrCannotEdit means a message cannot be edited any more (too old, deleted,
 // edits refused): the rest of the answer goes out as new messages.
 var ErrCannotEdit = errors.New("the message cannot be edited")
+
+// StateStore keeps an adapter's positions across restarts (an update
+// offset, a sync token). The gateway's store provides it.
+type StateStore interface {
+	State(ctx context.Context, name string) (value string, ok bool, err error)
+	SetState(ctx context.Context, name, value string) error
+}

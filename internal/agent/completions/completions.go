@@ -107,7 +107,8 @@ func (c *Client) Run(ctx context.Context, call Call, emit func(agent.Event)) (ag
 	if err == nil {
 		res.APICalls = 1
 	}
-	res.FinalResponse = agent.FinalText(c.Server, st.text.String(), err)
+	res.Text = st.text.String()
+	res.FinalResponse = agent.FinalText(c.Server, res.Text, err)
 	res.Messages = []chat.Message{
 		{Role: chat.User, Content: call.Turn.Message},
 		{Role: chat.Assistant, Content: res.FinalResponse},
@@ -177,6 +178,33 @@ func (c *Client) do(parent context.Context, call Call, st *stream) (http.Header,
 		err = transportError(ctx, parent, err)
 	}
 	return resp.Header, err
+}
+
+// Ping checks that the server answers a GET of target with a 2xx status.
+func (c *Client) Ping(ctx context.Context, target string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return err
+	}
+	if c.Key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Key)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("%s answered %s", c.Server, resp.Status)
+	}
+	return nil
 }
 
 // isAgentError tells errors that describe the answer from those of the connection.

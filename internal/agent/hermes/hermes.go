@@ -29,6 +29,7 @@ type Config struct {
 // Backend relays turns to a Hermes API server.
 type Backend struct {
 	client completions.Client
+	base   string
 	log    *slog.Logger
 }
 
@@ -51,8 +52,14 @@ func New(cfg Config) *Backend {
 			IdleTimeout: cfg.IdleTimeout,
 			Logger:      log,
 		},
-		log: log,
+		base: strings.TrimRight(cfg.URL, "/"),
+		log:  log,
 	}
+}
+
+// Ping implements agent.Pinger with the API server's /health.
+func (b *Backend) Ping(ctx context.Context) error {
+	return b.client.Ping(ctx, b.base+"/health")
 }
 
 // Name implements agent.Backend.

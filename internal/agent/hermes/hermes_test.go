@@ -297,3 +297,26 @@ func TestRotatedSessionIDIsAdopted(t *testing.T) {
 		t.Errorf("session = %q, want it kept", res.SessionID)
 	}
 }
+
+func TestPingUsesHealthWithTheKey(t *testing.T) {
+	var auth string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/health" {
+			http.NotFound(w, r)
+			return
+		}
+		auth = r.Header.Get("Authorization")
+		_, _ = io.WriteString(w, `{"status":"ok","platform":"hermes-agent"}`)
+	}))
+	defer srv.Close()
+	if err := newBackend(srv.URL, "k").Ping(context.Background()); err != nil || auth != "Bearer k" {
+		t.Errorf("ping = %v, auth = %q", err, auth)
+	}
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadGateway)
+	}))
+	defer down.Close()
+	if err := newBackend(down.URL, "").Ping(context.Background()); err == nil || !strings.Contains(err.Error(), "502") {
+		t.Errorf("ping of a failing server = %v, want the status", err)
+	}
+}

@@ -27,6 +27,7 @@ type Config struct {
 // Backend sends turns to a model server.
 type Backend struct {
 	client completions.Client
+	base   string
 	system string
 }
 
@@ -42,8 +43,14 @@ func New(cfg Config) *Backend {
 			IdleTimeout: cfg.IdleTimeout,
 			Logger:      cfg.Logger,
 		},
+		base:   strings.TrimRight(cfg.BaseURL, "/"),
 		system: cfg.SystemPrompt,
 	}
+}
+
+// Ping implements agent.Pinger with the model server's model list.
+func (b *Backend) Ping(ctx context.Context) error {
+	return b.client.Ping(ctx, b.base+"/models")
 }
 
 // Name implements agent.Backend.

@@ -616,7 +616,7 @@ func TestHistory(t *testing.T) {
 		chat.Message{Role: chat.Tool, Content: "{}"},
 		chat.Message{Role: chat.Assistant, Content: ""},
 		chat.Message{Role: chat.Assistant, Content: "an *answer* <script>x</script>"})
-	earlier := []string{"user: earlier", "assistant: an *answer* <script>x</script> | <p>an <em>answer</em> <!-- raw HTML omitted -->x<!-- raw HTML omitted --></p>"}
+	earlier := []string{"user: earlier", "assistant: an *answer* <script>x</script> | <p>an <em>answer</em> &lt;script&gt;x&lt;/script&gt;</p>"}
 	check("from the store", earlier...)
 
 	// Mid-answer, the store does not have the turn yet: the page still
@@ -689,11 +689,11 @@ func TestMemoryBounds(t *testing.T) {
 func TestRenderHTML(t *testing.T) {
 	for md, want := range map[string]string{
 		"**bold** and `code`":          "<p><strong>bold</strong> and <code>code</code></p>",
-		"<img src=x onerror=alert(1)>": "<!-- raw HTML omitted -->",
-		"[x](javascript:alert(1))":     `<p><a href="">x</a></p>`,
+		"<img src=x onerror=alert(1)>": "<p>&lt;img src=x onerror=alert(1)&gt;</p>",
+		"[x](javascript:alert(1))":     `<p><a href="" rel="nofollow noopener">x</a></p>`,
 		"| a |\n|--:|\n| b |":          `<td align="right">b</td>`,
 		"- [x] done":                   `<input checked="" disabled="" type="checkbox"`,
-		"~~gone~~ https://example.com": `<del>gone</del> <a href="https://example.com">https://example.com</a>`,
+		"~~gone~~ https://example.com": `<del>gone</del> <a href="https://example.com" rel="nofollow noopener">https://example.com</a>`,
 	} {
 		got := renderHTML(md)
 		if !strings.Contains(got, want) {

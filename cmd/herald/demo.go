@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/herald-chat/herald/internal/agent/hermes"
+	"github.com/herald-chat/herald/internal/config"
+	"github.com/herald-chat/herald/internal/sim"
+)
+
+func newDemoCmd(opts *options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "demo",
+		Short: "Try Herald in a browser: the simulator and the gateway with its web chat, on loopback",
+		Long: "demo starts the Hermes API simulator in-process and the gateway with the web chat\n" +
+			"relaying to it, prints the web chat's URL and runs until Ctrl-C. Answers come from\n" +
+			"the simulator, not from an agent. Settings (HERALD_HOME, HERALD_HTTP_ADDR, streaming)\n" +
+			"are read as for run; the agent server settings are replaced by the simulator.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(config.Options{File: opts.configFile})
+			if err != nil {
+				return err
+			}
+			return runDemo(cmd.Context(), opts, cfg, func(addr string) {
+				fmt.Fprintf(opts.stdout, "\nHerald demo: open http://%s/ in a browser (answers come from the simulator). Ctrl-C stops.\n\n", addr)
+			})
+		},
+	}
+}
+
+// runDemo runs the demo until ctx ends; onListening gets the web chat's address.
+func runDemo(ctx context.Context, opts *options, cfg *config.Config, onListening func(addr string)) error {
+	log := newLogger(opts.stderr, cfg.LogLevel)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("simulator listener: %w", err)
+	}
+	simulator := sim.New(sim.Options{
+		AllowSessionWithoutKey: true,
+		FirstTokenDelay:        400 * time.Millisecond,
+		TokensPerSecond:        25,
+		AnswerTokens:           40,
+		ToolProgress:           true,
+		Logger:                 log,
+	})
+	simCtx, stopSim := context.WithCancel(context.Background())
+	simDone := make(chan error, 1)
+	go func() { simDone <- serve(simCtx, ln, simulator) }()
+	defer func() { stopSim(); <-simDone }()
+
+	cfg.Webchat.Enabled = true
+	backend := hermes.New(hermes.Config{
+		URL:            "http://" + ln.Addr().String(),
+		ConnectTimeout: cfg.ConnectTimeout,
+		IdleTimeout:    cfg.IdleTimeout,
+		Logger:         log,
+	})
+	return runGateway(ctx, cfg, backend, log, onListening)
+}

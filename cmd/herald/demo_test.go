@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/herald-chat/herald/internal/config"
+	"github.com/herald-chat/herald/internal/platform/webchat/webchattest"
+)
+
+// startDemo runs `herald demo` in-process on a free loopback port.
+func startDemo(t *testing.T) string {
+	t.Helper()
+	isolate(t)
+	t.Setenv("HERALD_HTTP_ADDR", "127.0.0.1:0")
+	cfg, err := config.Load(config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	addr := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- runDemo(ctx, &options{stdout: io.Discard, stderr: io.Discard}, cfg, func(a string) { addr <- a })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("demo: %v", err)
+		}
+	})
+	select {
+	case a := <-addr:
+		return "http://" + a
+	case err := <-done:
+		t.Fatalf("demo stopped: %v", err)
+	}
+	return ""
+}
+
+func browserEval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("%s: %v", expr, err)
+	}
+	return v
+}
+
+func browserWait(t *testing.T, ctx context.Context, what, expr string) {
+	t.Helper()
+	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
+		chromedp.WithPollingTimeout(20*time.Second), chromedp.WithPollingInterval(10*time.Millisecond)))
+	if err != nil {
+		t.Fatalf("waiting for %s (%s): %v", what, expr, err)
+	}
+}
+
+const lastBot = `([...document.querySelectorAll("#messages .msg.bot")].at(-1)?.textContent ?? "").trim()`
+
+// The whole path in a real browser: page → web chat → runner → Hermes
+// backend → simulator, and back as a stream; then a reload.
+func TestDemoInABrowser(t *testing.T) {
+	url := startDemo(t)
+	ctx := webchattest.NewBrowser(t)
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	browserWait(t, ctx, "the page", `document.body.dataset.ready === "1"`)
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS("#input"), "hello herald"),
+		chromedp.Click(chromedp.CSS("#send")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	// The simulator's agent "runs a tool" first: its status line shows.
+	browserWait(t, ctx, "the tool status line", lastBot+`.includes("searching the web")`)
+	// The answer appears while it is written: an intermediate edit ends
+	// with the streaming cursor.
+	browserWait(t, ctx, "the answer while it streams", lastBot+`.startsWith("[Hermes simulator · turn 1]") && `+lastBot+`.endsWith("▉")`)
+	browserWait(t, ctx, "the final answer", lastBot+`.includes("You said: \"hello herald\"") && !`+lastBot+`.includes("▉")`)
+	// The simulator's tool progress showed while the tool ran, not at the end.
+	final := browserEval[string](t, ctx, lastBot)
+	if strings.Contains(final, "searching") {
+		t.Errorf("the final answer kept the tool status line: %q", final)
+	}
+
+	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
+		t.Fatal(err)
+	}
+	browserWait(t, ctx, "the page after a reload", `document.body.dataset.ready === "1"`)
+	got := browserEval[[]string](t, ctx, `[...document.querySelectorAll("#messages .msg")].map(e => e.textContent.trim())`)
+	if len(got) != 2 || got[0] != "hello herald" || got[1] != final {
+		t.Fatalf("after a reload the page shows %q, want the question and %q", got, final)
+	}
+
+	// The next message continues the same session: the simulator counts turn 2.
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS("#input"), "again"),
+		chromedp.Click(chromedp.CSS("#send")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	browserWait(t, ctx, "the second answer", lastBot+`.startsWith("[Hermes simulator · turn 2]") && !`+lastBot+`.includes("▉")`)
+}

@@ -1,0 +1,81 @@
+package format
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// fuzzLimits are the limits every fuzzed text is split with: tiny ones that
+// force hard cuts and the plain fallback, and larger ones that repair fences.
+var fuzzLimits = []int{1, 2, 3, 5, 8, 16, 40, 100}
+
+func FuzzSplit(f *testing.F) {
+	f.Add("Hello, world. This is a short answer.")
+	f.Add("```go\nfunc main() {\n\tfmt.Println(\"hi\")\n}\n```\nafter the code")
+	f.Fuzz(func(t *testing.T, text string) {
+		for _, c := range []Counting{Runes, Bytes, UTF16} {
+			for _, limit := range fuzzLimits {
+				checkSplit(t, text, limit, c)
+			}
+		}
+	})
+}
+
+// checkSplit verifies every promise SplitChunks makes for one text.
+func checkSplit(t *testing.T, text string, limit int, c Counting) {
+	t.Helper()
+	chunks := SplitChunks(text, limit, c)
+	if isBlankText(text) {
+		if chunks != nil {
+			t.Fatalf("blank text %q gave chunks %+v", text, chunks)
+		}
+		return
+	}
+	if Length(text, c) <= limit {
+		if len(chunks) != 1 || chunks[0].Text != text {
+			t.Fatalf("fitting text %q (counting %d, limit %d) changed: %+v", text, c, limit, chunks)
+		}
+		return
+	}
+	_, aware := fenceRoom(text, limit, c)
+	valid := utf8.ValidString(text)
+	for i, ch := range chunks {
+		if n := Length(ch.Text, c); n > limit && !(ch.End-ch.Start == len(ch.Text) && utf8.RuneCountInString(ch.Text) == 1) {
+			t.Fatalf("counting %d, limit %d: chunk %d %q has length %d", c, limit, i, ch.Text, n)
+		}
+		if isBlankText(text[ch.Start:ch.End]) {
+			t.Fatalf("counting %d, limit %d: chunk %d %q is blank", c, limit, i, ch.Text)
+		}
+		if aware {
+			if _, open := openFenceAt(ch.Text); open {
+				t.Fatalf("counting %d, limit %d: chunk %d ends inside a code block: %q", c, limit, i, ch.Text)
+			}
+		}
+		if valid && !utf8.ValidString(ch.Text) {
+			t.Fatalf("counting %d, limit %d: chunk %d %q is not valid UTF-8", c, limit, i, ch.Text)
+		}
+	}
+	checkRejoin(t, text, chunks)
+}
+
+func FuzzStripThinking(f *testing.F) {
+	f.Add("<think>reasoning</think>\n\nThe answer.")
+	f.Add("Use `<think>` in code, not <THOUGHT>here")
+	f.Fuzz(func(t *testing.T, s string) {
+		full := StripThinking(s)
+		partial := StripThinkingPartial(s)
+		if utf8.ValidString(s) && (!utf8.ValidString(full) || !utf8.ValidString(partial)) {
+			t.Fatalf("invalid UTF-8 from %q: %q, %q", s, full, partial)
+		}
+		if !strings.HasPrefix(full, partial) {
+			t.Fatalf("partial %q is not a prefix of full %q (input %q)", partial, full, s)
+		}
+		if len(full) > len(s) {
+			t.Fatalf("output %q longer than input %q", full, s)
+		}
+		if !strings.Contains(s, "<") && full != strings.TrimLeft(s, blankChars) {
+			t.Fatalf("text without tags %q changed to %q", s, full)
+		}
+	})
+}

@@ -1,0 +1,70 @@
+package gateway
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/herald-chat/herald/internal/agent"
+	"github.com/herald-chat/herald/internal/platform"
+	"github.com/herald-chat/herald/internal/store"
+)
+
+// parseCommand recognises the gateway's own commands, written with "/" or
+// "!" (chat clients often swallow "/"), optionally addressed as
+// /cmd@botname. Other /words are not commands: they go to the agent.
+func parseCommand(text string) (string, bool) {
+	text = strings.TrimSpace(text)
+	if len(text) < 2 || (text[0] != '/' && text[0] != '!') {
+		return "", false
+	}
+	word, _, _ := strings.Cut(text[1:], " ")
+	word, _, _ = strings.Cut(word, "@")
+	word = strings.ToLower(word)
+	switch word {
+	case "new", "reset", "stop", "status", "help":
+		return word, true
+	}
+	return "", false
+}
+
+// command runs one of the gateway's commands. They bypass the session lane,
+// so /stop works while an answer is being written.
+func (r *Runner) command(a platform.Adapter, turn store.Turn, cmd string) {
+	key := turn.SessionKey
+	switch cmd {
+	case "new", "reset":
+		r.cancelLane(key, errStopped, true)
+		r.replyAsync(a, turn, func(ctx context.Context) string {
+			if err := r.store.SetSessionID(ctx, key, agent.NewSessionID(time.Now())); err != nil {
+				r.log.Error("starting a new session failed", "error", err)
+				return "⚠️ Could not start a new conversation: the state store failed."
+			}
+			return newSessionText
+		})
+	case "stop":
+		stopped := r.cancelLane(key, errStopped, false)
+		r.replyAsync(a, turn, func(context.Context) string {
+			if stopped {
+				return "" // the stopped turn ends with its own notice
+			}
+			return nothingToStop
+		})
+	case "status":
+		r.replyAsync(a, turn, func(ctx context.Context) string {
+			id, _, err := r.store.SessionID(ctx, key)
+			if err != nil || id == "" {
+				id = "(none yet)"
+			}
+			reachable := "reachable"
+			if p, ok := r.backend.(agent.Pinger); ok {
+				if err := p.Ping(ctx); err != nil {
+					reachable = "unreachable: " + err.Error()
+				}
+			}
+			return statusText(id, r.backend.Name(), reachable, time.Since(r.started))
+		})
+	case "help":
+		r.replyAsync(a, turn, func(context.Context) string { return helpText })
+	}
+}

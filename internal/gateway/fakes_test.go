@@ -1,0 +1,198 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/herald-chat/herald/internal/agent"
+	"github.com/herald-chat/herald/internal/chat"
+	"github.com/herald-chat/herald/internal/format"
+	"github.com/herald-chat/herald/internal/platform"
+)
+
+// fakePlatform is a chat platform in memory: it keeps every chat's messages
+// as a user would see them.
+type fakePlatform struct {
+	name  string
+	ready chan struct{}
+
+	mu       sync.Mutex
+	dead     bool // a killed process sends nothing
+	handler  platform.Handler
+	next     int
+	messages map[string]map[string]string // chat id → message id → text
+	order    map[string][]string          // chat id → message ids in order
+}
+
+func newFakePlatform(name string) *fakePlatform {
+	return &fakePlatform{name: name, ready: make(chan struct{}), messages: map[string]map[string]string{}, order: map[string][]string{}}
+}
+
+func (f *fakePlatform) Name() string { return f.name }
+
+func (f *fakePlatform) Caps() platform.Caps {
+	return platform.Caps{MaxLength: 4096, Count: format.Runes, Edit: true, Typing: true, Cursor: true, Format: format.Markdown, EditInterval: time.Millisecond}
+}
+
+func (f *fakePlatform) Run(ctx context.Context, h platform.Handler) error {
+	f.mu.Lock()
+	f.handler = h
+	f.mu.Unlock()
+	close(f.ready)
+	<-ctx.Done()
+	return nil
+}
+
+func (f *fakePlatform) Ready() <-chan struct{} { return f.ready }
+
+func (f *fakePlatform) Send(_ context.Context, t platform.Target, text string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dead {
+		return "", errDead
+	}
+	f.next++
+	id := fmt.Sprintf("m%d", f.next)
+	if f.messages[t.ChatID] == nil {
+		f.messages[t.ChatID] = map[string]string{}
+	}
+	f.messages[t.ChatID][id] = text
+	f.order[t.ChatID] = append(f.order[t.ChatID], id)
+	return id, nil
+}
+
+func (f *fakePlatform) Edit(_ context.Context, t platform.Target, id, text string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dead {
+		return errDead
+	}
+	if _, ok := f.messages[t.ChatID][id]; !ok {
+		return platform.ErrCannotEdit
+	}
+	f.messages[t.ChatID][id] = text
+	return nil
+}
+
+func (f *fakePlatform) Delete(_ context.Context, t platform.Target, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.messages[t.ChatID], id)
+	return nil
+}
+
+func (f *fakePlatform) Typing(context.Context, platform.Target) error { return nil }
+
+var errDead = fmt.Errorf("the process was killed")
+
+func (f *fakePlatform) kill() {
+	f.mu.Lock()
+	f.dead = true
+	f.mu.Unlock()
+}
+
+// shown is what a chat shows, message by message.
+func (f *fakePlatform) shown(chatID string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, id := range f.order[chatID] {
+		if text, ok := f.messages[chatID][id]; ok {
+			out = append(out, text)
+		}
+	}
+	return out
+}
+
+// deliver sends a message in as the platform would, after Run started.
+func (f *fakePlatform) deliver(t *testing.T, in chat.Inbound) error {
+	t.Helper()
+	<-f.ready
+	f.mu.Lock()
+	h := f.handler
+	f.mu.Unlock()
+	return h(context.Background(), in)
+}
+
+// backend is a scripted agent backend: each call runs answer.
+type backend struct {
+	answer func(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result
+
+	mu    sync.Mutex
+	calls []agent.Turn
+}
+
+func (b *backend) Name() string { return "scripted" }
+
+func (b *backend) Run(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result {
+	b.mu.Lock()
+	b.calls = append(b.calls, turn)
+	b.mu.Unlock()
+	return b.answer(ctx, turn, emit)
+}
+
+func (b *backend) turns() []agent.Turn {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]agent.Turn(nil), b.calls...)
+}
+
+// echo answers "echo: <message>" in two deltas.
+func echo(_ context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result {
+	text := "echo: " + turn.Message
+	half := len(text) / 2
+	emit(agent.Event{Kind: agent.EventDelta, Text: text[:half]})
+	emit(agent.Event{Kind: agent.EventDelta, Text: text[half:]})
+	return agent.Result{FinalResponse: text, Text: text, SessionID: turn.SessionID, APICalls: 1, Streamed: true}
+}
+
+// eventually waits for cond, failing the test after a generous deadline.
+// The deadline guards against hangs; it asserts nothing about speed.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func dm(user, text, event string) chat.Inbound {
+	return chat.Inbound{
+		Source:    chat.Source{ChatID: "dm-" + user, ChatType: chat.DM, UserID: user, UserName: user, MessageID: event},
+		Text:      text,
+		Mentioned: true,
+		EventID:   event,
+	}
+}
+
+func group(user, text, event string, mentioned bool) chat.Inbound {
+	return chat.Inbound{
+		Source:    chat.Source{ChatID: "room", ChatName: "Room", ChatType: chat.Group, UserID: user, UserName: user, MessageID: event},
+		Text:      text,
+		Mentioned: mentioned,
+		EventID:   event,
+	}
+}
+
+func sessionIDs(turns []agent.Turn) []string {
+	seen := map[string]bool{}
+	for _, t := range turns {
+		seen[t.SessionID] = true
+	}
+	out := make([]string, 0, len(seen))
+	for id := range seen {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func joined(msgs []string) string { return strings.Join(msgs, "\n---\n") }

@@ -1,0 +1,359 @@
+// Package gateway is the runner: it takes each inbound message through
+// dedupe, authorization, commands and the session lane to the backend, and
+// delivers the answer back through the platform, journalling every step so
+// that a restart loses nothing and answers nothing twice.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/herald-chat/herald/internal/agent"
+	"github.com/herald-chat/herald/internal/chat"
+	"github.com/herald-chat/herald/internal/ops"
+	"github.com/herald-chat/herald/internal/platform"
+	"github.com/herald-chat/herald/internal/store"
+	"github.com/herald-chat/herald/internal/stream"
+)
+
+// ErrShuttingDown is returned to adapters for messages that arrive during
+// shutdown: they are not journalled, so the platform must deliver them again.
+var ErrShuttingDown = errors.New("gateway: shutting down")
+
+// Why a turn's context was cancelled.
+var (
+	errInterrupted = errors.New("interrupted by a newer message")
+	errStopped     = errors.New("stopped by /stop")
+	errShutdown    = errors.New("gateway shutting down")
+)
+
+// Options configure a Runner.
+type Options struct {
+	SessionKeys chat.SessionKeyOptions
+	// BusyMode is "interrupt" (a new message cancels the running turn) or
+	// "queue" (it runs next).
+	BusyMode string
+	Access   Access
+	// PairUnknownDMs answers unknown users' DMs with a pairing code.
+	PairUnknownDMs bool
+	Streaming      stream.Options
+	// ShutdownGrace is how long running turns may finish on shutdown.
+	ShutdownGrace time.Duration
+	// HistoryLimit is how many transcript entries go with each turn.
+	HistoryLimit int
+	Logger       *slog.Logger
+	Metrics      *ops.Metrics
+}
+
+// Runner is the gateway's pipeline.
+type Runner struct {
+	opts     Options
+	backend  agent.Backend
+	store    store.Store
+	adapters map[string]platform.Adapter
+	gates    *stream.Gates
+	log      *slog.Logger
+	metrics  *ops.Metrics
+	started  time.Time
+
+	// turnsCtx parents every turn; cancelled only when the grace period ends.
+	turnsCtx    context.Context
+	cancelTurns context.CancelCauseFunc
+	// sendCtx parents deliveries and replies, which outlive a cancelled turn
+	// so that the user still gets the final text or a notice.
+	sendCtx    context.Context
+	cancelSend context.CancelFunc
+
+	mu      sync.Mutex
+	lanes   map[string]*lane
+	closing bool
+	work    sync.WaitGroup // lanes and replies in flight
+}
+
+// lane runs one session's turns one at a time.
+type lane struct {
+	key     string
+	running *job
+	queue   []*job
+}
+
+// job is one turn waiting or running in a lane.
+type job struct {
+	adapter platform.Adapter
+	turn    store.Turn
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+}
+
+// New returns a runner. Adapters are looked up by their Name.
+func New(opts Options, backend agent.Backend, st store.Store, adapters ...platform.Adapter) *Runner {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = ops.NewMetrics()
+	}
+	if opts.HistoryLimit == 0 {
+		opts.HistoryLimit = 100
+	}
+	r := &Runner{
+		opts:     opts,
+		backend:  backend,
+		store:    st,
+		adapters: map[string]platform.Adapter{},
+		gates:    &stream.Gates{},
+		log:      opts.Logger,
+		metrics:  opts.Metrics,
+		started:  time.Now(),
+		lanes:    map[string]*lane{},
+	}
+	for _, a := range adapters {
+		r.adapters[a.Name()] = a
+	}
+	r.turnsCtx, r.cancelTurns = context.WithCancelCause(context.Background())
+	r.sendCtx, r.cancelSend = context.WithCancel(context.Background())
+	return r
+}
+
+// Ready reports nil once every adapter is connected, else which is not.
+func (r *Runner) Ready() error {
+	for name, a := range r.adapters {
+		select {
+		case <-a.Ready():
+		default:
+			return fmt.Errorf("platform %s is not connected yet", name)
+		}
+	}
+	return nil
+}
+
+// Run connects the adapters, resumes turns a previous run left unfinished,
+// and relays messages until ctx ends. Then it stops taking messages, lets
+// running turns finish within the grace period, cancels the rest with a
+// notice, and returns once everything it started has ended.
+func (r *Runner) Run(ctx context.Context) error {
+	// Turns left unfinished by a previous run are read before any adapter
+	// can journal a new message, so a new message is never taken for one.
+	pending, err := r.store.PendingTurns(ctx)
+	if err != nil {
+		return fmt.Errorf("reading unfinished turns: %w", err)
+	}
+	adapterCtx, stopAdapters := context.WithCancel(context.Background())
+	var adapters sync.WaitGroup
+	errc := make(chan error, len(r.adapters))
+	for _, a := range r.adapters {
+		adapters.Add(1)
+		go func() {
+			defer adapters.Done()
+			if err := a.Run(adapterCtx, r.handler(a)); err != nil && adapterCtx.Err() == nil {
+				errc <- fmt.Errorf("platform %s: %w", a.Name(), err)
+			}
+		}()
+	}
+	r.resume(ctx, pending)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	r.shutdown()
+	stopAdapters()
+	adapters.Wait()
+	return runErr
+}
+
+// shutdown stops new work, waits for running turns up to the grace period,
+// then cancels them; they end with a notice.
+func (r *Runner) shutdown() {
+	r.mu.Lock()
+	r.closing = true
+	r.mu.Unlock()
+	done := make(chan struct{})
+	go func() { r.work.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-time.After(r.opts.ShutdownGrace):
+	}
+	r.log.Info("grace period over, cancelling running turns")
+	r.cancelTurns(errShutdown)
+	select {
+	case <-done:
+	case <-time.After(r.opts.ShutdownGrace + 5*time.Second):
+		r.log.Warn("deliveries still running at exit")
+		r.cancelSend()
+		<-done
+	}
+}
+
+func (r *Runner) isClosing() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closing
+}
+
+// handler is what an adapter calls for each message: journal it (dropping
+// a duplicate), then dispatch it without waiting for the answer.
+func (r *Runner) handler(a platform.Adapter) platform.Handler {
+	return func(ctx context.Context, in chat.Inbound) error {
+		if r.isClosing() {
+			return ErrShuttingDown
+		}
+		in.Source.Platform = a.Name()
+		if in.Received.IsZero() {
+			in.Received = time.Now()
+		}
+		key := chat.SessionKey(in.Source, r.opts.SessionKeys)
+		turn, err := r.store.Receive(ctx, key, in)
+		if errors.Is(err, store.ErrDuplicate) {
+			r.log.Debug("dropping a message already received", "platform", a.Name(), "event", in.EventID)
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("journalling the message: %w", err)
+		}
+		r.dispatch(ctx, a, turn)
+		return nil
+	}
+}
+
+// dispatch decides what a journalled message becomes: nothing (not allowed,
+// not addressed), a command, or a turn in its session's lane.
+func (r *Runner) dispatch(ctx context.Context, a platform.Adapter, turn store.Turn) {
+	in := turn.Inbound
+	if !r.allowed(ctx, in.Source) {
+		r.log.Debug("dropping a message from a user not allowed", "platform", in.Source.Platform, "user", in.Source.UserID)
+		if in.Source.ChatType == chat.DM && r.opts.PairUnknownDMs {
+			r.replyAsync(a, turn, func(ctx context.Context) string {
+				p, err := r.store.CreatePairing(ctx, in.Source.Platform, in.Source.UserID, in.Source.UserName)
+				if err != nil {
+					r.log.Error("creating a pairing code failed", "error", err)
+					return ""
+				}
+				return pairingText(p.Code)
+			})
+			return
+		}
+		r.finishTurn(turn, store.Delivered, "ignored: user not allowed")
+		return
+	}
+	if in.Source.ChatType != chat.DM && !in.Mentioned {
+		r.finishTurn(turn, store.Delivered, "ignored: not addressed to the bot")
+		return
+	}
+	if cmd, ok := parseCommand(in.Text); ok {
+		r.command(a, turn, cmd)
+		return
+	}
+	r.enqueue(a, turn)
+}
+
+// enqueue puts a turn in its session's lane. In interrupt mode a running
+// turn is cancelled first; what it showed stays.
+func (r *Runner) enqueue(a platform.Adapter, turn store.Turn) {
+	ctx, cancel := context.WithCancelCause(r.turnsCtx)
+	j := &job{adapter: a, turn: turn, ctx: ctx, cancel: cancel}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closing {
+		cancel(nil)
+		return // stays Received in the journal; the next start runs it
+	}
+	l := r.lanes[turn.SessionKey]
+	if l == nil {
+		l = &lane{key: turn.SessionKey, running: j}
+		r.lanes[turn.SessionKey] = l
+		r.work.Add(1)
+		go r.runLane(l)
+		return
+	}
+	if r.opts.BusyMode != "queue" && l.running != nil {
+		l.running.cancel(errInterrupted)
+	}
+	l.queue = append(l.queue, j)
+}
+
+// runLane runs a lane's turns in order until it is empty. During shutdown
+// queued turns are left in the journal; the next start resumes them.
+func (r *Runner) runLane(l *lane) {
+	defer r.work.Done()
+	for {
+		r.mu.Lock()
+		j := l.running
+		r.mu.Unlock()
+		r.execute(j)
+		j.cancel(nil)
+
+		r.mu.Lock()
+		if len(l.queue) == 0 || r.closing {
+			delete(r.lanes, l.key)
+			r.mu.Unlock()
+			return
+		}
+		l.running, l.queue = l.queue[0], l.queue[1:]
+		r.mu.Unlock()
+	}
+}
+
+// cancelLane cancels a session's running turn and, when clear is set, drops
+// its queued turns (marking them delivered: the user asked for that). It
+// reports whether a turn was running.
+func (r *Runner) cancelLane(key string, cause error, clear bool) bool {
+	r.mu.Lock()
+	l := r.lanes[key]
+	var dropped []*job
+	running := l != nil && l.running != nil
+	if running {
+		l.running.cancel(cause)
+		if clear {
+			dropped, l.queue = l.queue, nil
+		}
+	}
+	r.mu.Unlock()
+	for _, j := range dropped {
+		r.finishTurn(j.turn, store.Delivered, "dropped by a command")
+	}
+	return running
+}
+
+// finishTurn records a turn's end; a failure to record is logged, as there
+// is nobody else to tell.
+func (r *Runner) finishTurn(turn store.Turn, status store.TurnStatus, note string) {
+	if err := r.store.SetTurnStatus(context.Background(), turn.ID, status, note); err != nil {
+		r.log.Error("recording a turn's end failed", "turn", turn.ID, "error", err)
+	}
+}
+
+// sessionID returns the conversation's session, starting one if needed.
+func (r *Runner) sessionID(ctx context.Context, key string) (string, error) {
+	id, ok, err := r.store.SessionID(ctx, key)
+	if err != nil || ok {
+		return id, err
+	}
+	id = agent.NewSessionID(time.Now())
+	return id, r.store.SetSessionID(ctx, key, id)
+}
+
+// Transcript returns the current conversation of the chat src is in, for
+// platforms that show history (the web chat after a reload).
+func (r *Runner) Transcript(ctx context.Context, src chat.Source) ([]chat.Message, error) {
+	key := chat.SessionKey(src, r.opts.SessionKeys)
+	id, ok, err := r.store.SessionID(ctx, key)
+	if err != nil || !ok {
+		return nil, err
+	}
+	entries, err := r.store.History(ctx, id, 0)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]chat.Message, len(entries))
+	for i, e := range entries {
+		msgs[i] = chat.Message{Role: e.Role, Content: e.Content}
+	}
+	return msgs, nil
+}

@@ -1,0 +1,480 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/herald-chat/herald/internal/agent"
+	"github.com/herald-chat/herald/internal/chat"
+	"github.com/herald-chat/herald/internal/store"
+	"github.com/herald-chat/herald/internal/store/sqlite"
+	"github.com/herald-chat/herald/internal/stream"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type harness struct {
+	t      *testing.T
+	plat   *fakePlatform
+	be     *backend
+	store  *sqlite.Store
+	runner *Runner
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func defaultOptions() Options {
+	return Options{
+		SessionKeys:   chat.SessionKeyOptions{GroupPerUser: true},
+		BusyMode:      "interrupt",
+		Access:        Access{All: Allowlist{Users: []string{"alice", "bob"}}},
+		Streaming:     stream.Options{Enabled: true, Transport: "auto", EditInterval: time.Millisecond, BufferThreshold: 1, Cursor: " ▉"},
+		ShutdownGrace: 5 * time.Second,
+	}
+}
+
+// start runs a runner over a store file (a new one when path is empty).
+func start(t *testing.T, opts Options, be *backend, path string) *harness {
+	t.Helper()
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "state.db")
+	}
+	st, err := sqlite.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, plat: newFakePlatform("fake"), be: be, store: st, done: make(chan error, 1)}
+	h.runner = New(opts, be, st, h.plat)
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go func() { h.done <- h.runner.Run(ctx) }()
+	<-h.plat.ready
+	t.Cleanup(func() { h.stop() })
+	return h
+}
+
+// stop shuts the runner down gracefully and closes the store; it is safe to
+// call twice.
+func (h *harness) stop() error {
+	h.cancel()
+	err, ok := <-h.done
+	if ok {
+		close(h.done)
+		h.store.Close()
+	}
+	return err
+}
+
+func (h *harness) finalIs(chatID string, want ...string) {
+	h.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !reflect.DeepEqual(h.plat.shown(chatID), want) {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("chat %s shows %q, want %q", chatID, h.plat.shown(chatID), want)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func (h *harness) pending() []store.Turn {
+	turns, err := h.store.PendingTurns(context.Background())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return turns
+}
+
+func (h *harness) allSettled() {
+	h.t.Helper()
+	eventually(h.t, "every turn to be settled in the journal", func() bool { return len(h.pending()) == 0 })
+}
+
+func TestAnswerStreamsIntoTheChatAndIsRecorded(t *testing.T) {
+	h := start(t, defaultOptions(), &backend{answer: echo}, "")
+	if err := h.plat.deliver(t, dm("alice", "hello", "e1")); err != nil {
+		t.Fatal(err)
+	}
+	h.finalIs("dm-alice", "echo: hello")
+	h.allSettled()
+
+	if err := h.plat.deliver(t, dm("alice", "again", "e2")); err != nil {
+		t.Fatal(err)
+	}
+	h.finalIs("dm-alice", "echo: hello", "echo: again")
+	h.allSettled()
+	turns := h.be.turns()
+	want := []chat.Message{{Role: chat.User, Content: "hello"}, {Role: chat.Assistant, Content: "echo: hello"}}
+	if len(turns) != 2 || !reflect.DeepEqual(turns[1].History, want) {
+		t.Fatalf("second turn's history = %+v, want %+v", turns[1].History, want)
+	}
+	if turns[0].SessionID != turns[1].SessionID || turns[0].SessionID == "" {
+		t.Errorf("session ids %q, %q: want one session", turns[0].SessionID, turns[1].SessionID)
+	}
+	if turns[1].Source.UserID != "alice" || turns[1].Source.Platform != "fake" {
+		t.Errorf("source = %+v", turns[1].Source)
+	}
+}
+
+func TestDuplicateEventIsAnsweredOnce(t *testing.T) {
+	h := start(t, defaultOptions(), &backend{answer: echo}, "")
+	for range 3 {
+		if err := h.plat.deliver(t, dm("alice", "hello", "same-event")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.finalIs("dm-alice", "echo: hello")
+	h.allSettled()
+	if n := len(h.be.turns()); n != 1 {
+		t.Errorf("backend called %d times, want 1", n)
+	}
+}
+
+func TestAuthorization(t *testing.T) {
+	cases := []struct {
+		name   string
+		access Access
+		user   string
+		want   bool
+	}{
+		{"nobody by default", Access{}, "alice", false},
+		{"gateway list", Access{All: Allowlist{Users: []string{"alice"}}}, "alice", true},
+		{"not on the gateway list", Access{All: Allowlist{Users: []string{"alice"}}}, "mallory", false},
+		{"gateway star", Access{All: Allowlist{Users: []string{"*"}}}, "mallory", true},
+		{"gateway allow all", Access{All: Allowlist{AllowAll: true}}, "mallory", true},
+		{"platform list", Access{Platforms: map[string]Allowlist{"fake": {Users: []string{"alice"}}}}, "alice", true},
+		{"platform allow all", Access{Platforms: map[string]Allowlist{"fake": {AllowAll: true}}}, "mallory", true},
+		{"another platform's list", Access{Platforms: map[string]Allowlist{"telegram": {AllowAll: true}}}, "alice", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			opts := defaultOptions()
+			opts.Access = c.access
+			h := start(t, opts, &backend{answer: echo}, "")
+			if err := h.plat.deliver(t, dm(c.user, "hi", "e1")); err != nil {
+				t.Fatal(err)
+			}
+			h.allSettled()
+			called := len(h.be.turns()) == 1
+			if called != c.want {
+				t.Fatalf("backend called = %v, want %v", called, c.want)
+			}
+			if !c.want && len(h.plat.shown("dm-"+c.user)) != 0 {
+				t.Errorf("a denied user got a reply: %q", h.plat.shown("dm-"+c.user))
+			}
+		})
+	}
+}
+
+func TestPairingLetsAnApprovedUserIn(t *testing.T) {
+	opts := defaultOptions()
+	opts.PairUnknownDMs = true
+	h := start(t, opts, &backend{answer: echo}, "")
+	if err := h.plat.deliver(t, dm("carol", "hi", "e1")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a pairing code", func() bool { return len(h.plat.shown("dm-carol")) == 1 })
+	reply := h.plat.shown("dm-carol")[0]
+	i := strings.Index(reply, "herald pairing approve ")
+	if i < 0 || len(h.be.turns()) != 0 {
+		t.Fatalf("reply = %q, backend calls = %d", reply, len(h.be.turns()))
+	}
+	code := strings.Fields(reply[i+len("herald pairing approve "):])[0]
+	code = strings.Trim(code, "`")
+	if _, err := h.store.ApprovePairing(context.Background(), code); err != nil {
+		t.Fatalf("approving %q: %v", code, err)
+	}
+	if err := h.plat.deliver(t, dm("carol", "now?", "e2")); err != nil {
+		t.Fatal(err)
+	}
+	h.finalIs("dm-carol", reply, "echo: now?")
+	// A group message from an unknown user never gets a code.
+	if err := h.plat.deliver(t, group("dave", "hi", "e3", true)); err != nil {
+		t.Fatal(err)
+	}
+	h.allSettled()
+	if got := h.plat.shown("room"); len(got) != 0 {
+		t.Errorf("group got %q", got)
+	}
+}
+
+func TestGroupNeedsAMentionAndKeysSessionsPerUser(t *testing.T) {
+	h := start(t, defaultOptions(), &backend{answer: echo}, "")
+	if err := h.plat.deliver(t, group("alice", "chatter", "e1", false)); err != nil {
+		t.Fatal(err)
+	}
+	h.allSettled()
+	if len(h.be.turns()) != 0 {
+		t.Fatal("answered a group message without a mention")
+	}
+	h.plat.deliver(t, group("alice", "@bot one", "e2", true))
+	h.finalIs("room", "echo: @bot one")
+	h.allSettled()
+	h.plat.deliver(t, group("bob", "@bot two", "e3", true))
+	h.finalIs("room", "echo: @bot one", "echo: @bot two")
+	h.allSettled()
+	if ids := sessionIDs(h.be.turns()); len(ids) != 2 {
+		t.Errorf("sessions = %v, want one per user", ids)
+	}
+}
+
+func TestThreadIsSharedByItsParticipants(t *testing.T) {
+	h := start(t, defaultOptions(), &backend{answer: echo}, "")
+	for i, user := range []string{"alice", "bob"} {
+		in := group(user, "in thread", "t"+user, true)
+		in.Source.ChatType, in.Source.ThreadID = chat.Thread, "thread-1"
+		h.plat.deliver(t, in)
+		eventually(t, "the answer", func() bool { return len(h.plat.shown("room")) == i+1 })
+		h.allSettled()
+	}
+	if ids := sessionIDs(h.be.turns()); len(ids) != 1 {
+		t.Errorf("sessions = %v, want one shared by the thread", ids)
+	}
+}
+
+func TestCommands(t *testing.T) {
+	h := start(t, defaultOptions(), &backend{answer: echo}, "")
+	h.plat.deliver(t, dm("alice", "/help", "c1"))
+	eventually(t, "help", func() bool { return len(h.plat.shown("dm-alice")) == 1 })
+	if got := h.plat.shown("dm-alice")[0]; !strings.Contains(got, "/new") || !strings.Contains(got, "/stop") {
+		t.Errorf("help = %q", got)
+	}
+
+	h.plat.deliver(t, dm("alice", "hello", "c2"))
+	eventually(t, "the answer", func() bool { return len(h.plat.shown("dm-alice")) == 2 })
+	h.allSettled()
+	first := h.be.turns()[0].SessionID
+
+	h.plat.deliver(t, dm("alice", "!status", "c3"))
+	eventually(t, "status", func() bool { return len(h.plat.shown("dm-alice")) == 3 })
+	if got := h.plat.shown("dm-alice")[2]; !strings.Contains(got, first) || !strings.Contains(got, "scripted") {
+		t.Errorf("status = %q, want the session id and backend", got)
+	}
+
+	h.plat.deliver(t, dm("alice", "/reset", "c4"))
+	eventually(t, "reset", func() bool { return len(h.plat.shown("dm-alice")) == 4 })
+	if got := h.plat.shown("dm-alice")[3]; got != newSessionText {
+		t.Errorf("reset = %q", got)
+	}
+	h.allSettled()
+	h.plat.deliver(t, dm("alice", "/unknown words", "c5"))
+	eventually(t, "the agent's answer", func() bool { return len(h.plat.shown("dm-alice")) == 5 })
+	h.allSettled()
+	turns := h.be.turns()
+	last := turns[len(turns)-1]
+	if last.Message != "/unknown words" || last.SessionID == first || len(last.History) != 0 {
+		t.Errorf("after /reset: message %q, session %q (old %q), history %d", last.Message, last.SessionID, first, len(last.History))
+	}
+	if got := h.plat.shown("dm-alice")[4]; got != "echo: /unknown words" {
+		t.Errorf("answer = %q", got)
+	}
+}
+
+// blocking answers with "working" and then waits until released or cancelled.
+type blocking struct {
+	started  chan agent.Turn
+	release  chan struct{}
+	canceled chan string
+}
+
+func newBlocking() *blocking {
+	return &blocking{started: make(chan agent.Turn, 10), release: make(chan struct{}), canceled: make(chan string, 10)}
+}
+
+func (b *blocking) answer(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result {
+	emit(agent.Event{Kind: agent.EventDelta, Text: "working on " + turn.Message})
+	b.started <- turn
+	text := "working on " + turn.Message
+	select {
+	case <-b.release:
+		return agent.Result{FinalResponse: text + ", done", Text: text + ", done", SessionID: turn.SessionID}
+	case <-ctx.Done():
+		b.canceled <- turn.Message
+		return agent.Result{FinalResponse: agent.FinalText("Proxy", text, ctx.Err()), Text: text, SessionID: turn.SessionID, Err: ctx.Err()}
+	}
+}
+
+func TestStopCancelsTheRunningTurn(t *testing.T) {
+	b := newBlocking()
+	h := start(t, defaultOptions(), &backend{answer: b.answer}, "")
+	h.plat.deliver(t, dm("alice", "long task", "e1"))
+	<-b.started
+	h.plat.deliver(t, dm("alice", "/stop", "e2"))
+	if got := <-b.canceled; got != "long task" {
+		t.Fatalf("cancelled %q", got)
+	}
+	h.finalIs("dm-alice", "working on long task\n\n⏹ Stopped.")
+	h.allSettled()
+
+	h.plat.deliver(t, dm("alice", "/stop", "e3"))
+	h.finalIs("dm-alice", "working on long task\n\n⏹ Stopped.", nothingToStop)
+}
+
+func TestInterruptModeCancelsAndRunsTheNewMessage(t *testing.T) {
+	b := newBlocking()
+	h := start(t, defaultOptions(), &backend{answer: b.answer}, "")
+	h.plat.deliver(t, dm("alice", "first", "e1"))
+	<-b.started
+	h.plat.deliver(t, dm("alice", "second", "e2"))
+	if got := <-b.canceled; got != "first" {
+		t.Fatalf("cancelled %q, want first", got)
+	}
+	if got := (<-b.started).Message; got != "second" {
+		t.Fatalf("then ran %q", got)
+	}
+	close(b.release)
+	h.finalIs("dm-alice", "working on first", "working on second, done")
+	h.allSettled()
+}
+
+func TestQueueModeRunsMessagesInOrder(t *testing.T) {
+	b := newBlocking()
+	opts := defaultOptions()
+	opts.BusyMode = "queue"
+	h := start(t, opts, &backend{answer: b.answer}, "")
+	h.plat.deliver(t, dm("alice", "first", "e1"))
+	<-b.started
+	h.plat.deliver(t, dm("alice", "second", "e2"))
+	select {
+	case turn := <-b.started:
+		t.Fatalf("%q started while the first turn ran", turn.Message)
+	case <-b.canceled:
+		t.Fatal("queue mode cancelled the running turn")
+	case <-time.After(50 * time.Millisecond): // nothing may happen; this only bounds the wait
+	}
+	close(b.release)
+	h.finalIs("dm-alice", "working on first, done", "working on second, done")
+	h.allSettled()
+}
+
+func TestGracefulShutdownLetsRunningTurnsFinish(t *testing.T) {
+	b := newBlocking()
+	h := start(t, defaultOptions(), &backend{answer: b.answer}, "")
+	h.plat.deliver(t, dm("alice", "task", "e1"))
+	<-b.started
+	stopped := make(chan error, 1)
+	go func() { stopped <- h.stop() }()
+	eventually(t, "the runner to start shutting down", h.runner.isClosing)
+	if err := h.plat.deliver(t, dm("alice", "late", "late")); !errors.Is(err, ErrShuttingDown) {
+		t.Errorf("a message during shutdown: err = %v, want ErrShuttingDown (so the platform redelivers it)", err)
+	}
+	close(b.release)
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if got := h.plat.shown("dm-alice"); !reflect.DeepEqual(got, []string{"working on task, done"}) {
+		t.Errorf("shown = %q", got)
+	}
+}
+
+func TestShutdownAfterGraceCancelsWithANotice(t *testing.T) {
+	b := newBlocking()
+	opts := defaultOptions()
+	opts.ShutdownGrace = 20 * time.Millisecond
+	path := filepath.Join(t.TempDir(), "state.db")
+	h := start(t, opts, &backend{answer: b.answer}, path)
+	h.plat.deliver(t, dm("alice", "task", "e1"))
+	<-b.started
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"working on task\n\n" + shutdownNotice}
+	if got := h.plat.shown("dm-alice"); !reflect.DeepEqual(got, want) {
+		t.Errorf("shown = %q, want %q", got, want)
+	}
+	// The turn was settled: a restart does not answer it again.
+	h2 := start(t, opts, &backend{answer: echo}, path)
+	h2.allSettled()
+	if n := len(h2.be.turns()); n != 0 {
+		t.Errorf("restart ran %d turns again", n)
+	}
+}
+
+// crash abandons a runner as a killed process would: nothing more reaches
+// the chat or the journal.
+func (h *harness) crash() {
+	h.plat.kill()
+	h.store.Close()
+	h.cancel()
+	<-h.done
+	close(h.done)
+}
+
+func TestCrashBeforeAnythingShownIsResumedOnce(t *testing.T) {
+	b := newBlocking()
+	opts := defaultOptions()
+	opts.Streaming.Enabled = false // nothing is shown until the end
+	opts.ShutdownGrace = 0
+	path := filepath.Join(t.TempDir(), "state.db")
+	h := start(t, opts, &backend{answer: b.answer}, path)
+	h.plat.deliver(t, dm("alice", "task", "e1"))
+	<-b.started
+	h.crash()
+
+	h2 := start(t, opts, &backend{answer: echo}, path)
+	h2.finalIs("dm-alice", "echo: task")
+	h2.allSettled()
+	if n := len(h2.be.turns()); n != 1 {
+		t.Errorf("resumed turn ran %d times", n)
+	}
+	if got := h.plat.shown("dm-alice"); len(got) != 0 {
+		t.Errorf("the crashed run showed %q", got)
+	}
+}
+
+func TestCrashAfterTextShownGetsOneNotice(t *testing.T) {
+	b := newBlocking()
+	opts := defaultOptions()
+	opts.ShutdownGrace = 0
+	path := filepath.Join(t.TempDir(), "state.db")
+	h := start(t, opts, &backend{answer: b.answer}, path)
+	h.plat.deliver(t, dm("alice", "task", "e1"))
+	<-b.started
+	eventually(t, "the partial answer to be shown and journalled", func() bool {
+		turns := h.pending()
+		return len(h.plat.shown("dm-alice")) == 1 && len(turns) == 1 && turns[0].Shown
+	})
+	h.crash()
+
+	h2 := start(t, opts, &backend{answer: echo}, path)
+	h2.finalIs("dm-alice", interruptedByRestart)
+	h2.allSettled()
+	if n := len(h2.be.turns()); n != 0 {
+		t.Errorf("a shown turn ran again %d times", n)
+	}
+	h3 := start(t, opts, &backend{answer: echo}, path)
+	h3.allSettled()
+	if got := h3.plat.shown("dm-alice"); len(got) != 0 {
+		t.Errorf("a second restart sent %q", got)
+	}
+}
+
+func TestConcurrentConversations(t *testing.T) {
+	opts := defaultOptions()
+	opts.Access = Access{All: Allowlist{AllowAll: true}}
+	h := start(t, opts, &backend{answer: echo}, "")
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			user := "u" + string(rune('a'+i))
+			if err := h.plat.deliver(t, dm(user, "hi "+user, "e"+user)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range 20 {
+		user := "u" + string(rune('a'+i))
+		h.finalIs("dm-"+user, "echo: hi "+user)
+	}
+	h.allSettled()
+}

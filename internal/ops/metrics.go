@@ -1,0 +1,63 @@
+package ops
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the gateway's Prometheus metrics.
+type Metrics struct {
+	// Turns counts finished turns by outcome: delivered, failed, interrupted, stopped.
+	Turns *prometheus.CounterVec
+	// FirstDelta is the time from sending a turn upstream to its first text.
+	FirstDelta prometheus.Histogram
+	// UpstreamErrors counts agent server failures by kind: status, connection, idle_timeout, agent, incomplete.
+	UpstreamErrors *prometheus.CounterVec
+	// ActiveTurns is the number of turns running now.
+	ActiveTurns prometheus.Gauge
+	// Edits counts message edits sent to platforms.
+	Edits prometheus.Counter
+	// RateLimitWaits counts the times a platform's rate limit held delivery back.
+	RateLimitWaits prometheus.Counter
+
+	registry *prometheus.Registry
+}
+
+// NewMetrics registers the metrics in a registry of their own, with the Go
+// runtime and process collectors.
+func NewMetrics() *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		Turns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_turns_total", Help: "Finished turns by outcome.",
+		}, []string{"outcome"}),
+		FirstDelta: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "herald_first_delta_seconds", Help: "Time from sending a turn to the agent server to its first text.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}),
+		UpstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_upstream_errors_total", Help: "Agent server failures by kind.",
+		}, []string{"kind"}),
+		ActiveTurns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "herald_active_turns", Help: "Turns running now.",
+		}),
+		Edits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_edits_total", Help: "Message edits sent to platforms.",
+		}),
+		RateLimitWaits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_rate_limit_waits_total", Help: "Times a platform rate limit held delivery back.",
+		}),
+		registry: reg,
+	}
+	reg.MustRegister(m.Turns, m.FirstDelta, m.UpstreamErrors, m.ActiveTurns, m.Edits, m.RateLimitWaits,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
