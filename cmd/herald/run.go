@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -53,6 +54,9 @@ func runGateway(ctx context.Context, cfg *config.Config, backend agent.Backend, 
 		return err
 	}
 	defer st.Close()
+	pruned := make(chan struct{})
+	go func() { defer close(pruned); pruneRegularly(ctx, st, log) }()
+	defer func() { <-pruned }()
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -106,9 +110,10 @@ func runGateway(ctx context.Context, cfg *config.Config, backend agent.Backend, 
 			Cursor:          cfg.Streaming.Cursor,
 			Logger:          log,
 		},
-		ShutdownGrace: cfg.ShutdownGrace,
-		Logger:        log,
-		Metrics:       metrics,
+		PlatformStreaming: cfg.PlatformStreaming,
+		ShutdownGrace:     cfg.ShutdownGrace,
+		Logger:            log,
+		Metrics:           metrics,
 	}, backend, st, adapters...)
 
 	var app = ops.Handler(runner.Ready, metrics, nil)
@@ -130,6 +135,31 @@ func runGateway(ctx context.Context, cfg *config.Config, backend agent.Backend, 
 	}
 	log.Info("herald stopped")
 	return runErr
+}
+
+// keepJournal is how long seen event ids and settled turns are kept: far
+// longer than any platform redelivers a message.
+const keepJournal = 30 * 24 * time.Hour
+
+// pruneRegularly keeps the journal from growing forever, once at start and
+// then daily, until ctx ends.
+func pruneRegularly(ctx context.Context, st *sqlite.Store, log *slog.Logger) {
+	tick := time.NewTicker(24 * time.Hour)
+	defer tick.Stop()
+	for {
+		seen, err1 := st.PruneSeen(ctx, keepJournal)
+		turns, err2 := st.PruneTurns(ctx, keepJournal)
+		if err := errors.Join(err1, err2); err != nil && ctx.Err() == nil {
+			log.Warn("pruning the journal failed", "error", err)
+		} else if seen+turns > 0 {
+			log.Info("pruned the journal", "events", seen, "turns", turns)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // accessRules maps the configured allowlists onto the runner's.

@@ -31,6 +31,8 @@ type Turn struct {
 	SessionID string
 	// Message is the new user message.
 	Message string
+	// Images come with the new message; they are sent as image_url parts.
+	Images []chat.Attachment
 	// ContextPrompt becomes a system message when non-empty.
 	ContextPrompt string
 	// History is the conversation so far, oldest first. Entries without text

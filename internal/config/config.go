@@ -60,6 +60,9 @@ type Config struct {
 	Matrix map[string]any
 	// DisplayPlatforms holds display.platforms.<name>.* as written.
 	DisplayPlatforms map[string]map[string]any
+	// PlatformStreaming overrides streaming.enabled for one platform
+	// (display.platforms.<name>.streaming).
+	PlatformStreaming map[string]bool
 
 	effective []Effective
 }
@@ -147,7 +150,7 @@ func Load(opts Options) (*Config, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Config{PlatformAccess: map[string]Access{}}
+	c := &Config{PlatformAccess: map[string]Access{}, PlatformStreaming: map[string]bool{}}
 	var errs []error
 
 	home, err := homeDir(env)

@@ -156,8 +156,12 @@ matrix:
 	if c.Platforms["telegram"]["enabled"] != true || c.Matrix["require_mention"] != false {
 		t.Errorf("platforms = %v, matrix = %v", c.Platforms, c.Matrix)
 	}
-	if c.DisplayPlatforms["telegram"]["streaming"] != false {
-		t.Errorf("display.platforms = %v", c.DisplayPlatforms)
+	if on, ok := c.PlatformStreaming["telegram"]; !ok || on {
+		t.Errorf("display.platforms.telegram.streaming = %v (set %v), want false", on, ok)
+	}
+	_, err := load(t, "display:\n  platforms:\n    matrix:\n      streaming: sometimes\n", nil)
+	if err == nil || !strings.Contains(err.Error(), "display.platforms.matrix.streaming: expected true or false") {
+		t.Errorf("err = %v", err)
 	}
 }
 

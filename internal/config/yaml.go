@@ -121,6 +121,18 @@ func (c *Config) readSections(root *yaml.Node) []error {
 	section("platforms", &c.Platforms)
 	section("matrix", &c.Matrix)
 	section("display.platforms", &c.DisplayPlatforms)
+	for name, settings := range c.DisplayPlatforms {
+		v, ok := settings["streaming"]
+		if !ok {
+			continue
+		}
+		on, isBool := v.(bool)
+		if !isBool {
+			errs = append(errs, fmt.Errorf("%s: display.platforms.%s.streaming: expected true or false, got %v", c.File, name, v))
+			continue
+		}
+		c.PlatformStreaming[name] = on
+	}
 	return errs
 }
 

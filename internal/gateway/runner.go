@@ -41,6 +41,9 @@ type Options struct {
 	// PairUnknownDMs answers unknown users' DMs with a pairing code.
 	PairUnknownDMs bool
 	Streaming      stream.Options
+	// PlatformStreaming turns streaming on or off for one platform, over
+	// Streaming.Enabled.
+	PlatformStreaming map[string]bool
 	// ShutdownGrace is how long running turns may finish on shutdown.
 	ShutdownGrace time.Duration
 	// HistoryLimit is how many transcript entries go with each turn.

@@ -49,6 +49,7 @@ func (r *Runner) execute(j *job) {
 	res := r.backend.Run(j.ctx, agent.Turn{
 		SessionID: sessionID,
 		Message:   in.Text,
+		Images:    images(in.Attachments),
 		History:   history,
 		Source:    in.Source,
 	}, func(ev agent.Event) {
@@ -128,6 +129,17 @@ func errorKind(err error) string {
 	return "other"
 }
 
+// images picks the attachments the agent can see.
+func images(attachments []chat.Attachment) []chat.Attachment {
+	var out []chat.Attachment
+	for _, a := range attachments {
+		if a.Kind == "image" && len(a.Data) > 0 {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 func errText(err error) string {
 	if err == nil {
 		return ""
@@ -137,12 +149,16 @@ func errText(err error) string {
 
 // startDelivery begins delivering an answer to where src came from.
 func (r *Runner) startDelivery(a platform.Adapter, src chat.Source, onShown func()) *stream.Delivery {
+	opts := r.opts.Streaming
+	if on, ok := r.opts.PlatformStreaming[a.Name()]; ok {
+		opts.Enabled = on
+	}
 	return stream.Start(r.sendCtx, stream.Params{
 		Adapter:      a,
 		Target:       platform.TargetOf(src),
 		DM:           src.ChatType == chat.DM,
 		Gate:         r.gates.For(a.Name(), src.ChatID),
-		Options:      r.opts.Streaming,
+		Options:      opts,
 		OnFirstShown: onShown,
 	})
 }

@@ -6,6 +6,7 @@ package completions
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,26 +70,53 @@ type Call struct {
 	Header http.Header
 }
 
+// Message is one message as the chat completions API takes it: Content is
+// a string, or a list of content parts when images come with the text.
+type Message struct {
+	Role    chat.Role `json:"role"`
+	Content any       `json:"content"`
+}
+
+// contentPart is a text or image_url part of a user message.
+type contentPart struct {
+	Type     string    `json:"type"`
+	Text     string    `json:"text,omitempty"`
+	ImageURL *imageURL `json:"image_url,omitempty"`
+}
+
+type imageURL struct {
+	URL string `json:"url"`
+}
+
 // Messages builds the request's messages: a system message only when system
 // is non-empty, then the history's user and assistant entries that carry
-// text, then the new user message last.
-func Messages(system string, history []chat.Message, message string) []chat.Message {
-	msgs := make([]chat.Message, 0, len(history)+2)
+// text, then the new user message last, with its images as data-URL
+// image_url parts.
+func Messages(system string, history []chat.Message, message string, images []chat.Attachment) []Message {
+	msgs := make([]Message, 0, len(history)+2)
 	if system != "" {
-		msgs = append(msgs, chat.Message{Role: chat.System, Content: system})
+		msgs = append(msgs, Message{Role: chat.System, Content: system})
 	}
 	for _, m := range history {
 		if (m.Role == chat.User || m.Role == chat.Assistant) && m.Content != "" {
-			msgs = append(msgs, m)
+			msgs = append(msgs, Message{Role: m.Role, Content: m.Content})
 		}
 	}
-	return append(msgs, chat.Message{Role: chat.User, Content: message})
+	if len(images) == 0 {
+		return append(msgs, Message{Role: chat.User, Content: message})
+	}
+	parts := []contentPart{{Type: "text", Text: message}}
+	for _, img := range images {
+		url := "data:" + img.MIMEType + ";base64," + base64.StdEncoding.EncodeToString(img.Data)
+		parts = append(parts, contentPart{Type: "image_url", ImageURL: &imageURL{URL: url}})
+	}
+	return append(msgs, Message{Role: chat.User, Content: parts})
 }
 
 type requestBody struct {
-	Model    string         `json:"model"`
-	Messages []chat.Message `json:"messages"`
-	Stream   bool           `json:"stream"`
+	Model    string    `json:"model"`
+	Messages []Message `json:"messages"`
+	Stream   bool      `json:"stream"`
 }
 
 // Run performs one turn. It returns the Result and the response headers (nil
@@ -130,7 +158,7 @@ func (c *Client) log() *slog.Logger {
 func (c *Client) do(parent context.Context, call Call, st *stream) (http.Header, error) {
 	body, err := json.Marshal(requestBody{
 		Model:    c.Model,
-		Messages: Messages(call.System, call.Turn.History, call.Turn.Message),
+		Messages: Messages(call.System, call.Turn.History, call.Turn.Message, call.Turn.Images),
 		Stream:   true,
 	})
 	if err != nil {

@@ -38,9 +38,10 @@ func upstream(t *testing.T, status int, header http.Header, parts ...string) (*h
 		var req request
 		req.Method, req.Path, req.Header = r.Method, r.URL.Path, r.Header.Clone()
 		req.Raw, _ = io.ReadAll(r.Body)
-		if err := json.Unmarshal(req.Raw, &req.Body); err != nil {
-			t.Errorf("request body is not JSON: %v", err)
+		if !json.Valid(req.Raw) {
+			t.Errorf("request body is not JSON: %s", req.Raw)
 		}
+		_ = json.Unmarshal(req.Raw, &req.Body) // text-only bodies; image turns read Raw
 		seen <- req
 		for k, v := range header {
 			w.Header()[k] = v
@@ -318,5 +319,32 @@ func TestPingUsesHealthWithTheKey(t *testing.T) {
 	defer down.Close()
 	if err := newBackend(down.URL, "").Ping(context.Background()); err == nil || !strings.Contains(err.Error(), "502") {
 		t.Errorf("ping of a failing server = %v, want the status", err)
+	}
+}
+
+func TestImagesGoAsImageURLParts(t *testing.T) {
+	srv, seen := upstream(t, 200, nil, okStream)
+	turn := agent.Turn{SessionID: "s", Message: "what is this?", Source: source(),
+		Images: []chat.Attachment{{Kind: "image", MIMEType: "image/png", Data: []byte{0x89, 'P', 'N', 'G'}}}}
+	run(t, newBackend(srv.URL, ""), turn)
+	var body struct {
+		Messages []struct {
+			Role    string `json:"role"`
+			Content []struct {
+				Type     string `json:"type"`
+				Text     string `json:"text"`
+				ImageURL struct {
+					URL string `json:"url"`
+				} `json:"image_url"`
+			} `json:"content"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal((<-seen).Raw, &body); err != nil {
+		t.Fatal(err)
+	}
+	parts := body.Messages[len(body.Messages)-1].Content
+	if len(parts) != 2 || parts[0].Type != "text" || parts[0].Text != "what is this?" ||
+		parts[1].Type != "image_url" || parts[1].ImageURL.URL != "data:image/png;base64,iVBORw==" {
+		t.Errorf("content parts = %+v", parts)
 	}
 }
