@@ -54,6 +54,7 @@ type Config struct {
 	// Webchat configures the built-in web chat.
 	Webchat Webchat
 
+	Telegram Telegram
 	// Platforms holds platforms.<name>.* as written, for the platform adapters.
 	Platforms map[string]map[string]any
 	// Matrix holds matrix.* as written, for the Matrix adapter.

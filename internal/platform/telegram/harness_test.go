@@ -1,0 +1,332 @@
+package telegram
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/herald-chat/herald/internal/agent"
+	"github.com/herald-chat/herald/internal/agent/hermes"
+	"github.com/herald-chat/herald/internal/chat"
+	"github.com/herald-chat/herald/internal/format"
+	"github.com/herald-chat/herald/internal/gateway"
+	"github.com/herald-chat/herald/internal/platform"
+	"github.com/herald-chat/herald/internal/platform/telegram/telegramtest"
+	"github.com/herald-chat/herald/internal/sim"
+	"github.com/herald-chat/herald/internal/store/sqlite"
+	"github.com/herald-chat/herald/internal/stream"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// The people and chats of the tests.
+var (
+	alice    = telegramtest.User{ID: 1001, FirstName: "Alice", Username: "alice"}
+	bob      = telegramtest.User{ID: 1002, FirstName: "Bob", Username: "bob"}
+	stranger = telegramtest.User{ID: 6666, FirstName: "Mallory"}
+
+	aliceDM = telegramtest.Chat{ID: alice.ID, Type: telegramtest.Private, FirstName: "Alice", Username: "alice"}
+	group   = telegramtest.Chat{ID: -1001000000001, Type: telegramtest.Supergroup, Title: "Team"}
+	forum   = telegramtest.Chat{ID: -1001000000002, Type: telegramtest.Supergroup, Title: "Forum", IsForum: true}
+)
+
+// allowed are the users the gateway lets in.
+var allowed = []string{"1001", "1002"}
+
+// waitTimeout only keeps a broken test from hanging; no test depends on it.
+const waitTimeout = 60 * time.Second
+
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// newServer starts a fake Bot API with a realistic per-chat rate limit.
+func newServer(t *testing.T) *telegramtest.Server {
+	t.Helper()
+	srv := telegramtest.NewServer(telegramtest.Options{RateLimit: telegramtest.RateLimit{Calls: 5, Window: 3 * time.Second}})
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// newStore opens a SQLite store in the test's directory.
+func newStore(t *testing.T) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// newSim starts the Hermes API simulator and returns it with a backend
+// talking to it.
+func newSim(t *testing.T, opts sim.Options) (*sim.Server, agent.Backend) {
+	t.Helper()
+	opts.AllowSessionWithoutKey = true
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := sim.New(opts)
+	ts := httptest.NewServer(s)
+	t.Cleanup(ts.Close)
+	return s, hermes.New(hermes.Config{URL: ts.URL, ConnectTimeout: time.Second, IdleTimeout: time.Minute})
+}
+
+// counting wraps a backend, recording every turn it ran and its result.
+type counting struct {
+	agent.Backend
+	mu      sync.Mutex
+	turns   []agent.Turn
+	results map[string]agent.Result // by the user's message
+}
+
+func count(b agent.Backend) *counting {
+	return &counting{Backend: b, results: map[string]agent.Result{}}
+}
+
+func (c *counting) Run(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result {
+	c.mu.Lock()
+	c.turns = append(c.turns, turn)
+	c.mu.Unlock()
+	res := c.Backend.Run(ctx, turn, emit)
+	c.mu.Lock()
+	c.results[turn.Message] = res
+	c.mu.Unlock()
+	return res
+}
+
+// calls counts the turns run for a message.
+func (c *counting) calls(message string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, t := range c.turns {
+		if t.Message == message {
+			n++
+		}
+	}
+	return n
+}
+
+func (c *counting) total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.turns)
+}
+
+// final returns what the chat must show at the end of the turn for a
+// message, once the backend has answered it.
+func (c *counting) final(message string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	res, ok := c.results[message]
+	return format.StripThinking(res.FinalResponse), ok
+}
+
+// scripted is a backend that streams a fixed markdown answer in small
+// pieces, at a generation speed like a model's.
+type scripted struct {
+	answer string
+	piece  int
+	every  time.Duration
+}
+
+func (s scripted) Name() string { return "scripted" }
+
+func (s scripted) Run(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result {
+	tick := time.NewTicker(s.every)
+	defer tick.Stop()
+	rest := s.answer
+	for rest != "" {
+		n := min(s.piece, len(rest))
+		for n < len(rest) && !isRuneStart(rest[n]) {
+			n++
+		}
+		emit(agent.Event{Kind: agent.EventDelta, Text: rest[:n]})
+		rest = rest[n:]
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return agent.Result{Err: ctx.Err(), SessionID: turn.SessionID}
+		}
+	}
+	return agent.Result{FinalResponse: s.answer, Text: s.answer, SessionID: turn.SessionID, Streamed: true, APICalls: 1, FinishReason: "stop"}
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// recording is the adapter with its handler watched: it keeps every
+// message the gateway took, and before handing one over it asks hook,
+// which may refuse it.
+type recording struct {
+	*Adapter
+	hook func(ctx context.Context, in chat.Inbound) error
+
+	mu    sync.Mutex
+	taken []chat.Inbound
+}
+
+func (r *recording) Run(ctx context.Context, h platform.Handler) error {
+	return r.Adapter.Run(ctx, func(ctx context.Context, in chat.Inbound) error {
+		if r.hook != nil {
+			if err := r.hook(ctx, in); err != nil {
+				return err
+			}
+		}
+		err := h(ctx, in)
+		if err == nil {
+			r.mu.Lock()
+			r.taken = append(r.taken, in)
+			r.mu.Unlock()
+		}
+		return err
+	})
+}
+
+func (r *recording) inbound() []chat.Inbound {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]chat.Inbound(nil), r.taken...)
+}
+
+// gw is a running gateway with the Telegram adapter.
+type gw struct {
+	ad     *recording
+	stop   func()
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// gwConfig adjusts a test gateway.
+type gwConfig struct {
+	transport string
+	busyMode  string // default interrupt
+	adapter   func(*Options)
+	hook      func(ctx context.Context, in chat.Inbound) error
+}
+
+// startGateway runs the real gateway (runner, delivery, store) with the
+// Telegram adapter against srv, until the test ends or stop is called.
+func startGateway(t *testing.T, srv *telegramtest.Server, st *sqlite.Store, backend agent.Backend, cfg gwConfig) *gw {
+	t.Helper()
+	opts := Options{Token: srv.Token, BaseURL: srv.URL, State: st, Logger: testLogger(t)}
+	if cfg.adapter != nil {
+		cfg.adapter(&opts)
+	}
+	a, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad := &recording{Adapter: a, hook: cfg.hook}
+	if cfg.transport == "" {
+		cfg.transport = "auto"
+	}
+	if cfg.busyMode == "" {
+		cfg.busyMode = "interrupt"
+	}
+	runner := gateway.New(gateway.Options{
+		SessionKeys: chat.SessionKeyOptions{GroupPerUser: true},
+		BusyMode:    cfg.busyMode,
+		Access:      gateway.Access{All: gateway.Allowlist{Users: allowed}, Platforms: map[string]gateway.Allowlist{}},
+		Streaming: stream.Options{Enabled: true, Transport: cfg.transport, EditInterval: 300 * time.Millisecond,
+			BufferThreshold: 24, Cursor: " ▉", Logger: testLogger(t)},
+		ShutdownGrace: time.Second,
+		Logger:        testLogger(t),
+	}, backend, st, ad)
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &gw{ad: ad, cancel: cancel, done: make(chan error, 1)}
+	go func() { g.done <- runner.Run(ctx) }()
+	stopped := false
+	g.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-g.done; err != nil {
+			t.Errorf("gateway: %v", err)
+		}
+	}
+	t.Cleanup(g.stop)
+	select {
+	case <-a.Ready():
+	case err := <-g.done:
+		t.Fatalf("gateway ended before the adapter was ready: %v", err)
+	case <-time.After(waitTimeout):
+		t.Fatal("the adapter never became ready")
+	}
+	return g
+}
+
+// waitFor waits until cond holds, re-checking it whenever the fake
+// server's state changes.
+func waitFor(t *testing.T, srv *telegramtest.Server, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+	defer cancel()
+	if err := srv.WaitFor(ctx, cond); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+// waitTaken waits until the adapter has confirmed an update to Telegram,
+// which it does only after the gateway took it.
+func waitTaken(t *testing.T, srv *telegramtest.Server, in telegramtest.Injected) {
+	t.Helper()
+	waitFor(t, srv, "the update to be taken", func() bool { return srv.Confirmed() > in.UpdateID })
+}
+
+// waitAnswer waits until the chat's last bot message is the final answer
+// to message, and returns that answer.
+func waitAnswer(t *testing.T, srv *telegramtest.Server, b *counting, chatID int64, message string) string {
+	t.Helper()
+	var want string
+	waitFor(t, srv, "the answer to "+message, func() bool {
+		final, ok := b.final(message)
+		if !ok {
+			return false
+		}
+		want = final
+		msgs := srv.BotMessages(chatID)
+		return len(msgs) > 0 && msgs[len(msgs)-1].Text == final
+	})
+	return want
+}
+
+// checkPenalties fails the test if anything was sent to a chat while it
+// was under a rate-limit penalty.
+func checkPenalties(t *testing.T, srv *telegramtest.Server, chatID int64) {
+	t.Helper()
+	for _, p := range srv.Penalties(chatID) {
+		for _, c := range srv.CallsTo(chatID) {
+			if c.At.After(p.From) && c.At.Before(p.Until) {
+				t.Errorf("%s to chat %d at %s, during the penalty from %s to %s",
+					c.Method, chatID, c.At.Format("15:04:05.000"), p.From.Format("15:04:05.000"), p.Until.Format("15:04:05.000"))
+			}
+		}
+	}
+}
+
+// methods lists the methods of calls, for messages.
+func methods(calls []telegramtest.Call) string {
+	var b strings.Builder
+	for _, c := range calls {
+		b.WriteString(c.Method)
+		if c.Status != 200 {
+			b.WriteString("(" + c.Description + ")")
+		}
+		b.WriteString(" ")
+	}
+	return b.String()
+}
+
+var errCrash = errors.New("simulated crash before the message was journalled")
