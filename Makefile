@@ -4,15 +4,19 @@ TAGS    := goolm
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build test fmt-check vet unit fuzz bench demo sim clean
+.PHONY: build test deps fmt-check vet unit fuzz bench demo sim clean
 
 # A static binary: no cgo.
 build:
 	CGO_ENABLED=0 $(GO) build -tags $(TAGS) -trimpath -ldflags '$(LDFLAGS)' -o herald ./cmd/herald
 
-# The whole check CI runs: formatting, vet, and the tests with the race
-# detector (which needs cgo for its runtime; the code itself stays pure Go).
-test: fmt-check vet unit
+# The whole check CI runs: what the tests need (.ci/deps: chromium, npm,
+# Dendrite), formatting, vet, and the tests with the race detector (which
+# needs cgo for its runtime; the code itself stays pure Go).
+test: deps fmt-check vet unit
+
+deps:
+	.ci/deps
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -22,7 +26,7 @@ vet:
 	$(GO) vet -tags $(TAGS) ./...
 
 unit:
-	CGO_ENABLED=1 $(GO) test -race -tags $(TAGS) -count=1 ./...
+	PATH="$$(.ci/dendrite.sh):$$PATH" CGO_ENABLED=1 $(GO) test -race -tags $(TAGS) -count=1 ./...
 
 # Short fuzzing runs beyond the committed seed corpora.
 FUZZTIME ?= 30s

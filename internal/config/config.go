@@ -59,6 +59,8 @@ type Config struct {
 	Platforms map[string]map[string]any
 	// Matrix holds matrix.* as written, for the Matrix adapter.
 	Matrix map[string]any
+	// MatrixSettings are the Matrix adapter's typed settings (matrix.go).
+	MatrixSettings Matrix
 	// DisplayPlatforms holds display.platforms.<name>.* as written.
 	DisplayPlatforms map[string]map[string]any
 	// PlatformStreaming overrides streaming.enabled for one platform

@@ -196,3 +196,23 @@ func sessionIDs(turns []agent.Turn) []string {
 }
 
 func joined(msgs []string) string { return strings.Join(msgs, "\n---\n") }
+
+// marking is a platform that records turn states (like Matrix reactions).
+type marking struct {
+	*fakePlatform
+	mu     sync.Mutex
+	states []platform.TurnState
+}
+
+func (m *marking) TurnStatus(_ context.Context, _ platform.Target, s platform.TurnState) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.states = append(m.states, s)
+	return nil
+}
+
+func (m *marking) marks() []platform.TurnState {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]platform.TurnState(nil), m.states...)
+}

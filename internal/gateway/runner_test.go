@@ -14,6 +14,7 @@ import (
 
 	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/chat"
+	"github.com/herald-chat/herald/internal/platform"
 	"github.com/herald-chat/herald/internal/store"
 	"github.com/herald-chat/herald/internal/store/sqlite"
 	"github.com/herald-chat/herald/internal/stream"
@@ -477,4 +478,33 @@ func TestConcurrentConversations(t *testing.T) {
 		h.finalIs("dm-"+user, "echo: hi "+user)
 	}
 	h.allSettled()
+}
+
+func TestTurnStatesAreMarkedWhereThePlatformShowsThem(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plat := &marking{fakePlatform: newFakePlatform("marking")}
+	failing := func(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result {
+		if turn.Message == "fail" {
+			err := &agent.StatusError{Status: 500, Message: "boom"}
+			return agent.Result{FinalResponse: agent.FinalText("Proxy", "", err), Err: err, SessionID: turn.SessionID}
+		}
+		return echo(ctx, turn, emit)
+	}
+	r := New(defaultOptions(), &backend{answer: failing}, st, plat)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() { cancel(); <-done; st.Close() }()
+
+	plat.deliver(t, dm("alice", "hello", "e1"))
+	eventually(t, "working then done", func() bool {
+		return reflect.DeepEqual(plat.marks(), []platform.TurnState{platform.TurnWorking, platform.TurnDone})
+	})
+	plat.deliver(t, dm("alice", "fail", "e2"))
+	eventually(t, "working then failed", func() bool {
+		return reflect.DeepEqual(plat.marks(), []platform.TurnState{platform.TurnWorking, platform.TurnDone, platform.TurnWorking, platform.TurnFailed})
+	})
 }

@@ -40,6 +40,7 @@ func (r *Runner) execute(j *job) {
 
 	r.metrics.ActiveTurns.Inc()
 	defer r.metrics.ActiveTurns.Dec()
+	r.mark(j.adapter, in.Source, platform.TurnWorking)
 	delivery := r.startDelivery(j.adapter, in.Source, func() {
 		if err := r.store.MarkShown(context.Background(), turn.ID); err != nil {
 			log.Error("journalling that the answer is shown failed", "error", err)
@@ -83,10 +84,16 @@ func (r *Runner) execute(j *job) {
 	if derr != nil {
 		log.Error("delivering the answer failed", "error", derr)
 		r.metrics.Turns.WithLabelValues("failed").Inc()
+		r.mark(j.adapter, in.Source, platform.TurnFailed)
 		r.finishTurn(turn, store.Failed, derr.Error())
 		return
 	}
 	r.metrics.Turns.WithLabelValues(outcome).Inc()
+	if outcome == "error" {
+		r.mark(j.adapter, in.Source, platform.TurnFailed)
+	} else {
+		r.mark(j.adapter, in.Source, platform.TurnDone)
+	}
 	r.finishTurn(turn, store.Delivered, errText(res.Err))
 }
 
@@ -127,6 +134,18 @@ func errorKind(err error) string {
 		return "incomplete"
 	}
 	return "other"
+}
+
+// mark shows a turn's state on the asking message, where the platform
+// does that (platform.TurnMarker). It is a courtesy: a failure is logged.
+func (r *Runner) mark(a platform.Adapter, src chat.Source, state platform.TurnState) {
+	m, ok := a.(platform.TurnMarker)
+	if !ok {
+		return
+	}
+	if err := m.TurnStatus(r.sendCtx, platform.TargetOf(src), state); err != nil {
+		r.log.Debug("marking the turn failed", "state", state, "error", err)
+	}
 }
 
 // images picks the attachments the agent can see.

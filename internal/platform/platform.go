@@ -103,3 +103,20 @@ type StateStore interface {
 	State(ctx context.Context, name string) (value string, ok bool, err error)
 	SetState(ctx context.Context, name, value string) error
 }
+
+// TurnState is how a turn stands, for platforms that mark the asking message.
+type TurnState string
+
+// The states a turn goes through.
+const (
+	TurnWorking TurnState = "working"
+	TurnDone    TurnState = "done"
+	TurnFailed  TurnState = "failed"
+)
+
+// TurnMarker is an adapter that marks the asking message with the state of
+// its turn (Matrix's 👀, ✅ and ❌ reactions). Only the gateway knows when a
+// turn starts and how it ends.
+type TurnMarker interface {
+	TurnStatus(ctx context.Context, t Target, state TurnState) error
+}
