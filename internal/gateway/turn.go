@@ -16,10 +16,15 @@ import (
 func (r *Runner) execute(j *job) {
 	turn, in := j.turn, j.turn.Inbound
 	log := r.log.With("turn", turn.ID, "session_key", turn.SessionKey)
-	if err := j.ctx.Err(); err != nil {
-		return // cancelled (by /new or /reset) before it started
+	if cause := context.Cause(j.ctx); cause != nil {
+		// Cancelled before it started: at shutdown it stays journalled for
+		// the next start; otherwise a newer message or a command replaced it.
+		if !errors.Is(cause, errShutdown) {
+			r.finishTurn(turn, store.Delivered, "not run: "+cause.Error())
+		}
+		return
 	}
-	if err := r.store.SetTurnStatus(j.ctx, turn.ID, store.Running, ""); err != nil {
+	if err := r.store.SetTurnStatus(context.Background(), turn.ID, store.Running, ""); err != nil {
 		log.Error("journalling the turn's start failed", "error", err)
 		return
 	}
