@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/config"
@@ -154,5 +156,27 @@ func TestDispatch(t *testing.T) {
 	res = b.Run(context.Background(), agent.Turn{SessionID: "test-session", Message: "hi"}, func(agent.Event) {})
 	if b.Name() != "openai" || res.FinalResponse != "ok" || proxyHits.Load() != 1 || modelHits.Load() != 1 {
 		t.Errorf("without a proxy URL: backend %s, final %q, proxy hits %d, model hits %d", b.Name(), res.FinalResponse, proxyHits.Load(), modelHits.Load())
+	}
+}
+
+// A start-up failure ends `herald run` with the reason; it must not hang.
+func TestRunFailsFastWhenTheAddressIsTaken(t *testing.T) {
+	isolate(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	t.Setenv("GATEWAY_PROXY_URL", "http://127.0.0.1:1")
+	t.Setenv("HERALD_HTTP_ADDR", taken.Addr().String())
+	done := make(chan error, 1)
+	go func() { _, err := herald(t, "run"); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "HERALD_HTTP_ADDR") {
+			t.Errorf("err = %v, want one naming HERALD_HTTP_ADDR", err)
+		}
+	case <-time.After(30 * time.Second): // a hang guard, not a speed assertion
+		t.Fatal("herald run did not return after failing to start")
 	}
 }

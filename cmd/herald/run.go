@@ -54,9 +54,10 @@ func runGateway(ctx context.Context, cfg *config.Config, backend agent.Backend, 
 		return err
 	}
 	defer st.Close()
+	pruneCtx, stopPruning := context.WithCancel(ctx)
 	pruned := make(chan struct{})
-	go func() { defer close(pruned); pruneRegularly(ctx, st, log) }()
-	defer func() { <-pruned }()
+	go func() { defer close(pruned); pruneRegularly(pruneCtx, st, log) }()
+	defer func() { stopPruning(); <-pruned }()
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -72,7 +73,7 @@ func runGateway(ctx context.Context, cfg *config.Config, backend agent.Backend, 
 	if cfg.Webchat.Enabled {
 		web, err = webchat.New(webchat.Options{
 			Token:        cfg.Webchat.Token,
-			RequireToken: !isLoopback(ln.Addr()),
+			RequireToken: !config.IsLoopback(ln.Addr().String()),
 			History: func(ctx context.Context, src chat.Source) ([]chat.Message, error) {
 				return runner.Transcript(ctx, src)
 			},
@@ -174,9 +175,4 @@ func accessRules(cfg *config.Config) gateway.Access {
 		}
 	}
 	return a
-}
-
-func isLoopback(addr net.Addr) bool {
-	tcp, ok := addr.(*net.TCPAddr)
-	return ok && tcp.IP.IsLoopback()
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -205,6 +206,7 @@ func Load(opts Options) (*Config, error) {
 	}
 	if opts.RequireBackend {
 		errs = append(errs, c.checkBackend()...)
+		errs = append(errs, c.checkWebchat()...)
 	}
 	if len(errs) > 0 {
 		return nil, &Error{Problems: errs}
@@ -236,6 +238,27 @@ func (c *Config) checkBackend() []error {
 		}
 	}
 	return nil
+}
+
+// checkWebchat refuses a web chat open beyond this machine without a token.
+func (c *Config) checkWebchat() []error {
+	if !c.Webchat.Enabled || c.Webchat.Token != "" || IsLoopback(c.HTTPAddr) {
+		return nil
+	}
+	return []error{fmt.Errorf("the web chat listens on %s, beyond this machine: set WEBCHAT_TOKEN (or platforms.webchat.token), or a loopback HERALD_HTTP_ADDR, or WEBCHAT_ENABLED=false", c.HTTPAddr)}
+}
+
+// IsLoopback reports whether a host:port address is on this machine only.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func homeDir(env *Env) (string, error) {

@@ -306,3 +306,30 @@ func TestEffectiveListsOrigins(t *testing.T) {
 		t.Errorf("origins = %v", origins)
 	}
 }
+
+func TestWebchatOffLoopbackNeedsAToken(t *testing.T) {
+	home := t.TempDir()
+	base := map[string]string{"HERALD_HOME": home, "GATEWAY_PROXY_URL": "http://h:1", "HERALD_HTTP_ADDR": "0.0.0.0:8643"}
+	_, err := Load(Options{Env: MapEnv(base), RequireBackend: true})
+	if err == nil || !strings.Contains(err.Error(), "WEBCHAT_TOKEN") {
+		t.Errorf("err = %v, want WEBCHAT_TOKEN asked for", err)
+	}
+	base["WEBCHAT_TOKEN"] = "t0ken"
+	if _, err := Load(Options{Env: MapEnv(base), RequireBackend: true}); err != nil {
+		t.Errorf("with a token: %v", err)
+	}
+	for addr, want := range map[string]bool{"127.0.0.1:1": true, "[::1]:1": true, "localhost:1": true, "0.0.0.0:1": false, "192.0.2.1:1": false} {
+		if IsLoopback(addr) != want {
+			t.Errorf("IsLoopback(%q) = %v", addr, !want)
+		}
+	}
+}
+
+func TestBrokenDotEnvDoesNotShowValues(t *testing.T) {
+	home := t.TempDir()
+	os.WriteFile(filepath.Join(home, ".env"), []byte("GATEWAY_PROXY_KEY=\"sk-supersecret-123\n"), 0o600)
+	_, err := Load(Options{Env: MapEnv(map[string]string{"HERALD_HOME": home})})
+	if err == nil || strings.Contains(err.Error(), "supersecret") || !strings.Contains(err.Error(), ".env") {
+		t.Errorf("err = %v, want one naming .env without the value", err)
+	}
+}

@@ -114,7 +114,8 @@ func (e *Env) LoadFile(path string) error {
 	defer f.Close()
 	m, err := godotenv.Parse(f)
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		// The parser's message quotes the file, secrets included: say only where.
+		return fmt.Errorf("%s: cannot be read as NAME=value lines (check quoting; values are not shown, they may be secrets)", path)
 	}
 	e.file, e.filePath = m, path
 	return nil

@@ -35,9 +35,13 @@ func (r *Runner) command(a platform.Adapter, turn store.Turn, cmd string) {
 	switch cmd {
 	case "new", "reset":
 		r.cancelLane(key, errStopped, true)
-		r.replyAsync(a, turn, func(ctx context.Context) string {
-			if err := r.store.SetSessionID(ctx, key, agent.NewSessionID(time.Now())); err != nil {
-				r.log.Error("starting a new session failed", "error", err)
+		// Set before the next message can read it.
+		err := r.store.SetSessionID(context.Background(), key, agent.NewSessionID(time.Now()))
+		if err != nil {
+			r.log.Error("starting a new session failed", "error", err)
+		}
+		r.replyAsync(a, turn, func(context.Context) string {
+			if err != nil {
 				return "⚠️ Could not start a new conversation: the state store failed."
 			}
 			return newSessionText

@@ -71,6 +71,12 @@ type Runner struct {
 	sendCtx    context.Context
 	cancelSend context.CancelFunc
 
+	// stopping is closed when shutdown begins; waits that would hold it up end.
+	stopping chan struct{}
+	// resumed holds each platform's new messages back until the turns a
+	// previous run left for it are dispatched, so that order is kept.
+	resumed map[string]chan struct{}
+
 	mu      sync.Mutex
 	lanes   map[string]*lane
 	closing bool
@@ -113,9 +119,12 @@ func New(opts Options, backend agent.Backend, st store.Store, adapters ...platfo
 		metrics:  opts.Metrics,
 		started:  time.Now(),
 		lanes:    map[string]*lane{},
+		stopping: make(chan struct{}),
+		resumed:  map[string]chan struct{}{},
 	}
 	for _, a := range adapters {
 		r.adapters[a.Name()] = a
+		r.resumed[a.Name()] = make(chan struct{})
 	}
 	r.turnsCtx, r.cancelTurns = context.WithCancelCause(context.Background())
 	r.sendCtx, r.cancelSend = context.WithCancel(context.Background())
@@ -157,7 +166,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	r.resume(ctx, pending)
+	r.resume(pending)
 
 	var runErr error
 	select {
@@ -176,6 +185,7 @@ func (r *Runner) shutdown() {
 	r.mu.Lock()
 	r.closing = true
 	r.mu.Unlock()
+	close(r.stopping)
 	done := make(chan struct{})
 	go func() { r.work.Wait(); close(done) }()
 	select {
@@ -204,6 +214,13 @@ func (r *Runner) isClosing() bool {
 // a duplicate), then dispatch it without waiting for the answer.
 func (r *Runner) handler(a platform.Adapter) platform.Handler {
 	return func(ctx context.Context, in chat.Inbound) error {
+		select {
+		case <-r.resumed[a.Name()]:
+		case <-r.stopping:
+			return ErrShuttingDown
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		if r.isClosing() {
 			return ErrShuttingDown
 		}
@@ -294,6 +311,9 @@ func (r *Runner) runLane(l *lane) {
 
 		r.mu.Lock()
 		if len(l.queue) == 0 || r.closing {
+			for _, left := range l.queue {
+				left.cancel(nil) // stays Received in the journal for the next start
+			}
 			delete(r.lanes, l.key)
 			r.mu.Unlock()
 			return
@@ -319,6 +339,7 @@ func (r *Runner) cancelLane(key string, cause error, clear bool) bool {
 	}
 	r.mu.Unlock()
 	for _, j := range dropped {
+		j.cancel(nil)
 		r.finishTurn(j.turn, store.Delivered, "dropped by a command")
 	}
 	return running

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -507,4 +508,33 @@ func TestTurnStatesAreMarkedWhereThePlatformShowsThem(t *testing.T) {
 	eventually(t, "working then failed", func() bool {
 		return reflect.DeepEqual(plat.marks(), []platform.TurnState{platform.TurnWorking, platform.TurnDone, platform.TurnWorking, platform.TurnFailed})
 	})
+}
+
+func TestResumedTurnsKeepTheirOrder(t *testing.T) {
+	b := newBlocking()
+	opts := defaultOptions()
+	opts.BusyMode = "queue"
+	opts.Streaming.Enabled = false
+	opts.ShutdownGrace = 0
+	path := filepath.Join(t.TempDir(), "state.db")
+	h := start(t, opts, &backend{answer: b.answer}, path)
+	h.plat.deliver(t, dm("alice", "first", "e1"))
+	<-b.started
+	for i, text := range []string{"second", "third"} {
+		if err := h.plat.deliver(t, dm("alice", text, "e"+strconv.Itoa(i+2))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.crash()
+
+	h2 := start(t, opts, &backend{answer: echo}, path)
+	h2.finalIs("dm-alice", "echo: first", "echo: second", "echo: third")
+	h2.allSettled()
+	var order []string
+	for _, turn := range h2.be.turns() {
+		order = append(order, turn.Message)
+	}
+	if !reflect.DeepEqual(order, []string{"first", "second", "third"}) {
+		t.Errorf("resumed in the order %q", order)
+	}
 }

@@ -72,8 +72,11 @@ func (r *Runner) execute(j *job) {
 	r.metrics.RateLimitWaits.Add(float64(delivered.RateLimitWaits))
 
 	if res.SessionID != "" && res.SessionID != sessionID {
-		if err := r.store.SetSessionID(context.Background(), turn.SessionKey, res.SessionID); err != nil {
-			log.Error("recording the rotated session id failed", "error", err)
+		// Adopt the server's rotated id, unless /new replaced the session meanwhile.
+		if cur, _, err := r.store.SessionID(context.Background(), turn.SessionKey); err == nil && cur == sessionID {
+			if err := r.store.SetSessionID(context.Background(), turn.SessionKey, res.SessionID); err != nil {
+				log.Error("recording the rotated session id failed", "error", err)
+			}
 		}
 		sessionID = res.SessionID
 	}
@@ -142,13 +145,17 @@ func errorKind(err error) string {
 }
 
 // mark shows a turn's state on the asking message, where the platform
-// does that (platform.TurnMarker). It is a courtesy: a failure is logged.
+// does that (platform.TurnMarker), through the chat's rate-limit gate like
+// every other call. It is a courtesy: a failure is logged.
 func (r *Runner) mark(a platform.Adapter, src chat.Source, state platform.TurnState) {
 	m, ok := a.(platform.TurnMarker)
 	if !ok {
 		return
 	}
-	if err := m.TurnStatus(r.sendCtx, platform.TargetOf(src), state); err != nil {
+	err := r.gates.For(a.Name(), src.ChatID).Do(r.sendCtx, 0, func(ctx context.Context) error {
+		return m.TurnStatus(ctx, platform.TargetOf(src), state)
+	})
+	if err != nil {
 		r.log.Debug("marking the turn failed", "state", state, "error", err)
 	}
 }
@@ -197,6 +204,11 @@ func (r *Runner) reply(a platform.Adapter, src chat.Source, text string) error {
 // replyAsync answers a journalled message with the text compose returns
 // (nothing when it is empty) and marks the turn delivered.
 func (r *Runner) replyAsync(a platform.Adapter, turn store.Turn, compose func(ctx context.Context) string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closing {
+		return // stays Received in the journal; the next start answers it
+	}
 	r.work.Add(1)
 	go func() {
 		defer r.work.Done()
@@ -214,32 +226,45 @@ func (r *Runner) replyAsync(a platform.Adapter, turn store.Turn, compose func(ct
 	}()
 }
 
-// resume takes up the turns a previous run left unfinished, each once its
-// platform is connected: one that showed nothing yet runs again; one cut off
-// mid-answer gets a notice, so nothing is answered twice and nothing is
-// silently lost. Waiting for a platform ends when ctx does.
-func (r *Runner) resume(ctx context.Context, pending []store.Turn) {
+// resume takes up the turns a previous run left unfinished, in order, once
+// their platform is connected: one that showed nothing yet runs again; one
+// cut off mid-answer gets a notice, so nothing is answered twice and nothing
+// is silently lost. Until a platform's turns are dispatched, its new
+// messages wait (see handler).
+func (r *Runner) resume(pending []store.Turn) {
+	byPlatform := map[string][]store.Turn{}
 	for _, turn := range pending {
-		a := r.adapters[turn.Inbound.Source.Platform]
-		if a == nil {
-			r.log.Warn("an unfinished turn's platform is not enabled; leaving it", "turn", turn.ID, "platform", turn.Inbound.Source.Platform)
+		name := turn.Inbound.Source.Platform
+		if r.adapters[name] == nil {
+			r.log.Warn("an unfinished turn's platform is not enabled; leaving it", "turn", turn.ID, "platform", name)
+			continue
+		}
+		byPlatform[name] = append(byPlatform[name], turn) // oldest first
+	}
+	for name, a := range r.adapters {
+		turns := byPlatform[name]
+		if len(turns) == 0 {
+			close(r.resumed[name])
 			continue
 		}
 		r.work.Add(1)
 		go func() {
 			defer r.work.Done()
+			defer close(r.resumed[name])
 			select {
 			case <-a.Ready():
-			case <-ctx.Done():
+			case <-r.stopping:
 				return
 			}
-			if turn.Shown {
-				r.log.Info("telling the user an answer was cut off by a restart", "turn", turn.ID)
-				r.replyAsync(a, turn, func(context.Context) string { return interruptedByRestart })
-				return
+			for _, turn := range turns {
+				if turn.Shown {
+					r.log.Info("telling the user an answer was cut off by a restart", "turn", turn.ID)
+					r.replyAsync(a, turn, func(context.Context) string { return interruptedByRestart })
+					continue
+				}
+				r.log.Info("resuming a turn left unfinished", "turn", turn.ID)
+				r.dispatch(context.Background(), a, turn)
 			}
-			r.log.Info("resuming a turn left unfinished", "turn", turn.ID)
-			r.dispatch(context.Background(), a, turn)
 		}()
 	}
 }

@@ -202,7 +202,13 @@ func (c *Client) do(parent context.Context, call Call, st *stream) (http.Header,
 	} else {
 		err = st.readEvents(r, c.log())
 	}
-	if err != nil && !isAgentError(err) {
+	switch {
+	case err == nil:
+	case parent.Err() != nil:
+		err = parent.Err()
+	case errors.Is(context.Cause(ctx), agent.ErrIdleTimeout):
+		err = agent.ErrIdleTimeout
+	case !isAgentError(err):
 		err = transportError(ctx, parent, err)
 	}
 	return resp.Header, err
