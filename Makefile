@@ -4,7 +4,7 @@ TAGS    := goolm
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build test deps fmt-check vet unit fuzz bench demo sim clean
+.PHONY: build test deps fmt-check vet unit fuzz bench bench-short bench-sse demo sim clean
 
 # A static binary: no cgo.
 build:
@@ -35,7 +35,16 @@ fuzz:
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzSplit -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/format/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzStripThinking -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/format/
 
+# End-to-end benchmarks (some minutes): bench/results/report.md and latency.svg/.png.
 bench:
+	$(GO) run -tags $(TAGS) ./bench
+
+# The same with small counts, as CI runs it; the report goes to a temporary directory.
+bench-short: build
+	$(GO) run -tags $(TAGS) ./bench -short -herald ./herald -out $$(mktemp -d)
+
+# The SSE reader against openai-go's decoder, as a Go micro-benchmark.
+bench-sse:
 	$(GO) test -tags $(TAGS) -run '^$$' -bench . -benchmem ./internal/sse/
 
 # The demo: the gateway with its web chat, relaying to the simulator.
