@@ -30,7 +30,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/herald-chat/herald/internal/agent"
-	"github.com/herald-chat/herald/internal/agent/hermes"
 	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/config"
 	"github.com/herald-chat/herald/internal/gateway"
@@ -39,7 +38,7 @@ import (
 	"github.com/herald-chat/herald/internal/platform/webchat"
 	"github.com/herald-chat/herald/internal/store"
 	"github.com/herald-chat/herald/internal/store/sqlite"
-	"github.com/herald-chat/herald/internal/stream"
+	"github.com/herald-chat/herald/internal/wiring"
 )
 
 // The gateway under test runs in a process of its own, so that its CPU time,
@@ -225,32 +224,11 @@ func runChild() error {
 	}
 	stageMarks := &marks{m: map[string]*[markCount]int64{}}
 	adapter := markedWebchat{Adapter: web, unpaced: pacing == "zero", cursor: cfg.Streaming.Cursor, marks: stageMarks}
-	var backend agent.Backend = hermes.New(hermes.Config{
-		URL:            cfg.Proxy.URL,
-		Key:            cfg.Proxy.Key,
-		Model:          cfg.Proxy.Model,
-		ConnectTimeout: cfg.ConnectTimeout,
-		IdleTimeout:    cfg.IdleTimeout,
-		Logger:         log,
-	})
+	backend := wiring.Backend(cfg, log)
 	backend = markedBackend{Backend: backend, marks: stageMarks}
-	runner = gateway.New(gateway.Options{
-		SessionKeys: chat.SessionKeyOptions{GroupPerUser: cfg.GroupSessionsPerUser, ThreadPerUser: cfg.ThreadSessionsPerUser},
-		BusyMode:    cfg.BusyInputMode,
-		Access:      gateway.Access{Platforms: map[string]gateway.Allowlist{webchat.Name: {AllowAll: true}}},
-		Streaming: stream.Options{
-			Enabled:         cfg.Streaming.Enabled,
-			Transport:       cfg.Streaming.Transport,
-			EditInterval:    cfg.Streaming.EditInterval,
-			BufferThreshold: cfg.Streaming.BufferThreshold,
-			Cursor:          cfg.Streaming.Cursor,
-			Logger:          log,
-		},
-		PlatformStreaming: cfg.PlatformStreaming,
-		ShutdownGrace:     cfg.ShutdownGrace,
-		Logger:            log,
-		Metrics:           metricsReg,
-	}, backend, st, adapter)
+	opts := wiring.RunnerOptions(cfg, log, metricsReg)
+	opts.Access = gateway.Access{Platforms: map[string]gateway.Allowlist{webchat.Name: {AllowAll: true}}}
+	runner = gateway.New(opts, backend, st, adapter)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /bench/stats", func(w http.ResponseWriter, r *http.Request) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/config"
+	"github.com/herald-chat/herald/internal/wiring"
 )
 
 // herald runs the CLI with args and returns its output and error.
@@ -138,7 +139,7 @@ func TestDispatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := newBackend(cfg, nil)
+	b := wiring.Backend(cfg, nil)
 	res := b.Run(context.Background(), agent.Turn{SessionID: "test-session-123", Message: "hi"}, func(agent.Event) {})
 	if b.Name() != "hermes" || res.FinalResponse != "ok" || proxyHits.Load() != 1 || modelHits.Load() != 0 {
 		t.Errorf("with a proxy URL: backend %s, final %q, proxy hits %d, model hits %d", b.Name(), res.FinalResponse, proxyHits.Load(), modelHits.Load())
@@ -152,7 +153,7 @@ func TestDispatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b = newBackend(cfg, nil)
+	b = wiring.Backend(cfg, nil)
 	res = b.Run(context.Background(), agent.Turn{SessionID: "test-session", Message: "hi"}, func(agent.Event) {})
 	if b.Name() != "openai" || res.FinalResponse != "ok" || proxyHits.Load() != 1 || modelHits.Load() != 1 {
 		t.Errorf("without a proxy URL: backend %s, final %q, proxy hits %d, model hits %d", b.Name(), res.FinalResponse, proxyHits.Load(), modelHits.Load())

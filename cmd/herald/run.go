@@ -20,7 +20,7 @@ import (
 	"github.com/herald-chat/herald/internal/platform"
 	"github.com/herald-chat/herald/internal/platform/webchat"
 	"github.com/herald-chat/herald/internal/store/sqlite"
-	"github.com/herald-chat/herald/internal/stream"
+	"github.com/herald-chat/herald/internal/wiring"
 )
 
 // shutdownGrace is how long a listener may take to close.
@@ -37,7 +37,7 @@ func newRunCmd(opts *options) *cobra.Command {
 				return err
 			}
 			log := newLogger(opts.stderr, cfg.LogLevel)
-			return runGateway(cmd.Context(), cfg, newBackend(cfg, log), log, nil)
+			return runGateway(cmd.Context(), cfg, wiring.Backend(cfg, log), log, nil)
 		},
 	}
 }
@@ -69,7 +69,7 @@ func runGateway(ctx context.Context, cfg *config.Config, backend agent.Backend, 
 	var runner *gateway.Runner
 	var adapters []platform.Adapter
 	var web *webchat.Adapter
-	access := accessRules(cfg)
+	access := wiring.Access(cfg)
 	if cfg.Webchat.Enabled {
 		web, err = webchat.New(webchat.Options{
 			Token:        cfg.Webchat.Token,
@@ -98,24 +98,9 @@ func runGateway(ctx context.Context, cfg *config.Config, backend agent.Backend, 
 	if len(adapters) == 0 {
 		return fmt.Errorf("no platform is enabled: enable the web chat (WEBCHAT_ENABLED=true) or configure a platform")
 	}
-	runner = gateway.New(gateway.Options{
-		SessionKeys:    chat.SessionKeyOptions{GroupPerUser: cfg.GroupSessionsPerUser, ThreadPerUser: cfg.ThreadSessionsPerUser},
-		BusyMode:       cfg.BusyInputMode,
-		Access:         access,
-		PairUnknownDMs: cfg.UnauthorizedDM == "pair",
-		Streaming: stream.Options{
-			Enabled:         cfg.Streaming.Enabled,
-			Transport:       cfg.Streaming.Transport,
-			EditInterval:    cfg.Streaming.EditInterval,
-			BufferThreshold: cfg.Streaming.BufferThreshold,
-			Cursor:          cfg.Streaming.Cursor,
-			Logger:          log,
-		},
-		PlatformStreaming: cfg.PlatformStreaming,
-		ShutdownGrace:     cfg.ShutdownGrace,
-		Logger:            log,
-		Metrics:           metrics,
-	}, backend, st, adapters...)
+	opts := wiring.RunnerOptions(cfg, log, metrics)
+	opts.Access = access
+	runner = gateway.New(opts, backend, st, adapters...)
 
 	var app = ops.Handler(runner.Ready, metrics, nil)
 	if web != nil {
@@ -161,18 +146,4 @@ func pruneRegularly(ctx context.Context, st *sqlite.Store, log *slog.Logger) {
 		case <-tick.C:
 		}
 	}
-}
-
-// accessRules maps the configured allowlists onto the runner's.
-func accessRules(cfg *config.Config) gateway.Access {
-	a := gateway.Access{
-		All:       gateway.Allowlist{AllowAll: cfg.Access.AllowAll, Users: cfg.Access.Users},
-		Platforms: map[string]gateway.Allowlist{},
-	}
-	for name, p := range cfg.PlatformAccess {
-		if p.AllowAll || len(p.Users) > 0 {
-			a.Platforms[name] = gateway.Allowlist{AllowAll: p.AllowAll, Users: p.Users}
-		}
-	}
-	return a
 }
