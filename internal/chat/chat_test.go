@@ -29,3 +29,15 @@ func TestSessionKey(t *testing.T) {
 		}
 	}
 }
+
+func TestCommand(t *testing.T) {
+	for text, want := range map[string]string{
+		"/new": "new", "!reset": "reset", " /STOP now ": "stop", "/status@herald_bot": "status", "!help": "help",
+		"/unknown": "", "hello": "", "/": "", "new": "", "!!new": "",
+	} {
+		got, ok := Command(text)
+		if got != want || ok != (want != "") {
+			t.Errorf("Command(%q) = %q, %v; want %q", text, got, ok, want)
+		}
+	}
+}

@@ -1,6 +1,9 @@
 package chat
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // The JSON names below are the turn journal's stored format: keep them.
 
@@ -53,4 +56,24 @@ func SessionKey(src Source, opt SessionKeyOptions) string {
 		}
 		return key
 	}
+}
+
+// Command recognises the gateway's own commands, written with "/" or
+// "!" (chat clients often swallow "/"), optionally addressed as
+// /cmd@botname, and returns the command word in lower case. Other /words
+// are not commands: they go to the agent. Platforms use it too, to know a
+// message that resets the conversation (new, reset).
+func Command(text string) (string, bool) {
+	text = strings.TrimSpace(text)
+	if len(text) < 2 || (text[0] != '/' && text[0] != '!') {
+		return "", false
+	}
+	word, _, _ := strings.Cut(text[1:], " ")
+	word, _, _ = strings.Cut(word, "@")
+	word = strings.ToLower(word)
+	switch word {
+	case "new", "reset", "stop", "status", "help":
+		return word, true
+	}
+	return "", false
 }

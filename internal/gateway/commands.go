@@ -2,31 +2,12 @@ package gateway
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/platform"
 	"github.com/herald-chat/herald/internal/store"
 )
-
-// parseCommand recognises the gateway's own commands, written with "/" or
-// "!" (chat clients often swallow "/"), optionally addressed as
-// /cmd@botname. Other /words are not commands: they go to the agent.
-func parseCommand(text string) (string, bool) {
-	text = strings.TrimSpace(text)
-	if len(text) < 2 || (text[0] != '/' && text[0] != '!') {
-		return "", false
-	}
-	word, _, _ := strings.Cut(text[1:], " ")
-	word, _, _ = strings.Cut(word, "@")
-	word = strings.ToLower(word)
-	switch word {
-	case "new", "reset", "stop", "status", "help":
-		return word, true
-	}
-	return "", false
-}
 
 // command runs one of the gateway's commands. They bypass the session lane,
 // so /stop works while an answer is being written.

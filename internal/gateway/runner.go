@@ -266,7 +266,7 @@ func (r *Runner) dispatch(ctx context.Context, a platform.Adapter, turn store.Tu
 		r.finishTurn(turn, store.Delivered, "ignored: not addressed to the bot")
 		return
 	}
-	if cmd, ok := parseCommand(in.Text); ok {
+	if cmd, ok := chat.Command(in.Text); ok {
 		r.command(a, turn, cmd)
 		return
 	}

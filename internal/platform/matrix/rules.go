@@ -2,7 +2,6 @@ package matrix
 
 import (
 	"regexp"
-	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -108,13 +107,8 @@ func (r *rules) mentioned(p placement, a addressing) bool {
 
 // isCommand recognises the gateway's commands, with "/" or "!".
 func isCommand(text string) bool {
-	text = strings.TrimSpace(text)
-	if len(text) < 2 || (text[0] != '/' && text[0] != '!') {
-		return false
-	}
-	word, _, _ := strings.Cut(text[1:], " ")
-	word, _, _ = strings.Cut(word, "@")
-	return slices.Contains([]string{"new", "reset", "stop", "status", "help"}, strings.ToLower(word))
+	_, ok := chat.Command(text)
+	return ok
 }
 
 // identity is how the bot can be named in a message.

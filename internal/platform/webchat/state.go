@@ -250,11 +250,8 @@ func (a *Adapter) forget(conv string, it *item) {
 
 // isNewSession reports whether a post is the gateway's /new or /reset.
 func isNewSession(text string) bool {
-	switch strings.ToLower(strings.TrimSpace(text)) {
-	case "/new", "/reset", "!new", "!reset":
-		return true
-	}
-	return false
+	cmd, _ := chat.Command(text)
+	return cmd == "new" || cmd == "reset"
 }
 
 // unsaved returns the items the transcript msgs does not hold yet. The
