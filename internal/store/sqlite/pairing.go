@@ -37,49 +37,50 @@ func (s *Store) CreatePairing(ctx context.Context, platform, userID, userName st
 func (s *Store) createPairing(ctx context.Context, platform, userID, userName string) (store.Pairing, error) {
 	now := s.now()
 	cutoff := now.Add(-PairingTTL).UnixMilli()
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return store.Pairing{}, err
-	}
-	defer func() { _ = tx.Rollback() }()
-
-	p := store.Pairing{Platform: platform, UserID: userID}
-	var created int64
-	err = tx.QueryRowContext(ctx, `SELECT code, user_name, created_at FROM pairings
-		WHERE platform = ? AND user_id = ? AND approved = 0 AND created_at > ?
-		ORDER BY created_at DESC LIMIT 1`, platform, userID, cutoff).Scan(&p.Code, &p.UserName, &created)
-	if err == nil {
-		p.CreatedAt = fromMillis(created)
-		return p, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return store.Pairing{}, err
-	}
-
-	_, err = tx.ExecContext(ctx, "DELETE FROM pairings WHERE platform = ? AND user_id = ? AND approved = 0", platform, userID)
-	if err != nil {
-		return store.Pairing{}, err
-	}
-	p.UserName, created = userName, now.UnixMilli()
-	// A clash is one in 31^8 per existing code; retrying a few times is
-	// plenty.
-	for range 5 {
-		if p.Code, err = newCode(); err != nil {
-			return store.Pairing{}, err
-		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO pairings (code, platform, user_id, user_name, created_at)
-			VALUES (?, ?, ?, ?, ?) ON CONFLICT (code) DO NOTHING`, p.Code, platform, userID, userName, created)
-		if err != nil {
-			return store.Pairing{}, err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return store.Pairing{}, err
-		} else if n == 1 {
+	var p store.Pairing
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		p = store.Pairing{Platform: platform, UserID: userID}
+		var created int64
+		err := tx.QueryRowContext(ctx, `SELECT code, user_name, created_at FROM pairings
+			WHERE platform = ? AND user_id = ? AND approved = 0 AND created_at > ?
+			ORDER BY created_at DESC LIMIT 1`, platform, userID, cutoff).Scan(&p.Code, &p.UserName, &created)
+		if err == nil {
 			p.CreatedAt = fromMillis(created)
-			return p, tx.Commit()
+			return nil
 		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+
+		_, err = tx.ExecContext(ctx, "DELETE FROM pairings WHERE platform = ? AND user_id = ? AND approved = 0", platform, userID)
+		if err != nil {
+			return err
+		}
+		p.UserName, created = userName, now.UnixMilli()
+		// A clash is one in 31^8 per existing code; retrying a few times is
+		// plenty.
+		for range 5 {
+			if p.Code, err = newCode(); err != nil {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, `INSERT INTO pairings (code, platform, user_id, user_name, created_at)
+				VALUES (?, ?, ?, ?, ?) ON CONFLICT (code) DO NOTHING`, p.Code, platform, userID, userName, created)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 1 {
+				p.CreatedAt = fromMillis(created)
+				return nil
+			}
+		}
+		return errors.New("no free code after 5 tries")
+	})
+	if err != nil {
+		return store.Pairing{}, err
 	}
-	return store.Pairing{}, errors.New("no free code after 5 tries")
+	return p, nil
 }
 
 // newCode draws a code from codeAlphabet with crypto/rand, uniformly.
@@ -110,10 +111,12 @@ func (s *Store) ApprovePairing(ctx context.Context, code string) (store.Pairing,
 	now := s.now()
 	p := store.Pairing{Code: code, Approved: true}
 	var created int64
-	err := s.w.QueryRowContext(ctx, `UPDATE pairings SET approved = 1, approved_at = ?
-		WHERE code = ? AND approved = 0 AND created_at > ?
-		RETURNING platform, user_id, user_name, created_at`,
-		now.UnixMilli(), code, now.Add(-PairingTTL).UnixMilli()).Scan(&p.Platform, &p.UserID, &p.UserName, &created)
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `UPDATE pairings SET approved = 1, approved_at = ?
+			WHERE code = ? AND approved = 0 AND created_at > ?
+			RETURNING platform, user_id, user_name, created_at`,
+			now.UnixMilli(), code, now.Add(-PairingTTL).UnixMilli()).Scan(&p.Platform, &p.UserID, &p.UserName, &created)
+	})
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return store.Pairing{}, fmt.Errorf("sqlite store: approve pairing %q: %w", code, store.ErrNotFound)
@@ -127,9 +130,7 @@ func (s *Store) ApprovePairing(ctx context.Context, code string) (store.Pairing,
 // IsPaired reports whether a user was approved through pairing.
 func (s *Store) IsPaired(ctx context.Context, platform, userID string) (bool, error) {
 	var ok bool
-	err := s.r.QueryRowContext(ctx,
-		"SELECT EXISTS (SELECT 1 FROM pairings WHERE platform = ? AND user_id = ? AND approved = 1)",
-		platform, userID).Scan(&ok)
+	err := s.stmts.isPaired.QueryRowContext(ctx, platform, userID).Scan(&ok)
 	if err != nil {
 		return false, fmt.Errorf("sqlite store: is %s user %q paired: %w", platform, userID, err)
 	}

@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -22,36 +24,33 @@ func (s *Store) Receive(ctx context.Context, sessionKey string, in chat.Inbound)
 		return store.Turn{}, fmt.Errorf("sqlite store: receive: encode inbound: %w", err)
 	}
 	now := s.millis()
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return store.Turn{}, fmt.Errorf("sqlite store: receive: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	if in.EventID != "" {
-		res, err := tx.ExecContext(ctx,
-			"INSERT INTO seen (platform, event_id, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-			in.Source.Platform, in.EventID, now)
+	var id int64
+	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if in.EventID != "" {
+			res, err := tx.StmtContext(ctx, s.stmts.insertSeen).ExecContext(ctx, in.Source.Platform, in.EventID, now)
+			if err != nil {
+				return fmt.Errorf("record event: %w", err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("record event: %w", err)
+			} else if n == 0 {
+				return store.ErrDuplicate
+			}
+		}
+		res, err := tx.StmtContext(ctx, s.stmts.insertTurn).ExecContext(ctx, sessionKey, string(body), store.Received, now, now)
 		if err != nil {
-			return store.Turn{}, fmt.Errorf("sqlite store: receive: record event: %w", err)
+			return fmt.Errorf("journal turn: %w", err)
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return store.Turn{}, fmt.Errorf("sqlite store: receive: record event: %w", err)
-		} else if n == 0 {
-			return store.Turn{}, fmt.Errorf("sqlite store: receive %s event %q: %w", in.Source.Platform, in.EventID, store.ErrDuplicate)
+		if id, err = res.LastInsertId(); err != nil {
+			return fmt.Errorf("journal turn: %w", err)
 		}
-	}
-	res, err := tx.ExecContext(ctx,
-		"INSERT INTO turns (session_key, inbound, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-		sessionKey, string(body), store.Received, now, now)
-	if err != nil {
-		return store.Turn{}, fmt.Errorf("sqlite store: receive: journal turn: %w", err)
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return store.Turn{}, fmt.Errorf("sqlite store: receive: journal turn: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return store.Turn{}, fmt.Errorf("sqlite store: receive: commit: %w", err)
+		return nil
+	})
+	switch {
+	case errors.Is(err, store.ErrDuplicate):
+		return store.Turn{}, fmt.Errorf("sqlite store: receive %s event %q: %w", in.Source.Platform, in.EventID, err)
+	case err != nil:
+		return store.Turn{}, fmt.Errorf("sqlite store: receive: %w", err)
 	}
 	return store.Turn{
 		ID:         id,
@@ -73,7 +72,7 @@ func (s *Store) SetTurnStatus(ctx context.Context, id int64, status store.TurnSt
 	default:
 		return fmt.Errorf("sqlite store: set turn %d status: unknown status %q", id, status)
 	}
-	err := s.updateTurn(ctx, id, "status = ?, error = ?", status, errText)
+	err := s.updateTurn(ctx, id, s.stmts.setTurnStatus, status, errText)
 	if err != nil {
 		return fmt.Errorf("sqlite store: set turn %d status %s: %w", id, status, err)
 	}
@@ -83,27 +82,30 @@ func (s *Store) SetTurnStatus(ctx context.Context, id int64, status store.TurnSt
 // MarkShown records that answer text of the turn reached the user. An
 // unknown id is store.ErrNotFound.
 func (s *Store) MarkShown(ctx context.Context, id int64) error {
-	if err := s.updateTurn(ctx, id, "shown = 1"); err != nil {
+	if err := s.updateTurn(ctx, id, s.stmts.markShown); err != nil {
 		return fmt.Errorf("sqlite store: mark turn %d shown: %w", id, err)
 	}
 	return nil
 }
 
-// updateTurn sets columns of one turn and its updated_at.
-func (s *Store) updateTurn(ctx context.Context, id int64, set string, args ...any) error {
+// updateTurn runs update, a statement that sets columns of one turn, with
+// args followed by the turn's new updated_at and its id.
+func (s *Store) updateTurn(ctx context.Context, id int64, update *sql.Stmt, args ...any) error {
 	args = append(args, s.millis(), id)
-	res, err := s.w.ExecContext(ctx, "UPDATE turns SET "+set+", updated_at = ? WHERE id = ?", args...)
-	if err != nil {
-		return err
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return store.ErrNotFound
-	}
-	return nil
+	return s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.StmtContext(ctx, update).ExecContext(ctx, args...)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return store.ErrNotFound
+		}
+		return nil
+	})
 }
 
 // PendingTurns lists the turns left Received or Running, oldest first.
@@ -163,9 +165,14 @@ func (s *Store) PruneSeen(ctx context.Context, olderThan time.Duration) (int64, 
 
 func (s *Store) prune(ctx context.Context, query string, olderThan time.Duration) (int64, error) {
 	cutoff := s.now().Add(-olderThan).UnixMilli()
-	res, err := s.w.ExecContext(ctx, query, cutoff)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+	var n int64
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, query, cutoff)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
 }
