@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -97,39 +98,59 @@ func recordedStream() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// decodeHerald reads every event of input with Herald's reader.
-func decodeHerald(input []byte) (int, error) {
+// sseDigest is what a decoder makes of a stream: the events with data and a
+// checksum of that data. Computing it makes each decoder's caller read every
+// byte of every event's data, as a client that parses the data does, and
+// lets the two decoders be checked against each other.
+type sseDigest struct {
+	Events int
+	Sum    uint32 // CRC-32 of the events' data, in order
+}
+
+// add counts one event's data, as the standard defines it (lines joined
+// with "\n", no final "\n").
+func (d *sseDigest) add(data []byte) {
+	d.Events++
+	d.Sum = crc32.Update(d.Sum, crc32.IEEETable, data)
+}
+
+// decodeHerald reads every event of input with Herald's reader as the
+// gateway does: NextBytes, whose data is a view of the reader's buffer
+// (decoded as UTF-8, no copy), checksummed where it lies.
+func decodeHerald(input []byte) (sseDigest, error) {
 	rd := sse.NewReader(bytes.NewReader(input))
-	n := 0
+	var d sseDigest
 	for {
-		ev, err := rd.Next()
+		ev, err := rd.NextBytes()
 		if errors.Is(err, io.EOF) {
-			return n, nil
+			return d, nil
 		}
 		if err != nil {
-			return n, err
+			return d, err
 		}
 		if len(ev.Data) > 0 {
-			n++
+			d.add(ev.Data)
 		}
 	}
 }
 
 // decodeOpenAI reads every event of input with openai-go's decoder, as its
-// streaming client does.
-func decodeOpenAI(input []byte) (int, error) {
+// streaming client does: each event's data is a new slice (raw bytes, no
+// UTF-8 decoding) that still ends in the "\n" of its last line, which is cut
+// off (no copy) before the same checksum.
+func decodeOpenAI(input []byte) (sseDigest, error) {
 	res := &http.Response{
 		Header: http.Header{"Content-Type": {"text/event-stream"}},
 		Body:   io.NopCloser(bytes.NewReader(input)),
 	}
 	dec := ssestream.NewDecoder(res)
-	n := 0
+	var d sseDigest
 	for dec.Next() {
-		if len(dec.Event().Data) > 0 {
-			n++
+		if data := dec.Event().Data; len(data) > 0 {
+			d.add(bytes.TrimSuffix(data, []byte("\n")))
 		}
 	}
-	return n, dec.Err()
+	return d, dec.Err()
 }
 
 // measureSSE decodes each stream with both decoders for round long,
@@ -162,9 +183,9 @@ func compareDecoders(name string, input []byte, rounds int, round time.Duration)
 		return sseStream{}, err
 	}
 	if got, err := decodeOpenAI(input); err != nil || got != want {
-		return sseStream{}, fmt.Errorf("%s: openai-go decoded %d events (%v), Herald %d", name, got, err, want)
+		return sseStream{}, fmt.Errorf("%s: openai-go decoded %+v (%v), Herald %+v", name, got, err, want)
 	}
-	st := sseStream{Name: name, Bytes: len(input), Events: want}
+	st := sseStream{Name: name, Bytes: len(input), Events: want.Events}
 	var h, o []sseFigures
 	for range rounds {
 		f, err := timeDecoder(input, want, round, decodeHerald)
@@ -181,8 +202,9 @@ func compareDecoders(name string, input []byte, rounds int, round time.Duration)
 	return st, nil
 }
 
-// timeDecoder decodes input over and over for about d of CPU time.
-func timeDecoder(input []byte, events int, d time.Duration, decode func([]byte) (int, error)) (sseFigures, error) {
+// timeDecoder decodes input over and over for about d of CPU time, checking
+// each time that it gives want.
+func timeDecoder(input []byte, want sseDigest, d time.Duration, decode func([]byte) (sseDigest, error)) (sseFigures, error) {
 	if _, err := decode(input); err != nil { // warm up
 		return sseFigures{}, err
 	}
@@ -194,19 +216,19 @@ func timeDecoder(input []byte, events int, d time.Duration, decode func([]byte) 
 	var spent time.Duration
 	for spent < d {
 		for range 8 {
-			n, err := decode(input)
+			got, err := decode(input)
 			if err != nil {
 				return sseFigures{}, err
 			}
-			if n != events {
-				return sseFigures{}, fmt.Errorf("decoded %d events, want %d", n, events)
+			if got != want {
+				return sseFigures{}, fmt.Errorf("decoded %+v, want %+v", got, want)
 			}
 			iters++
 		}
 		spent = processCPU() - cpu0
 	}
 	runtime.ReadMemStats(&after)
-	total := float64(events * iters)
+	total := float64(want.Events * iters)
 	return sseFigures{
 		EventsPerSec:   total / spent.Seconds(),
 		MBPerSec:       float64(len(input)*iters) / spent.Seconds() / 1e6,

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -28,9 +27,11 @@ const MaxLineSize = 16 << 20
 var ErrLineTooLong = errors.New("sse: line too long")
 
 // defaultBufSize is the initial read buffer. Chat completion chunks are a few
-// hundred bytes, so this holds many lines and keeps Read calls rare; the
-// buffer grows only when a single line does not fit.
-const defaultBufSize = 4 << 10
+// hundred bytes, so this holds a few lines; a streamed answer arrives an
+// event per read anyway, and the buffer lives as long as the stream, so a
+// gateway with thousands of streams keeps it small. It grows only when a
+// single line does not fit.
+const defaultBufSize = 1 << 10
 
 // maxEmptyReads is how many (0, nil) reads in a row we tolerate before
 // deciding the underlying reader is broken, as bufio does.
@@ -48,6 +49,16 @@ type Event struct {
 	Name string // the "event:" field; empty means the default type "message"
 	Data string // "data:" lines joined with "\n"
 	ID   string // the last event ID seen ("id:" field), carried over per the standard
+}
+
+// EventBytes is an event as NextBytes returns it: the same fields as Event,
+// but Data is left in the Reader's buffer instead of copied into a string,
+// for callers that only parse it (json.Unmarshal takes bytes) and would
+// otherwise pay an allocation and a copy per event.
+type EventBytes struct {
+	Name string // as in Event
+	Data []byte // as in Event, valid UTF-8; valid only until the next call to Next or NextBytes
+	ID   string // as in Event
 }
 
 // Reader reads events from a byte stream. It is not safe for concurrent use.
@@ -99,10 +110,20 @@ func (r *Reader) Retry() (time.Duration, bool) {
 // events completed before them. Once Next returns an error, it keeps
 // returning it.
 func (r *Reader) Next() (Event, error) {
+	ev, err := r.NextBytes()
+	return Event{Name: ev.Name, Data: string(ev.Data), ID: ev.ID}, err
+}
+
+// NextBytes is Next without the copy of the data: it returns the same
+// events and errors, but the event's Data points into the Reader's own
+// buffer and is valid only until the next call to Next or NextBytes, which
+// reuses that buffer. A caller that keeps the data must copy it. In the
+// usual case (valid UTF-8, repeated names and ids) it allocates nothing.
+func (r *Reader) NextBytes() (EventBytes, error) {
 	for {
 		line, err := r.readLine()
 		if err != nil {
-			return Event{}, err
+			return EventBytes{}, err
 		}
 		if len(line) == 0 {
 			if ev, ok := r.dispatch(); ok {
@@ -115,17 +136,23 @@ func (r *Reader) Next() (Event, error) {
 }
 
 // dispatch handles a blank line: it turns the buffers into an event unless
-// the data buffer is empty, and resets them for the next event.
-func (r *Reader) dispatch() (Event, bool) {
+// the data buffer is empty, and resets them for the next event. The event's
+// Data shares the data buffer, which the next event overwrites.
+func (r *Reader) dispatch() (EventBytes, bool) {
 	if len(r.data) == 0 {
 		r.name = ""
-		return Event{}, false
+		return EventBytes{}, false
 	}
-	ev := Event{
-		Name: r.name,
-		Data: decodeUTF8(r.data[:len(r.data)-1]),
-		ID:   r.id,
+	n := len(r.data) - 1 // without the last "\n"
+	data := r.data[:n]
+	if !utf8.Valid(data) {
+		// Decode into the same buffer, after the raw bytes (and their
+		// "\n", which append never overwrites), so that the rare invalid
+		// event needs no buffer of its own.
+		r.data = appendUTF8(r.data, data)
+		data = r.data[n+1:]
 	}
+	ev := EventBytes{Name: r.name, Data: data, ID: r.id}
 	r.name = ""
 	if cap(r.data) > keepDataCap {
 		r.data = nil
@@ -335,26 +362,30 @@ func (r *Reader) fill() {
 }
 
 // decodeUTF8 converts b to a string the way the WHATWG "UTF-8 decode"
-// algorithm does: each maximal invalid subsequence becomes one U+FFFD.
-// That differs from strings.ToValidUTF8, which merges adjacent invalid
-// sequences, and from ranging over a string, which replaces byte by byte.
+// algorithm does (see appendUTF8), copying valid input as it is.
 func decodeUTF8(b []byte) string {
 	if utf8.Valid(b) {
 		return string(b)
 	}
-	var sb strings.Builder
-	sb.Grow(len(b) + 2*utf8.UTFMax)
+	return string(appendUTF8(make([]byte, 0, len(b)+2*utf8.UTFMax), b))
+}
+
+// appendUTF8 appends b to dst decoded the way the WHATWG "UTF-8 decode"
+// algorithm does: each maximal invalid subsequence becomes one U+FFFD.
+// That differs from strings.ToValidUTF8, which merges adjacent invalid
+// sequences, and from ranging over a string, which replaces byte by byte.
+func appendUTF8(dst, b []byte) []byte {
 	for len(b) > 0 {
 		c, size := utf8.DecodeRune(b)
 		if c == utf8.RuneError && size <= 1 {
-			sb.WriteRune(utf8.RuneError)
+			dst = utf8.AppendRune(dst, utf8.RuneError)
 			b = b[invalidLen(b):]
 			continue
 		}
-		sb.Write(b[:size])
+		dst = append(dst, b[:size]...)
 		b = b[size:]
 	}
-	return sb.String()
+	return dst
 }
 
 // invalidLen returns the length of the maximal subpart at the start of b,

@@ -27,12 +27,32 @@ func (r record) String() string {
 	return fmt.Sprintf("event{Name:%q Data:%q ID:%q}", r.Event.Name, r.Event.Data, r.Event.ID)
 }
 
-// readAll drains rd, returning what it produced in order and the final error.
+// readAll drains rd with Next, returning what it produced in order and the
+// final error.
 func readAll(rd *Reader) ([]record, error) {
+	return drain(rd, rd.Next)
+}
+
+// readAllBytes is readAll with NextBytes. It copies each event's data as
+// soon as it has it, since the next call may overwrite it.
+func readAllBytes(rd *Reader) ([]record, error) {
+	return drain(rd, func() (Event, error) {
+		ev, err := rd.NextBytes()
+		return Event{Name: ev.Name, Data: string(ev.Data), ID: ev.ID}, err
+	})
+}
+
+// apis are the two ways of reading events; the parsing tests run both.
+var apis = map[string]func(*Reader) ([]record, error){
+	"Next":      readAll,
+	"NextBytes": readAllBytes,
+}
+
+func drain(rd *Reader, next func() (Event, error)) ([]record, error) {
 	var out []record
 	rd.OnComment = func(c string) { out = append(out, record{Comment: c, IsComment: true}) }
 	for {
-		ev, err := rd.Next()
+		ev, err := next()
 		if err != nil {
 			return out, err
 		}
@@ -98,12 +118,14 @@ func feeds(input string) map[string]func() io.Reader {
 func checkAll(t *testing.T, input string, want []record) {
 	t.Helper()
 	for name, feed := range feeds(input) {
-		got, err := readAll(NewReader(feed()))
-		if err != io.EOF {
-			t.Errorf("%s: err = %v, want io.EOF", name, err)
-		}
-		if !slices.Equal(got, want) {
-			t.Errorf("%s: input %q\n got %v\nwant %v", name, input, got, want)
+		for api, read := range apis {
+			got, err := read(NewReader(feed()))
+			if err != io.EOF {
+				t.Errorf("%s %s: err = %v, want io.EOF", api, name, err)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%s %s: input %q\n got %v\nwant %v", api, name, input, got, want)
+			}
 		}
 	}
 }
@@ -374,12 +396,14 @@ func TestSmallLimit(t *testing.T) {
 	for _, tt := range tests {
 		for name, feed := range feeds(tt.input) {
 			for _, bufSize := range []int{1, 4, 64} {
-				got, err := readAll(newReaderSize(feed(), bufSize, limit))
-				if !errors.Is(err, tt.err) {
-					t.Errorf("%q %s buf %d: err = %v, want %v", tt.input, name, bufSize, err, tt.err)
-				}
-				if !slices.Equal(got, tt.want) {
-					t.Errorf("%q %s buf %d: got %v, want %v", tt.input, name, bufSize, got, tt.want)
+				for api, read := range apis {
+					got, err := read(newReaderSize(feed(), bufSize, limit))
+					if !errors.Is(err, tt.err) {
+						t.Errorf("%s %q %s buf %d: err = %v, want %v", api, tt.input, name, bufSize, err, tt.err)
+					}
+					if !slices.Equal(got, tt.want) {
+						t.Errorf("%s %q %s buf %d: got %v, want %v", api, tt.input, name, bufSize, got, tt.want)
+					}
 				}
 			}
 		}
@@ -490,5 +514,85 @@ func TestAllocations(t *testing.T) {
 	})
 	if allocs > 1 {
 		t.Errorf("%v allocations per event, want at most 1", allocs)
+	}
+}
+
+// NextBytes's data must be whole however the read buffer slides or grows
+// while the event is read: here each event's blank line arrives in a read
+// after its data, events grow and shrink, and the buffer starts tiny.
+func TestNextBytesAcrossBufferMoves(t *testing.T) {
+	long := strings.Repeat("0123456789", 100)
+	want := []string{"a", long, "b\n" + long, "c", long + "\n\nd", "", "e"}
+	var parts []string
+	for _, d := range want {
+		for line := range strings.SplitSeq(d, "\n") {
+			parts = append(parts, "data: "+line+"\r\n")
+		}
+		parts = append(parts, "\r\n")
+	}
+	for _, bufSize := range []int{1, 4, 64, defaultBufSize} {
+		rd := newReaderSize(chunks(parts...), bufSize, MaxLineSize)
+		for i, w := range want {
+			ev, err := rd.NextBytes()
+			if err != nil || string(ev.Data) != w {
+				t.Fatalf("buf %d event %d: %.40q, %v; want %.40q", bufSize, i, ev.Data, err, w)
+			}
+		}
+		if _, err := rd.NextBytes(); err != io.EOF {
+			t.Fatalf("buf %d: err = %v, want io.EOF", bufSize, err)
+		}
+	}
+}
+
+// Invalid UTF-8 is decoded in the data buffer itself, after the raw bytes:
+// the decoding may be three times longer and move the buffer, and the next
+// event must start clean.
+func TestNextBytesInvalidUTF8(t *testing.T) {
+	big := strings.Repeat("\xFF", keepDataCap) // decodes past keepDataCap
+	input := "data: a\xFFb\n\n" +
+		"data: " + strings.Repeat("\xFF", 200) + "\ndata: \xE2\x82\n\n" +
+		"data: ok\n\n" +
+		"data: " + big + "\n\n" +
+		"data: \xF0\x9F\x98\x80\xC0\n\n"
+	want := []string{
+		"a\uFFFDb",
+		strings.Repeat("\uFFFD", 200) + "\n\uFFFD",
+		"ok",
+		strings.Repeat("\uFFFD", keepDataCap),
+		"😀\uFFFD",
+	}
+	for _, src := range []io.Reader{strings.NewReader(input), iotest.OneByteReader(strings.NewReader(input))} {
+		rd := NewReader(src)
+		for i, w := range want {
+			ev, err := rd.NextBytes()
+			if err != nil || string(ev.Data) != w {
+				t.Fatalf("event %d: %.40q, %v; want %.40q", i, ev.Data, err, w)
+			}
+		}
+		if _, err := rd.NextBytes(); err != io.EOF {
+			t.Fatalf("err = %v, want io.EOF", err)
+		}
+	}
+}
+
+// NextBytes reuses its buffers: once they have grown to fit, an event costs
+// no allocation, even one whose data must be repaired.
+func TestNextBytesAllocations(t *testing.T) {
+	const chunk = "event: hermes.tool.progress\nid: 42\ndata: {\"tool\":\"web_search\"}\n\n: keepalive\n\n" +
+		"data: {\"choices\":[{\"delta\":{\"content\":\"caf\xE9\"}}]}\n\n"
+	rd := NewReader(bytes.NewReader(bytes.Repeat([]byte(chunk), 1000)))
+	rd.OnComment = func(string) {}
+	for range 2 { // warm up the cached strings and the data buffer
+		if _, err := rd.NextBytes(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allocs := testing.AllocsPerRun(500, func() {
+		if _, err := rd.NextBytes(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per event, want 0", allocs)
 	}
 }

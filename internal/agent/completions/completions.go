@@ -60,6 +60,11 @@ func NewHTTPClient(connectTimeout time.Duration) *http.Client {
 		MaxIdleConnsPerHost: 64,
 		IdleConnTimeout:     90 * time.Second,
 		ForceAttemptHTTP2:   true,
+		// Each connection keeps its buffers for its life, one per answer
+		// streaming; requests are small and an answer arrives a chunk at a
+		// time, so small buffers do (larger writes bypass them).
+		ReadBufferSize:  2 << 10,
+		WriteBufferSize: 1 << 10,
 	}}
 }
 

@@ -1,6 +1,7 @@
 package completions
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,14 +41,30 @@ type chunk struct {
 	} `json:"error"`
 }
 
+// doneMarker is the data of the event that ends an OpenAI stream.
+var doneMarker = []byte("[DONE]")
+
+// reset empties c for the next event, keeping the Choices array so that
+// the usual one-choice chunk needs no new one. The elements are zeroed
+// because Unmarshal decodes into a slice's elements without zeroing them
+// first; Usage and Error become nil so that Unmarshal allocates new ones
+// rather than writing into those of an earlier event, which may be kept.
+func (c *chunk) reset() {
+	choices := c.Choices[:cap(c.Choices)]
+	clear(choices)
+	*c = chunk{Choices: choices[:0]}
+}
+
 // readEvents reads the SSE answer until [DONE], the end of the stream or an
 // error. [DONE] ends the turn at once, even if the server keeps the
-// connection open.
+// connection open. Events are read with NextBytes and parsed in place: this
+// loop runs once per token for every stream the gateway relays.
 func (st *stream) readEvents(r io.Reader, log *slog.Logger) error {
 	events := sse.NewReader(r)
+	var c chunk // one for every event; see reset
 	var failed error
 	for {
-		ev, err := events.Next()
+		ev, err := events.NextBytes()
 		if errors.Is(err, io.EOF) {
 			if failed == nil && st.finish == "" {
 				return agent.ErrIncomplete
@@ -61,11 +78,11 @@ func (st *stream) readEvents(r io.Reader, log *slog.Logger) error {
 		case ToolProgressEvent:
 			st.toolProgress(ev.Data, log)
 		case "", "message":
-			if strings.TrimSpace(ev.Data) == "[DONE]" {
+			if bytes.Equal(bytes.TrimSpace(ev.Data), doneMarker) {
 				return failed
 			}
-			var c chunk
-			if err := json.Unmarshal([]byte(ev.Data), &c); err != nil {
+			c.reset()
+			if err := json.Unmarshal(ev.Data, &c); err != nil {
 				log.Debug("skipping a malformed stream chunk", "error", err, "bytes", len(ev.Data))
 				continue
 			}
@@ -124,9 +141,9 @@ func (st *stream) chunk(c *chunk, whole bool) error {
 
 // toolProgress passes a hermes.tool.progress event on. Tools whose names
 // start with "_" are internal to the agent and not shown.
-func (st *stream) toolProgress(data string, log *slog.Logger) {
+func (st *stream) toolProgress(data []byte, log *slog.Logger) {
 	var p agent.ToolProgress
-	if err := json.Unmarshal([]byte(data), &p); err != nil || p.Tool == "" {
+	if err := json.Unmarshal(data, &p); err != nil || p.Tool == "" {
 		log.Debug("skipping a malformed tool progress event", "bytes", len(data))
 		return
 	}
