@@ -79,3 +79,26 @@ func FuzzStripThinking(f *testing.F) {
 		}
 	})
 }
+
+// FuzzGrowingHTML checks that rendering a text as it grows, in steps of
+// the sizes the fuzzer picks, gives at every step exactly what rendering
+// that version whole gives.
+func FuzzGrowingHTML(f *testing.F) {
+	f.Add("Intro.\n\n- a\n- b\n\nMiddle *text*.\n\n```go\nx := 1\n\ny := 2\n```\n\nEnd with a [link](https://example.com).", uint64(7))
+	f.Add("- one\n\n- two\n\nafter\n\n> quote\n\nlazy\n\n    code\n\nnext", uint64(3))
+	f.Add("a | b\n--|--\n1 | 2\n\nText [x][y] here.\n\n[y]: https://example.com", uint64(11))
+	f.Add("1. first\n\n   still first\n\n2. second\n\nÉtat final.\n\n<!-- comment\n\nstill comment -->\n\nz", uint64(5))
+	f.Fuzz(func(t *testing.T, md string, steps uint64) {
+		var g GrowingHTML
+		step := int(steps%17) + 1
+		for n := 0; ; n += step {
+			n = min(n, len(md))
+			if got, want := g.Render(md[:n]), Render(md[:n], HTML); got != want {
+				t.Fatalf("rendering %q after %q (steps of %d bytes):\n got %q\nwant %q", md[:n], g.settled, step, got, want)
+			}
+			if n == len(md) {
+				return
+			}
+		}
+	})
+}

@@ -145,6 +145,9 @@ type Delivery struct {
 	text      strings.Builder // the answer so far, thinking included
 	tools     []agent.ToolProgress
 	finishing bool
+	// wakeAt is the length of text at which Handle next wakes the
+	// goroutine; below it no update can be due before its timer fires.
+	wakeAt int
 
 	wake chan struct{} // new events
 	stop chan struct{} // closed by Finish
@@ -158,6 +161,7 @@ type Delivery struct {
 	drafted   string
 	shown     bool
 	lastLen   int // visible characters at the last update
+	lastRaw   int // length of text, thinking included, at the last update
 	typingAt  time.Time
 	retryAt   time.Time // no update before this, after a failure
 	fails     int       // updates failed in a row
@@ -244,6 +248,10 @@ func (d *Delivery) Handle(ev agent.Event) {
 	switch ev.Kind {
 	case agent.EventDelta:
 		d.text.WriteString(ev.Text)
+		if d.text.Len() < d.wakeAt {
+			d.mu.Unlock()
+			return
+		}
 	case agent.EventTool:
 		if ev.Tool == nil {
 			d.mu.Unlock()
@@ -397,19 +405,23 @@ func (d *Delivery) step(now time.Time) time.Duration {
 		return next
 	}
 	text, status := d.snapshot()
+	// The cheap test first: the raw text grows at least as much as the
+	// visible text, so while its growth is below the threshold no update is
+	// due before the interval, and planning, which reads the whole answer,
+	// can wait. Until then new text need not even wake this goroutine.
+	grown := utf8.RuneCountInString(text[d.lastRaw:])
+	if due := d.due(now, grown); due.After(now) {
+		d.setWakeAt(len(text) + d.opts.BufferThreshold - grown) // a rune is at least a byte
+		later(due)
+		return next
+	}
+	d.setWakeAt(0)
 	v := format.StripThinkingPartial(text)
 	o := d.plan(v, status)
 	if o == nil || (!d.shown && visibleChars(v) < minVisible && (v != "" || status == "")) {
 		return next
 	}
-	due := d.gate.LastChange().Add(d.opts.EditInterval)
-	if utf8.RuneCountInString(v)-d.lastLen >= d.opts.BufferThreshold {
-		due = now
-	}
-	if d.retryAt.After(due) {
-		due = d.retryAt
-	}
-	if due.After(now) {
+	if due := d.due(now, utf8.RuneCountInString(v)-d.lastLen); due.After(now) {
 		later(due)
 		return next
 	}
@@ -421,9 +433,31 @@ func (d *Delivery) step(now time.Time) time.Duration {
 		later(at)
 		return next
 	}
-	d.update(o, v) // a rate limit closes the gate before the slot is free
+	d.update(o, v, len(text)) // a rate limit closes the gate before the slot is free
 	d.gate.release()
 	return 0
+}
+
+// due is when the next update may be made, the text having grown by grown
+// characters since the last one: once the edit interval has passed since
+// the chat last changed, at once if it grew by the threshold, and never
+// before a retry is due.
+func (d *Delivery) due(now time.Time, grown int) time.Time {
+	due := d.gate.LastChange().Add(d.opts.EditInterval)
+	if grown >= d.opts.BufferThreshold {
+		due = now
+	}
+	if d.retryAt.After(due) {
+		due = d.retryAt
+	}
+	return due
+}
+
+// setWakeAt sets the text length at which Handle wakes the goroutine.
+func (d *Delivery) setWakeAt(n int) {
+	d.mu.Lock()
+	d.wakeAt = n
+	d.mu.Unlock()
 }
 
 // visibleChars counts the characters of s that are not spaces.
@@ -598,8 +632,9 @@ func (d *Delivery) decorate(text, status string) string {
 	return full
 }
 
-// update makes one intermediate call.
-func (d *Delivery) update(o *op, v string) {
+// update makes one intermediate call for the visible text v, out of raw
+// bytes of text.
+func (d *Delivery) update(o *op, v string, raw int) {
 	var err error
 	limited := false
 	switch o.kind {
@@ -663,7 +698,7 @@ func (d *Delivery) update(o *op, v string) {
 	}
 	d.fails = 0
 	d.retryAt = time.Time{}
-	d.lastLen = utf8.RuneCountInString(v)
+	d.lastLen, d.lastRaw = utf8.RuneCountInString(v), raw
 	if v != "" { // a status line alone is not answer text
 		d.shownNow()
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/herald-chat/herald/internal/chat"
+	"github.com/herald-chat/herald/internal/format"
 )
 
 // Memory bounds: the adapter keeps recent messages so that pages can
@@ -38,6 +39,7 @@ type item struct {
 	eventID string // posts: the idempotency id, to keep a retry once
 	text    string
 	html    string
+	render  *format.GrowingHTML // bot messages: renders each edit's new blocks only
 	deleted bool
 	seq     uint64 // the last change
 }

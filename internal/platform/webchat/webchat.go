@@ -140,11 +140,12 @@ func (a *Adapter) Send(ctx context.Context, t platform.Target, text string) (str
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
-	html := renderHTML(text) // outside the lock: it is the slow part
+	render := new(format.GrowingHTML)
+	html := render.Render(text) // outside the lock: it is the slow part
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	c := a.conversation(t.ChatID, true)
-	it := &item{id: rand.Text(), text: text, html: html, seq: a.tick(c)}
+	it := &item{id: rand.Text(), text: text, html: html, render: render, seq: a.tick(c)}
 	c.add(it)
 	a.publish(c, messageEvent("message", it, a.cursor(it.seq)))
 	return it.id, nil
@@ -156,15 +157,17 @@ func (a *Adapter) Edit(ctx context.Context, t platform.Target, id, text string) 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	html := renderHTML(text)
+	it := a.botMessage(t.ChatID, id)
+	if it == nil {
+		return platform.ErrCannotEdit
+	}
+	// Rendered outside the lock: it is the slow part. Only the gateway's
+	// one delivery of this message edits it, so edits do not race.
+	html := it.render.Render(text)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	c := a.conversation(t.ChatID, false)
-	if c == nil {
-		return platform.ErrCannotEdit
-	}
-	it := c.find(id)
-	if it == nil || it.user || it.deleted {
+	if c == nil || c.find(id) != it || it.deleted {
 		return platform.ErrCannotEdit
 	}
 	it.text, it.html, it.seq = text, html, a.tick(c)
@@ -190,6 +193,21 @@ func (a *Adapter) Delete(ctx context.Context, t platform.Target, id string) erro
 	// Keep a tombstone so that a page reconnecting later learns of it.
 	it.text, it.html, it.deleted, it.seq = "", "", true, a.tick(c)
 	a.publish(c, deleteEvent(it, a.cursor(it.seq)))
+	return nil
+}
+
+// botMessage returns the bot message id of conversation conv, or nil if
+// there is none this process keeps.
+func (a *Adapter) botMessage(conv, id string) *item {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := a.conversation(conv, false)
+	if c == nil {
+		return nil
+	}
+	if it := c.find(id); it != nil && !it.user && !it.deleted {
+		return it
+	}
 	return nil
 }
 
