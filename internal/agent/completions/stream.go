@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 
+	gojson "github.com/goccy/go-json"
+
 	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/sse"
 )
@@ -55,6 +57,12 @@ func (c *chunk) reset() {
 	*c = chunk{Choices: choices[:0]}
 }
 
+// Stream events are decoded with go-json rather than encoding/json: this
+// runs once per token of every stream the gateway relays, and go-json
+// decodes a chunk several times faster with a third of the allocations.
+// FuzzDecodeMatchesEncodingJSON holds it to encoding/json's results for the
+// types decoded here.
+
 // readEvents reads the SSE answer until [DONE], the end of the stream or an
 // error. [DONE] ends the turn at once, even if the server keeps the
 // connection open. Events are read with NextBytes and parsed in place: this
@@ -82,7 +90,7 @@ func (st *stream) readEvents(r io.Reader, log *slog.Logger) error {
 				return failed
 			}
 			c.reset()
-			if err := json.Unmarshal(ev.Data, &c); err != nil {
+			if err := gojson.Unmarshal(ev.Data, &c); err != nil {
 				log.Debug("skipping a malformed stream chunk", "error", err, "bytes", len(ev.Data))
 				continue
 			}
@@ -143,7 +151,7 @@ func (st *stream) chunk(c *chunk, whole bool) error {
 // start with "_" are internal to the agent and not shown.
 func (st *stream) toolProgress(data []byte, log *slog.Logger) {
 	var p agent.ToolProgress
-	if err := json.Unmarshal(data, &p); err != nil || p.Tool == "" {
+	if err := gojson.Unmarshal(data, &p); err != nil || p.Tool == "" {
 		log.Debug("skipping a malformed tool progress event", "bytes", len(data))
 		return
 	}
