@@ -79,7 +79,7 @@ type Params struct {
 	Options Options
 	// OnFirstShown, if set, is called once, as soon as some answer text is
 	// visible to the user, so the gateway can record that the answer was
-	// shown. It is called from the delivery's goroutine (or from Finish's
+	// shown. It is called from the delivery's worker (or from Finish's
 	// caller when nothing was shown before) and must not block.
 	OnFirstShown func()
 }
@@ -129,8 +129,11 @@ type piece struct {
 }
 
 // Delivery streams one answer into one chat. Events go in with Handle from
-// the backend's goroutine; a goroutine of the Delivery does all the sending;
-// Finish makes the final answer show and ends it.
+// the backend's goroutine; a worker goroutine of the Delivery does all the
+// sending, one call at a time; Finish makes the final answer show and ends
+// it. The worker runs only while calls are due: Handle or a timer starts it,
+// and it ends when it has to wait, so an answer between two updates holds no
+// goroutine (a gateway streams thousands at once).
 type Delivery struct {
 	ad           platform.Adapter
 	target       platform.Target
@@ -145,15 +148,17 @@ type Delivery struct {
 	text      strings.Builder // the answer so far, thinking included
 	tools     []agent.ToolProgress
 	finishing bool
-	// wakeAt is the length of text at which Handle next wakes the
-	// goroutine; below it no update can be due before its timer fires.
-	wakeAt int
+	// wakeAt is the length of text at which Handle next starts the worker;
+	// below it no update can be due before its timer fires.
+	wakeAt  int
+	running bool // the worker runs
+	kicked  bool // something happened while it ran: it looks again
 
-	wake chan struct{} // new events
-	stop chan struct{} // closed by Finish
-	done chan struct{} // closed when the goroutine ends
+	timer   *time.Timer    // starts the worker when a call falls due
+	stop    chan struct{}  // closed by Finish
+	workers sync.WaitGroup // the worker, while it runs
 
-	// Owned by the goroutine until it ends, then by Finish.
+	// Owned by the worker while it runs, then by Finish.
 	mode      mode
 	sealed    []*message // complete messages, never edited again while streaming
 	active    *message   // the message being written, if any
@@ -169,8 +174,8 @@ type Delivery struct {
 	out       Outcome
 }
 
-// Start begins delivering an answer. The delivery's goroutine ends when
-// Finish is called or ctx ends; one of them must happen.
+// Start begins delivering an answer. It stops making calls when Finish is
+// called or ctx ends; one of them must happen.
 func Start(ctx context.Context, p Params) *Delivery {
 	o := p.Options
 	if o.EditInterval <= 0 {
@@ -202,13 +207,13 @@ func Start(ctx context.Context, p Params) *Delivery {
 		log:          log.With("platform", p.Adapter.Name(), "chat", p.Target.ChatID),
 		onFirstShown: p.OnFirstShown,
 		ctx:          ctx,
-		wake:         make(chan struct{}, 1),
 		stop:         make(chan struct{}),
-		done:         make(chan struct{}),
 		draftID:      rand.Int64N(1<<62) + 1,
 	}
 	d.mode = d.chooseMode(p.DM)
-	go d.run()
+	d.timer = time.AfterFunc(time.Hour, d.kick)
+	d.timer.Stop()
+	d.kick()
 	return d
 }
 
@@ -262,11 +267,8 @@ func (d *Delivery) Handle(ev agent.Event) {
 		d.mu.Unlock()
 		return
 	}
+	d.kickLocked()
 	d.mu.Unlock()
-	select {
-	case d.wake <- struct{}{}:
-	default:
-	}
 }
 
 // trackTool keeps the list of running tools, most recent last.
@@ -339,36 +341,54 @@ func statusLine(t agent.ToolProgress) string {
 // idle means: nothing to do until an event arrives.
 const idle time.Duration = -1
 
-// run is the delivery's goroutine: it makes one call at a time, when due.
-func (d *Delivery) run() {
-	defer close(d.done)
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
+// kick starts the worker, or has the running one look again.
+func (d *Delivery) kick() {
+	d.mu.Lock()
+	d.kickLocked()
+	d.mu.Unlock()
+}
+
+// kickLocked is kick for a caller holding d.mu.
+func (d *Delivery) kickLocked() {
+	switch {
+	case d.finishing:
+	case d.running:
+		d.kicked = true
+	default:
+		d.running = true
+		d.workers.Add(1)
+		go d.work()
+	}
+}
+
+// work is the worker: it makes the calls that are due, one at a time, then
+// sets the timer for the next one and ends. It ends at once when the
+// delivery's context does, and once Finish is called.
+func (d *Delivery) work() {
+	defer d.workers.Done()
 	for {
+		wait := idle
 		select {
 		case <-d.stop:
-			return
 		case <-d.ctx.Done():
-			return
 		default:
+			wait = d.step(time.Now())
 		}
-		wait := d.step(time.Now())
 		if wait == 0 {
 			continue
 		}
-		if wait > 0 {
-			timer.Reset(wait)
+		d.mu.Lock()
+		if d.kicked && !d.finishing && d.ctx.Err() == nil {
+			d.kicked = false
+			d.mu.Unlock()
+			continue
 		}
-		select {
-		case <-d.stop:
-			return
-		case <-d.ctx.Done():
-			return
-		case <-d.wake:
-		case <-timer.C:
+		if wait > 0 && !d.finishing {
+			d.timer.Reset(wait)
 		}
-		timer.Stop()
+		d.running, d.kicked = false, false
+		d.mu.Unlock()
+		return
 	}
 }
 
@@ -408,7 +428,7 @@ func (d *Delivery) step(now time.Time) time.Duration {
 	// The cheap test first: the raw text grows at least as much as the
 	// visible text, so while its growth is below the threshold no update is
 	// due before the interval, and planning, which reads the whole answer,
-	// can wait. Until then new text need not even wake this goroutine.
+	// can wait. Until then new text need not even start the worker.
 	grown := utf8.RuneCountInString(text[d.lastRaw:])
 	if due := d.due(now, grown); due.After(now) {
 		d.setWakeAt(len(text) + d.opts.BufferThreshold - grown) // a rune is at least a byte
@@ -453,7 +473,7 @@ func (d *Delivery) due(now time.Time, grown int) time.Time {
 	return due
 }
 
-// setWakeAt sets the text length at which Handle wakes the goroutine.
+// setWakeAt sets the text length at which Handle starts the worker.
 func (d *Delivery) setWakeAt(n int) {
 	d.mu.Lock()
 	d.wakeAt = n
@@ -742,7 +762,7 @@ func (d *Delivery) shownNow() {
 // backend's final text, split over as many messages as it needs: messages
 // already sent are edited to their final part, one left over from a longer
 // intermediate text is deleted, the rest is sent. The final state has no
-// cursor and no status line. It stops the delivery's goroutine and must be
+// cursor and no status line. It stops the delivery's worker and must be
 // called once. The error, wrapping ErrNotDelivered, says the final answer
 // could not be delivered in full, so the turn should be recorded as failed.
 func (d *Delivery) Finish(ctx context.Context, final string) (Outcome, error) {
@@ -754,7 +774,8 @@ func (d *Delivery) Finish(ctx context.Context, final string) (Outcome, error) {
 	d.finishing = true
 	d.mu.Unlock()
 	close(d.stop)
-	<-d.done
+	d.timer.Stop()
+	d.workers.Wait()
 	err := d.finish(ctx, format.StripThinking(final))
 	out := d.out
 	for _, m := range d.sealed {

@@ -961,3 +961,23 @@ func TestLongAnswerWithRateLimits(t *testing.T) {
 		t.Errorf("outcome %+v", out)
 	}
 }
+
+// TestWaitingDeliveryHoldsNoGoroutine checks that between updates a
+// delivery holds no goroutine: a gateway keeps thousands of answers
+// streaming, each mostly waiting for its next update.
+func TestWaitingDeliveryHoldsNoGoroutine(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	fake := streamtest.New(testCaps())
+	o := testOptions()
+	o.EditInterval, o.BufferThreshold = time.Hour, 1000
+	d := start(t, fake, o)
+	d.Handle(agent.Event{Kind: agent.EventDelta, Text: "Hello there"})
+	awaitShown(t, fake, "Hello there")
+	feed(d, " and a little more, below the threshold", 3)
+	if err := goleak.Find(before); err != nil {
+		t.Fatalf("a waiting delivery holds a goroutine: %v", err)
+	}
+	if out := finish(t, d, "Hello there and a little more, below the threshold"); out.Sends != 1 || out.Edits != 1 {
+		t.Fatalf("sends %d, edits %d; want the first message then the final edit", out.Sends, out.Edits)
+	}
+}
