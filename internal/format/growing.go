@@ -48,11 +48,17 @@ func splittable(md string) bool {
 	if strings.Contains(md, "]:") {
 		return false
 	}
-	lower := strings.ToLower(md)
-	for _, s := range htmlBlockStarts {
-		if strings.Contains(lower, s) {
-			return false
+	for i := strings.IndexByte(md, '<'); i >= 0; {
+		for _, s := range htmlBlockStarts {
+			if len(md)-i >= len(s) && strings.EqualFold(md[i:i+len(s)], s) {
+				return false
+			}
 		}
+		next := strings.IndexByte(md[i+1:], '<')
+		if next < 0 {
+			break
+		}
+		i += 1 + next
 	}
 	return true
 }

@@ -16,6 +16,8 @@ func TestGrowingHTMLSettlesFinishedBlocks(t *testing.T) {
 		{"after a closed fence", "Code:\n\n```\nx\n\ny\n```\n\nDone", "Code:\n\n```\nx\n\ny\n```\n\n"},
 		{"a reference definition", "See [x].\n\n[x]: https://example.com\n\nMore", ""},
 		{"an HTML comment", "<!-- a\n\nb -->\n\nMore", ""},
+		{"a raw HTML block, any case", "Intro.\n\n<PRE>\n\nx\n\n</PRE>\n\nMore", ""},
+		{"a lone angle bracket", "If a < b:\n\nThen", "If a < b:\n\n"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
