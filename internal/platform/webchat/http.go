@@ -1,7 +1,6 @@
 package webchat
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -10,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"mime"
 	"net"
@@ -269,19 +269,23 @@ func (a *Adapter) streamEvents(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	w.WriteHeader(http.StatusOK)
 
-	send := func(b []byte) bool {
+	// Events go straight into the response's own buffer and are flushed:
+	// a page's stream keeps no buffer of its own, however long the answer.
+	send := func(comment string, evs ...event) bool {
 		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
-		if _, err := w.Write(b); err != nil {
-			return false
+		for _, ev := range evs {
+			if writeEvent(w, ev) != nil {
+				return false
+			}
+		}
+		if comment != "" {
+			if _, err := io.WriteString(w, ": "+comment+"\n\n"); err != nil {
+				return false
+			}
 		}
 		return rc.Flush() == nil
 	}
-	var b bytes.Buffer
-	for _, ev := range replay {
-		writeEvent(&b, ev)
-	}
-	b.WriteString(": ready\n\n") // flushes the headers even with nothing to replay
-	if !send(b.Bytes()) {
+	if !send("ready", replay...) { // the comment flushes the headers even with nothing to replay
 		return
 	}
 
@@ -293,13 +297,11 @@ func (a *Adapter) streamEvents(w http.ResponseWriter, r *http.Request) {
 			if !open {
 				return // fell behind: the page reconnects and catches up
 			}
-			b.Reset()
-			writeEvent(&b, ev)
-			if !send(b.Bytes()) {
+			if !send("", ev) {
 				return
 			}
 		case <-keepalive.C:
-			if !send([]byte(": keepalive\n\n")) {
+			if !send("keepalive") {
 				return
 			}
 		case <-r.Context().Done():
@@ -310,13 +312,20 @@ func (a *Adapter) streamEvents(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func writeEvent(b *bytes.Buffer, ev event) {
+// writeEvent writes one event in the text/event-stream format.
+func writeEvent(w io.Writer, ev event) error {
+	head := "event: " + ev.name + "\ndata: "
 	if ev.cursor != "" {
-		b.WriteString("id: " + ev.cursor + "\n")
+		head = "id: " + ev.cursor + "\n" + head
 	}
-	b.WriteString("event: " + ev.name + "\ndata: ")
-	b.Write(ev.data) // JSON: no raw newlines
-	b.WriteString("\n\n")
+	if _, err := io.WriteString(w, head); err != nil {
+		return err
+	}
+	if _, err := w.Write(ev.data); err != nil { // JSON: no raw newlines
+		return err
+	}
+	_, err := io.WriteString(w, "\n\n")
+	return err
 }
 
 // historyEntry is one message of GET /api/history.
