@@ -30,7 +30,7 @@ import (
 func Render(md string, f Flavour) string {
 	switch f {
 	case HTML:
-		var b bytes.Buffer
+		var b renderBuffer
 		if err := htmlRenderer.Convert([]byte(md), &b); err != nil {
 			// Converting to a buffer does not fail; be safe if it does.
 			return string(util.EscapeHTML([]byte(md)))
@@ -42,6 +42,17 @@ func Render(md string, f Flavour) string {
 		return md
 	}
 }
+
+// renderBuffer collects goldmark's output. It is a util.BufWriter, which
+// goldmark writes to directly; any other writer it wraps in a new 4 KB
+// bufio.Writer on every call, and the web chat renders on every edit.
+type renderBuffer struct{ bytes.Buffer }
+
+var _ util.BufWriter = (*renderBuffer)(nil)
+
+func (b *renderBuffer) Buffered() int { return b.Len() }
+
+func (*renderBuffer) Flush() error { return nil }
 
 // htmlRenderer is goldmark with GFM, raw HTML escaped and links marked.
 // GFM's extensions are spelled out so that aligned table cells get an align
