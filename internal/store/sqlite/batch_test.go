@@ -226,22 +226,7 @@ func TestBatchIsolatesFailures(t *testing.T) {
 	if len(pending) != 2 || pending[0].ID != first.ID || !pending[0].Shown || pending[1].ID != received.ID || pending[1].Inbound.Text != "second" {
 		t.Errorf("pending %+v, want the first turn shown and the new one", pending)
 	}
-	var events []string
-	rows, err := s.r.Query("SELECT event_id FROM seen ORDER BY event_id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var e string
-		if err := rows.Scan(&e); err != nil {
-			t.Fatal(err)
-		}
-		events = append(events, e)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(events, []string{"dup", "new"}) {
+	if events := seenEvents(t, s); !slices.Equal(events, []string{"dup", "new"}) {
 		t.Errorf("seen events %v, want [dup new]", events)
 	}
 	if h, err := s.History(ctx, "s1", 0); err != nil || len(h) != 1 {
@@ -433,22 +418,7 @@ func TestCloseWithWritesInFlight(t *testing.T) {
 		want = append(want, committed[w]...)
 	}
 	s = openAt(t, path)
-	var got []string
-	rows, err := s.r.Query("SELECT event_id FROM seen")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var e string
-		if err := rows.Scan(&e); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, e)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(got)
+	got := seenEvents(t, s)
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("after reopen %d events stored, %d were reported written; they differ", len(got), len(want))
@@ -474,4 +444,26 @@ func BenchmarkConcurrentTurnWrites(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(s.commits.Load())/float64(b.N*writesPerTurn), "commits/write")
+}
+
+// seenEvents returns the event ids the store has seen, in order.
+func seenEvents(t *testing.T, s *Store) []string {
+	t.Helper()
+	rows, err := s.r.Query("SELECT event_id FROM seen ORDER BY event_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var events []string
+	for rows.Next() {
+		var e string
+		if err := rows.Scan(&e); err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return events
 }
