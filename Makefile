@@ -34,7 +34,8 @@ fuzz:
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzReader -fuzztime $(FUZZTIME) ./internal/sse/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzSplit -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/format/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzStripThinking -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/format/
-	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzGrowingHTML -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/format/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz 'FuzzGrowingHTML$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/format/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzGrowingHTMLLines -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/format/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzDecodeMatchesEncodingJSON -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/agent/completions/
 
 # End-to-end benchmarks (some minutes): bench/results/report.md and latency.svg/.png.

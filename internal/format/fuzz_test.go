@@ -88,6 +88,9 @@ func FuzzGrowingHTML(f *testing.F) {
 	f.Add("- one\n\n- two\n\nafter\n\n> quote\n\nlazy\n\n    code\n\nnext", uint64(3))
 	f.Add("a | b\n--|--\n1 | 2\n\nText [x][y] here.\n\n[y]: https://example.com", uint64(11))
 	f.Add("1. first\n\n   still first\n\n2. second\n\nÉtat final.\n\n<!-- comment\n\nstill comment -->\n\nz", uint64(5))
+	for _, md := range fenceTraps {
+		f.Add(md, uint64(0))
+	}
 	f.Fuzz(func(t *testing.T, md string, steps uint64) {
 		var g GrowingHTML
 		step := int(steps%17) + 1
@@ -98,6 +101,51 @@ func FuzzGrowingHTML(f *testing.F) {
 			}
 			if n == len(md) {
 				return
+			}
+		}
+	})
+}
+
+// fenceTraps hold fence lines a simple line scan misreads: indented ones,
+// ones in list items or indented code, and ones in raw HTML blocks.
+var fenceTraps = []string{
+	"1. Step\n   ```\n   code\n```\n\nThen run it:\n\n```\nmore\n```\n\nDone.",
+	"- x\n\n  ```\n  code\n\nfoo\n```\n\nbar\n\nbaz",
+	"Intro\n\n```\ncode\n    ```\n\nstill code\n```\n",
+	"Intro\n\n    ```\n\nText\n```\n\nmore\n\nend",
+	"Intro\n\n\t```\n\nText\n```\n\nmore\n\nend",
+	"<div>\n```\n\nText\n\n```\ncode\n\ninside\n```\n\nend",
+	"> <div>\n> ```\n\nText\n\n```\n\ninside\n```",
+}
+
+// markdownLines are the lines FuzzGrowingHTMLLines builds documents from:
+// the block starts and fence lines, indented and not, that decide where a
+// text can be cut.
+var markdownLines = []string{
+	"", "  ", "Text here.", "more *text* and `code`", "Ünïcode line", "# Heading", "===", "---",
+	"- item", "  continued", "    indented", "1. one", "2) two", "> quote", ">", "> ```",
+	"```", "```go", "~~~", "````", "   ```", "  ```", "    ```", "\t```", "- ```", "  ~~~",
+	"| a | b |", "|---|---|", "<div>", "</div>", "<!-- c", "-->", "[x]: https://example.com", "see [x]",
+	"* star", "+ plus", "\tcode", "<https://example.com>", "www.example.com", "a\\",
+}
+
+// FuzzGrowingHTMLLines is FuzzGrowingHTML over documents made of typical
+// markdown lines, each byte of the input choosing one, which reaches the
+// combinations of fences, lists and quotes far sooner than random text.
+func FuzzGrowingHTMLLines(f *testing.F) {
+	f.Add([]byte{2, 0, 16, 3, 0, 2, 16, 0, 2})
+	f.Add([]byte{11, 20, 3, 16, 0, 2, 0, 16, 3, 16, 0, 2})
+	f.Fuzz(func(t *testing.T, picks []byte) {
+		var b strings.Builder
+		for _, p := range picks {
+			b.WriteString(markdownLines[int(p)%len(markdownLines)])
+			b.WriteByte('\n')
+		}
+		md := b.String()
+		var g GrowingHTML
+		for n := 0; n <= len(md); n++ {
+			if got, want := g.Render(md[:n]), Render(md[:n], HTML); got != want {
+				t.Fatalf("rendering %q after %q:\n got %q\nwant %q", md[:n], g.settled, got, want)
 			}
 		}
 	})

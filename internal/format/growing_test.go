@@ -1,6 +1,7 @@
 package format
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -18,6 +19,9 @@ func TestGrowingHTMLSettlesFinishedBlocks(t *testing.T) {
 		{"an HTML comment", "<!-- a\n\nb -->\n\nMore", ""},
 		{"a raw HTML block, any case", "Intro.\n\n<PRE>\n\nx\n\n</PRE>\n\nMore", ""},
 		{"a lone angle bracket", "If a < b:\n\nThen", "If a < b:\n\n"},
+	}
+	for i, md := range fenceTraps {
+		cases = append(cases, struct{ name, md, settled string }{fmt.Sprintf("fence trap %d", i), md, ""})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

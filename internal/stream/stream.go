@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -159,19 +160,22 @@ type Delivery struct {
 	workers sync.WaitGroup // the worker, while it runs
 
 	// Owned by the worker while it runs, then by Finish.
-	mode      mode
-	sealed    []*message // complete messages, never edited again while streaming
-	active    *message   // the message being written, if any
-	draftID   int64
-	drafted   string
-	shown     bool
-	lastLen   int // visible characters at the last update
-	lastRaw   int // length of text, thinking included, at the last update
-	typingAt  time.Time
-	retryAt   time.Time // no update before this, after a failure
-	fails     int       // updates failed in a row
-	sendFails int       // sends failed in a row
-	out       Outcome
+	mode    mode
+	sealed  []*message // complete messages, never edited again while streaming
+	active  *message   // the message being written, if any
+	draftID int64
+	drafted string
+	shown   bool
+	lastLen int // visible characters at the last update
+	// checkedRaw is the length of text, thinking included, when it was
+	// last planned or shown, and checkedGrowth the visible growth since
+	// the last update counted then: the base of step's cheap test.
+	checkedRaw, checkedGrowth int
+	typingAt                  time.Time
+	retryAt                   time.Time // no update before this, after a failure
+	fails                     int       // updates failed in a row
+	sendFails                 int       // sends failed in a row
+	out                       Outcome
 }
 
 // Start begins delivering an answer. It stops making calls when Finish is
@@ -422,14 +426,18 @@ func (d *Delivery) step(now time.Time) time.Duration {
 		later(d.typingAt)
 	}
 	if d.mode == modeOff {
+		d.setWakeAt(math.MaxInt) // the typing timer alone has work
 		return next
 	}
 	text, status := d.snapshot()
-	// The cheap test first: the raw text grows at least as much as the
-	// visible text, so while its growth is below the threshold no update is
-	// due before the interval, and planning, which reads the whole answer,
-	// can wait. Until then new text need not even start the worker.
-	grown := utf8.RuneCountInString(text[d.lastRaw:])
+	// The cheap test first. The visible text grows by no more than the raw
+	// text does (except when a held-back tag or code span resolves, which
+	// at worst waits for the interval), so while the growth counted when
+	// last planned plus the raw growth since stays below the threshold, no
+	// update is due before the interval, and planning, which reads the
+	// whole answer, can wait. Until then new text need not even start the
+	// worker.
+	grown := d.checkedGrowth + utf8.RuneCountInString(text[d.checkedRaw:])
 	if due := d.due(now, grown); due.After(now) {
 		d.setWakeAt(len(text) + d.opts.BufferThreshold - grown) // a rune is at least a byte
 		later(due)
@@ -437,11 +445,13 @@ func (d *Delivery) step(now time.Time) time.Duration {
 	}
 	d.setWakeAt(0)
 	v := format.StripThinkingPartial(text)
+	growth := utf8.RuneCountInString(v) - d.lastLen
+	d.checkedRaw, d.checkedGrowth = len(text), max(growth, 0)
 	o := d.plan(v, status)
 	if o == nil || (!d.shown && visibleChars(v) < minVisible && (v != "" || status == "")) {
 		return next
 	}
-	if due := d.due(now, utf8.RuneCountInString(v)-d.lastLen); due.After(now) {
+	if due := d.due(now, growth); due.After(now) {
 		later(due)
 		return next
 	}
@@ -450,6 +460,7 @@ func (d *Delivery) step(now time.Time) time.Duration {
 	}
 	if at, ok := d.gate.reserve(time.Now(), d.caps.EditInterval, true); !ok {
 		d.gate.release()
+		d.setWakeAt(math.MaxInt) // nothing can go before the timer
 		later(at)
 		return next
 	}
@@ -718,7 +729,7 @@ func (d *Delivery) update(o *op, v string, raw int) {
 	}
 	d.fails = 0
 	d.retryAt = time.Time{}
-	d.lastLen, d.lastRaw = utf8.RuneCountInString(v), raw
+	d.lastLen, d.checkedRaw, d.checkedGrowth = utf8.RuneCountInString(v), raw, 0
 	if v != "" { // a status line alone is not answer text
 		d.shownNow()
 	}
