@@ -306,3 +306,34 @@ func TestRenderPlainStructures(t *testing.T) {
 		t.Errorf("Render(Plain) =\n%s\nwant\n%s", got, want)
 	}
 }
+
+func TestPlainParagraphTakesOnlyPlainText(t *testing.T) {
+	for md, plain := range map[string]bool{
+		"Hello there, this is plain (mostly) text - 100% \"quoted\" ▉": true,
+		"Ünïcode wörds, 日本語 and emoji 🎉":                               true,
+		"Visit www.example.com today":                                  false,
+		"Some *emphasis*":                                              false,
+		"Two\nlines":                                                   false,
+		"1984 was a year":                                              false,
+		"a\u00a0b":                                                     false,
+		"a & b":                                                        false,
+	} {
+		html, ok := plainParagraph(md)
+		if ok != plain {
+			t.Errorf("plainParagraph(%q) took it: %v, want %v", md, ok, plain)
+		}
+		if want := goldmarkHTML(t, md); ok && html != want {
+			t.Errorf("plainParagraph(%q) = %q, goldmark gives %q", md, html, want)
+		}
+	}
+}
+
+// goldmarkHTML renders md with goldmark alone, without Render's shortcut.
+func goldmarkHTML(t testing.TB, md string) string {
+	t.Helper()
+	var b renderBuffer
+	if err := htmlRenderer.Convert([]byte(md), &b); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}

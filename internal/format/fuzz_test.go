@@ -150,3 +150,22 @@ func FuzzGrowingHTMLLines(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPlainParagraph checks that every text plainParagraph takes renders
+// exactly as goldmark renders it.
+func FuzzPlainParagraph(f *testing.F) {
+	f.Add("Hello there, this is plain (mostly) text - 100% \"quoted\" ▉")
+	f.Add("Visit www.example.com today")
+	f.Add("Ünïcode wörds, 日本語 and emoji 🎉")
+	f.Add("a\u00a0b")
+	f.Add("Trailing spaces   ")
+	f.Fuzz(func(t *testing.T, md string) {
+		got, ok := plainParagraph(md)
+		if !ok {
+			return
+		}
+		if want := goldmarkHTML(t, md); got != want {
+			t.Fatalf("%q: got %q, goldmark gives %q", md, got, want)
+		}
+	})
+}

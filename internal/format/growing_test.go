@@ -58,23 +58,27 @@ func streamedAnswer() string {
 	return b.String()
 }
 
-// BenchmarkStreamedRender renders an answer at every 20 bytes of its
-// growth, as a chat's edits do: whole each time, and with GrowingHTML.
+// BenchmarkStreamedRender renders answers at every 20 bytes of their
+// growth, as a chat's edits do: with goldmark whole each time, and with
+// GrowingHTML. "markdown" is streamedAnswer; "prose" one paragraph of
+// plain words, as the simulator writes.
 func BenchmarkStreamedRender(b *testing.B) {
-	md := streamedAnswer()
-	b.Run("whole", func(b *testing.B) {
-		for b.Loop() {
-			for n := 20; n < len(md); n += 20 {
-				Render(md[:n], HTML)
+	prose := strings.Repeat("Plain words of an answer, written one after another. ", 20)
+	for name, md := range map[string]string{"markdown": streamedAnswer(), "prose": prose} {
+		b.Run(name+"/goldmark", func(b *testing.B) {
+			for b.Loop() {
+				for n := 20; n < len(md); n += 20 {
+					goldmarkHTML(b, md[:n])
+				}
 			}
-		}
-	})
-	b.Run("growing", func(b *testing.B) {
-		for b.Loop() {
-			var g GrowingHTML
-			for n := 20; n < len(md); n += 20 {
-				g.Render(md[:n])
+		})
+		b.Run(name+"/growing", func(b *testing.B) {
+			for b.Loop() {
+				var g GrowingHTML
+				for n := 20; n < len(md); n += 20 {
+					g.Render(md[:n])
+				}
 			}
-		}
-	})
+		})
+	}
 }

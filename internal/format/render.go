@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/ast"
@@ -30,6 +32,9 @@ import (
 func Render(md string, f Flavour) string {
 	switch f {
 	case HTML:
+		if html, ok := plainParagraph(md); ok {
+			return html
+		}
 		var b renderBuffer
 		if err := htmlRenderer.Convert([]byte(md), &b); err != nil {
 			// Converting to a buffer does not fail; be safe if it does.
@@ -41,6 +46,51 @@ func Render(md string, f Flavour) string {
 	default:
 		return md
 	}
+}
+
+// plainParagraph renders, without goldmark, a text that can only be one
+// paragraph of plain words: one line, starting with a letter, holding no
+// character that markdown or autolinking give a meaning to. The paragraph
+// an answer is writing is often such a text, and the web chat renders it
+// again at every edit. FuzzPlainParagraph holds it to goldmark's output.
+func plainParagraph(md string) (string, bool) {
+	text := strings.TrimRight(md, " ")
+	if text == "" {
+		return "", false
+	}
+	for i, r := range text {
+		switch {
+		case i == 0 && !unicode.IsLetter(r):
+			return "", false
+		case r < utf8.RuneSelf:
+			if !plainASCII(byte(r)) {
+				return "", false
+			}
+		case r == utf8.RuneError || unicode.IsSpace(r):
+			return "", false
+		}
+	}
+	for i := strings.IndexByte(text, '.'); i >= 0; {
+		if i >= 3 && strings.EqualFold(text[i-3:i], "www") {
+			return "", false // linkified
+		}
+		next := strings.IndexByte(text[i+1:], '.')
+		if next < 0 {
+			break
+		}
+		i += 1 + next
+	}
+	return "<p>" + strings.ReplaceAll(text, `"`, "&quot;") + "</p>\n", true
+}
+
+// plainASCII tells the ASCII characters that mean nothing to markdown in
+// the middle of a line.
+func plainASCII(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte(` .,;?!'"()-/%+=$`, c) >= 0
 }
 
 // renderBuffer collects goldmark's output. It is a util.BufWriter, which
