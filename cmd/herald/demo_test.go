@@ -5,7 +5,6 @@ import (
 	"io"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -52,15 +51,6 @@ func browserEval[T any](t *testing.T, ctx context.Context, expr string) T {
 	return v
 }
 
-func browserWait(t *testing.T, ctx context.Context, what, expr string) {
-	t.Helper()
-	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
-		chromedp.WithPollingTimeout(20*time.Second), chromedp.WithPollingInterval(10*time.Millisecond)))
-	if err != nil {
-		t.Fatalf("waiting for %s (%s): %v", what, expr, err)
-	}
-}
-
 const lastBot = `([...document.querySelectorAll("#messages .msg.bot")].at(-1)?.textContent ?? "").trim()`
 
 // The whole path in a real browser: page → web chat → runner → Hermes
@@ -72,7 +62,7 @@ func TestDemoInABrowser(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/")); err != nil {
 		t.Fatal(err)
 	}
-	browserWait(t, ctx, "the page", `document.body.dataset.ready === "1"`)
+	webchattest.Wait(t, ctx, "the page", `document.body.dataset.ready === "1"`)
 	if err := chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.CSS("#input"), "hello herald"),
 		chromedp.Click(chromedp.CSS("#send")),
@@ -80,11 +70,11 @@ func TestDemoInABrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The simulator's agent "runs a tool" first: its status line shows.
-	browserWait(t, ctx, "the tool status line", lastBot+`.includes("searching the web")`)
+	webchattest.Wait(t, ctx, "the tool status line", lastBot+`.includes("searching the web")`)
 	// The answer appears while it is written: an intermediate edit ends
 	// with the streaming cursor.
-	browserWait(t, ctx, "the answer while it streams", lastBot+`.startsWith("[Hermes simulator · turn 1]") && `+lastBot+`.endsWith("▉")`)
-	browserWait(t, ctx, "the final answer", lastBot+`.includes("You said: \"hello herald\"") && !`+lastBot+`.includes("▉")`)
+	webchattest.Wait(t, ctx, "the answer while it streams", lastBot+`.startsWith("[Hermes simulator · turn 1]") && `+lastBot+`.endsWith("▉")`)
+	webchattest.Wait(t, ctx, "the final answer", lastBot+`.includes("You said: \"hello herald\"") && !`+lastBot+`.includes("▉")`)
 	// The simulator's tool progress showed while the tool ran, not at the end.
 	final := browserEval[string](t, ctx, lastBot)
 	if strings.Contains(final, "searching") {
@@ -94,7 +84,7 @@ func TestDemoInABrowser(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
 		t.Fatal(err)
 	}
-	browserWait(t, ctx, "the page after a reload", `document.body.dataset.ready === "1"`)
+	webchattest.Wait(t, ctx, "the page after a reload", `document.body.dataset.ready === "1"`)
 	got := browserEval[[]string](t, ctx, `[...document.querySelectorAll("#messages .msg")].map(e => e.textContent.trim())`)
 	if len(got) != 2 || got[0] != "hello herald" || got[1] != final {
 		t.Fatalf("after a reload the page shows %q, want the question and %q", got, final)
@@ -107,5 +97,5 @@ func TestDemoInABrowser(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	browserWait(t, ctx, "the second answer", lastBot+`.startsWith("[Hermes simulator · turn 2]") && !`+lastBot+`.includes("▉")`)
+	webchattest.Wait(t, ctx, "the second answer", lastBot+`.startsWith("[Hermes simulator · turn 2]") && !`+lastBot+`.includes("▉")`)
 }

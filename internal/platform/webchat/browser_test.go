@@ -107,17 +107,6 @@ func startWithGateway(t *testing.T, opts Options) (*fakeGateway, string) {
 	return g, ts.URL
 }
 
-// waitFor waits until the JavaScript expression is true in the page.
-func waitFor(t *testing.T, ctx context.Context, what, expr string) {
-	t.Helper()
-	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
-		chromedp.WithPollingTimeout(10*time.Second), chromedp.WithPollingMutation()))
-	if err != nil {
-		html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("body")))
-		t.Fatalf("waiting for %s (%s): %v\npage: %s", what, expr, err, html)
-	}
-}
-
 func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 	t.Helper()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
@@ -166,14 +155,14 @@ func TestBrowserConversation(t *testing.T) {
 	g, url := startWithGateway(t, Options{})
 
 	do(t, ctx, chromedp.Navigate(url))
-	waitFor(t, ctx, "the page to be ready", ready)
+	webchattest.Wait(t, ctx, "the page to be ready", ready)
 
 	do(t, ctx,
 		chromedp.SendKeys(chromedp.CSS("#input"), "hi there"),
 		chromedp.Click(chromedp.CSS("#send")),
 	)
-	waitFor(t, ctx, "the user's message", userText+` === "hi there"`)
-	waitFor(t, ctx, "the partial answer", botText+`.includes("still writing ▌")`)
+	webchattest.Wait(t, ctx, "the user's message", userText+` === "hi there"`)
+	webchattest.Wait(t, ctx, "the partial answer", botText+`.includes("still writing ▌")`)
 	if got := eval[string](t, ctx, `document.querySelector(".msg.bot strong").textContent`); got != "world" {
 		t.Errorf("the partial answer's markdown: <strong> holds %q", got)
 	}
@@ -191,7 +180,7 @@ func TestBrowserConversation(t *testing.T) {
 	}
 
 	g.finish()
-	waitFor(t, ctx, "the final answer", botText+` === "Hello world, you said: hi there"`)
+	webchattest.Wait(t, ctx, "the final answer", botText+` === "Hello world, you said: hi there"`)
 	if got := eval[string](t, ctx, `document.querySelector(".msg.bot .body").innerHTML`); !strings.Contains(got, "<strong>world</strong>") {
 		t.Errorf("the final answer is not rendered: %s", got)
 	}
@@ -204,15 +193,15 @@ func TestBrowserConversation(t *testing.T) {
 	pressEnter(t, ctx, true)
 	do(t, ctx, chromedp.SendKeys(chromedp.CSS("#input"), "lines"))
 	pressEnter(t, ctx, false)
-	waitFor(t, ctx, "a two-line message", `[...document.querySelectorAll("#messages .msg.user .body")].at(-1)?.textContent === "two\nlines"`)
+	webchattest.Wait(t, ctx, "a two-line message", `[...document.querySelectorAll("#messages .msg.user .body")].at(-1)?.textContent === "two\nlines"`)
 	if v := eval[string](t, ctx, `document.querySelector("#input").value`); v != "" {
 		t.Errorf("after Enter the input holds %q", v)
 	}
-	waitFor(t, ctx, "its answer", botText+` === "Hello world, you said: two\nlines"`)
+	webchattest.Wait(t, ctx, "its answer", botText+` === "Hello world, you said: two\nlines"`)
 
 	// A reload shows the conversation again, from the history, once.
 	do(t, ctx, chromedp.Reload())
-	waitFor(t, ctx, "the page to be ready again", ready)
+	webchattest.Wait(t, ctx, "the page to be ready again", ready)
 	got := eval[[]string](t, ctx, `[...document.querySelectorAll("#messages .msg")].map(e => e.className + ": " + e.textContent.trim())`)
 	want := []string{"msg user: hi there", "msg bot: Hello world, you said: hi there", "msg user: two\nlines", "msg bot: Hello world, you said: two\nlines"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
@@ -221,12 +210,12 @@ func TestBrowserConversation(t *testing.T) {
 
 	// "New conversation" clears the view and shows the gateway's answer.
 	do(t, ctx, chromedp.Click(chromedp.CSS("#new")))
-	waitFor(t, ctx, "the new conversation", botText+` === "✨ New conversation started."`)
+	webchattest.Wait(t, ctx, "the new conversation", botText+` === "✨ New conversation started."`)
 	if n := eval[int](t, ctx, `document.querySelectorAll("#messages .msg").length`); n != 1 {
 		t.Errorf("%d messages after New conversation, want the confirmation only", n)
 	}
 	do(t, ctx, chromedp.Reload())
-	waitFor(t, ctx, "the page to be ready after New conversation", ready)
+	webchattest.Wait(t, ctx, "the page to be ready after New conversation", ready)
 	if got := eval[string](t, ctx, `document.querySelector("#messages").textContent.trim()`); got != "✨ New conversation started." {
 		t.Errorf("after New conversation and a reload: %q", got)
 	}
@@ -238,12 +227,12 @@ func TestBrowserTokenAndRetry(t *testing.T) {
 
 	// Without the token the page says what is missing.
 	do(t, ctx, chromedp.Navigate(url))
-	waitFor(t, ctx, "the token error", `!document.querySelector("#banner").hidden && document.querySelector("#banner").textContent.includes("token")`)
+	webchattest.Wait(t, ctx, "the token error", `!document.querySelector("#banner").hidden && document.querySelector("#banner").textContent.includes("token")`)
 
 	// Opened afresh, as from the link Herald prints (a fragment change
 	// alone would not load the page again).
 	do(t, ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(url+"/#token=s3cret-token"))
-	waitFor(t, ctx, "the page to be ready with the token", ready)
+	webchattest.Wait(t, ctx, "the page to be ready with the token", ready)
 	if h := eval[string](t, ctx, `location.hash`); h != "" {
 		t.Errorf("the token stays in the address bar: %q", h)
 	}
@@ -254,14 +243,14 @@ func TestBrowserTokenAndRetry(t *testing.T) {
 	g.mu.Unlock()
 	do(t, ctx, chromedp.SendKeys(chromedp.CSS("#input"), "are you there?"))
 	pressEnter(t, ctx, false)
-	waitFor(t, ctx, "the send error", `(document.querySelector(".msg.user .error")?.textContent ?? "").includes("journal unavailable")`)
+	webchattest.Wait(t, ctx, "the send error", `(document.querySelector(".msg.user .error")?.textContent ?? "").includes("journal unavailable")`)
 	do(t, ctx, chromedp.Click(chromedp.CSS(".msg.user .retry")))
-	waitFor(t, ctx, "the retried message to be sent", `document.querySelector(".msg.user").dataset.id && !document.querySelector(".msg.user .error")`)
+	webchattest.Wait(t, ctx, "the retried message to be sent", `document.querySelector(".msg.user").dataset.id && !document.querySelector(".msg.user .error")`)
 	g.finish()
-	waitFor(t, ctx, "the answer", botText+` === "Hello world, you said: are you there?"`)
+	webchattest.Wait(t, ctx, "the answer", botText+` === "Hello world, you said: are you there?"`)
 
 	// The token is kept for the tab: a reload without it still works.
 	do(t, ctx, chromedp.Navigate(url))
-	waitFor(t, ctx, "the page to be ready without the fragment", ready)
-	waitFor(t, ctx, "the conversation", `document.querySelectorAll("#messages .msg").length === 2`)
+	webchattest.Wait(t, ctx, "the page to be ready without the fragment", ready)
+	webchattest.Wait(t, ctx, "the conversation", `document.querySelectorAll("#messages .msg").length === 2`)
 }

@@ -4,11 +4,13 @@ package webchattest
 
 import (
 	"context"
+	"errors"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -137,3 +139,33 @@ func exceptionText(d *runtime.ExceptionDetails) string {
 	}
 	return d.Text
 }
+
+// WaitTimeout bounds each Wait.
+const WaitTimeout = 20 * time.Second
+
+// Wait waits until the JavaScript expression is true in the page, and
+// fails the test with the page's body if it is not within WaitTimeout. A
+// poll that meets the page between two documents (Chromium reports that
+// the JavaScript context it was given is gone) is tried again: right after
+// a navigation that is a race of the browser's, not a fault of the page.
+func Wait(t testing.TB, ctx context.Context, what, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(WaitTimeout)
+	for {
+		_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr,
+			chromedp.WithPollingTimeout(time.Until(deadline)), chromedp.WithPollingInterval(10*time.Millisecond)))
+		if err == nil {
+			return
+		}
+		var cdpErr *cdproto.Error
+		if errors.As(err, &cdpErr) && cdpErr.Message == contextGone && time.Now().Before(deadline) {
+			continue
+		}
+		html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("body")))
+		t.Fatalf("waiting for %s (%s): %v\npage: %s", what, expr, err, html)
+	}
+}
+
+// contextGone is Chromium's answer to an evaluation in a JavaScript
+// context that a navigation has just replaced.
+const contextGone = "Cannot find context with specified id"
