@@ -141,7 +141,7 @@ type Delivery struct {
 	gate         *Gate
 	caps         platform.Caps
 	opts         Options
-	log          *slog.Logger
+	baseLog      *slog.Logger // see log
 	onFirstShown func()
 	ctx          context.Context
 
@@ -208,7 +208,7 @@ func Start(ctx context.Context, p Params) *Delivery {
 		gate:         gate,
 		caps:         p.Adapter.Caps(),
 		opts:         o,
-		log:          log.With("platform", p.Adapter.Name(), "chat", p.Target.ChatID),
+		baseLog:      log,
 		onFirstShown: p.OnFirstShown,
 		ctx:          ctx,
 		stop:         make(chan struct{}),
@@ -683,7 +683,7 @@ func (d *Delivery) update(o *op, v string, raw int) {
 				d.active = m
 			}
 		} else if limited = d.rateLimited(err); !limited {
-			d.log.Warn("sending the answer failed", "err", err)
+			d.log().Warn("sending the answer failed", "err", err)
 			if d.sendFails++; d.sendFails >= maxAttempts {
 				d.mode = modeOff // leave it to Finish
 			}
@@ -698,7 +698,7 @@ func (d *Delivery) update(o *op, v string, raw int) {
 				d.active = nil
 			}
 		} else if limited = d.rateLimited(err); !limited {
-			d.log.Warn("editing the answer failed", "err", err)
+			d.log().Warn("editing the answer failed", "err", err)
 			if o.msg.fails++; errors.Is(err, platform.ErrCannotEdit) || o.msg.fails >= maxAttempts {
 				// Keep what it shows; the rest goes out as new messages.
 				o.msg.dead = true
@@ -712,7 +712,7 @@ func (d *Delivery) update(o *op, v string, raw int) {
 			d.out.Drafts++
 			d.drafted = o.text
 		} else if limited = d.rateLimited(err); !limited {
-			d.log.Warn("drafts failed, editing messages instead", "err", err)
+			d.log().Warn("drafts failed, editing messages instead", "err", err)
 			d.mode = modeOff
 			if d.caps.Edit {
 				d.mode = modeEdit
@@ -744,8 +744,14 @@ func (d *Delivery) rateLimited(err error) bool {
 	}
 	d.out.RateLimitWaits++
 	d.gate.Block(time.Now().Add(max(rl.RetryAfter, d.opts.RetryDelay)))
-	d.log.Info("rate limited", "retry_after", rl.RetryAfter)
+	d.log().Info("rate limited", "retry_after", rl.RetryAfter)
 	return true
+}
+
+// log is the delivery's logger. It is made when something is worth
+// logging, which is rare, rather than held by every delivery.
+func (d *Delivery) log() *slog.Logger {
+	return d.baseLog.With("platform", d.ad.Name(), "chat", d.target.ChatID)
 }
 
 // backoff is the wait before retrying after n failures in a row.
@@ -859,7 +865,7 @@ func (d *Delivery) finish(ctx context.Context, f string) error {
 			continue
 		}
 		attempts++
-		d.log.Warn("delivering the final answer failed", "err", err, "attempt", attempts)
+		d.log().Warn("delivering the final answer failed", "err", err, "attempt", attempts)
 		switch {
 		case o.kind == opDelete:
 			// Left as it is: nothing of the answer is lost.
@@ -910,7 +916,7 @@ func (d *Delivery) remove(ctx context.Context, m *message) {
 		}
 		if err == nil || attempt >= maxAttempts {
 			if err != nil {
-				d.log.Warn("deleting a stale message failed", "err", err)
+				d.log().Warn("deleting a stale message failed", "err", err)
 			}
 			return
 		}
