@@ -117,6 +117,21 @@ func awaitShown(t *testing.T, fake *streamtest.Fake, want string) {
 	}
 }
 
+// editsFailing returns a fake chat without a cursor whose edits fail with
+// err while fail reports true (always, when fail is nil).
+func editsFailing(err error, fail func() bool) *streamtest.Fake {
+	caps := testCaps()
+	caps.Cursor = false
+	fake := streamtest.New(caps)
+	fake.Hook = func(c streamtest.Call) error {
+		if c.Kind == "edit" && (fail == nil || fail()) {
+			return err
+		}
+		return nil
+	}
+	return fake
+}
+
 func describe(calls []streamtest.Call) string {
 	var b strings.Builder
 	for _, c := range calls {
@@ -499,15 +514,7 @@ func TestRateLimitGateIsSharedByTheChat(t *testing.T) {
 }
 
 func TestCannotEditSendsTheRestAsNewMessages(t *testing.T) {
-	caps := testCaps()
-	caps.Cursor = false
-	fake := streamtest.New(caps)
-	fake.Hook = func(c streamtest.Call) error {
-		if c.Kind == "edit" {
-			return platform.ErrCannotEdit
-		}
-		return nil
-	}
+	fake := editsFailing(platform.ErrCannotEdit, nil)
 	d := start(t, fake, testOptions())
 	first := "The first part of the answer."
 	feed(d, first, 100)
@@ -529,15 +536,7 @@ func TestCannotEditSendsTheRestAsNewMessages(t *testing.T) {
 }
 
 func TestCannotEditWithDifferentFinalReplacesTheMessage(t *testing.T) {
-	caps := testCaps()
-	caps.Cursor = false
-	fake := streamtest.New(caps)
-	fake.Hook = func(c streamtest.Call) error {
-		if c.Kind == "edit" {
-			return platform.ErrCannotEdit
-		}
-		return nil
-	}
+	fake := editsFailing(platform.ErrCannotEdit, nil)
 	d := start(t, fake, testOptions())
 	feed(d, "A draft answer that will change.", 100)
 	awaitShown(t, fake, "A draft answer that will change.")
@@ -888,16 +887,8 @@ func TestGatesAndDo(t *testing.T) {
 }
 
 func TestEditRefusedAtFinishKeepsWhatIsShown(t *testing.T) {
-	caps := testCaps()
-	caps.Cursor = false
-	fake := streamtest.New(caps)
 	var refuse atomic.Bool
-	fake.Hook = func(c streamtest.Call) error {
-		if c.Kind == "edit" && refuse.Load() {
-			return platform.ErrCannotEdit
-		}
-		return nil
-	}
+	fake := editsFailing(platform.ErrCannotEdit, refuse.Load)
 	d := start(t, fake, testOptions())
 	first := "The first part, shown while streaming."
 	feedShowing(t, fake, d, first, 6)
@@ -914,15 +905,7 @@ func TestEditRefusedAtFinishKeepsWhatIsShown(t *testing.T) {
 }
 
 func TestRepeatedEditFailuresStopEditing(t *testing.T) {
-	caps := testCaps()
-	caps.Cursor = false
-	fake := streamtest.New(caps)
-	fake.Hook = func(c streamtest.Call) error {
-		if c.Kind == "edit" {
-			return errors.New("internal server error")
-		}
-		return nil
-	}
+	fake := editsFailing(errors.New("internal server error"), nil)
 	d := start(t, fake, testOptions())
 	first := "Shown in the first message."
 	feed(d, first, 100)

@@ -225,10 +225,7 @@ func TestMigrationsIdempotent(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "herald.db")
 	ctx := context.Background()
-	s, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openAt(t, path)
 	if v := userVersion(t, s); v != len(ms) {
 		t.Errorf("user_version %d after first open, want %d", v, len(ms))
 	}
@@ -303,17 +300,14 @@ func TestMigrateAppliesOnlyNew(t *testing.T) {
 func TestRefuseNewerSchema(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "herald.db")
 	ctx := context.Background()
-	s, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openAt(t, path)
 	if _, err := s.w.Exec("PRAGMA user_version = 999"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err = Open(ctx, path)
+	s, err := Open(ctx, path)
 	if err == nil {
 		_ = s.Close()
 		t.Fatal("opened a database from a newer version")
@@ -539,10 +533,7 @@ func TestMarkShown(t *testing.T) {
 func TestSurvivesReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "herald.db")
 	ctx := context.Background()
-	s, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openAt(t, path)
 	at := time.Date(2026, 1, 2, 3, 4, 5, 6_000_000, time.UTC)
 	turn, err := s.Receive(ctx, "k", inbound("telegram", "e1", "hi"))
 	check := func(err error) {
