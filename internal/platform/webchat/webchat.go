@@ -3,13 +3,13 @@ package webchat
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/herald-chat/herald/internal/bearer"
 	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/format"
 	"github.com/herald-chat/herald/internal/platform"
@@ -39,10 +39,10 @@ type Options struct {
 // the page uses, and what the gateway sends goes to the pages that have the
 // conversation open.
 type Adapter struct {
-	opts      Options
-	tokenHash [sha256.Size]byte
-	log       *slog.Logger
-	handler   http.Handler
+	opts    Options
+	token   bearer.Token
+	log     *slog.Logger
+	handler http.Handler
 	// epoch tells this process's cursors from an earlier one's.
 	epoch string
 	// keepalive is how often an idle event stream gets a comment, so that
@@ -73,7 +73,7 @@ func New(opts Options) (*Adapter, error) {
 	}
 	a := &Adapter{
 		opts:      opts,
-		tokenHash: sha256.Sum256([]byte(opts.Token)),
+		token:     bearer.New(opts.Token),
 		log:       opts.Logger.With("platform", Name),
 		epoch:     rand.Text()[:8],
 		keepalive: 15 * time.Second,
