@@ -17,15 +17,16 @@ import (
 	"github.com/herald-chat/herald/internal/sse"
 )
 
-// newHTTPClient returns a client for many simultaneous loopback streams:
-// no pool limits, no compression, no proxy.
-func newHTTPClient() *http.Client {
+// newHTTPClient returns a loopback client, without compression or proxy,
+// keeping up to idleConns connections idle for idleFor: many for the
+// direct path's simultaneous streams, two for a web chat page.
+func newHTTPClient(idleConns int, idleFor time.Duration) *http.Client {
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Client{Transport: &http.Transport{
 		Proxy:               nil,
 		DialContext:         d.DialContext,
-		MaxIdleConnsPerHost: 1024,
-		IdleConnTimeout:     30 * time.Second,
+		MaxIdleConnsPerHost: idleConns,
+		IdleConnTimeout:     idleFor,
 		DisableCompression:  true,
 	}}
 }
@@ -45,20 +46,6 @@ type conversation struct {
 type webClient struct {
 	base   string
 	cursor string // the cursor intermediate texts end with
-}
-
-// newPageClient returns the HTTP client of one page: like a browser tab,
-// each page has connections of its own, one held by its event stream and
-// one kept alive for its API calls.
-func newPageClient() *http.Client {
-	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	return &http.Client{Transport: &http.Transport{
-		Proxy:               nil,
-		DialContext:         d.DialContext,
-		MaxIdleConnsPerHost: 2,
-		IdleConnTimeout:     5 * time.Minute,
-		DisableCompression:  true,
-	}}
 }
 
 // webEvent is the data of a message or edit event.
@@ -97,7 +84,7 @@ type eventStream struct {
 func (c *webClient) open(ctx context.Context, conv string, onFirst func()) (*eventStream, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	s := &eventStream{
-		c: c, hc: newPageClient(), conv: conv, ctx: sctx, cancel: cancel, onFirst: onFirst,
+		c: c, hc: newHTTPClient(2, 5*time.Minute), conv: conv, ctx: sctx, cancel: cancel, onFirst: onFirst,
 		ready: make(chan struct{}), final: make(chan struct{}), ended: make(chan struct{}),
 	}
 	body, err := s.connect("")

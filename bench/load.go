@@ -192,34 +192,46 @@ func convID(label string, i int, tag string) string {
 // runTag tells one run's conversations from another's.
 func runTag() string { return strings.ToLower(rand.Text()[:6]) }
 
+// progress counts a run's first and final texts, and calls the spec's
+// OnAllFirst once every conversation shows its first text.
+type progress struct {
+	spec           runSpec
+	firsts, finals atomic.Int64
+	hook           sync.WaitGroup // the run ends after its OnAllFirst
+}
+
+// first notes a conversation's first text.
+func (p *progress) first() {
+	if p.firsts.Add(1) == int64(p.spec.N) && p.spec.OnAllFirst != nil {
+		n := p.finals.Load()
+		p.hook.Go(func() { p.spec.OnAllFirst(n) })
+	}
+}
+
+// wait waits for OnAllFirst to return.
+func (p *progress) wait() { p.hook.Wait() }
+
 // runDirect runs the conversations against the simulator directly.
 func runDirect(ctx context.Context, s *simServer, spec runSpec) *runResult {
 	res := &runResult{Path: "direct", Spec: spec}
 	ctx, cancel := context.WithTimeout(ctx, spec.Timeout)
 	defer cancel()
-	hc := newHTTPClient()
+	hc := newHTTPClient(1024, 30*time.Second)
 	defer hc.CloseIdleConnections()
 	tag := runTag()
 	convs := make([]conversation, spec.N)
-	var firsts, finals atomic.Int64
-	var hook sync.WaitGroup // the run ends after its OnAllFirst
-	defer hook.Wait()
-	onFirst := func() {
-		if firsts.Add(1) == int64(spec.N) && spec.OnAllFirst != nil {
-			n := finals.Load()
-			hook.Go(func() { spec.OnAllFirst(n) })
-		}
-	}
+	prog := &progress{spec: spec}
+	defer prog.wait()
 	one := func(i int) {
 		id := convID(spec.Label, i, tag)
-		convs[i] = directTurn(ctx, hc, s.URL, id, "bench "+id, onFirst)
-		finals.Add(1)
+		convs[i] = directTurn(ctx, hc, s.URL, id, "bench "+id, prog.first)
+		prog.finals.Add(1)
 	}
 	start, mach, cpu0 := time.Now(), sampleMachine(), processCPU()
 	forEach(spec, one)
 	res.Wall = time.Since(start)
 	res.MachineBusy, res.DriverCPU = mach.busySince(), processCPU()-cpu0
-	hook.Wait()
+	prog.wait()
 	res.Convs = convs
 	res.analyze(s.Tap)
 	return res
@@ -233,15 +245,8 @@ func runHerald(ctx context.Context, s *simServer, ch *child, spec runSpec) *runR
 	wc := &webClient{base: ch.base(), cursor: ch.Cursor}
 	tag := runTag()
 	convs := make([]conversation, spec.N)
-	var firsts, finals atomic.Int64
-	var hook sync.WaitGroup // the run ends after its OnAllFirst
-	defer hook.Wait()
-	onFirst := func() {
-		if firsts.Add(1) == int64(spec.N) && spec.OnAllFirst != nil {
-			n := finals.Load()
-			hook.Go(func() { spec.OnAllFirst(n) })
-		}
-	}
+	prog := &progress{spec: spec}
+	defer prog.wait()
 	var err error
 	if res.Before, err = ch.stats(ctx, false, true); err != nil {
 		res.errorf("gateway stats: %v", err)
@@ -251,7 +256,7 @@ func runHerald(ctx context.Context, s *simServer, ch *child, spec runSpec) *runR
 		forEach(spec, func(i int) {
 			c := &convs[i]
 			c.ID = convID(spec.Label, i, tag)
-			es, err := wc.open(ctx, c.ID, onFirst)
+			es, err := wc.open(ctx, c.ID, prog.first)
 			if err != nil {
 				c.Err = err
 				return
@@ -262,7 +267,7 @@ func runHerald(ctx context.Context, s *simServer, ch *child, spec runSpec) *runR
 				return
 			}
 			es.await(ctx, c)
-			finals.Add(1)
+			prog.finals.Add(1)
 		})
 	} else {
 		// Every page connects first, as users with the chat open.
@@ -274,7 +279,7 @@ func runHerald(ctx context.Context, s *simServer, ch *child, spec runSpec) *runR
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
-				streams[i], convs[i].Err = wc.open(ctx, convs[i].ID, onFirst)
+				streams[i], convs[i].Err = wc.open(ctx, convs[i].ID, prog.first)
 			})
 		}
 		wg.Wait()
@@ -303,13 +308,13 @@ func runHerald(ctx context.Context, s *simServer, ch *child, spec runSpec) *runR
 				return
 			}
 			es.await(ctx, c)
-			finals.Add(1)
+			prog.finals.Add(1)
 		})
 		wg.Wait()
 	}
 	res.Wall = time.Since(start)
 	res.MachineBusy, res.DriverCPU = mach.busySince(), processCPU()-cpu0
-	hook.Wait()
+	prog.wait()
 	res.Convs = convs
 
 	posted := 0

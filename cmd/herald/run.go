@@ -86,8 +86,8 @@ func runGateway(ctx context.Context, cfg *config.Config, backend agent.Backend, 
 		// The web chat is reachable only on this listener (and with the
 		// token off loopback), so its users are allowed unless an
 		// allowlist says otherwise.
-		if _, listed := access.Platforms["webchat"]; !listed {
-			access.Platforms["webchat"] = gateway.Allowlist{AllowAll: true}
+		if _, listed := access.Platforms[webchat.Name]; !listed {
+			access.Platforms[webchat.Name] = gateway.Allowlist{AllowAll: true}
 		}
 	}
 	others, err := configuredPlatforms(cfg, st, log)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -159,22 +160,8 @@ func TestClientLeavesMidStream(t *testing.T) {
 	sim, ts := start(t, Options{TokensPerSecond: 50, AnswerTokens: 1000})
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, ts.URL+"/v1/chat/completions", strings.NewReader(chatBody(true, "hi")))
-	resp, err := ts.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := streamUntil(t, ctx, ts, `"content"`, "any content")
 	defer resp.Body.Close()
-	r := bufio.NewReader(resp.Body)
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			t.Fatalf("stream ended before any content: %v", err)
-		}
-		if strings.Contains(line, `"content"`) {
-			break
-		}
-	}
 	select {
 	case <-sim.ClientGone():
 		t.Fatal("server saw the client leave before it did")
@@ -199,22 +186,8 @@ func TestClientLeavesWhileAgentThinks(t *testing.T) {
 	sim, ts := start(t, Options{FirstTokenDelay: time.Hour, ToolProgress: true})
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, ts.URL+"/v1/chat/completions", strings.NewReader(chatBody(true, "hi")))
-	resp, err := ts.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := streamUntil(t, ctx, ts, `"status":"running"`, "the tool started")
 	defer resp.Body.Close()
-	r := bufio.NewReader(resp.Body)
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			t.Fatalf("stream ended before the tool started: %v", err)
-		}
-		if strings.Contains(line, `"status":"running"`) {
-			break
-		}
-	}
 	cancel()
 	waitStats(t, sim, func(st Stats) bool { return st.ClientGone == 1 })
 }
@@ -253,5 +226,27 @@ func TestWaitHonoursContext(t *testing.T) {
 	}
 	if err := sim.Wait(ctx, func(st Stats) bool { return st.Completed == 0 }); err != nil {
 		t.Errorf("Wait on a condition already true = %v", err)
+	}
+}
+
+// streamUntil asks for a streamed answer and reads it up to the first line
+// holding marker; the stream ending before is fatal (what names the line).
+func streamUntil(t *testing.T, ctx context.Context, ts *httptest.Server, marker, what string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, ts.URL+"/v1/chat/completions", strings.NewReader(chatBody(true, "hi")))
+	resp, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(resp.Body)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			resp.Body.Close()
+			t.Fatalf("stream ended before %s: %v", what, err)
+		}
+		if strings.Contains(line, marker) {
+			return resp
+		}
 	}
 }
