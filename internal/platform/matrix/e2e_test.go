@@ -38,9 +38,7 @@ func TestEncryptedDMAndRestart(t *testing.T) {
 	alice := newUser(t, srv, "alice")
 	s, simURL := newSim(t)
 	home := t.TempDir()
-	opts := botOptions(t, srv, home, "herald", alice.id)
-	bot := id.UserID(opts.UserID)
-	srv.Register(t, "herald", opts.Password)
+	opts, bot, _ := registerBot(t, srv, home, alice.id)
 
 	g := startGateway(t, opts, home, simURL)
 	room := alice.createRoom(true, true, bot)
@@ -125,9 +123,7 @@ func TestGroupRoomMentionsAndThreads(t *testing.T) {
 	mallory := newUser(t, srv, "mallory")
 	s, simURL := newSim(t)
 	home := t.TempDir()
-	opts := botOptions(t, srv, home, "herald", alice.id)
-	bot := id.UserID(opts.UserID)
-	srv.Register(t, "herald", opts.Password)
+	opts, bot, _ := registerBot(t, srv, home, alice.id)
 	startGateway(t, opts, home, simURL)
 
 	// An invite from a user who is not allowed is ignored; the invite
@@ -183,9 +179,7 @@ func TestFirstStartSkipsHistory(t *testing.T) {
 	alice := newUser(t, srv, "alice")
 	s, simURL := newSim(t)
 	home := t.TempDir()
-	opts := botOptions(t, srv, home, "herald", alice.id)
-	bot := id.UserID(opts.UserID)
-	_, token, _ := srv.Register(t, "herald", opts.Password)
+	opts, bot, token := registerBot(t, srv, home, alice.id)
 
 	// The bot's account is in a DM with alice before Herald ever ran.
 	room := alice.createRoom(false, true, bot)
@@ -213,9 +207,7 @@ func TestCrossSigningWithRecoveryKey(t *testing.T) {
 	srv := matrixtest.Start(t)
 	_, simURL := newSim(t)
 	home := t.TempDir()
-	opts := botOptions(t, srv, home, "herald")
-	bot := id.UserID(opts.UserID)
-	srv.Register(t, "herald", opts.Password)
+	opts, bot, _ := registerBot(t, srv, home)
 
 	// The bot's owner sets up cross-signing and secret storage from
 	// another device of the account, as Element would.
@@ -288,9 +280,7 @@ func TestEncryptedImage(t *testing.T) {
 	srv := matrixtest.Start(t)
 	alice := newUser(t, srv, "alice")
 	home := t.TempDir()
-	opts := botOptions(t, srv, home, "herald", alice.id)
-	bot := id.UserID(opts.UserID)
-	srv.Register(t, "herald", opts.Password)
+	opts, bot, _ := registerBot(t, srv, home, alice.id)
 
 	var mu sync.Mutex
 	var got []chat.Inbound
@@ -378,9 +368,7 @@ func TestCryptoStoreMismatch(t *testing.T) {
 	alice := newUser(t, srv, "alice")
 	_, simURL := newSim(t)
 	home := t.TempDir()
-	opts := botOptions(t, srv, home, "herald", alice.id)
-	bot := id.UserID(opts.UserID)
-	srv.Register(t, "herald", opts.Password)
+	opts, bot, _ := registerBot(t, srv, home, alice.id)
 	g := startGateway(t, opts, home, simURL)
 	room := alice.createRoom(true, true, bot)
 	alice.waitJoined(room, bot)
@@ -463,8 +451,7 @@ func TestCryptoStoreMismatch(t *testing.T) {
 func TestRateLimitFromTheHomeserver(t *testing.T) {
 	srv := matrixtest.StartWith(t, matrixtest.Options{RateLimit: true})
 	home := t.TempDir()
-	opts := botOptions(t, srv, home, "herald")
-	_, token, _ := srv.Register(t, "herald", opts.Password)
+	opts, _, token := registerBot(t, srv, home)
 	opts.UserID, opts.Password, opts.AccessToken, opts.E2EE = "", "", token, E2EEOff
 	a := runAdapter(t, opts, home, func(context.Context, chat.Inbound) error { return nil })
 	c, err := a.connection()

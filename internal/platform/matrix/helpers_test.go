@@ -361,9 +361,12 @@ type gw struct {
 	stop    func()
 }
 
-// botOptions are the adapter options of a test bot: a password login in
-// home, alice allowed, fast pacing.
-func botOptions(t *testing.T, srv *matrixtest.Server, home, bot string, allowed ...id.UserID) Options {
+// registerBot registers the bot's account, @herald, and returns the
+// adapter's options for it (encryption required, mentions and reactions
+// on, alloweds may invite it), its user id and its access token.
+func registerBot(t *testing.T, srv *matrixtest.Server, home string, allowed ...id.UserID) (Options, id.UserID, string) {
+	t.Helper()
+	const bot = "herald"
 	opts := Options{
 		Homeserver:     srv.URL(),
 		UserID:         "@" + bot + ":" + matrixtest.ServerName,
@@ -378,7 +381,8 @@ func botOptions(t *testing.T, srv *matrixtest.Server, home, bot string, allowed 
 	for _, u := range allowed {
 		opts.AllowedUsers = append(opts.AllowedUsers, string(u))
 	}
-	return opts
+	_, token, _ := srv.Register(t, bot, opts.Password)
+	return opts, id.UserID(opts.UserID), token
 }
 
 // startGateway runs the gateway with a Matrix adapter made of opts, on the
@@ -387,15 +391,7 @@ func botOptions(t *testing.T, srv *matrixtest.Server, home, bot string, allowed 
 func startGateway(t *testing.T, opts Options, home, simURL string) *gw {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	st, err := sqlite.Open(ctx, filepath.Join(home, "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.State = st
-	a, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, st := newAdapter(t, opts, home)
 	backend := hermes.New(hermes.Config{URL: simURL, ConnectTimeout: time.Second, IdleTimeout: time.Minute})
 	allow := gateway.Allowlist{Users: opts.AllowedUsers}
 	runner := gateway.New(gateway.Options{
@@ -432,20 +428,29 @@ func startGateway(t *testing.T, opts Options, home, simURL string) *gw {
 	return g
 }
 
-// runAdapter runs the adapter alone with h as the handler, for tests that
-// look at what it hands over.
-func runAdapter(t *testing.T, opts Options, home string, h platform.Handler) *Adapter {
+// newAdapter makes an adapter of opts on the state database in home; the
+// caller closes the store.
+func newAdapter(t *testing.T, opts Options, home string) (*Adapter, *sqlite.Store) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	st, err := sqlite.Open(ctx, filepath.Join(home, "state.db"))
+	st, err := sqlite.Open(context.Background(), filepath.Join(home, "state.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	opts.State = st
 	a, err := New(opts)
 	if err != nil {
+		st.Close()
 		t.Fatal(err)
 	}
+	return a, st
+}
+
+// runAdapter runs the adapter alone with h as the handler, for tests that
+// look at what it hands over.
+func runAdapter(t *testing.T, opts Options, home string, h platform.Handler) *Adapter {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	a, st := newAdapter(t, opts, home)
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx, h) }()
 	t.Cleanup(func() {
