@@ -27,6 +27,7 @@ import (
 	"github.com/herald-chat/herald/internal/gateway"
 	"github.com/herald-chat/herald/internal/platform"
 	"github.com/herald-chat/herald/internal/platform/matrix/matrixtest"
+	"github.com/herald-chat/herald/internal/platform/platformtest"
 	"github.com/herald-chat/herald/internal/sim"
 	"github.com/herald-chat/herald/internal/store/sqlite"
 	"github.com/herald-chat/herald/internal/stream"
@@ -449,23 +450,8 @@ func newAdapter(t *testing.T, opts Options, home string) (*Adapter, *sqlite.Stor
 // look at what it hands over.
 func runAdapter(t *testing.T, opts Options, home string, h platform.Handler) *Adapter {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	a, st := newAdapter(t, opts, home)
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx, h) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		st.Close()
-	})
-	select {
-	case <-a.Ready():
-	case err := <-done:
-		t.Fatalf("the adapter stopped before it was ready: %v", err)
-	case <-time.After(wait):
-		t.Fatal("the adapter did not become ready")
-	}
+	t.Cleanup(func() { st.Close() }) // after the adapter stops
+	platformtest.Run(t, a, h, wait)
 	return a
 }

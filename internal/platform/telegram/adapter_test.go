@@ -16,6 +16,7 @@ import (
 
 	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/platform"
+	"github.com/herald-chat/herald/internal/platform/platformtest"
 	"github.com/herald-chat/herald/internal/platform/telegram/telegramtest"
 )
 
@@ -61,27 +62,7 @@ func newAdapter(t *testing.T, srv *telegramtest.Server, opts Options) *Adapter {
 // runAdapter runs a with h until the test ends or stop is called.
 func runAdapter(t *testing.T, a *Adapter, h platform.Handler) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx, h) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	select {
-	case <-a.Ready():
-	case err := <-done:
-		t.Fatalf("Run ended: %v", err)
-	case <-time.After(waitTimeout):
-		t.Fatal("not ready")
-	}
-	return stop
+	return platformtest.Run(t, a, h, waitTimeout)
 }
 
 func TestNewChecksTheToken(t *testing.T) {

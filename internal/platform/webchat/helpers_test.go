@@ -17,6 +17,7 @@ import (
 
 	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/platform"
+	"github.com/herald-chat/herald/internal/platform/platformtest"
 	"github.com/herald-chat/herald/internal/sse"
 )
 
@@ -67,26 +68,7 @@ func run(t *testing.T, a *Adapter, h platform.Handler) (stop func()) {
 	if h == nil {
 		h = func(context.Context, chat.Inbound) error { return nil }
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx, h) }()
-	stopped := false
-	stop = func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		}
-	}
-	t.Cleanup(stop)
-	select {
-	case <-a.Ready():
-	case <-time.After(5 * time.Second):
-		t.Fatal("Ready not closed")
-	}
-	return stop
+	return platformtest.Run(t, a, h, 5*time.Second)
 }
 
 // request makes an API request with a JSON body (when body is not nil) and
