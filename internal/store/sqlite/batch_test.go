@@ -147,10 +147,7 @@ func TestConcurrentTurnsAreBatched(t *testing.T) {
 func TestBatchIsolatesFailures(t *testing.T) {
 	s, _, _ := newStore(t)
 	ctx := context.Background()
-	first, err := s.Receive(ctx, "k", inbound("telegram", "dup", "first"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := receive(t, s, "k", inbound("telegram", "dup", "first"))
 	waitQueued, release := holdWriter(t, s)
 
 	cancelCtx, cancel := context.WithCancel(ctx)

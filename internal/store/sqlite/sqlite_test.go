@@ -53,6 +53,16 @@ func openAt(t testing.TB, path string) *Store {
 	return s
 }
 
+// receive journals in under key and fails the test if that fails.
+func receive(t testing.TB, s *Store, key string, in chat.Inbound) store.Turn {
+	t.Helper()
+	turn, err := s.Receive(context.Background(), key, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return turn
+}
+
 // newStore opens a fresh store in a temp dir with a settable clock.
 func newStore(t testing.TB) (*Store, *clock, string) {
 	t.Helper()
@@ -320,14 +330,11 @@ func TestRefuseNewerSchema(t *testing.T) {
 func TestReceiveDedupe(t *testing.T) {
 	s, _, _ := newStore(t)
 	ctx := context.Background()
-	first, err := s.Receive(ctx, "k", inbound("telegram", "e1", "hello"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := receive(t, s, "k", inbound("telegram", "e1", "hello"))
 	if first.ID == 0 || first.Status != store.Received || first.SessionKey != "k" {
 		t.Errorf("turn %+v", first)
 	}
-	_, err = s.Receive(ctx, "k", inbound("telegram", "e1", "hello again"))
+	_, err := s.Receive(ctx, "k", inbound("telegram", "e1", "hello again"))
 	if !errors.Is(err, store.ErrDuplicate) {
 		t.Fatalf("second receive: %v, want ErrDuplicate", err)
 	}
@@ -413,10 +420,7 @@ func TestInboundRoundTrip(t *testing.T) {
 	want := in
 	want.Received = in.Received.UTC()
 
-	turn, err := s.Receive(ctx, "key", in)
-	if err != nil {
-		t.Fatal(err)
-	}
+	turn := receive(t, s, "key", in)
 	if !reflect.DeepEqual(turn.Inbound, want) {
 		t.Errorf("Receive returned\n%+v\nwant\n%+v", turn.Inbound, want)
 	}
@@ -445,10 +449,7 @@ func TestTurnFlow(t *testing.T) {
 	ctx := context.Background()
 	var ids []int64
 	for i := range 4 {
-		turn, err := s.Receive(ctx, "k", inbound("telegram", fmt.Sprint("e", i), fmt.Sprint("m", i)))
-		if err != nil {
-			t.Fatal(err)
-		}
+		turn := receive(t, s, "k", inbound("telegram", fmt.Sprint("e", i), fmt.Sprint("m", i)))
 		ids = append(ids, turn.ID)
 		c.Add(time.Second)
 	}
@@ -505,10 +506,7 @@ func TestTurnFlow(t *testing.T) {
 func TestMarkShown(t *testing.T) {
 	s, _, _ := newStore(t)
 	ctx := context.Background()
-	turn, err := s.Receive(ctx, "k", inbound("telegram", "e", "x"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	turn := receive(t, s, "k", inbound("telegram", "e", "x"))
 	if turn.Shown {
 		t.Error("new turn is shown")
 	}
@@ -845,22 +843,13 @@ func TestConcurrentReceive(t *testing.T) {
 func TestPrune(t *testing.T) {
 	s, c, _ := newStore(t)
 	ctx := context.Background()
-	old, err := s.Receive(ctx, "k", inbound("telegram", "old", "x"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	oldPending, err := s.Receive(ctx, "k", inbound("telegram", "old-pending", "x"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	old := receive(t, s, "k", inbound("telegram", "old", "x"))
+	oldPending := receive(t, s, "k", inbound("telegram", "old-pending", "x"))
 	if err := s.SetTurnStatus(ctx, old.ID, store.Delivered, ""); err != nil {
 		t.Fatal(err)
 	}
 	c.Add(48 * time.Hour)
-	recent, err := s.Receive(ctx, "k", inbound("telegram", "new", "x"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	recent := receive(t, s, "k", inbound("telegram", "new", "x"))
 	if err := s.SetTurnStatus(ctx, recent.ID, store.Failed, "x"); err != nil {
 		t.Fatal(err)
 	}
@@ -894,10 +883,7 @@ func TestPrune(t *testing.T) {
 		t.Errorf("%d turns left, want 2", c)
 	}
 	// Ids are not reused after pruning.
-	next, err := s.Receive(ctx, "k", inbound("telegram", "", "x"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	next := receive(t, s, "k", inbound("telegram", "", "x"))
 	if next.ID <= recent.ID {
 		t.Errorf("id %d reused after prune (last was %d)", next.ID, recent.ID)
 	}
