@@ -29,7 +29,7 @@ unit:
 	PATH="$$(.ci/dendrite.sh):$$PATH" CGO_ENABLED=1 $(GO) test -race -tags $(TAGS) -count=1 ./...
 
 # Short fuzzing runs beyond the committed seed corpora. FUZZTIME is a
-# duration or an execution count (50000x, as CI runs it: see .ci/run).
+# duration or an execution count (20000x, as CI runs it: see .ci/run).
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzReader -fuzztime $(FUZZTIME) ./internal/sse/
