@@ -4,7 +4,7 @@ TAGS    := goolm
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build test deps fmt-check vet unit fuzz bench bench-short bench-sse demo sim clean
+.PHONY: build test deps fmt-check vet unit fuzz bench bench-short bench-sse demo sim readme clean
 
 # A static binary: no cgo.
 build:
@@ -55,6 +55,10 @@ bench-sse:
 # The demo: the gateway with its web chat, relaying to the simulator.
 demo: build
 	./herald demo
+
+# Rewrites the README's tables of settings from the registry.
+readme:
+	$(GO) test -tags $(TAGS) -run TestReadmeTablesAreGenerated ./cmd/herald -update
 
 # The Hermes API simulator on its default address.
 sim: build

@@ -10,13 +10,11 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -30,15 +28,12 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/herald-chat/herald/internal/agent"
+	"github.com/herald-chat/herald/internal/app"
 	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/config"
-	"github.com/herald-chat/herald/internal/gateway"
 	"github.com/herald-chat/herald/internal/ops"
 	"github.com/herald-chat/herald/internal/platform"
-	"github.com/herald-chat/herald/internal/platform/webchat"
 	"github.com/herald-chat/herald/internal/store"
-	"github.com/herald-chat/herald/internal/store/sqlite"
-	"github.com/herald-chat/herald/internal/wiring"
 )
 
 // The gateway under test runs in a process of its own, so that its CPU time,
@@ -46,9 +41,7 @@ import (
 // this same executable, started again with childEnv set.
 const (
 	childEnv       = "HERALD_BENCH_CHILD"  // "gateway" makes the process the gateway
-	childSimEnv    = "HERALD_BENCH_SIM"    // the simulator's base URL
 	childPacingEnv = "HERALD_BENCH_PACING" // "zero" or "default"
-	childHomeEnv   = "HERALD_BENCH_HOME"   // HERALD_HOME for the gateway
 )
 
 // isChild reports whether this process was started as the gateway under test.
@@ -129,20 +122,21 @@ func (b markedBackend) Ping(ctx context.Context) error {
 	return nil
 }
 
-// markedWebchat is the web chat, marking when the delivery hands it the
+// markedWebchat is the web chat (the only platform the benchmarks
+// enable), marking when the delivery hands it the
 // first and the final text. With unpaced set, its per-chat change interval
 // (Caps) is zero, for the measurement with edit pacing off: the web chat
 // declares 100 ms, which no setting can lower. Everything else is the web
 // chat's.
 type markedWebchat struct {
-	*webchat.Adapter
+	platform.Adapter
 	unpaced bool
 	cursor  string
 	marks   *marks
 }
 
-func (w markedWebchat) Caps() platform.Caps {
-	c := w.Adapter.Caps()
+func (w markedWebchat) Caps(t chat.Target) platform.Caps {
+	c := w.Adapter.Caps(t)
 	if w.unpaced {
 		c.EditInterval = 0
 	}
@@ -156,20 +150,22 @@ func (w markedWebchat) mark(chatID, text string) {
 	}
 }
 
-func (w markedWebchat) Send(ctx context.Context, t platform.Target, text string) (string, error) {
+func (w markedWebchat) Send(ctx context.Context, t chat.Target, text string) (string, error) {
 	w.mark(t.ChatID, text)
 	return w.Adapter.Send(ctx, t, text)
 }
 
-func (w markedWebchat) Edit(ctx context.Context, t platform.Target, id, text string) error {
+func (w markedWebchat) Edit(ctx context.Context, t chat.Target, id, text string) error {
 	w.mark(t.ChatID, text)
 	return w.Adapter.Edit(ctx, t, id, text)
 }
 
-// runChild runs the gateway the way `herald run` wires it (config defaults,
-// the SQLite store, the web chat, the Hermes proxy backend), with endpoints
-// under /bench/ for the driver and /debug/pprof/ for profiles. It runs until
-// SIGTERM, SIGINT or the end of its standard input.
+// runChild runs the gateway as `herald run` builds it (app.Build: config
+// defaults, the SQLite store, the web chat, the Hermes proxy backend),
+// with the measuring wrappers, endpoints under /bench/ for the driver and
+// /debug/pprof/ for profiles. The driver sets its configuration in the
+// environment. It runs until SIGTERM, SIGINT or the end of its standard
+// input.
 func runChild() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -178,17 +174,8 @@ func runChild() error {
 		stop()
 	}()
 
-	home := os.Getenv(childHomeEnv)
 	pacing := os.Getenv(childPacingEnv)
-	cfg, err := config.Load(config.Options{
-		Env: config.MapEnv(map[string]string{
-			"HERALD_HOME":       home,
-			"GATEWAY_PROXY_URL": os.Getenv(childSimEnv),
-			"HERALD_HTTP_ADDR":  "127.0.0.1:0",
-			"HERALD_LOG_LEVEL":  "warn",
-		}),
-		RequireBackend: true,
-	})
+	cfg, err := config.Load(config.Options{RequireBackend: true})
 	if err != nil {
 		return err
 	}
@@ -198,84 +185,58 @@ func runChild() error {
 		cfg.Streaming.EditInterval = time.Nanosecond
 		cfg.Streaming.BufferThreshold = 1
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 
-	db, err := sqlite.Open(ctx, filepath.Join(home, "state.db"))
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	st := newTimedStore(db)
-
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return err
-	}
-	metricsReg := ops.NewMetrics()
-	var runner *gateway.Runner
-	web, err := webchat.New(webchat.Options{
-		History: func(ctx context.Context, src chat.Source) ([]chat.Message, error) {
-			return runner.Transcript(ctx, src)
-		},
-		Logger: log,
-	})
-	if err != nil {
-		return err
-	}
 	stageMarks := &marks{m: map[string]*[markCount]int64{}}
-	adapter := markedWebchat{Adapter: web, unpaced: pacing == "zero", cursor: cfg.Streaming.Cursor, marks: stageMarks}
-	backend := wiring.Backend(cfg, log)
-	backend = markedBackend{Backend: backend, marks: stageMarks}
-	opts := wiring.RunnerOptions(cfg, log, metricsReg)
-	opts.Access = gateway.Access{Platforms: map[string]gateway.Allowlist{webchat.Name: {AllowAll: true}}}
-	runner = gateway.New(opts, backend, st, adapter)
-
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /bench/stats", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Query().Get("gc") == "1" {
-			debug.FreeOSMemory() // a full collection, and free pages go back
-		}
-		writeChildJSON(w, st.stats(metricsReg, r.URL.Query().Get("reset") == "1"))
-	})
-	mux.HandleFunc("GET /bench/settled", func(w http.ResponseWriter, r *http.Request) {
-		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
-		wait, _ := time.ParseDuration(r.URL.Query().Get("timeout"))
-		if err := st.waitSettled(r.Context(), n, wait); err != nil {
-			http.Error(w, err.Error(), http.StatusGatewayTimeout)
-			return
-		}
-		writeChildJSON(w, st.stats(metricsReg, false))
-	})
-	mux.HandleFunc("GET /bench/marks", func(w http.ResponseWriter, r *http.Request) {
-		writeChildJSON(w, stageMarks.take())
-	})
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.Handle("/", ops.Handler(runner.Ready, metricsReg, web.Handler()))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-
-	ran := make(chan error, 1)
-	go func() { ran <- runner.Run(ctx) }()
-	select {
-	case <-web.Ready():
-	case err := <-ran:
-		return fmt.Errorf("gateway ended before it was ready: %w", err)
+	var st *timedStore
+	var metricsReg *ops.Metrics
+	routes := map[string]http.Handler{
+		"GET /bench/stats": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Query().Get("gc") == "1" {
+				debug.FreeOSMemory() // a full collection, and free pages go back
+			}
+			writeChildJSON(w, st.stats(metricsReg, r.URL.Query().Get("reset") == "1"))
+		}),
+		"GET /bench/settled": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+			wait, _ := time.ParseDuration(r.URL.Query().Get("timeout"))
+			if err := st.waitSettled(r.Context(), n, wait); err != nil {
+				http.Error(w, err.Error(), http.StatusGatewayTimeout)
+				return
+			}
+			writeChildJSON(w, st.stats(metricsReg, false))
+		}),
+		"GET /bench/marks": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeChildJSON(w, stageMarks.take())
+		}),
+		"/debug/pprof/":        http.HandlerFunc(pprof.Index),
+		"/debug/pprof/profile": http.HandlerFunc(pprof.Profile),
 	}
-	if err := json.NewEncoder(os.Stdout).Encode(childHello{Addr: ln.Addr().String(), Cursor: cfg.Streaming.Cursor}); err != nil {
+	a, err := app.Build(ctx, cfg, app.Options{
+		Logger: log,
+		Routes: routes,
+		WrapStore: func(s store.Store) store.Store {
+			st = newTimedStore(s)
+			return st
+		},
+		WrapBackend: func(b agent.Backend) agent.Backend { return markedBackend{Backend: b, marks: stageMarks} },
+		WrapAdapter: func(ad platform.Adapter) platform.Adapter {
+			return markedWebchat{Adapter: ad, unpaced: pacing == "zero", cursor: cfg.Streaming.Cursor, marks: stageMarks}
+		},
+	})
+	if err != nil {
 		return err
 	}
-	runErr := <-ran
-	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		_ = srv.Close()
+	metricsReg = a.Metrics
+	ran := make(chan error, 1)
+	go func() { ran <- a.Run(ctx) }()
+	if err := a.WaitReady(ctx); err != nil {
+		return fmt.Errorf("gateway ended before it was ready: %w", errors.Join(err, <-ran))
 	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) && runErr == nil {
-		runErr = err
+	if err := json.NewEncoder(os.Stdout).Encode(childHello{Addr: a.Addr(), Cursor: cfg.Streaming.Cursor}); err != nil {
+		return err
 	}
-	return runErr
+	return <-ran
 }
 
 func writeChildJSON(w http.ResponseWriter, v any) {
@@ -283,10 +244,10 @@ func writeChildJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// timedStore is the SQLite store with every write timed, and settled turns
+// timedStore is the store with every write timed, and settled turns
 // counted so the driver can wait for a run's turns to be journalled as done.
 type timedStore struct {
-	*sqlite.Store
+	store.Store
 
 	mu       sync.Mutex
 	sched0   *metrics.Float64Histogram // scheduling latencies at the last reset
@@ -300,7 +261,7 @@ type timedStore struct {
 
 var _ store.Store = (*timedStore)(nil)
 
-func newTimedStore(s *sqlite.Store) *timedStore {
+func newTimedStore(s store.Store) *timedStore {
 	return &timedStore{Store: s, writes: map[string][]time.Duration{}, changed: make(chan struct{})}
 }
 
@@ -570,11 +531,13 @@ func startChild(ctx context.Context, simURL, pacing string) (*child, error) {
 		return nil, err
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(environWithoutHerald(),
 		childEnv+"=gateway",
-		childSimEnv+"="+simURL,
 		childPacingEnv+"="+pacing,
-		childHomeEnv+"="+home,
+		"HERALD_HOME="+home,
+		"GATEWAY_PROXY_URL="+simURL,
+		"HERALD_HTTP_ADDR=127.0.0.1:0",
+		"HERALD_LOG_LEVEL=warn",
 	)
 	c := &child{cmd: cmd, home: home, stderr: &tailBuffer{max: 64 << 10}}
 	cmd.Stderr = c.stderr
@@ -614,6 +577,20 @@ func startChild(ctx context.Context, simURL, pacing string) (*child, error) {
 	}
 	c.hc = &http.Client{Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 16}}
 	return c, nil
+}
+
+// environWithoutHerald is this process's environment less every variable
+// Herald reads, so that the gateway under test has only the bench's own
+// configuration.
+func environWithoutHerald() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if _, herald := config.Lookup(name); !herald {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // base is the gateway's HTTP base URL.

@@ -9,7 +9,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/herald-chat/herald/internal/agent/hermes"
+	"github.com/herald-chat/herald/internal/app"
 	"github.com/herald-chat/herald/internal/config"
+	"github.com/herald-chat/herald/internal/platform/webchat"
 	"github.com/herald-chat/herald/internal/sim"
 )
 
@@ -34,7 +36,8 @@ func newDemoCmd(opts *options) *cobra.Command {
 	}
 }
 
-// runDemo runs the demo until ctx ends; onListening gets the web chat's address.
+// runDemo runs the demo until ctx ends; onListening gets the web chat's
+// address once the gateway is built.
 func runDemo(ctx context.Context, opts *options, cfg *config.Config, onListening func(addr string)) error {
 	log := newLogger(opts.stderr, cfg.LogLevel)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -51,15 +54,23 @@ func runDemo(ctx context.Context, opts *options, cfg *config.Config, onListening
 	})
 	simCtx, stopSim := context.WithCancel(context.Background())
 	simDone := make(chan error, 1)
-	go func() { simDone <- serve(simCtx, ln, simulator) }()
+	go func() { simDone <- app.Serve(simCtx, ln, simulator) }()
 	defer func() { stopSim(); <-simDone }()
 
-	cfg.Webchat.Enabled = true
-	backend := hermes.New(hermes.Config{
-		URL:            "http://" + ln.Addr().String(),
-		ConnectTimeout: cfg.ConnectTimeout,
-		IdleTimeout:    cfg.IdleTimeout,
-		Logger:         log,
+	cfg.Platforms[webchat.Name].(*webchat.Options).Serve = true
+	a, err := app.Build(ctx, cfg, app.Options{
+		Backend: hermes.New(hermes.Config{
+			URL:            "http://" + ln.Addr().String(),
+			ConnectTimeout: cfg.ConnectTimeout,
+			IdleTimeout:    cfg.IdleTimeout,
+			Logger:         log,
+		}),
+		Logger:  log,
+		Version: version,
 	})
-	return runGateway(ctx, cfg, backend, log, onListening)
+	if err != nil {
+		return err
+	}
+	onListening(a.Addr())
+	return a.Run(ctx)
 }

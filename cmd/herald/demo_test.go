@@ -56,8 +56,8 @@ const lastBot = `([...document.querySelectorAll("#messages .msg.bot")].at(-1)?.t
 // The whole path in a real browser: page → web chat → runner → Hermes
 // backend → simulator, and back as a stream; then a reload.
 func TestDemoInABrowser(t *testing.T) {
+	ctx := webchattest.NewBrowser(t) // first: it skips the test with -short
 	url := startDemo(t)
-	ctx := webchattest.NewBrowser(t)
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/")); err != nil {
 		t.Fatal(err)

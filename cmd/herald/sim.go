@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
-	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/herald-chat/herald/internal/app"
 	"github.com/herald-chat/herald/internal/sim"
 )
 
@@ -38,7 +35,7 @@ func newSimCmd(opts *options) *cobra.Command {
 				return fmt.Errorf("--addr %s: %w", addr, err)
 			}
 			log.Info("Hermes API simulator listening (a simulator, not an agent)", "url", "http://"+ln.Addr().String(), "auth", o.Key != "")
-			return serve(cmd.Context(), ln, sim.New(o))
+			return app.Serve(cmd.Context(), ln, sim.New(o))
 		},
 	}
 	f := cmd.Flags()
@@ -57,22 +54,4 @@ func newSimCmd(opts *options) *cobra.Command {
 	f.BoolVar(&o.AgentError, "agent-error", false, "fault: fail halfway with finish_reason \"error\"")
 	f.BoolVar(&o.RotateSessionID, "rotate-session", false, "answer each turn with a new session id, as after context compression")
 	return cmd
-}
-
-// serve runs h on ln until ctx ends, then closes it gracefully.
-func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }

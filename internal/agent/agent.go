@@ -4,7 +4,6 @@ package agent
 
 import (
 	"context"
-	"time"
 
 	"github.com/herald-chat/herald/internal/chat"
 )
@@ -33,8 +32,6 @@ type Turn struct {
 	Message string
 	// Images come with the new message; they are sent as image_url parts.
 	Images []chat.Attachment
-	// ContextPrompt becomes a system message when non-empty.
-	ContextPrompt string
 	// History is the conversation so far, oldest first. Entries without text
 	// and roles other than user and assistant are not sent.
 	History []chat.Message
@@ -51,19 +48,13 @@ const (
 	EventDelta EventKind = iota + 1
 	// EventTool carries tool progress from the agent.
 	EventTool
-	// EventUsage carries token counts, usually with the final chunk.
-	EventUsage
-	// EventFinish carries the finish reason of the answer.
-	EventFinish
 )
 
 // Event is one thing that happened during a turn.
 type Event struct {
-	Kind         EventKind
-	Text         string        // EventDelta
-	Tool         *ToolProgress // EventTool
-	Usage        *Usage        // EventUsage
-	FinishReason string        // EventFinish
+	Kind EventKind
+	Text string        // EventDelta
+	Tool *ToolProgress // EventTool
 }
 
 // ToolProgress is a hermes.tool.progress event: the agent started or finished
@@ -76,41 +67,16 @@ type ToolProgress struct {
 	Status     string `json:"status,omitempty"`
 }
 
-// Usage counts tokens as the server reported them.
-type Usage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
-	TotalTokens      int `json:"total_tokens"`
-}
-
-// Result is the outcome of a turn. Its fields follow Hermes's result so that
-// callers record turns the same way whichever backend ran them.
+// Result is the outcome of a turn, the same whichever backend ran it.
 type Result struct {
 	// FinalResponse is the text for the user: the answer, an error notice, or
 	// the partial answer followed by a notice.
 	FinalResponse string
 	// Text is the answer text as received, without notices.
 	Text string
-	// Messages are the user message and the assistant answer, to record.
-	Messages []chat.Message
-	// APICalls is 1 when the server answered, 0 on error.
-	APICalls int
-	// Tools lists tools the turn used (names from tool progress events).
-	Tools []string
-	// HistoryOffset is the number of history entries passed in.
-	HistoryOffset int
 	// SessionID is the session the conversation continues with: the one
 	// given, or the one the server rotated to.
 	SessionID string
-	// Streamed is true when answer text was already emitted as deltas, so
-	// the caller need not send it again.
-	Streamed bool
-	// Usage is the token usage, when the server reported it.
-	Usage *Usage
-	// FinishReason is the server's finish reason ("stop", "length", "error").
-	FinishReason string
 	// Err is why the turn failed, nil on success.
 	Err error
-	// Duration is how long the turn took.
-	Duration time.Duration
 }

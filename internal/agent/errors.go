@@ -2,15 +2,11 @@ package agent
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"time"
-)
 
-// NoResponse is the answer shown when the server finished without any text.
-const NoResponse = "(No response from remote agent)"
+	"github.com/herald-chat/herald/internal/texts"
+)
 
 // ErrAgentFailed means the server ended the answer with finish_reason "error".
 var ErrAgentFailed = errors.New("the agent reported an error")
@@ -50,36 +46,30 @@ func (e *StreamError) Error() string { return "server error in stream: " + e.Mes
 // maxErrorText is how much of an error body the user sees, as in Hermes.
 const maxErrorText = 300
 
-// FinalText builds the text the user sees at the end of a turn: the answer,
-// or what went wrong, in one place for every backend. server names the
-// upstream in notices ("Proxy" for the Hermes API, "Model server" otherwise).
+// FinalText is the text the user sees at the end of a turn: the answer, or
+// what went wrong (worded by package texts), the same for every backend.
+// server names the upstream in notices ("Proxy" for the Hermes API, "Model
+// server" otherwise).
 func FinalText(server, text string, err error) string {
 	if err == nil {
 		if text == "" {
-			return NoResponse
+			return texts.NoResponse
 		}
 		return text
 	}
 	var status *StatusError
-	if errors.As(err, &status) {
-		return fmt.Sprintf("⚠️ %s error (%d): %s", server, status.Status, truncate(status.Message, maxErrorText))
-	}
-	var notice string
 	var conn *ConnectionError
 	switch {
+	case errors.As(err, &status):
+		return texts.ServerError(server, status.Status, truncate(status.Message, maxErrorText))
 	case errors.Is(err, context.Canceled):
-		notice = "⏹ Stopped."
+		return texts.WithNotice(text, texts.Stopped)
 	case errors.Is(err, ErrAgentFailed):
-		notice = "⚠️ The agent reported an error."
+		return texts.WithNotice(text, texts.AgentFailed)
 	case errors.As(err, &conn) && text == "":
-		return fmt.Sprintf("⚠️ %s connection error: %s", server, conn.Err)
-	default:
-		notice = "⚠️ The answer was interrupted: " + err.Error()
+		return texts.ConnectionError(server, conn.Err)
 	}
-	if text == "" {
-		return notice
-	}
-	return text + "\n\n" + notice
+	return texts.WithNotice(text, texts.Interrupted(err))
 }
 
 func truncate(s string, n int) string {
@@ -88,12 +78,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return string(r[:n])
-}
-
-// NewSessionID returns a session id in the shape Hermes API servers validate:
-// YYYYMMDD_HHMMSS_ and six hex digits.
-func NewSessionID(now time.Time) string {
-	var b [3]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	return now.Format("20060102_150405") + "_" + hex.EncodeToString(b[:])
 }

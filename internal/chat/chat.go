@@ -27,6 +27,29 @@ type Source struct {
 	MessageID string   `json:"message_id,omitempty"`
 }
 
+// Target is where and how the answer to a message goes: everything an
+// adapter needs to answer in place. It travels with the turn and is
+// journalled with it, so that an answer resumed after a restart goes
+// exactly where the first attempt's would have.
+type Target struct {
+	ChatID string `json:"chat_id"`
+	// ThreadID is the thread the answer goes in. It may differ from the
+	// Source's, which keys the session (Matrix threads that share their
+	// room's session are still answered in the thread).
+	ThreadID string `json:"thread_id,omitempty"`
+	// ReplyTo is the message being answered, where the platform links replies.
+	ReplyTo string `json:"reply_to,omitempty"`
+	// Asker is that message's author, mentioned where the platform does.
+	Asker string `json:"asker,omitempty"`
+	// DM tells a direct chat from a group: platforms answer differently.
+	DM bool `json:"dm,omitempty"`
+}
+
+// TargetOf answers a message back where it came from.
+func TargetOf(src Source) Target {
+	return Target{ChatID: src.ChatID, ThreadID: src.ThreadID, ReplyTo: src.MessageID, Asker: src.UserID, DM: src.ChatType == DM}
+}
+
 // Role is the author of a transcript entry, as the chat completions API names it.
 type Role string
 

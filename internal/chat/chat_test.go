@@ -1,6 +1,10 @@
 package chat
 
-import "testing"
+import (
+	"regexp"
+	"testing"
+	"time"
+)
 
 func TestSessionKey(t *testing.T) {
 	dm := Source{Platform: "telegram", ChatID: "42", ChatType: DM, UserID: "42"}
@@ -39,5 +43,17 @@ func TestCommand(t *testing.T) {
 		if got != want || ok != (want != "") {
 			t.Errorf("Command(%q) = %q, %v; want %q", text, got, ok, want)
 		}
+	}
+}
+
+func TestNewSessionIDShape(t *testing.T) {
+	now := time.Date(2026, 6, 23, 19, 54, 26, 0, time.UTC)
+	shape := regexp.MustCompile(`^20260623_195426_[0-9a-f]{6}$`)
+	a, b := NewSessionID(now), NewSessionID(now)
+	if !shape.MatchString(a) || !shape.MatchString(b) {
+		t.Errorf("ids %q, %q do not have the shape YYYYMMDD_HHMMSS_<6 hex>", a, b)
+	}
+	if a == b {
+		t.Errorf("two ids in the same second are equal: %q", a)
 	}
 }

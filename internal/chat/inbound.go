@@ -1,7 +1,6 @@
 package chat
 
 import (
-	"strings"
 	"time"
 )
 
@@ -27,53 +26,18 @@ type Inbound struct {
 	// EventID is unique per platform; the gateway drops a second delivery.
 	EventID  string    `json:"event_id,omitempty"`
 	Received time.Time `json:"received"`
+	// To is where the answer goes, when the adapter knows better than
+	// TargetOf(Source); see AnswerTarget.
+	To *Target `json:"to,omitempty"`
 }
 
-// SessionKeyOptions are the Hermes settings that shape session keys.
-type SessionKeyOptions struct {
-	GroupPerUser  bool // group_sessions_per_user, default true
-	ThreadPerUser bool // thread_sessions_per_user, default false
+// AnswerTarget is where the answer to the message goes: To as the adapter
+// set it, else back where the message came from (also for messages
+// journalled before To existed).
+func (in Inbound) AnswerTarget() Target {
+	if in.To != nil {
+		return *in.To
+	}
+	return TargetOf(in.Source)
 }
 
-// SessionKey names the conversation a message belongs to: a DM by its chat;
-// a group or channel per user (unless GroupPerUser is off); a thread shared
-// by its participants (unless ThreadPerUser is on).
-func SessionKey(src Source, opt SessionKeyOptions) string {
-	key := src.Platform + ":"
-	switch {
-	case src.ChatType == DM:
-		return key + "dm:" + src.ChatID
-	case src.ThreadID != "":
-		key += "thread:" + src.ChatID + ":" + src.ThreadID
-		if opt.ThreadPerUser {
-			key += ":" + src.UserID
-		}
-		return key
-	default:
-		key += string(src.ChatType) + ":" + src.ChatID
-		if opt.GroupPerUser {
-			key += ":" + src.UserID
-		}
-		return key
-	}
-}
-
-// Command recognises the gateway's own commands, written with "/" or
-// "!" (chat clients often swallow "/"), optionally addressed as
-// /cmd@botname, and returns the command word in lower case. Other /words
-// are not commands: they go to the agent. Platforms use it too, to know a
-// message that resets the conversation (new, reset).
-func Command(text string) (string, bool) {
-	text = strings.TrimSpace(text)
-	if len(text) < 2 || (text[0] != '/' && text[0] != '!') {
-		return "", false
-	}
-	word, _, _ := strings.Cut(text[1:], " ")
-	word, _, _ = strings.Cut(word, "@")
-	word = strings.ToLower(word)
-	switch word {
-	case "new", "reset", "stop", "status", "help":
-		return word, true
-	}
-	return "", false
-}

@@ -52,18 +52,9 @@ type Config struct {
 	PlatformAccess map[string]Access
 	// UnauthorizedDM says what an unknown user's DM gets: ignore, or pair (a one-time code).
 	UnauthorizedDM string
-	// Webchat configures the built-in web chat.
-	Webchat Webchat
 
-	Telegram Telegram
-	// Platforms holds platforms.<name>.* as written, for the platform adapters.
-	Platforms map[string]map[string]any
-	// Matrix holds matrix.* as written, for the Matrix adapter.
-	Matrix map[string]any
-	// MatrixSettings are the Matrix adapter's typed settings (matrix.go).
-	MatrixSettings Matrix
-	// DisplayPlatforms holds display.platforms.<name>.* as written.
-	DisplayPlatforms map[string]map[string]any
+	// Platforms are the registered platforms' settings, by name.
+	Platforms map[string]Section
 	// PlatformStreaming overrides streaming.enabled for one platform
 	// (display.platforms.<name>.streaming).
 	PlatformStreaming map[string]bool
@@ -90,12 +81,6 @@ type Agent struct {
 type Access struct {
 	AllowAll bool
 	Users    []string // platform user ids; "*" also allows everyone
-}
-
-// Webchat configures the built-in web chat.
-type Webchat struct {
-	Enabled bool
-	Token   string
 }
 
 // Streaming holds the streaming.* settings.
@@ -154,7 +139,7 @@ func Load(opts Options) (*Config, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Config{PlatformAccess: map[string]Access{}, PlatformStreaming: map[string]bool{}}
+	c := &Config{PlatformAccess: map[string]Access{}, Platforms: map[string]Section{}, PlatformStreaming: map[string]bool{}}
 	var errs []error
 
 	home, err := homeDir(env)
@@ -175,38 +160,54 @@ func Load(opts Options) (*Config, error) {
 		return nil, err
 	}
 
-	for _, s := range allSettings() {
-		value, origin := s.def, "default"
-		if v, o, ok := fromEnv(env, s.env); ok {
+	all := c.settings()
+	access := map[string]*Access{}
+	for _, p := range registered() {
+		section := p.new()
+		c.Platforms[p.name] = section
+		access[p.name] = &Access{}
+		all = append(all, section.Settings()...)
+		all = append(all, accessSettings(p.name, access[p.name])...)
+	}
+	for _, s := range all {
+		value, origin := s.Default, "default"
+		if v, o, ok := fromEnv(env, s.Env); ok {
 			value, origin = v, o
-		} else if s.key != "" {
-			v, ok, err := scalarAt(root, s.key)
+		} else if s.Key != "" {
+			v, ok, err := scalarAt(root, s.Key)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %s: %w", c.File, s.key, err))
+				errs = append(errs, fmt.Errorf("%s: %s: %w", c.File, s.Key, err))
 				continue
 			}
 			if ok {
-				value, origin = v, c.File+": "+s.key
+				value, origin = v, c.File+": "+s.Key
 			}
 		}
-		if err := s.set(c, value); err != nil {
+		if err := s.Set(value); err != nil {
+			if s.Secret && strings.Contains(err.Error(), strings.TrimSpace(value)) {
+				// Never echo a secret, even a mistyped one.
+				err = fmt.Errorf("the value (%d characters, not shown) is not valid", len(value))
+			}
 			errs = append(errs, fmt.Errorf("%s: %w", origin, err))
 			continue
 		}
-		name := s.key
-		if name == "" {
-			name = s.env
-		}
-		c.effective = append(c.effective, Effective{Key: name, Env: s.env, Value: value, Origin: origin, Secret: s.secret})
+		c.effective = append(c.effective, Effective{Key: s.name(), Env: s.Env, Value: value, Origin: origin, Secret: s.Secret})
+	}
+	for name, a := range access {
+		c.PlatformAccess[name] = *a
 	}
 
-	errs = append(errs, c.readSections(root)...)
-	if unknown := unknownKeys(root); len(unknown) > 0 {
+	errs = append(errs, c.readDisplayPlatforms(root)...)
+	if unknown := unknownKeys(root, all); len(unknown) > 0 {
 		log.Debug("config.yaml keys not used by Herald, ignored", "file", c.File, "keys", strings.Join(unknown, ", "))
+	}
+	for _, p := range registered() {
+		if err := c.Platforms[p.name].Check(c); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if opts.RequireBackend {
 		errs = append(errs, c.checkBackend()...)
-		errs = append(errs, c.checkWebchat()...)
 	}
 	if len(errs) > 0 {
 		return nil, &Error{Problems: errs}
@@ -238,14 +239,6 @@ func (c *Config) checkBackend() []error {
 		}
 	}
 	return nil
-}
-
-// checkWebchat refuses a web chat open beyond this machine without a token.
-func (c *Config) checkWebchat() []error {
-	if !c.Webchat.Enabled || c.Webchat.Token != "" || IsLoopback(c.HTTPAddr) {
-		return nil
-	}
-	return []error{fmt.Errorf("the web chat listens on %s, beyond this machine: set WEBCHAT_TOKEN (or platforms.webchat.token), or a loopback HERALD_HTTP_ADDR, or WEBCHAT_ENABLED=false", c.HTTPAddr)}
 }
 
 // IsLoopback reports whether a host:port address is on this machine only.

@@ -11,6 +11,11 @@ import (
 	"time"
 )
 
+// mapEnv reads variables from m instead of the process environment.
+func mapEnv(m map[string]string) *Env {
+	return &Env{lookup: func(k string) (string, bool) { v, ok := m[k]; return v, ok }}
+}
+
 // load reads a configuration from a temporary HERALD_HOME holding the given
 // config.yaml (none when empty) and the given environment.
 func load(t *testing.T, yamlText string, env map[string]string) (*Config, error) {
@@ -25,7 +30,7 @@ func load(t *testing.T, yamlText string, env map[string]string) (*Config, error)
 	for k, v := range env {
 		e[k] = v
 	}
-	return Load(Options{Env: MapEnv(e)})
+	return Load(Options{Env: mapEnv(e)})
 }
 
 func mustLoad(t *testing.T, yamlText string, env map[string]string) *Config {
@@ -139,22 +144,12 @@ display:
   platforms:
     telegram:
       streaming: false
-platforms:
-  telegram:
-    enabled: true
-    extra: {parse_mode: html}
-matrix:
-  require_mention: false
-  free_response_rooms: ["!a:b"]
 `, nil)
 	if c.Streaming != (Streaming{Enabled: false, Transport: "edit", EditInterval: 1500 * time.Millisecond, BufferThreshold: 40, Cursor: " ▌"}) {
 		t.Errorf("streaming = %+v", c.Streaming)
 	}
 	if c.GroupSessionsPerUser || !c.ThreadSessionsPerUser || c.BusyInputMode != "queue" {
 		t.Errorf("sessions/busy = %v %v %q", c.GroupSessionsPerUser, c.ThreadSessionsPerUser, c.BusyInputMode)
-	}
-	if c.Platforms["telegram"]["enabled"] != true || c.Matrix["require_mention"] != false {
-		t.Errorf("platforms = %v, matrix = %v", c.Platforms, c.Matrix)
 	}
 	if on, ok := c.PlatformStreaming["telegram"]; !ok || on {
 		t.Errorf("display.platforms.telegram.streaming = %v (set %v), want false", on, ok)
@@ -170,7 +165,7 @@ func TestUnknownKeysAreIgnoredWithOneDebugLine(t *testing.T) {
 	os.WriteFile(filepath.Join(home, "config.yaml"), []byte("model: x\ngateway:\n  proxy_url: http://h:1\n  other: 1\nterminal:\n  backend: docker\n"), 0o600)
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	if _, err := Load(Options{Env: MapEnv(map[string]string{"HERALD_HOME": home}), Logger: log}); err != nil {
+	if _, err := Load(Options{Env: mapEnv(map[string]string{"HERALD_HOME": home}), Logger: log}); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
@@ -243,7 +238,7 @@ func TestBrokenYAMLNamesTheFile(t *testing.T) {
 }
 
 func TestConfigFlagFileMustExist(t *testing.T) {
-	_, err := Load(Options{Env: MapEnv(map[string]string{"HERALD_HOME": t.TempDir()}), File: filepath.Join(t.TempDir(), "missing.yaml")})
+	_, err := Load(Options{Env: mapEnv(map[string]string{"HERALD_HOME": t.TempDir()}), File: filepath.Join(t.TempDir(), "missing.yaml")})
 	if err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Errorf("err = %v", err)
 	}
@@ -254,7 +249,7 @@ func TestConfigFlagOverridesHomeFile(t *testing.T) {
 	os.WriteFile(filepath.Join(home, "config.yaml"), []byte("gateway:\n  proxy_url: http://home:1\n"), 0o600)
 	other := filepath.Join(t.TempDir(), "hermes.yaml")
 	os.WriteFile(other, []byte("gateway:\n  proxy_url: http://other:1\n"), 0o600)
-	c, err := Load(Options{Env: MapEnv(map[string]string{"HERALD_HOME": home}), File: other})
+	c, err := Load(Options{Env: mapEnv(map[string]string{"HERALD_HOME": home}), File: other})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +261,7 @@ func TestConfigFlagOverridesHomeFile(t *testing.T) {
 func TestDotEnvDoesNotOverrideTheEnvironment(t *testing.T) {
 	home := t.TempDir()
 	os.WriteFile(filepath.Join(home, ".env"), []byte("# comment\nGATEWAY_PROXY_URL=http://from-file:1\nexport GATEWAY_PROXY_KEY=\"file key\"\n"), 0o600)
-	c, err := Load(Options{Env: MapEnv(map[string]string{"HERALD_HOME": home, "GATEWAY_PROXY_URL": "http://from-env:1"})})
+	c, err := Load(Options{Env: mapEnv(map[string]string{"HERALD_HOME": home, "GATEWAY_PROXY_URL": "http://from-env:1"})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,15 +277,15 @@ func TestDotEnvDoesNotOverrideTheEnvironment(t *testing.T) {
 
 func TestRequireBackend(t *testing.T) {
 	home := t.TempDir()
-	_, err := Load(Options{Env: MapEnv(map[string]string{"HERALD_HOME": home}), RequireBackend: true})
+	_, err := Load(Options{Env: mapEnv(map[string]string{"HERALD_HOME": home}), RequireBackend: true})
 	if err == nil || !strings.Contains(err.Error(), "GATEWAY_PROXY_URL") || !strings.Contains(err.Error(), "agent.base_url") {
 		t.Errorf("err = %v, want advice naming GATEWAY_PROXY_URL and agent.base_url", err)
 	}
-	_, err = Load(Options{Env: MapEnv(map[string]string{"HERALD_HOME": home, "HERALD_AGENT_BASE_URL": "http://127.0.0.1:11434/v1"}), RequireBackend: true})
+	_, err = Load(Options{Env: mapEnv(map[string]string{"HERALD_HOME": home, "HERALD_AGENT_BASE_URL": "http://127.0.0.1:11434/v1"}), RequireBackend: true})
 	if err == nil || !strings.Contains(err.Error(), "agent.model") {
 		t.Errorf("err = %v, want agent.model required", err)
 	}
-	c, err := Load(Options{Env: MapEnv(map[string]string{"HERALD_HOME": home, "HERALD_AGENT_BASE_URL": "http://127.0.0.1:11434/v1", "HERALD_AGENT_MODEL": "llama3"}), RequireBackend: true})
+	c, err := Load(Options{Env: mapEnv(map[string]string{"HERALD_HOME": home, "HERALD_AGENT_BASE_URL": "http://127.0.0.1:11434/v1", "HERALD_AGENT_MODEL": "llama3"}), RequireBackend: true})
 	if err != nil || c.Backend() != "openai" {
 		t.Errorf("err = %v, backend = %q", err, c.Backend())
 	}
@@ -307,17 +302,7 @@ func TestEffectiveListsOrigins(t *testing.T) {
 	}
 }
 
-func TestWebchatOffLoopbackNeedsAToken(t *testing.T) {
-	home := t.TempDir()
-	base := map[string]string{"HERALD_HOME": home, "GATEWAY_PROXY_URL": "http://h:1", "HERALD_HTTP_ADDR": "0.0.0.0:8643"}
-	_, err := Load(Options{Env: MapEnv(base), RequireBackend: true})
-	if err == nil || !strings.Contains(err.Error(), "WEBCHAT_TOKEN") {
-		t.Errorf("err = %v, want WEBCHAT_TOKEN asked for", err)
-	}
-	base["WEBCHAT_TOKEN"] = "t0ken"
-	if _, err := Load(Options{Env: MapEnv(base), RequireBackend: true}); err != nil {
-		t.Errorf("with a token: %v", err)
-	}
+func TestIsLoopback(t *testing.T) {
 	for addr, want := range map[string]bool{"127.0.0.1:1": true, "[::1]:1": true, "localhost:1": true, "0.0.0.0:1": false, "192.0.2.1:1": false} {
 		if IsLoopback(addr) != want {
 			t.Errorf("IsLoopback(%q) = %v", addr, !want)
@@ -328,7 +313,7 @@ func TestWebchatOffLoopbackNeedsAToken(t *testing.T) {
 func TestBrokenDotEnvDoesNotShowValues(t *testing.T) {
 	home := t.TempDir()
 	os.WriteFile(filepath.Join(home, ".env"), []byte("GATEWAY_PROXY_KEY=\"sk-supersecret-123\n"), 0o600)
-	_, err := Load(Options{Env: MapEnv(map[string]string{"HERALD_HOME": home})})
+	_, err := Load(Options{Env: mapEnv(map[string]string{"HERALD_HOME": home})})
 	if err == nil || strings.Contains(err.Error(), "supersecret") || !strings.Contains(err.Error(), ".env") {
 		t.Errorf("err = %v, want one naming .env without the value", err)
 	}

@@ -10,8 +10,9 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// rawSections are read as written and handed to the parts that own them.
-var rawSections = []string{"platforms", "matrix", "display.platforms"}
+// rawSections are read as written: display.platforms.<name>.* holds
+// per-platform display settings.
+var rawSections = []string{"display.platforms"}
 
 // readYAML parses config.yaml into its top-level mapping node. A missing
 // default file means an empty configuration; a missing --config file is an error.
@@ -102,33 +103,31 @@ func scalarAt(root *yaml.Node, path string) (string, bool, error) {
 	return n.Value, true, nil
 }
 
-// readSections decodes the sections kept as written.
-func (c *Config) readSections(root *yaml.Node) []error {
-	var errs []error
-	section := func(path string, out any) {
-		n, err := nodeAt(root, path)
-		if err == nil && n != nil && n.Tag != "!!null" {
-			if n.Kind != yaml.MappingNode {
-				err = fmt.Errorf("line %d: expected a mapping, got %s", n.Line, kindName(n))
-			} else if derr := n.Decode(out); derr != nil {
-				err = fmt.Errorf("line %d: expected a mapping of names to mappings: %w", n.Line, derr)
-			}
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %s: %w", c.File, path, err))
+// readDisplayPlatforms reads display.platforms.<name>.streaming, which
+// turns streaming on or off for one platform.
+func (c *Config) readDisplayPlatforms(root *yaml.Node) []error {
+	const path = "display.platforms"
+	var platforms map[string]map[string]any
+	n, err := nodeAt(root, path)
+	if err == nil && n != nil && n.Tag != "!!null" {
+		if n.Kind != yaml.MappingNode {
+			err = fmt.Errorf("line %d: expected a mapping, got %s", n.Line, kindName(n))
+		} else if derr := n.Decode(&platforms); derr != nil {
+			err = fmt.Errorf("line %d: expected a mapping of names to mappings: %w", n.Line, derr)
 		}
 	}
-	section("platforms", &c.Platforms)
-	section("matrix", &c.Matrix)
-	section("display.platforms", &c.DisplayPlatforms)
-	for name, settings := range c.DisplayPlatforms {
+	if err != nil {
+		return []error{fmt.Errorf("%s: %s: %w", c.File, path, err)}
+	}
+	var errs []error
+	for name, settings := range platforms {
 		v, ok := settings["streaming"]
 		if !ok {
 			continue
 		}
 		on, isBool := v.(bool)
 		if !isBool {
-			errs = append(errs, fmt.Errorf("%s: display.platforms.%s.streaming: expected true or false, got %v", c.File, name, v))
+			errs = append(errs, fmt.Errorf("%s: %s.%s.streaming: expected true or false, got %v", c.File, path, name, v))
 			continue
 		}
 		c.PlatformStreaming[name] = on
@@ -136,12 +135,12 @@ func (c *Config) readSections(root *yaml.Node) []error {
 	return errs
 }
 
-// unknownKeys lists the leaf keys that no setting or section reads.
-func unknownKeys(root *yaml.Node) []string {
+// unknownKeys lists the leaf keys that none of the settings reads.
+func unknownKeys(root *yaml.Node, settings []Setting) []string {
 	known := map[string]bool{}
-	for _, s := range allSettings() {
-		if s.key != "" {
-			known[s.key] = true
+	for _, s := range settings {
+		if s.Key != "" {
+			known[s.Key] = true
 		}
 	}
 	var unknown []string

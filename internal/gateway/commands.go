@@ -5,8 +5,10 @@ import (
 	"time"
 
 	"github.com/herald-chat/herald/internal/agent"
+	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/platform"
 	"github.com/herald-chat/herald/internal/store"
+	"github.com/herald-chat/herald/internal/texts"
 )
 
 // command runs one of the gateway's commands. They bypass the session lane,
@@ -17,15 +19,15 @@ func (r *Runner) command(a platform.Adapter, turn store.Turn, cmd string) {
 	case "new", "reset":
 		r.cancelLane(key, errStopped, true)
 		// Set before the next message can read it.
-		err := r.store.SetSessionID(context.Background(), key, agent.NewSessionID(time.Now()))
+		err := r.store.SetSessionID(context.Background(), key, chat.NewSessionID(time.Now()))
 		if err != nil {
 			r.log.Error("starting a new session failed", "error", err)
 		}
 		r.replyAsync(a, turn, func(context.Context) string {
 			if err != nil {
-				return "⚠️ Could not start a new conversation: the state store failed."
+				return texts.NewSessionFailed
 			}
-			return newSessionText
+			return texts.NewSession
 		})
 	case "stop":
 		stopped := r.cancelLane(key, errStopped, false)
@@ -33,7 +35,7 @@ func (r *Runner) command(a platform.Adapter, turn store.Turn, cmd string) {
 			if stopped {
 				return "" // the stopped turn ends with its own notice
 			}
-			return nothingToStop
+			return texts.NothingToStop
 		})
 	case "status":
 		r.replyAsync(a, turn, func(ctx context.Context) string {
@@ -47,9 +49,9 @@ func (r *Runner) command(a platform.Adapter, turn store.Turn, cmd string) {
 					reachable = "unreachable: " + err.Error()
 				}
 			}
-			return statusText(id, r.backend.Name(), reachable, time.Since(r.started))
+			return texts.Status(id, r.backend.Name(), reachable, time.Since(r.started))
 		})
 	case "help":
-		r.replyAsync(a, turn, func(context.Context) string { return helpText })
+		r.replyAsync(a, turn, func(context.Context) string { return texts.Help() })
 	}
 }

@@ -35,7 +35,7 @@ func newFakePlatform(name string) *fakePlatform {
 
 func (f *fakePlatform) Name() string { return f.name }
 
-func (f *fakePlatform) Caps() platform.Caps {
+func (f *fakePlatform) Caps(chat.Target) platform.Caps {
 	return platform.Caps{MaxLength: 4096, Count: format.Runes, Edit: true, Typing: true, Cursor: true, Format: format.Markdown, EditInterval: time.Millisecond}
 }
 
@@ -50,7 +50,7 @@ func (f *fakePlatform) Run(ctx context.Context, h platform.Handler) error {
 
 func (f *fakePlatform) Ready() <-chan struct{} { return f.ready }
 
-func (f *fakePlatform) Send(_ context.Context, t platform.Target, text string) (string, error) {
+func (f *fakePlatform) Send(_ context.Context, t chat.Target, text string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.dead {
@@ -66,7 +66,7 @@ func (f *fakePlatform) Send(_ context.Context, t platform.Target, text string) (
 	return id, nil
 }
 
-func (f *fakePlatform) Edit(_ context.Context, t platform.Target, id, text string) error {
+func (f *fakePlatform) Edit(_ context.Context, t chat.Target, id, text string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.dead {
@@ -79,14 +79,14 @@ func (f *fakePlatform) Edit(_ context.Context, t platform.Target, id, text strin
 	return nil
 }
 
-func (f *fakePlatform) Delete(_ context.Context, t platform.Target, id string) error {
+func (f *fakePlatform) Delete(_ context.Context, t chat.Target, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.messages[t.ChatID], id)
 	return nil
 }
 
-func (f *fakePlatform) Typing(context.Context, platform.Target) error { return nil }
+func (f *fakePlatform) Typing(context.Context, chat.Target) error { return nil }
 
 var errDead = fmt.Errorf("the process was killed")
 
@@ -148,7 +148,7 @@ func echo(_ context.Context, turn agent.Turn, emit func(agent.Event)) agent.Resu
 	half := len(text) / 2
 	emit(agent.Event{Kind: agent.EventDelta, Text: text[:half]})
 	emit(agent.Event{Kind: agent.EventDelta, Text: text[half:]})
-	return agent.Result{FinalResponse: text, Text: text, SessionID: turn.SessionID, APICalls: 1, Streamed: true}
+	return agent.Result{FinalResponse: text, Text: text, SessionID: turn.SessionID}
 }
 
 // eventually waits for cond, failing the test after a generous deadline.
@@ -204,7 +204,7 @@ type marking struct {
 	states []platform.TurnState
 }
 
-func (m *marking) TurnStatus(_ context.Context, _ platform.Target, s platform.TurnState) error {
+func (m *marking) TurnStatus(_ context.Context, _ chat.Target, s platform.TurnState) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.states = append(m.states, s)

@@ -18,6 +18,7 @@ import (
 	"github.com/herald-chat/herald/internal/platform"
 	"github.com/herald-chat/herald/internal/store"
 	"github.com/herald-chat/herald/internal/stream"
+	"github.com/herald-chat/herald/internal/texts"
 )
 
 // ErrShuttingDown is returned to adapters for messages that arrive during
@@ -52,11 +53,21 @@ type Options struct {
 	Metrics      *ops.Metrics
 }
 
+// Store is what the runner keeps: the turn journal, the sessions and their
+// transcripts, and the pairings it hands out and checks.
+type Store interface {
+	store.Journal
+	store.Sessions
+	store.Transcripts
+	CreatePairing(ctx context.Context, platform, userID, userName string) (store.Pairing, error)
+	IsPaired(ctx context.Context, platform, userID string) (bool, error)
+}
+
 // Runner is the gateway's pipeline.
 type Runner struct {
 	opts     Options
 	backend  agent.Backend
-	store    store.Store
+	store    Store
 	adapters map[string]platform.Adapter
 	gates    *stream.Gates
 	log      *slog.Logger
@@ -99,7 +110,7 @@ type job struct {
 }
 
 // New returns a runner. Adapters are looked up by their Name.
-func New(opts Options, backend agent.Backend, st store.Store, adapters ...platform.Adapter) *Runner {
+func New(opts Options, backend agent.Backend, st Store, adapters ...platform.Adapter) *Runner {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -151,6 +162,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	// Turns left unfinished by a previous run are read before any adapter
 	// can journal a new message, so a new message is never taken for one.
 	pending, err := r.store.PendingTurns(ctx)
+	if ctx.Err() != nil {
+		return nil // stopped while starting: nothing was taken yet
+	}
 	if err != nil {
 		return fmt.Errorf("reading unfinished turns: %w", err)
 	}
@@ -255,7 +269,7 @@ func (r *Runner) dispatch(ctx context.Context, a platform.Adapter, turn store.Tu
 					r.log.Error("creating a pairing code failed", "error", err)
 					return ""
 				}
-				return pairingText(p.Code)
+				return texts.Pairing(p.Code)
 			})
 			return
 		}
@@ -353,31 +367,51 @@ func (r *Runner) finishTurn(turn store.Turn, status store.TurnStatus, note strin
 	}
 }
 
-// sessionID returns the conversation's session, starting one if needed.
+// sessionID returns the conversation's session, starting one if there is
+// none; a /new that starts one meanwhile wins.
 func (r *Runner) sessionID(ctx context.Context, key string) (string, error) {
-	id, ok, err := r.store.SessionID(ctx, key)
-	if err != nil || ok {
-		return id, err
+	for {
+		id, ok, err := r.store.SessionID(ctx, key)
+		if err != nil || ok {
+			return id, err
+		}
+		id = chat.NewSessionID(time.Now())
+		started, err := r.store.SwapSessionID(ctx, key, "", id)
+		if err != nil || started {
+			return id, err
+		}
 	}
-	id = agent.NewSessionID(time.Now())
-	return id, r.store.SetSessionID(ctx, key, id)
 }
 
-// Transcript returns the current conversation of the chat src is in, for
-// platforms that show history (the web chat after a reload).
-func (r *Runner) Transcript(ctx context.Context, src chat.Source) ([]chat.Message, error) {
-	key := chat.SessionKey(src, r.opts.SessionKeys)
-	id, ok, err := r.store.SessionID(ctx, key)
-	if err != nil || !ok {
-		return nil, err
+// TranscriptReader is the part of the store that Transcripts reads.
+type TranscriptReader interface {
+	SessionID(ctx context.Context, key string) (id string, ok bool, err error)
+	History(ctx context.Context, sessionID string, limit int) ([]store.Entry, error)
+}
+
+// Transcripts returns what reads the current conversation of the chat a
+// message comes from, keyed as the runner keys sessions, for platforms
+// that show history (the web chat after a reload). It needs no runner, so
+// an adapter can be given it before the runner exists.
+func Transcripts(st TranscriptReader, keys chat.SessionKeyOptions) func(ctx context.Context, src chat.Source) ([]chat.Message, error) {
+	return func(ctx context.Context, src chat.Source) ([]chat.Message, error) {
+		id, ok, err := st.SessionID(ctx, chat.SessionKey(src, keys))
+		if err != nil || !ok {
+			return nil, err
+		}
+		entries, err := st.History(ctx, id, 0)
+		if err != nil {
+			return nil, err
+		}
+		return messages(entries), nil
 	}
-	entries, err := r.store.History(ctx, id, 0)
-	if err != nil {
-		return nil, err
-	}
+}
+
+// messages are transcript entries as the agent and the platforms see them.
+func messages(entries []store.Entry) []chat.Message {
 	msgs := make([]chat.Message, len(entries))
 	for i, e := range entries {
 		msgs[i] = chat.Message{Role: e.Role, Content: e.Content}
 	}
-	return msgs, nil
+	return msgs
 }

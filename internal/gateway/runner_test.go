@@ -19,6 +19,7 @@ import (
 	"github.com/herald-chat/herald/internal/store"
 	"github.com/herald-chat/herald/internal/store/sqlite"
 	"github.com/herald-chat/herald/internal/stream"
+	"github.com/herald-chat/herald/internal/texts"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -262,7 +263,7 @@ func TestCommands(t *testing.T) {
 
 	h.plat.deliver(t, dm("alice", "/reset", "c4"))
 	eventually(t, "reset", func() bool { return len(h.plat.shown("dm-alice")) == 4 })
-	if got := h.plat.shown("dm-alice")[3]; got != newSessionText {
+	if got := h.plat.shown("dm-alice")[3]; got != texts.NewSession {
 		t.Errorf("reset = %q", got)
 	}
 	h.allSettled()
@@ -316,7 +317,7 @@ func TestStopCancelsTheRunningTurn(t *testing.T) {
 	h.allSettled()
 
 	h.plat.deliver(t, dm("alice", "/stop", "e3"))
-	h.finalIs("dm-alice", "working on long task\n\n⏹ Stopped.", nothingToStop)
+	h.finalIs("dm-alice", "working on long task\n\n⏹ Stopped.", texts.NothingToStop)
 }
 
 func TestInterruptModeCancelsAndRunsTheNewMessage(t *testing.T) {
@@ -387,7 +388,7 @@ func TestShutdownAfterGraceCancelsWithANotice(t *testing.T) {
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"working on task\n\n" + shutdownNotice}
+	want := []string{"working on task\n\n" + texts.ShutdownNotice}
 	if got := h.plat.shown("dm-alice"); !reflect.DeepEqual(got, want) {
 		t.Errorf("shown = %q, want %q", got, want)
 	}
@@ -446,7 +447,7 @@ func TestCrashAfterTextShownGetsOneNotice(t *testing.T) {
 	h.crash()
 
 	h2 := start(t, opts, &backend{answer: echo}, path)
-	h2.finalIs("dm-alice", interruptedByRestart)
+	h2.finalIs("dm-alice", texts.InterruptedByRestart)
 	h2.allSettled()
 	if n := len(h2.be.turns()); n != 0 {
 		t.Errorf("a shown turn ran again %d times", n)

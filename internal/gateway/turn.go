@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/herald-chat/herald/internal/agent"
@@ -10,53 +11,85 @@ import (
 	"github.com/herald-chat/herald/internal/platform"
 	"github.com/herald-chat/herald/internal/store"
 	"github.com/herald-chat/herald/internal/stream"
+	"github.com/herald-chat/herald/internal/texts"
 )
 
-// execute runs one turn: backend, streaming delivery, transcript, journal.
+// execute runs one turn: prepare it, run it through the backend into a
+// streaming delivery, and record how it ended.
 func (r *Runner) execute(j *job) {
-	turn, in := j.turn, j.turn.Inbound
-	log := r.log.With("turn", turn.ID, "session_key", turn.SessionKey)
+	log := r.log.With("turn", j.turn.ID, "session_key", j.turn.SessionKey)
+	run, ok := r.prepare(j, log)
+	if !ok {
+		return
+	}
+	r.metrics.ActiveTurns.Inc()
+	defer r.metrics.ActiveTurns.Dec()
+	r.record(j, run, r.run(j, run, log), log)
+}
+
+// prepared is a turn ready to run: its session and what the agent is sent.
+type prepared struct {
+	target    chat.Target
+	sessionID string
+	history   []chat.Message
+}
+
+// prepare journals that a turn starts and reads its session and history.
+// It reports false when the turn is not to run: cancelled before it
+// started, or its session unreadable (the turn is then recorded as failed).
+func (r *Runner) prepare(j *job, log *slog.Logger) (prepared, bool) {
+	turn := j.turn
 	if cause := context.Cause(j.ctx); cause != nil {
 		// Cancelled before it started: at shutdown it stays journalled for
 		// the next start; otherwise a newer message or a command replaced it.
 		if !errors.Is(cause, errShutdown) {
 			r.finishTurn(turn, store.Delivered, "not run: "+cause.Error())
 		}
-		return
+		return prepared{}, false
 	}
 	if err := r.store.SetTurnStatus(context.Background(), turn.ID, store.Running, ""); err != nil {
 		log.Error("journalling the turn's start failed", "error", err)
-		return
+		return prepared{}, false
 	}
 	sessionID, err := r.sessionID(j.ctx, turn.SessionKey)
 	if err != nil {
 		log.Error("reading the session failed", "error", err)
 		r.finishTurn(turn, store.Failed, err.Error())
-		return
+		return prepared{}, false
 	}
 	entries, err := r.store.History(j.ctx, sessionID, r.opts.HistoryLimit)
 	if err != nil {
 		log.Error("reading the transcript failed", "error", err)
 	}
-	history := make([]chat.Message, len(entries))
-	for i, e := range entries {
-		history[i] = chat.Message{Role: e.Role, Content: e.Content}
-	}
+	return prepared{target: turn.Inbound.AnswerTarget(), sessionID: sessionID, history: messages(entries)}, true
+}
 
-	r.metrics.ActiveTurns.Inc()
-	defer r.metrics.ActiveTurns.Dec()
-	r.mark(j.adapter, in.Source, platform.TurnWorking)
-	delivery := r.startDelivery(j.adapter, in.Source, func() {
+// ran is how a turn went.
+type ran struct {
+	res       agent.Result
+	final     string // the text the chat ends with
+	outcome   string // for the metrics: delivered, error, interrupted, stopped
+	delivered stream.Outcome
+	err       error // the final text could not be delivered
+}
+
+// run sends the turn to the backend and streams its answer into the chat
+// until the final text is delivered.
+func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
+	turn, in := j.turn, j.turn.Inbound
+	r.mark(j.adapter, p.target, platform.TurnWorking)
+	delivery, done := r.startDelivery(j.adapter, p.target, func() {
 		if err := r.store.MarkShown(context.Background(), turn.ID); err != nil {
 			log.Error("journalling that the answer is shown failed", "error", err)
 		}
 	})
+	defer done()
 	start, first := time.Now(), true
 	res := r.backend.Run(j.ctx, agent.Turn{
-		SessionID: sessionID,
+		SessionID: p.sessionID,
 		Message:   in.Text,
 		Images:    images(in.Attachments),
-		History:   history,
+		History:   p.history,
 		Source:    in.Source,
 	}, func(ev agent.Event) {
 		if first && ev.Kind == agent.EventDelta {
@@ -65,44 +98,52 @@ func (r *Runner) execute(j *job) {
 		}
 		delivery.Handle(ev)
 	})
-
-	final, outcome := r.finalText(j, res)
-	delivered, derr := delivery.Finish(r.sendCtx, final)
-	r.metrics.Edits.Add(float64(delivered.Edits))
-	r.metrics.RateLimitWaits.Add(float64(delivered.RateLimitWaits))
-
-	if res.SessionID != "" && res.SessionID != sessionID {
-		// Adopt the server's rotated id, unless /new replaced the session meanwhile.
-		if cur, _, err := r.store.SessionID(context.Background(), turn.SessionKey); err == nil && cur == sessionID {
-			if err := r.store.SetSessionID(context.Background(), turn.SessionKey, res.SessionID); err != nil {
-				log.Error("recording the rotated session id failed", "error", err)
-			}
-		}
-		sessionID = res.SessionID
+	out := ran{res: res}
+	out.final, out.outcome = r.finalText(j, res)
+	out.delivered, out.err = delivery.Finish(r.sendCtx, out.final)
+	r.metrics.Edits.Add(float64(out.delivered.Edits))
+	r.metrics.RateLimitWaits.Add(float64(out.delivered.RateLimitWaits))
+	if out.err != nil {
+		out.outcome = "failed"
 	}
-	answer := store.Entry{Role: chat.Assistant, Content: final, At: time.Now()}
-	if n := len(delivered.MessageIDs); n > 0 {
-		answer.MessageID = delivered.MessageIDs[n-1]
+	r.metrics.Turns.WithLabelValues(out.outcome).Inc()
+	return out
+}
+
+// record keeps what a turn leaves: the session the agent rotated to, the
+// exchange in the transcript, the turn's end in the journal and on the
+// asking message.
+func (r *Runner) record(j *job, p prepared, out ran, log *slog.Logger) {
+	turn, in := j.turn, j.turn.Inbound
+	sessionID := p.sessionID
+	if rotated := out.res.SessionID; rotated != "" && rotated != sessionID {
+		// Adopt the server's rotated id, unless /new replaced the session meanwhile.
+		if _, err := r.store.SwapSessionID(context.Background(), turn.SessionKey, sessionID, rotated); err != nil {
+			log.Error("recording the rotated session id failed", "error", err)
+		}
+		sessionID = rotated
+	}
+	answer := store.Entry{Role: chat.Assistant, Content: out.final, At: time.Now()}
+	if n := len(out.delivered.MessageIDs); n > 0 {
+		answer.MessageID = out.delivered.MessageIDs[n-1]
 	}
 	if err := r.store.Append(context.Background(), sessionID,
 		store.Entry{Role: chat.User, Content: in.Text, MessageID: in.Source.MessageID, At: in.Received},
 		answer); err != nil {
 		log.Error("recording the transcript failed", "error", err)
 	}
-	if derr != nil {
-		log.Error("delivering the answer failed", "error", derr)
-		r.metrics.Turns.WithLabelValues("failed").Inc()
-		r.mark(j.adapter, in.Source, platform.TurnFailed)
-		r.finishTurn(turn, store.Failed, derr.Error())
+	switch out.outcome {
+	case "failed":
+		log.Error("delivering the answer failed", "error", out.err)
+		r.mark(j.adapter, p.target, platform.TurnFailed)
+		r.finishTurn(turn, store.Failed, out.err.Error())
 		return
+	case "error":
+		r.mark(j.adapter, p.target, platform.TurnFailed)
+	default:
+		r.mark(j.adapter, p.target, platform.TurnDone)
 	}
-	r.metrics.Turns.WithLabelValues(outcome).Inc()
-	if outcome == "error" {
-		r.mark(j.adapter, in.Source, platform.TurnFailed)
-	} else {
-		r.mark(j.adapter, in.Source, platform.TurnDone)
-	}
-	r.finishTurn(turn, store.Delivered, errText(res.Err))
+	r.finishTurn(turn, store.Delivered, errText(out.res.Err))
 }
 
 // finalText is what the chat shows at the end of a turn, and the outcome
@@ -115,9 +156,9 @@ func (r *Runner) finalText(j *job, res agent.Result) (string, string) {
 		return res.FinalResponse, "stopped"
 	case errors.Is(cause, errShutdown):
 		if res.Text == "" {
-			return shutdownNotice, "interrupted"
+			return texts.ShutdownNotice, "interrupted"
 		}
-		return res.Text + "\n\n" + shutdownNotice, "interrupted"
+		return texts.WithNotice(res.Text, texts.ShutdownNotice), "interrupted"
 	}
 	if res.Err != nil {
 		r.metrics.UpstreamErrors.WithLabelValues(errorKind(res.Err)).Inc()
@@ -147,13 +188,15 @@ func errorKind(err error) string {
 // mark shows a turn's state on the asking message, where the platform
 // does that (platform.TurnMarker), through the chat's rate-limit gate like
 // every other call. It is a courtesy: a failure is logged.
-func (r *Runner) mark(a platform.Adapter, src chat.Source, state platform.TurnState) {
+func (r *Runner) mark(a platform.Adapter, t chat.Target, state platform.TurnState) {
 	m, ok := a.(platform.TurnMarker)
 	if !ok {
 		return
 	}
-	err := r.gates.For(a.Name(), src.ChatID).Do(r.sendCtx, 0, func(ctx context.Context) error {
-		return m.TurnStatus(ctx, platform.TargetOf(src), state)
+	gate, done := r.gates.For(a.Name(), t.ChatID)
+	defer done()
+	err := gate.Do(r.sendCtx, 0, func(ctx context.Context) error {
+		return m.TurnStatus(ctx, t, state)
 	})
 	if err != nil {
 		r.log.Debug("marking the turn failed", "state", state, "error", err)
@@ -178,26 +221,29 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// startDelivery begins delivering an answer to where src came from.
-func (r *Runner) startDelivery(a platform.Adapter, src chat.Source, onShown func()) *stream.Delivery {
+// startDelivery begins delivering an answer to t; done gives the chat's
+// gate back once the delivery is finished.
+func (r *Runner) startDelivery(a platform.Adapter, t chat.Target, onShown func()) (d *stream.Delivery, done func()) {
 	opts := r.opts.Streaming
 	if on, ok := r.opts.PlatformStreaming[a.Name()]; ok {
 		opts.Enabled = on
 	}
+	gate, done := r.gates.For(a.Name(), t.ChatID)
 	return stream.Start(r.sendCtx, stream.Params{
 		Adapter:      a,
-		Target:       platform.TargetOf(src),
-		DM:           src.ChatType == chat.DM,
-		Gate:         r.gates.For(a.Name(), src.ChatID),
+		Target:       t,
+		Gate:         gate,
 		Options:      opts,
 		OnFirstShown: onShown,
-	})
+	}), done
 }
 
 // reply sends a short text from the gateway itself (a command's answer, a
 // notice) through the same paced delivery as answers.
-func (r *Runner) reply(a platform.Adapter, src chat.Source, text string) error {
-	_, err := r.startDelivery(a, src, nil).Finish(r.sendCtx, text)
+func (r *Runner) reply(a platform.Adapter, t chat.Target, text string) error {
+	d, done := r.startDelivery(a, t, nil)
+	defer done()
+	_, err := d.Finish(r.sendCtx, text)
 	return err
 }
 
@@ -217,7 +263,7 @@ func (r *Runner) replyAsync(a platform.Adapter, turn store.Turn, compose func(ct
 			r.finishTurn(turn, store.Delivered, "")
 			return
 		}
-		if err := r.reply(a, turn.Inbound.Source, text); err != nil {
+		if err := r.reply(a, turn.Inbound.AnswerTarget(), text); err != nil {
 			r.log.Error("sending a reply failed", "turn", turn.ID, "error", err)
 			r.finishTurn(turn, store.Failed, err.Error())
 			return
@@ -259,7 +305,7 @@ func (r *Runner) resume(pending []store.Turn) {
 			for _, turn := range turns {
 				if turn.Shown {
 					r.log.Info("telling the user an answer was cut off by a restart", "turn", turn.ID)
-					r.replyAsync(a, turn, func(context.Context) string { return interruptedByRestart })
+					r.replyAsync(a, turn, func(context.Context) string { return texts.InterruptedByRestart })
 					continue
 				}
 				r.log.Info("resuming a turn left unfinished", "turn", turn.ID)

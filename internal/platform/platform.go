@@ -6,21 +6,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/herald-chat/herald/internal/chat"
+	"github.com/herald-chat/herald/internal/config"
 	"github.com/herald-chat/herald/internal/format"
 )
 
-// Caps declares what a platform can do and its limits, so that shared code
-// never asks which platform it is talking to.
+// Caps declares what a platform can do in one chat and its limits there,
+// so that shared code never asks which platform it is talking to.
 type Caps struct {
 	// MaxLength is the longest message, counted as Count says.
 	MaxLength int
 	Count     format.Counting
 	// Edit: sent messages can be edited (streaming by edits).
 	Edit bool
-	// Draft: the platform shows ephemeral drafts (see Drafter).
+	// Draft: the chat shows ephemeral drafts, made with Drafter.Draft.
 	Draft bool
 	// Threads: the platform has threads to answer in.
 	Threads bool
@@ -35,18 +38,6 @@ type Caps struct {
 	EditInterval time.Duration
 }
 
-// Target is where an answer goes.
-type Target struct {
-	ChatID   string
-	ThreadID string
-	ReplyTo  string // the message being answered, where the platform links replies
-}
-
-// TargetOf answers a message where it came from.
-func TargetOf(src chat.Source) Target {
-	return Target{ChatID: src.ChatID, ThreadID: src.ThreadID, ReplyTo: src.MessageID}
-}
-
 // Handler takes one inbound message. It returns once the message is
 // journalled; only then may the adapter acknowledge it to the platform (for
 // example advance an update offset). An error means it was not journalled:
@@ -58,26 +49,29 @@ type Handler func(ctx context.Context, in chat.Inbound) error
 type Adapter interface {
 	// Name is the platform's name, as in config keys (matrix, telegram, webchat).
 	Name() string
-	Caps() Caps
+	// Caps says what the platform can do in the chat t is in; it may
+	// differ from chat to chat (drafts only in direct chats, say).
+	Caps(t chat.Target) Caps
 	// Run connects and receives messages until ctx ends, calling h for each.
 	Run(ctx context.Context, h Handler) error
 	// Ready is closed once the adapter is connected and receiving.
 	Ready() <-chan struct{}
 	// Send posts a new message and returns its id.
-	Send(ctx context.Context, t Target, text string) (id string, err error)
+	Send(ctx context.Context, t chat.Target, text string) (id string, err error)
 	// Edit replaces a sent message's text.
-	Edit(ctx context.Context, t Target, id, text string) error
+	Edit(ctx context.Context, t chat.Target, id, text string) error
 	// Delete removes a sent message.
-	Delete(ctx context.Context, t Target, id string) error
+	Delete(ctx context.Context, t chat.Target, id string) error
 	// Typing shows the typing indicator for a few seconds.
-	Typing(ctx context.Context, t Target) error
+	Typing(ctx context.Context, t chat.Target) error
 }
 
-// Drafter is an adapter with ephemeral draft previews (Telegram's
-// sendMessageDraft): a draft is replaced by each call and disappears when
-// the final message is sent.
+// Drafter is an adapter whose chats may show ephemeral draft previews
+// (Telegram's sendMessageDraft): a draft is replaced by each call and
+// disappears when the final message is sent. Caps.Draft says in which
+// chats; a delivery drafts only where it is true.
 type Drafter interface {
-	Draft(ctx context.Context, t Target, draftID int64, text string) error
+	Draft(ctx context.Context, t chat.Target, draftID int64, text string) error
 }
 
 // RateLimitError reports that the platform refused a call for now and said
@@ -118,5 +112,60 @@ const (
 // its turn (Matrix's 👀, ✅ and ❌ reactions). Only the gateway knows when a
 // turn starts and how it ends.
 type TurnMarker interface {
-	TurnStatus(ctx context.Context, t Target, state TurnState) error
+	TurnStatus(ctx context.Context, t chat.Target, state TurnState) error
+}
+
+// Settings are a platform's settings, loaded from the configuration by
+// package config, and what builds the platform's adapter from them. Each
+// platform package registers its own with Register.
+type Settings interface {
+	config.Section
+	// Enabled tells whether the settings turn the platform on.
+	Enabled() bool
+	// Adapter builds the platform's adapter, not yet connected.
+	Adapter(Deps) (Adapter, error)
+}
+
+// OpenByDefault is implemented by the settings of a platform whose users
+// may talk to the agent unless an allowlist says otherwise: the web chat,
+// which only Herald's listener serves, behind its token off loopback.
+type OpenByDefault interface {
+	OpenByDefault() bool
+}
+
+// Deps is what the gateway gives a platform to build its adapter with.
+type Deps struct {
+	// Dir is the platform's own directory for the files it keeps
+	// ($HERALD_HOME/<name>), created by the adapter when it needs it.
+	Dir string
+	// State keeps the platform's positions across restarts.
+	State StateStore
+	// Allowed and AllowAll say who may talk to the agent on the platform:
+	// the gateway's and the platform's allowlists together.
+	Allowed  []string
+	AllowAll bool
+	// History reads the conversation a message belongs to, for platforms
+	// that show it again (the web chat after a reload).
+	History func(ctx context.Context, src chat.Source) ([]chat.Message, error)
+	// HTTPAddr is the address of Herald's HTTP listener, for a platform
+	// that serves pages there (see HTTPHandler).
+	HTTPAddr string
+	// HTTPClient makes the platform's requests to its servers; nil means
+	// a client of the adapter's own.
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+}
+
+// HTTPHandler is an adapter that serves pages on Herald's HTTP listener
+// (the web chat), at its root.
+type HTTPHandler interface {
+	Handler() http.Handler
+}
+
+// Register registers a platform under its name, as in config keys
+// (platforms.<name>.*) and chat.Source.Platform; newSettings returns its
+// settings with nothing set. A platform package calls it from init, and
+// the one line that imports the package (internal/app) brings it in.
+func Register(name string, newSettings func() Settings) {
+	config.RegisterPlatform(name, func() config.Section { return newSettings() })
 }

@@ -60,9 +60,9 @@ type Pairing struct {
 	Approved  bool
 }
 
-// Store is the gateway's persistent state. Implementations are safe for
-// concurrent use.
-type Store interface {
+// Journal is the turn journal: every inbound message from the moment it
+// arrives until its answer is delivered.
+type Journal interface {
 	// Receive journals an inbound message as a Received turn, unless its
 	// (platform, event id) was seen before: then it returns ErrDuplicate.
 	// The check and the insert are one transaction.
@@ -74,17 +74,32 @@ type Store interface {
 	// PendingTurns lists turns left Received or Running, oldest first: after
 	// a crash these are resumed or answered with a notice.
 	PendingTurns(ctx context.Context) ([]Turn, error)
+}
 
+// Sessions maps each conversation to its current agent session.
+type Sessions interface {
 	// SessionID returns the current session id of a conversation.
 	SessionID(ctx context.Context, key string) (id string, ok bool, err error)
-	// SetSessionID starts (or rotates to) a session for a conversation.
+	// SetSessionID starts a new session for a conversation, whatever its
+	// current one (the user asked for a new conversation).
 	SetSessionID(ctx context.Context, key, id string) error
+	// SwapSessionID moves a conversation from session old to session new
+	// only if old is still its current session ("" for none yet), in one
+	// step: a rotation reported by the agent never overwrites a /new that
+	// came meanwhile. It reports whether the swap happened.
+	SwapSessionID(ctx context.Context, key, old, new string) (bool, error)
+}
 
+// Transcripts keeps each session's conversation.
+type Transcripts interface {
 	// Append adds entries to a session's transcript.
 	Append(ctx context.Context, sessionID string, entries ...Entry) error
 	// History returns a session's last limit entries, oldest first (all when limit <= 0).
 	History(ctx context.Context, sessionID string, limit int) ([]Entry, error)
+}
 
+// Pairings are the one-time codes that let unknown users in.
+type Pairings interface {
 	// CreatePairing returns a pairing code for a user, reusing the user's
 	// pending code if there is one.
 	CreatePairing(ctx context.Context, platform, userID, userName string) (Pairing, error)
@@ -92,12 +107,24 @@ type Store interface {
 	ApprovePairing(ctx context.Context, code string) (Pairing, error)
 	// IsPaired reports whether a user was approved through pairing.
 	IsPaired(ctx context.Context, platform, userID string) (bool, error)
+}
 
+// Store is all of the gateway's persistent state, as one store provides
+// it; each consumer asks for the part it needs. Implementations are safe
+// for concurrent use.
+type Store interface {
+	Journal
+	Sessions
+	Transcripts
+	Pairings
 	// State reads a named platform position (an update offset, a sync token).
 	State(ctx context.Context, name string) (value string, ok bool, err error)
 	// SetState writes a named platform position.
 	SetState(ctx context.Context, name, value string) error
-
+	// PruneSeen and PruneTurns forget the seen events and settled turns
+	// older than the given age, and say how many.
+	PruneSeen(ctx context.Context, olderThan time.Duration) (int64, error)
+	PruneTurns(ctx context.Context, olderThan time.Duration) (int64, error)
 	// Close flushes and closes the store.
 	Close() error
 }

@@ -10,29 +10,69 @@ import (
 )
 
 // Gates hands out one Gate per chat, so that every delivery to a chat, and
-// anything else sent there, shares that chat's rate-limit state. The zero
-// value is ready to use.
+// anything else sent there, shares that chat's rate-limit state. A gate
+// nobody holds whose chat has been quiet for a while is forgotten, so that
+// a gateway serving many chats over months does not keep one for each. The
+// zero value is ready to use.
 type Gates struct {
-	mu sync.Mutex
-	m  map[gateKey]*Gate
+	mu      sync.Mutex
+	m       map[gateKey]*heldGate
+	sweepAt int // the map's size at which forgotten gates are swept out
 }
 
 type gateKey struct{ platform, chat string }
 
-// For returns the gate of one chat on one platform, the same one every time.
-func (g *Gates) For(platform, chatID string) *Gate {
+// heldGate is a gate and how many hold it.
+type heldGate struct {
+	gate    *Gate
+	holders int
+}
+
+// forgetAfter is how long a chat must have been quiet, and free of any
+// penalty, before its gate may be forgotten: longer than any interval a
+// platform paces changes by, so a new gate allows nothing the old one
+// would have refused.
+const forgetAfter = time.Minute
+
+// For returns the gate of one chat on one platform, the same one to every
+// holder; done gives it back, and must be called once the holder no
+// longer sends to the chat.
+func (g *Gates) For(platform, chatID string) (gate *Gate, done func()) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.m == nil {
-		g.m = make(map[gateKey]*Gate)
+		g.m = make(map[gateKey]*heldGate)
+	}
+	if len(g.m) >= g.sweepAt {
+		g.sweep(time.Now())
 	}
 	k := gateKey{platform, chatID}
-	gate := g.m[k]
-	if gate == nil {
-		gate = &Gate{}
-		g.m[k] = gate
+	h := g.m[k]
+	if h == nil {
+		h = &heldGate{gate: &Gate{}}
+		g.m[k] = h
 	}
-	return gate
+	h.holders++
+	var once sync.Once
+	return h.gate, func() {
+		once.Do(func() {
+			g.mu.Lock()
+			h.holders--
+			g.mu.Unlock()
+		})
+	}
+}
+
+// sweep forgets the gates nobody holds whose chats are quiet, and sets the
+// next sweep for when the map has doubled, so sweeping costs little per
+// call. The caller holds g.mu.
+func (g *Gates) sweep(now time.Time) {
+	for k, h := range g.m {
+		if h.holders == 0 && h.gate.quietSince(now.Add(-forgetAfter)) {
+			delete(g.m, k)
+		}
+	}
+	g.sweepAt = max(2*len(g.m), 64)
 }
 
 // Gate paces the changes made to one chat, lets one call at a time go to
@@ -55,14 +95,6 @@ func (g *Gate) Block(until time.Time) {
 	if until.After(g.blockedUntil) {
 		g.blockedUntil = until
 	}
-}
-
-// BlockedUntil tells until when the chat is under a rate-limit penalty
-// (a time in the past when it is not).
-func (g *Gate) BlockedUntil() time.Time {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.blockedUntil
 }
 
 // LastChange tells when a message was last sent or edited in the chat, the
@@ -95,6 +127,14 @@ func (g *Gate) Do(ctx context.Context, interval time.Duration, fn func(context.C
 			return err
 		}
 	}
+}
+
+// quietSince tells whether the chat has had no change and no penalty
+// since t, and no call is in flight.
+func (g *Gate) quietSince(t time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.slot) == 0 && g.lastChange.Before(t) && g.blockedUntil.Before(t)
 }
 
 // take waits for the chat's call slot; it fails when ctx ends or stop is

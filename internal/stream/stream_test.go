@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/herald-chat/herald/internal/agent"
+	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/format"
 	"github.com/herald-chat/herald/internal/platform"
 	"github.com/herald-chat/herald/internal/stream"
@@ -25,14 +26,14 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	chat   = "chat-1"
+	chatID = "chat-1"
 	cursor = " ▉"
 	// patience bounds every wait for the delivery to do something; tests
 	// never rely on timing otherwise.
 	patience = 20 * time.Second
 )
 
-var target = platform.Target{ChatID: chat}
+var target = chat.Target{ChatID: chatID}
 
 func testCaps() platform.Caps {
 	return platform.Caps{
@@ -108,7 +109,7 @@ func awaitShown(t *testing.T, fake *streamtest.Fake, want string) {
 	}
 	w := []rune(normalize(want))
 	end := string(w[max(len(w)-40, 0):])
-	ok := fake.AwaitChat(chat, patience, func(msgs []string, draft string) bool {
+	ok := fake.AwaitChat(chatID, patience, func(msgs []string, draft string) bool {
 		all := strings.Join(append(msgs, draft), "\n")
 		return strings.HasSuffix(normalize(strings.ReplaceAll(all, "▉", "")), end)
 	})
@@ -163,11 +164,11 @@ func TestStreamedAnswerEndsExactly(t *testing.T) {
 	feedShowing(t, fake, d, answer, 5)
 	out := finish(t, d, answer)
 
-	if got := fake.Messages(chat); len(got) != 1 || got[0] != answer {
+	if got := fake.Messages(chatID); len(got) != 1 || got[0] != answer {
 		t.Fatalf("chat shows %q, want exactly the answer", got)
 	}
-	if !slices.Equal(out.MessageIDs, fake.MessageIDs(chat)) {
-		t.Errorf("outcome ids %v, chat has %v", out.MessageIDs, fake.MessageIDs(chat))
+	if !slices.Equal(out.MessageIDs, fake.MessageIDs(chatID)) {
+		t.Errorf("outcome ids %v, chat has %v", out.MessageIDs, fake.MessageIDs(chatID))
 	}
 	if !out.Shown || out.Sends != 1 || out.Edits < 2 {
 		t.Errorf("outcome %+v: want shown, one send and several edits", out)
@@ -263,7 +264,7 @@ func TestCursorOnIntermediateEditsOnly(t *testing.T) {
 			if len(intermediate) == 0 {
 				t.Fatal("no intermediate updates")
 			}
-			for _, m := range fake.Messages(chat) {
+			for _, m := range fake.Messages(chatID) {
 				if strings.Contains(m, "▉") {
 					t.Errorf("final message %q has the cursor", m)
 				}
@@ -286,7 +287,7 @@ func TestThinkingIsNeverShown(t *testing.T) {
 		}
 	}
 	want := "Hello! How can I help? For example, ask me about the weather."
-	if got := fake.Messages(chat); len(got) != 1 || got[0] != want {
+	if got := fake.Messages(chatID); len(got) != 1 || got[0] != want {
 		t.Errorf("chat shows %q, want %q", got, want)
 	}
 }
@@ -309,7 +310,7 @@ func TestToolStatusLine(t *testing.T) {
 	feed(d, " Found it: 42.", 4)
 	final := "Let me look that up. Found it: 42."
 	finish(t, d, final)
-	if got := fake.Messages(chat); len(got) != 1 || got[0] != final {
+	if got := fake.Messages(chatID); len(got) != 1 || got[0] != final {
 		t.Errorf("chat shows %q, want %q", got, final)
 	}
 }
@@ -319,7 +320,7 @@ func TestToolStatusLine(t *testing.T) {
 func TestToolStatusBeforeAnyText(t *testing.T) {
 	fake := streamtest.New(testCaps())
 	shown := make(chan struct{}, 1)
-	d := stream.Start(context.Background(), stream.Params{Adapter: fake, Target: platform.Target{ChatID: chat}, Gate: (&stream.Gates{}).For("fake", chat),
+	d := stream.Start(context.Background(), stream.Params{Adapter: fake, Target: target,
 		Options: testOptions(), OnFirstShown: func() { shown <- struct{}{} }})
 	d.Handle(agent.Event{Kind: agent.EventTool, Tool: &agent.ToolProgress{Tool: "web_search", Emoji: "🔍", Label: "searching the web", Status: "running"}})
 	awaitShown(t, fake, "🔍 searching the web…")
@@ -331,7 +332,7 @@ func TestToolStatusBeforeAnyText(t *testing.T) {
 	d.Handle(agent.Event{Kind: agent.EventTool, Tool: &agent.ToolProgress{Tool: "web_search", Status: "completed"}})
 	feed(d, "The answer is 42.", 4)
 	finish(t, d, "The answer is 42.")
-	if got := fake.Messages(chat); len(got) != 1 || got[0] != "The answer is 42." {
+	if got := fake.Messages(chatID); len(got) != 1 || got[0] != "The answer is 42." {
 		t.Errorf("chat shows %q, want the answer in the status line's message", got)
 	}
 	<-shown
@@ -379,12 +380,12 @@ func TestLongAnswerIsSplitKeepingFences(t *testing.T) {
 	d := start(t, fake, testOptions())
 	text := longAnswer()
 	feedShowing(t, fake, d, text, 40)
-	if n := len(fake.Messages(chat)); n < 2 {
+	if n := len(fake.Messages(chatID)); n < 2 {
 		t.Errorf("only %d message(s) while streaming, want the answer split", n)
 	}
 	out := finish(t, d, text)
 
-	msgs := fake.Messages(chat)
+	msgs := fake.Messages(chatID)
 	if len(msgs) < 12 {
 		t.Errorf("%d messages for %d characters", len(msgs), len(text))
 	}
@@ -407,8 +408,8 @@ func TestLongAnswerIsSplitKeepingFences(t *testing.T) {
 			t.Errorf("%s failed: %v", c.Kind, c.Err)
 		}
 	}
-	if !slices.Equal(out.MessageIDs, fake.MessageIDs(chat)) {
-		t.Errorf("outcome ids %v, chat has %v", out.MessageIDs, fake.MessageIDs(chat))
+	if !slices.Equal(out.MessageIDs, fake.MessageIDs(chatID)) {
+		t.Errorf("outcome ids %v, chat has %v", out.MessageIDs, fake.MessageIDs(chatID))
 	}
 }
 
@@ -436,7 +437,7 @@ func TestRateLimitStopsEverythingThenCoalesces(t *testing.T) {
 	caps := testCaps()
 	caps.Typing = true
 	fake := streamtest.New(caps)
-	fake.RateLimitNth(chat, 4, 300*time.Millisecond)
+	fake.RateLimitNth(chatID, 4, 300*time.Millisecond)
 	d := start(t, fake, testOptions())
 
 	r := []rune(answer)
@@ -455,7 +456,7 @@ func TestRateLimitStopsEverythingThenCoalesces(t *testing.T) {
 	out := finish(t, d, answer)
 
 	checkPenalties(t, fake)
-	if got := fake.Messages(chat); len(got) != 1 || got[0] != answer {
+	if got := fake.Messages(chatID); len(got) != 1 || got[0] != answer {
 		t.Errorf("chat shows %q, want the answer once", got)
 	}
 	if out.RateLimitWaits < 1 {
@@ -478,12 +479,14 @@ func TestRateLimitStopsEverythingThenCoalesces(t *testing.T) {
 
 func TestRateLimitGateIsSharedByTheChat(t *testing.T) {
 	fake := streamtest.New(testCaps())
-	fake.RateLimitNth(chat, 4, 300*time.Millisecond)
+	fake.RateLimitNth(chatID, 4, 300*time.Millisecond)
 	var gates stream.Gates
+	gate, done := gates.For("fake", chatID)
+	defer done()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	a := stream.Start(ctx, stream.Params{Adapter: fake, Target: target, Gate: gates.For("fake", chat), Options: testOptions()})
-	b := stream.Start(ctx, stream.Params{Adapter: fake, Target: target, Gate: gates.For("fake", chat), Options: testOptions()})
+	a := stream.Start(ctx, stream.Params{Adapter: fake, Target: target, Gate: gate, Options: testOptions()})
+	b := stream.Start(ctx, stream.Params{Adapter: fake, Target: target, Gate: gate, Options: testOptions()})
 	textA := "First delivery: " + strings.Repeat("alpha ", 40)
 	textB := "Second delivery: " + strings.Repeat("beta ", 40)
 	ra, rb := []rune(textA), []rune(textB)
@@ -506,7 +509,7 @@ func TestRateLimitGateIsSharedByTheChat(t *testing.T) {
 	finish(t, b, textB)
 
 	checkPenalties(t, fake)
-	got := fake.Messages(chat)
+	got := fake.Messages(chatID)
 	slices.Sort(got)
 	if want := []string{textA, textB}; !slices.Equal(got, want) {
 		t.Errorf("chat shows %q, want %q", got, want)
@@ -523,7 +526,7 @@ func TestCannotEditSendsTheRestAsNewMessages(t *testing.T) {
 	final := first + " And then the second part, which could not be added by editing."
 	out := finish(t, d, final)
 
-	msgs := fake.Messages(chat)
+	msgs := fake.Messages(chatID)
 	if len(msgs) < 2 || msgs[0] != first {
 		t.Fatalf("chat shows %q, want the first part then the rest", msgs)
 	}
@@ -542,7 +545,7 @@ func TestCannotEditWithDifferentFinalReplacesTheMessage(t *testing.T) {
 	awaitShown(t, fake, "A draft answer that will change.")
 	final := "⚠️ The agent failed: the answer above was wrong."
 	finish(t, d, final)
-	if got := fake.Messages(chat); len(got) != 1 || got[0] != final {
+	if got := fake.Messages(chatID); len(got) != 1 || got[0] != final {
 		t.Errorf("chat shows %q, want only %q", got, final)
 	}
 }
@@ -589,7 +592,7 @@ func TestStreamingOffSplitsLongAnswers(t *testing.T) {
 	text := longAnswer()
 	out := finish(t, d, text)
 	want := format.Split(text, 500, format.Runes)
-	if got := fake.Messages(chat); !slices.Equal(got, want) {
+	if got := fake.Messages(chatID); !slices.Equal(got, want) {
 		t.Errorf("chat shows %d messages, want the %d chunks of format.Split", len(got), len(want))
 	}
 	if out.Edits != 0 || out.Sends != len(want) {
@@ -605,7 +608,7 @@ func TestDraftTransport(t *testing.T) {
 	o.Transport = "auto"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d := stream.Start(ctx, stream.Params{Adapter: fake, Target: target, DM: true, Options: o})
+	d := stream.Start(ctx, stream.Params{Adapter: fake, Target: target, Options: o})
 	feedShowing(t, fake, d, answer, 5)
 	out := finish(t, d, answer)
 
@@ -613,10 +616,10 @@ func TestDraftTransport(t *testing.T) {
 	if count(calls, "draft") < 2 || count(calls, "send") != 1 || count(calls, "edit") != 0 {
 		t.Errorf("calls: %s; want drafts then one send", describe(calls))
 	}
-	if got := fake.Messages(chat); len(got) != 1 || got[0] != answer {
+	if got := fake.Messages(chatID); len(got) != 1 || got[0] != answer {
 		t.Errorf("chat shows %q", got)
 	}
-	if fake.DraftText(chat) != "" {
+	if fake.DraftText(chatID) != "" {
 		t.Errorf("the draft is still there")
 	}
 	if out.Drafts < 2 || out.Sends != 1 || !out.Shown {
@@ -624,17 +627,19 @@ func TestDraftTransport(t *testing.T) {
 	}
 }
 
-func TestDraftNotUsedOutsideDirectChats(t *testing.T) {
-	caps := testCaps()
-	caps.Draft = true
-	fake := streamtest.New(caps)
-	o := testOptions()
-	o.Transport = "auto"
-	d := start(t, fake, o) // DM false
-	feedShowing(t, fake, d, answer, 5)
-	finish(t, d, answer)
-	if n := count(fake.Calls(), "draft"); n != 0 {
-		t.Errorf("%d drafts in a group chat", n)
+// Drafts are used only where the chat's Caps have them, even when the
+// transport asks for them: elsewhere the answer grows by edits.
+func TestDraftNotUsedWhereTheChatHasNone(t *testing.T) {
+	for _, transport := range []string{"auto", "draft"} {
+		fake := streamtest.New(testCaps()) // no drafts in this chat
+		o := testOptions()
+		o.Transport = transport
+		d := start(t, fake, o)
+		feedShowing(t, fake, d, answer, 5)
+		finish(t, d, answer)
+		if n, edits := count(fake.Calls(), "draft"), count(fake.Calls(), "edit"); n != 0 || edits == 0 {
+			t.Errorf("transport %s: %d drafts and %d edits in a chat without drafts, want edits only", transport, n, edits)
+		}
 	}
 }
 
@@ -657,7 +662,7 @@ func TestDraftFailureFallsBackToEdits(t *testing.T) {
 	if count(calls, "edit") == 0 {
 		t.Errorf("no edits after drafts failed: %s", describe(calls))
 	}
-	if got := fake.Messages(chat); len(got) != 1 || got[0] != answer {
+	if got := fake.Messages(chatID); len(got) != 1 || got[0] != answer {
 		t.Errorf("chat shows %q", got)
 	}
 }
@@ -670,7 +675,7 @@ func TestFinalTextDifferentFromDeltasShownOnce(t *testing.T) {
 	awaitShown(t, fake, partial)
 	final := partial + "\n\n⚠️ The agent server stopped answering."
 	finish(t, d, final)
-	got := fake.Messages(chat)
+	got := fake.Messages(chatID)
 	if len(got) != 1 || got[0] != final {
 		t.Errorf("chat shows %q, want %q once", got, final)
 	}
@@ -686,12 +691,12 @@ func TestFinalTextRewrittenOverSeveralMessages(t *testing.T) {
 		fmt.Fprintf(&streamed, "word%d ", i)
 	}
 	feedShowing(t, fake, d, streamed.String(), 20)
-	if len(fake.Messages(chat)) < 3 {
-		t.Fatalf("want several messages while streaming, got %q", fake.Messages(chat))
+	if len(fake.Messages(chatID)) < 3 {
+		t.Fatalf("want several messages while streaming, got %q", fake.Messages(chatID))
 	}
 	final := "A short final answer that replaces everything.\n\n⚠️ Partial answer discarded."
 	finish(t, d, final)
-	if got := fake.Messages(chat); len(got) != 1 || got[0] != final {
+	if got := fake.Messages(chatID); len(got) != 1 || got[0] != final {
 		t.Errorf("chat shows %q, want only %q", got, final)
 	}
 }
@@ -776,7 +781,7 @@ func TestFinishRetriesTransientErrors(t *testing.T) {
 	o.Enabled = false
 	d := start(t, fake, o)
 	finish(t, d, answer)
-	if got := fake.Messages(chat); len(got) != 1 || got[0] != answer {
+	if got := fake.Messages(chatID); len(got) != 1 || got[0] != answer {
 		t.Errorf("chat shows %q", got)
 	}
 }
@@ -804,7 +809,7 @@ func TestFinishReportsUndeliveredAnswer(t *testing.T) {
 
 func TestFinishGivesUpWhenContextEnds(t *testing.T) {
 	fake := streamtest.New(testCaps())
-	fake.RateLimitNth(chat, 1, time.Hour)
+	fake.RateLimitNth(chatID, 1, time.Hour)
 	o := testOptions()
 	o.Enabled = false
 	d := start(t, fake, o)
@@ -828,7 +833,7 @@ func TestStartContextEndsTheGoroutine(t *testing.T) {
 	cancel()
 	// Finish still delivers with its own context.
 	finish(t, d, answer)
-	if got := fake.Messages(chat); len(got) != 1 || got[0] != answer {
+	if got := fake.Messages(chatID); len(got) != 1 || got[0] != answer {
 		t.Errorf("chat shows %q", got)
 	}
 }
@@ -849,7 +854,7 @@ func TestEmptyFinalRemovesIntermediateText(t *testing.T) {
 	feed(d, "Something that will be withdrawn.", 100)
 	awaitShown(t, fake, "Something that will be withdrawn.")
 	out := finish(t, d, "<think>nothing to say</think>")
-	if got := fake.Messages(chat); len(got) != 0 {
+	if got := fake.Messages(chatID); len(got) != 0 {
 		t.Errorf("chat shows %q, want nothing", got)
 	}
 	if out.Deletes != 1 || len(out.MessageIDs) != 0 {
@@ -859,24 +864,27 @@ func TestEmptyFinalRemovesIntermediateText(t *testing.T) {
 
 func TestGatesAndDo(t *testing.T) {
 	var gates stream.Gates
-	g := gates.For("telegram", "1")
-	if gates.For("telegram", "1") != g || gates.For("matrix", "1") == g {
+	g, done := gates.For("telegram", "1")
+	defer done()
+	same, done2 := gates.For("telegram", "1")
+	defer done2()
+	other, done3 := gates.For("matrix", "1")
+	defer done3()
+	if same != g || other == g {
 		t.Fatal("For does not give one gate per chat")
 	}
 	ctx := context.Background()
 	limited := &platform.RateLimitError{RetryAfter: 200 * time.Millisecond, Err: errors.New("429")}
+	blocked := time.Now()
 	if err := g.Do(ctx, 0, func(context.Context) error { return limited }); !errors.Is(err, limited) {
 		t.Fatalf("Do returned %v", err)
-	}
-	if !g.BlockedUntil().After(time.Now()) {
-		t.Fatal("a rate-limit answer did not block the chat")
 	}
 	var ran time.Time
 	if err := g.Do(ctx, 0, func(context.Context) error { ran = time.Now(); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if ran.Before(g.BlockedUntil()) {
-		t.Errorf("Do ran at %v, during the block until %v", ran, g.BlockedUntil())
+	if ran.Before(blocked.Add(limited.RetryAfter)) {
+		t.Errorf("Do ran %v after the rate-limit answer, within its %v", ran.Sub(blocked), limited.RetryAfter)
 	}
 	short, cancel := context.WithCancel(ctx)
 	g.Block(time.Now().Add(time.Hour))
@@ -895,12 +903,12 @@ func TestEditRefusedAtFinishKeepsWhatIsShown(t *testing.T) {
 	refuse.Store(true)
 	final := first + " The rest, which arrives only with the final text."
 	out := finish(t, d, final)
-	msgs := fake.Messages(chat)
+	msgs := fake.Messages(chatID)
 	if len(msgs) != 2 || msgs[0] != first || first+" "+msgs[1] != final {
 		t.Errorf("chat shows %q, want the shown part then the rest", msgs)
 	}
-	if !slices.Equal(out.MessageIDs, fake.MessageIDs(chat)) {
-		t.Errorf("outcome ids %v, chat has %v", out.MessageIDs, fake.MessageIDs(chat))
+	if !slices.Equal(out.MessageIDs, fake.MessageIDs(chatID)) {
+		t.Errorf("outcome ids %v, chat has %v", out.MessageIDs, fake.MessageIDs(chatID))
 	}
 }
 
@@ -914,7 +922,7 @@ func TestRepeatedEditFailuresStopEditing(t *testing.T) {
 	feed(d, rest, 5)
 	final := first + rest
 	finish(t, d, final)
-	msgs := fake.Messages(chat)
+	msgs := fake.Messages(chatID)
 	if len(msgs) < 2 || strings.Join(msgs, " ") != final {
 		t.Errorf("chat shows %q, want %q over several messages", msgs, final)
 	}
@@ -924,14 +932,14 @@ func TestLongAnswerWithRateLimits(t *testing.T) {
 	caps := testCaps()
 	caps.MaxLength = 700
 	fake := streamtest.New(caps)
-	fake.RateLimitNth(chat, 3, 50*time.Millisecond)
-	fake.RateLimitNth(chat, 9, 50*time.Millisecond)
+	fake.RateLimitNth(chatID, 3, 50*time.Millisecond)
+	fake.RateLimitNth(chatID, 9, 50*time.Millisecond)
 	d := start(t, fake, testOptions())
 	text := longAnswer()[:5000]
 	feedShowing(t, fake, d, text, 60)
 	out := finish(t, d, text)
 	checkPenalties(t, fake)
-	msgs := fake.Messages(chat)
+	msgs := fake.Messages(chatID)
 	if normalize(strings.Join(msgs, "\n")) != normalize(text) {
 		t.Errorf("the messages do not hold the answer exactly once")
 	}

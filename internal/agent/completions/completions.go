@@ -128,27 +128,17 @@ type requestBody struct {
 // when no response arrived), from which a backend reads what is its own.
 func (c *Client) Run(ctx context.Context, call Call, emit func(agent.Event)) (agent.Result, http.Header) {
 	start := time.Now()
-	res := agent.Result{
-		SessionID:     call.Turn.SessionID,
-		HistoryOffset: len(call.Turn.History),
-	}
 	st := &stream{emit: emit}
 	header, err := c.do(ctx, call, st)
-	res.Streamed = st.text.Len() > 0
-	res.Usage, res.FinishReason, res.Tools = st.usage, st.finish, st.tools
-	res.Err = err
-	if err == nil {
-		res.APICalls = 1
+	text := st.text.String()
+	res := agent.Result{
+		FinalResponse: agent.FinalText(c.Server, text, err),
+		Text:          text,
+		SessionID:     call.Turn.SessionID,
+		Err:           err,
 	}
-	res.Text = st.text.String()
-	res.FinalResponse = agent.FinalText(c.Server, res.Text, err)
-	res.Messages = []chat.Message{
-		{Role: chat.User, Content: call.Turn.Message},
-		{Role: chat.Assistant, Content: res.FinalResponse},
-	}
-	res.Duration = time.Since(start)
 	c.log().Debug("turn finished", "server", c.Server, "session", res.SessionID,
-		"chars", st.text.Len(), "finish", st.finish, "duration", res.Duration, "error", err)
+		"chars", len(text), "finish", st.finish, "duration", time.Since(start), "error", err)
 	return res, header
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"strings"
 
 	gojson "github.com/goccy/go-json"
@@ -20,9 +19,7 @@ import (
 type stream struct {
 	emit   func(agent.Event)
 	text   strings.Builder
-	usage  *agent.Usage
 	finish string
-	tools  []string
 }
 
 // chunk is the part of a chat.completion.chunk (or, with Message, a whole
@@ -37,7 +34,6 @@ type chunk struct {
 		} `json:"message"`
 		FinishReason string `json:"finish_reason"`
 	} `json:"choices"`
-	Usage *agent.Usage `json:"usage"`
 	Error *struct {
 		Message string `json:"message"`
 	} `json:"error"`
@@ -49,8 +45,8 @@ var doneMarker = []byte("[DONE]")
 // reset empties c for the next event, keeping the Choices array so that
 // the usual one-choice chunk needs no new one. The elements are zeroed
 // because Unmarshal decodes into a slice's elements without zeroing them
-// first; Usage and Error become nil so that Unmarshal allocates new ones
-// rather than writing into those of an earlier event, which may be kept.
+// first; Error becomes nil so that Unmarshal allocates a new one rather
+// than writing into that of an earlier event.
 func (c *chunk) reset() {
 	choices := c.Choices[:cap(c.Choices)]
 	clear(choices)
@@ -131,15 +127,10 @@ func (st *stream) chunk(c *chunk, whole bool) error {
 		}
 		if ch.FinishReason != "" {
 			st.finish = ch.FinishReason
-			st.emit(agent.Event{Kind: agent.EventFinish, FinishReason: ch.FinishReason})
 			if ch.FinishReason == "error" {
 				failed = agent.ErrAgentFailed
 			}
 		}
-	}
-	if c.Usage != nil {
-		st.usage = c.Usage
-		st.emit(agent.Event{Kind: agent.EventUsage, Usage: c.Usage})
 	}
 	return failed
 }
@@ -154,9 +145,6 @@ func (st *stream) toolProgress(data []byte, log *slog.Logger) {
 	}
 	if strings.HasPrefix(p.Tool, "_") {
 		return
-	}
-	if !slices.Contains(st.tools, p.Tool) {
-		st.tools = append(st.tools, p.Tool)
 	}
 	st.emit(agent.Event{Kind: agent.EventTool, Tool: &p})
 }

@@ -65,14 +65,14 @@ func (b *Backend) Ping(ctx context.Context) error {
 // Name implements agent.Backend.
 func (b *Backend) Name() string { return "hermes" }
 
-// Run implements agent.Backend. The context prompt goes as the system
-// message; the history is sent as well, for servers that keep no sessions.
+// Run implements agent.Backend. No system message is sent (who is speaking
+// and where go in the X-Hermes-* headers); the history is sent as well,
+// for servers that keep no sessions.
 // When the server answers with a different session id (it rotates ids after
 // compressing the context), the Result carries the new one.
 func (b *Backend) Run(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result {
 	res, header := b.client.Run(ctx, completions.Call{
 		Turn:   turn,
-		System: turn.ContextPrompt,
 		Header: identityHeaders(turn),
 	}, emit)
 	if id := strings.TrimSpace(header.Get(SessionHeader)); id != "" && id != turn.SessionID {

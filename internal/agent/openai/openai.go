@@ -56,10 +56,9 @@ func (b *Backend) Ping(ctx context.Context) error {
 // Name implements agent.Backend.
 func (b *Backend) Name() string { return "openai" }
 
-// Run implements agent.Backend. The configured system prompt and the turn's
-// context prompt together form the system message.
+// Run implements agent.Backend. The configured system prompt is the system
+// message.
 func (b *Backend) Run(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result {
-	system := strings.TrimSpace(strings.Join([]string{b.system, turn.ContextPrompt}, "\n\n"))
-	res, _ := b.client.Run(ctx, completions.Call{Turn: turn, System: system}, emit)
+	res, _ := b.client.Run(ctx, completions.Call{Turn: turn, System: b.system}, emit)
 	return res
 }

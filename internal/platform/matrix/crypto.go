@@ -150,7 +150,7 @@ func checkCryptoStore(c storeCheck) error {
 // starts mautrix's crypto helper on the client's syncer. The state store
 // must already be set on the client.
 func (a *Adapter) startCrypto(ctx context.Context, cli *mautrix.Client, db *dbutil.Database) (*cryptohelper.CryptoHelper, error) {
-	pickleKey, err := loadPickleKey(a.opts.Dir, a.opts.PickleKey)
+	pickleKey, err := loadPickleKey(a.deps.Dir, a.opts.PickleKey)
 	if err != nil {
 		return nil, permanent(err)
 	}

@@ -56,14 +56,14 @@ func TestEncryptedDMAndRestart(t *testing.T) {
 		t.Errorf("formatted_body = %q, want the rendered answer", first.html)
 	}
 	checkNoPlaintext(t, alice, room, bot)
-	session := readSessionFile(t, opts.Dir)
+	session := readSessionFile(t, opts.deps.Dir)
 
 	// A message while the gateway is down is answered after its restart
 	// on the same home (its sync token says what is new, not a clock).
 	g.stop()
 	alice.say(room, "are you still there")
 	startGateway(t, opts, home, simURL)
-	if again := readSessionFile(t, opts.Dir); again.DeviceID != session.DeviceID || again.AccessToken != session.AccessToken {
+	if again := readSessionFile(t, opts.deps.Dir); again.DeviceID != session.DeviceID || again.AccessToken != session.AccessToken {
 		t.Errorf("after a restart the bot is device %s, want the kept device %s and its token", again.DeviceID, session.DeviceID)
 	}
 	alice.waitAnswer(room, bot, simAnswer(2, "are you still there", answerTokens)) // turn 2: the same session
@@ -325,7 +325,7 @@ func TestEncryptedImage(t *testing.T) {
 	mu.Unlock()
 
 	// Reactions: 👀 while working, then ✅ in its place.
-	target := platform.TargetOf(in.Source)
+	target := chat.TargetOf(in.Source)
 	if err := a.TurnStatus(context.Background(), target, platform.TurnWorking); err != nil {
 		t.Fatal(err)
 	}
@@ -374,10 +374,9 @@ func TestCryptoStoreMismatch(t *testing.T) {
 	alice.waitJoined(room, bot)
 	g.stop()
 
-	start := func(opts Options) error {
-		st := memState{}
-		opts.State = st
-		a, err := New(opts)
+	start := func(opts setup) error {
+		opts.deps.State = memState{}
+		a, err := New(opts.Options, opts.deps)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -388,11 +387,11 @@ func TestCryptoStoreMismatch(t *testing.T) {
 
 	// The session file was lost: the bot logs in again as the device the
 	// crypto store holds.
-	sessionPath := filepath.Join(opts.Dir, sessionFile)
-	old := readSessionFile(t, opts.Dir).DeviceID
+	sessionPath := filepath.Join(opts.deps.Dir, sessionFile)
+	old := readSessionFile(t, opts.deps.Dir).DeviceID
 	os.Remove(sessionPath)
 	g = startGateway(t, opts, home, simURL)
-	if now := readSessionFile(t, opts.Dir).DeviceID; now != old {
+	if now := readSessionFile(t, opts.deps.Dir).DeviceID; now != old {
 		t.Errorf("after losing the session file the bot is device %s, want the store's device %s", now, old)
 	}
 	g.stop()
@@ -411,7 +410,7 @@ func TestCryptoStoreMismatch(t *testing.T) {
 
 	// Back to the old device: its kept session is used again.
 	g = startGateway(t, opts, home, simURL)
-	if now := readSessionFile(t, opts.Dir).DeviceID; now != old {
+	if now := readSessionFile(t, opts.deps.Dir).DeviceID; now != old {
 		t.Errorf("without MATRIX_DEVICE_ID the bot is device %s, want the store's device %s", now, old)
 	}
 	g.stop()
@@ -421,7 +420,7 @@ func TestCryptoStoreMismatch(t *testing.T) {
 
 	// The store was lost while the device's keys are on the homeserver.
 	for _, suffix := range []string{"", "-wal", "-shm"} {
-		os.Remove(filepath.Join(opts.Dir, storeFile+suffix))
+		os.Remove(filepath.Join(opts.deps.Dir, storeFile+suffix))
 	}
 	err = start(opts)
 	if err == nil || !strings.Contains(err.Error(), "already has encryption keys") || !strings.Contains(err.Error(), "required") {
@@ -430,11 +429,11 @@ func TestCryptoStoreMismatch(t *testing.T) {
 
 	// Optional mode: the bot runs, and refuses to send into the encrypted room.
 	for _, suffix := range []string{"", "-wal", "-shm"} {
-		os.Remove(filepath.Join(opts.Dir, storeFile+suffix))
+		os.Remove(filepath.Join(opts.deps.Dir, storeFile+suffix))
 	}
 	opts.E2EE = E2EEOptional
 	a := runAdapter(t, opts, t.TempDir(), func(context.Context, chat.Inbound) error { return nil })
-	if _, err := a.Send(context.Background(), platform.Target{ChatID: string(room)}, "must not be sent in plaintext"); !errors.Is(err, ErrEncryptedRoom) {
+	if _, err := a.Send(context.Background(), chat.Target{ChatID: string(room)}, "must not be sent in plaintext"); !errors.Is(err, ErrEncryptedRoom) {
 		t.Errorf("Send into an encrypted room without encryption: %v, want ErrEncryptedRoom", err)
 	}
 	for _, e := range alice.rawMessages(room) {
@@ -462,7 +461,7 @@ func TestRateLimitFromTheHomeserver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := platform.Target{ChatID: string(created.RoomID)}
+	target := chat.Target{ChatID: string(created.RoomID)}
 	var rl *platform.RateLimitError
 	for i := 0; i < 50 && rl == nil; i++ {
 		if err := a.Typing(context.Background(), target); err != nil && !errors.As(err, &rl) {

@@ -362,39 +362,47 @@ type gw struct {
 	stop    func()
 }
 
-// registerBot registers the bot's account, @herald, and returns the
-// adapter's options for it (encryption required, mentions and reactions
-// on, alloweds may invite it), its user id and its access token.
-func registerBot(t *testing.T, srv *matrixtest.Server, home string, allowed ...id.UserID) (Options, id.UserID, string) {
+// setup is a test bot: the adapter's options and what the gateway gives
+// it, less the state store, which newAdapter opens.
+type setup struct {
+	Options
+	deps platform.Deps
+}
+
+// registerBot registers the bot's account, @herald, and returns its setup
+// (encryption required, mentions and reactions on, alloweds may invite
+// it), its user id and its access token.
+func registerBot(t *testing.T, srv *matrixtest.Server, home string, allowed ...id.UserID) (setup, id.UserID, string) {
 	t.Helper()
 	const bot = "herald"
-	opts := Options{
-		Homeserver:     srv.URL(),
-		UserID:         "@" + bot + ":" + matrixtest.ServerName,
-		Password:       password(bot),
-		E2EE:           E2EERequired,
-		RequireMention: true,
-		Reactions:      true,
-		EditInterval:   300 * time.Millisecond,
-		Dir:            filepath.Join(home, "matrix"),
-		Logger:         testLogger(t),
+	s := setup{
+		Options: Options{
+			Homeserver:     srv.URL(),
+			UserID:         "@" + bot + ":" + matrixtest.ServerName,
+			Password:       password(bot),
+			E2EE:           E2EERequired,
+			RequireMention: true,
+			Reactions:      true,
+			EditInterval:   300 * time.Millisecond,
+		},
+		deps: platform.Deps{Dir: filepath.Join(home, "matrix"), Logger: testLogger(t)},
 	}
 	for _, u := range allowed {
-		opts.AllowedUsers = append(opts.AllowedUsers, string(u))
+		s.deps.Allowed = append(s.deps.Allowed, string(u))
 	}
-	_, token, _ := srv.Register(t, bot, opts.Password)
-	return opts, id.UserID(opts.UserID), token
+	_, token, _ := srv.Register(t, bot, s.Password)
+	return s, id.UserID(s.UserID), token
 }
 
 // startGateway runs the gateway with a Matrix adapter made of opts, on the
 // state database in home, until the test ends or stop is called; it
 // returns once the adapter is ready.
-func startGateway(t *testing.T, opts Options, home, simURL string) *gw {
+func startGateway(t *testing.T, opts setup, home, simURL string) *gw {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	a, st := newAdapter(t, opts, home)
 	backend := hermes.New(hermes.Config{URL: simURL, ConnectTimeout: time.Second, IdleTimeout: time.Minute})
-	allow := gateway.Allowlist{Users: opts.AllowedUsers}
+	allow := gateway.Allowlist{Users: opts.deps.Allowed}
 	runner := gateway.New(gateway.Options{
 		SessionKeys: chat.SessionKeyOptions{GroupPerUser: true},
 		BusyMode:    "interrupt",
@@ -403,7 +411,7 @@ func startGateway(t *testing.T, opts Options, home, simURL string) *gw {
 			Enabled: true, Transport: "auto", EditInterval: 300 * time.Millisecond, BufferThreshold: 24, Cursor: " ▉",
 		},
 		ShutdownGrace: time.Second,
-		Logger:        opts.Logger,
+		Logger:        opts.deps.Logger,
 	}, backend, st, a)
 	done := make(chan error, 1)
 	go func() { done <- runner.Run(ctx) }()
@@ -431,14 +439,14 @@ func startGateway(t *testing.T, opts Options, home, simURL string) *gw {
 
 // newAdapter makes an adapter of opts on the state database in home; the
 // caller closes the store.
-func newAdapter(t *testing.T, opts Options, home string) (*Adapter, *sqlite.Store) {
+func newAdapter(t *testing.T, opts setup, home string) (*Adapter, *sqlite.Store) {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(home, "state.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts.State = st
-	a, err := New(opts)
+	opts.deps.State = st
+	a, err := New(opts.Options, opts.deps)
 	if err != nil {
 		st.Close()
 		t.Fatal(err)
@@ -448,7 +456,7 @@ func newAdapter(t *testing.T, opts Options, home string) (*Adapter, *sqlite.Stor
 
 // runAdapter runs the adapter alone with h as the handler, for tests that
 // look at what it hands over.
-func runAdapter(t *testing.T, opts Options, home string, h platform.Handler) *Adapter {
+func runAdapter(t *testing.T, opts setup, home string, h platform.Handler) *Adapter {
 	t.Helper()
 	a, st := newAdapter(t, opts, home)
 	t.Cleanup(func() { st.Close() }) // after the adapter stops

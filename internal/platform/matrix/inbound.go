@@ -11,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/herald-chat/herald/internal/chat"
+	"github.com/herald-chat/herald/internal/texts"
 )
 
 // How long a lookup made while handling a message may take.
@@ -30,7 +31,7 @@ func (a *Adapter) current() *conn {
 // userAllowed reports whether a user may invite the bot and have their
 // images downloaded: the same allowlists the gateway authorizes with.
 func (a *Adapter) userAllowed(user id.UserID) bool {
-	return a.opts.AllowAll || slices.Contains(a.opts.AllowedUsers, "*") || slices.Contains(a.opts.AllowedUsers, string(user))
+	return a.deps.AllowAll || slices.Contains(a.deps.Allowed, "*") || slices.Contains(a.deps.Allowed, string(user))
 }
 
 // onMember joins the rooms an allowed user invites the bot to.
@@ -165,11 +166,6 @@ func (a *Adapter) onMessage(ctx context.Context, evt *event.Event) {
 		return
 	}
 
-	if route.replyThread != route.threadID {
-		// Threads share the room's session: the answer still goes into the thread.
-		a.replyThreads.put(evt.ID, id.EventID(route.replyThread))
-	}
-	a.askers.put(evt.ID, evt.Sender)
 	in := chat.Inbound{
 		Source: chat.Source{
 			ChatID:    string(evt.RoomID),
@@ -184,6 +180,15 @@ func (a *Adapter) onMessage(ctx context.Context, evt *event.Event) {
 		Attachments: attachments,
 		Mentioned:   mentioned,
 		EventID:     string(evt.ID),
+		// The answer goes into the thread even where threads share the
+		// room's session, and mentions the asker.
+		To: &chat.Target{
+			ChatID:   string(evt.RoomID),
+			ThreadID: route.replyThread,
+			ReplyTo:  string(evt.ID),
+			Asker:    string(evt.Sender),
+			DM:       route.chatType == chat.DM,
+		},
 	}
 	a.deliver(evt, c, in)
 }
@@ -272,7 +277,7 @@ func (a *Adapter) botAnsweredIn(ctx context.Context, c *conn, room id.RoomID, ro
 	if _, ok := a.botThreads.get(key); ok {
 		return true
 	}
-	v, ok, err := a.opts.State.State(ctx, a.stateKey(c, "thread:"+key))
+	v, ok, err := a.deps.State.State(ctx, a.stateKey(c, "thread:"+key))
 	if err != nil || !ok || v == "" {
 		return false
 	}
@@ -288,7 +293,7 @@ func (a *Adapter) markBotThread(ctx context.Context, c *conn, room id.RoomID, ro
 		return
 	}
 	a.botThreads.put(key, true)
-	if err := a.opts.State.SetState(ctx, a.stateKey(c, "thread:"+key), "1"); err != nil {
+	if err := a.deps.State.SetState(ctx, a.stateKey(c, "thread:"+key), "1"); err != nil {
 		a.log.Warn("remembering a thread the bot answered in failed", "error", err)
 	}
 }
@@ -336,9 +341,8 @@ func (a *Adapter) onUndecryptable(evt *event.Event, err error) {
 	ctx, cancel := context.WithTimeout(c.runCtx, lookupTimeout)
 	defer cancel()
 	notice := &event.MessageEventContent{
-		MsgType: event.MsgNotice,
-		Body: "🔒 I could not decrypt your last message, so I cannot answer it. Please send it again; " +
-			"if this keeps happening, my operator should check Herald's log.",
+		MsgType:   event.MsgNotice,
+		Body:      texts.CannotDecrypt,
 		RelatesTo: &event.RelatesTo{InReplyTo: &event.InReplyTo{EventID: evt.ID}},
 	}
 	if _, err := a.sendEvent(ctx, c, evt.RoomID, event.EventMessage, notice); err != nil {

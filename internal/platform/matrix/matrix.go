@@ -29,6 +29,7 @@ import (
 	"maunium.net/go/mautrix/crypto/cryptohelper"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/format"
 	"github.com/herald-chat/herald/internal/platform"
 )
@@ -48,78 +49,11 @@ const (
 	DefaultDeviceName    = "Herald"
 )
 
-// Options configures an Adapter. Homeserver, Dir and State are required,
-// with AccessToken or UserID + Password.
-type Options struct {
-	// Homeserver is the client-server API base URL.
-	Homeserver string
-	// AccessToken logs in as the device it belongs to.
-	AccessToken string
-	// UserID and Password log in when there is no AccessToken. The device
-	// and token the login gives are kept in Dir and reused on later starts.
-	UserID   string
-	Password string
-	// DeviceID asks for this device (each device has its own keys).
-	DeviceID string
-	// DeviceName names a device created by a password login.
-	DeviceName string
-
-	// E2EE is E2EEOff, E2EEOptional (the default) or E2EERequired.
-	E2EE string
-	// PickleKey protects the crypto store; empty means a key generated once
-	// into Dir/pickle.key (mode 0600).
-	PickleKey string
-	// RecoveryKey unlocks the account's secret storage: the cross-signing
-	// keys are fetched from it and the device signed, at every start.
-	RecoveryKey string
-
-	// AllowedUsers may invite the bot into rooms ("*" is everyone); AllowAll
-	// allows everyone. The gateway authorizes messages with the same lists.
-	AllowedUsers []string
-	AllowAll     bool
-	// AllowedRooms limits the rooms (ids or aliases) the bot reads; DMs
-	// are exempt. Empty means every room it is in.
-	AllowedRooms []string
-	// RequireMention: in a room of more than two members, only messages
-	// that mention the bot, reply to it or are in a thread it answered in.
-	RequireMention bool
-	// FreeResponseRooms take every message without a mention.
-	FreeResponseRooms []string
-	// IgnoreUserPatterns are regular expressions on sender user ids.
-	IgnoreUserPatterns []string
-	// ProcessNotices takes m.notice messages too.
-	ProcessNotices bool
-	// AutoThread answers top-level room messages in a thread on them.
-	AutoThread bool
-	// SessionScope is ScopeAuto (the default), ScopeRoom or ScopeThread.
-	SessionScope string
-	// Reactions marks asking messages with 👀, ✅ and ❌ (see TurnStatus).
-	Reactions bool
-	// HomeRoom is a room (id or alias) the bot joins at start.
-	HomeRoom string
-	// MaxMediaBytes is the largest image downloaded (default 100 MB).
-	MaxMediaBytes int64
-
-	// MaxLength is the longest message in characters (default 16000).
-	MaxLength int
-	// EditInterval is the least time between two sends or edits to one room
-	// (default 3 s): with Synapse's default rc_message (0.2/s, burst 10) an
-	// answer streams for over a minute before the limit would be reached.
-	EditInterval time.Duration
-
-	// Dir holds the crypto store, the pickle key and the password login's
-	// session ($HERALD_HOME/matrix).
-	Dir string
-	// State keeps the sync token and the threads the bot answered in.
-	State platform.StateStore
-	// Logger receives the adapter's logs; nil discards them.
-	Logger *slog.Logger
-}
-
 // Adapter is the Matrix platform adapter. It is created by New and
 // connects when Run is called.
 type Adapter struct {
 	opts  Options
+	deps  platform.Deps
 	rules rules
 	log   *slog.Logger
 	http  *http.Client
@@ -136,8 +70,6 @@ type Adapter struct {
 	encrypted    map[id.RoomID]bool // encryption state known for sure
 	own          *bounded[id.EventID, bool]
 	botThreads   *bounded[string, bool]           // room|root the bot answered in
-	replyThreads *bounded[id.EventID, id.EventID] // asking event → thread of its answer
-	askers       *bounded[id.EventID, id.UserID]  // asking event → its sender
 	reactions    *bounded[id.EventID, id.EventID] // asking event → the bot's reaction on it
 	roomNames    *bounded[id.RoomID, string]
 	undecrypted  *bounded[id.RoomID, time.Time] // last "cannot decrypt" notice per room
@@ -162,15 +94,18 @@ type conn struct {
 var _ platform.Adapter = (*Adapter)(nil)
 
 // New checks the options and returns an adapter that is not connected yet.
-func New(opts Options) (*Adapter, error) {
+// d.Dir (the crypto store, the pickle key and a password login's session)
+// and d.State (the sync token, the threads the bot answered in) are
+// required; d.Allowed and d.AllowAll say whose invites are taken.
+func New(opts Options, d platform.Deps) (*Adapter, error) {
 	if opts.Homeserver == "" {
 		return nil, errors.New("matrix: no homeserver URL")
 	}
 	if opts.AccessToken == "" && (opts.UserID == "" || opts.Password == "") {
 		return nil, errors.New("matrix: an access token, or a user id and password, are needed to log in")
 	}
-	if opts.Dir == "" || opts.State == nil {
-		return nil, errors.New("matrix: Options.Dir and Options.State are required")
+	if d.Dir == "" || d.State == nil {
+		return nil, errors.New("matrix: Deps.Dir and Deps.State are required")
 	}
 	switch opts.E2EE {
 	case "":
@@ -198,8 +133,8 @@ func New(opts Options) (*Adapter, error) {
 	if opts.DeviceName == "" {
 		opts.DeviceName = DefaultDeviceName
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := rules{
 		requireMention: opts.RequireMention,
@@ -221,15 +156,14 @@ func New(opts Options) (*Adapter, error) {
 	client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	return &Adapter{
 		opts:         opts,
+		deps:         d,
 		rules:        r,
-		log:          opts.Logger.With("platform", "matrix"),
+		log:          d.Logger.With("platform", Name),
 		http:         client,
 		ready:        make(chan struct{}),
 		encrypted:    map[id.RoomID]bool{},
 		own:          newBounded[id.EventID, bool](4096),
 		botThreads:   newBounded[string, bool](4096),
-		replyThreads: newBounded[id.EventID, id.EventID](4096),
-		askers:       newBounded[id.EventID, id.UserID](4096),
 		reactions:    newBounded[id.EventID, id.EventID](4096),
 		roomNames:    newBounded[id.RoomID, string](1024),
 		undecrypted:  newBounded[id.RoomID, time.Time](1024),
@@ -238,11 +172,11 @@ func New(opts Options) (*Adapter, error) {
 }
 
 // Name is the platform's name.
-func (a *Adapter) Name() string { return "matrix" }
+func (a *Adapter) Name() string { return Name }
 
 // Caps declares Matrix's limits: long messages, edits by m.replace paced
 // to the homeserver's rate limit, threads, typing, HTML; no cursor.
-func (a *Adapter) Caps() platform.Caps {
+func (a *Adapter) Caps(chat.Target) platform.Caps {
 	return platform.Caps{
 		MaxLength:    a.opts.MaxLength,
 		Count:        format.Runes,
@@ -302,7 +236,7 @@ func (a *Adapter) stateKey(c *conn, name string) string {
 }
 
 // pathIn is a file in the adapter's directory.
-func (a *Adapter) pathIn(name string) string { return filepath.Join(a.opts.Dir, name) }
+func (a *Adapter) pathIn(name string) string { return filepath.Join(a.deps.Dir, name) }
 
 // roomKey joins a room and an event id for the bounded maps.
 func roomKey(room id.RoomID, ev id.EventID) string { return string(room) + "|" + string(ev) }

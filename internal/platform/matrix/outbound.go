@@ -12,6 +12,7 @@ import (
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/format"
 	"github.com/herald-chat/herald/internal/platform"
 )
@@ -33,8 +34,9 @@ const typingTimeout = 6 * time.Second
 var ErrEncryptedRoom = errors.New("matrix: the room is encrypted but encryption is not running; not sending in plaintext")
 
 // Send posts a message: markdown rendered to HTML with the markdown as the
-// plain body, in the target's thread or as a reply to the asking event.
-func (a *Adapter) Send(ctx context.Context, t platform.Target, text string) (string, error) {
+// plain body, in the target's thread or as a reply to the asking event,
+// mentioning the asker.
+func (a *Adapter) Send(ctx context.Context, t chat.Target, text string) (string, error) {
 	c, err := a.connection()
 	if err != nil {
 		return "", err
@@ -45,9 +47,6 @@ func (a *Adapter) Send(ctx context.Context, t platform.Target, text string) (str
 	content := messageContent(text)
 	replyTo := id.EventID(t.ReplyTo)
 	thread := id.EventID(t.ThreadID)
-	if thread == "" && replyTo != "" {
-		thread, _ = a.replyThreads.get(replyTo)
-	}
 	switch {
 	case thread != "":
 		fallback := replyTo
@@ -63,8 +62,8 @@ func (a *Adapter) Send(ctx context.Context, t platform.Target, text string) (str
 	case replyTo != "":
 		content.RelatesTo = &event.RelatesTo{InReplyTo: &event.InReplyTo{EventID: replyTo}}
 	}
-	if asker, ok := a.askers.get(replyTo); ok {
-		content.Mentions.Add(asker)
+	if t.Asker != "" {
+		content.Mentions.Add(id.UserID(t.Asker))
 	}
 	evID, err := a.sendEvent(ctx, c, room, event.EventMessage, content)
 	if err != nil {
@@ -79,7 +78,7 @@ func (a *Adapter) Send(ctx context.Context, t platform.Target, text string) (str
 
 // Edit replaces a sent message's text with an m.replace edit whose
 // m.new_content holds the whole new text.
-func (a *Adapter) Edit(ctx context.Context, t platform.Target, msgID, text string) error {
+func (a *Adapter) Edit(ctx context.Context, t chat.Target, msgID, text string) error {
 	c, err := a.connection()
 	if err != nil {
 		return err
@@ -99,7 +98,7 @@ func (a *Adapter) Edit(ctx context.Context, t platform.Target, msgID, text strin
 }
 
 // Delete redacts a sent message.
-func (a *Adapter) Delete(ctx context.Context, t platform.Target, msgID string) error {
+func (a *Adapter) Delete(ctx context.Context, t chat.Target, msgID string) error {
 	c, err := a.connection()
 	if err != nil {
 		return err
@@ -111,7 +110,7 @@ func (a *Adapter) Delete(ctx context.Context, t platform.Target, msgID string) e
 }
 
 // Typing shows the bot as typing for a few seconds.
-func (a *Adapter) Typing(ctx context.Context, t platform.Target) error {
+func (a *Adapter) Typing(ctx context.Context, t chat.Target) error {
 	c, err := a.connection()
 	if err != nil {
 		return err
@@ -127,7 +126,7 @@ var reactionKeys = map[platform.TurnState]string{platform.TurnWorking: "👀", p
 // TurnStatus marks the asking message (t.ReplyTo) with a turn's state
 // when MATRIX_REACTIONS is on: 👀 while the answer is being written, then
 // ✅ or ❌, each replacing the one before (platform.TurnMarker).
-func (a *Adapter) TurnStatus(ctx context.Context, t platform.Target, status platform.TurnState) error {
+func (a *Adapter) TurnStatus(ctx context.Context, t chat.Target, status platform.TurnState) error {
 	key, known := reactionKeys[status]
 	if !a.opts.Reactions || t.ReplyTo == "" {
 		return nil

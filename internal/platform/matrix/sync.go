@@ -56,8 +56,8 @@ func (a *Adapter) connect(ctx context.Context, h platform.Handler) (*conn, error
 func (a *Adapter) tryConnect(runCtx context.Context, h platform.Handler) (_ *conn, err error) {
 	ctx, cancel := context.WithTimeout(runCtx, startupDeadline)
 	defer cancel()
-	if err := os.MkdirAll(a.opts.Dir, 0o700); err != nil {
-		return nil, permanent(fmt.Errorf("creating %s: %w", a.opts.Dir, err))
+	if err := os.MkdirAll(a.deps.Dir, 0o700); err != nil {
+		return nil, permanent(fmt.Errorf("creating %s: %w", a.deps.Dir, err))
 	}
 	cli, err := mautrix.NewClient(a.opts.Homeserver, "", "")
 	if err != nil {
@@ -176,7 +176,7 @@ func (a *Adapter) resolveRooms(ctx context.Context, cli *mautrix.Client) error {
 // the rooms' history.
 func (a *Adapter) syncLoop(ctx context.Context, c *conn) error {
 	tokenKey := a.stateKey(c, "next_batch")
-	since, _, err := a.opts.State.State(ctx, tokenKey)
+	since, _, err := a.deps.State.State(ctx, tokenKey)
 	if err != nil {
 		return fmt.Errorf("matrix: reading the sync token: %w", err)
 	}
@@ -247,7 +247,7 @@ func (a *Adapter) syncLoop(ctx context.Context, c *conn) error {
 			// the response again (the gateway drops what it already has).
 			break
 		}
-		if err := a.opts.State.SetState(ctx, tokenKey, resp.NextBatch); err != nil && ctx.Err() == nil {
+		if err := a.deps.State.SetState(ctx, tokenKey, resp.NextBatch); err != nil && ctx.Err() == nil {
 			a.log.Warn("saving the sync token failed", "error", err)
 		}
 		since = resp.NextBatch

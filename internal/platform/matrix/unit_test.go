@@ -16,6 +16,7 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/crypto"
 
+	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/platform"
 )
 
@@ -200,28 +201,29 @@ func TestMessageContent(t *testing.T) {
 }
 
 func TestCaps(t *testing.T) {
-	a, err := New(Options{Homeserver: "http://hs", AccessToken: "t", Dir: t.TempDir(), State: memState{}})
+	a, err := New(Options{Homeserver: "http://hs", AccessToken: "t"}, platform.Deps{Dir: t.TempDir(), State: memState{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := a.Caps()
+	c := a.Caps(chat.Target{})
 	if c.MaxLength != 16000 || !c.Edit || !c.Threads || !c.Typing || c.Cursor || c.Format != "html" || c.EditInterval < 3*time.Second {
 		t.Errorf("caps = %+v", c)
 	}
 }
 
 func TestNewChecksOptions(t *testing.T) {
-	base := Options{Homeserver: "http://hs", AccessToken: "t", Dir: t.TempDir(), State: memState{}}
-	for name, mutate := range map[string]func(*Options){
-		"no login":          func(o *Options) { o.AccessToken = "" },
-		"bad mode":          func(o *Options) { o.E2EE = "sometimes" },
-		"bad scope":         func(o *Options) { o.SessionScope = "galaxy" },
-		"bad ignore regexp": func(o *Options) { o.IgnoreUserPatterns = []string{"("} },
-		"no state":          func(o *Options) { o.State = nil },
+	base := Options{Homeserver: "http://hs", AccessToken: "t"}
+	deps := platform.Deps{Dir: t.TempDir(), State: memState{}}
+	for name, mutate := range map[string]func(*Options, *platform.Deps){
+		"no login":          func(o *Options, _ *platform.Deps) { o.AccessToken = "" },
+		"bad mode":          func(o *Options, _ *platform.Deps) { o.E2EE = "sometimes" },
+		"bad scope":         func(o *Options, _ *platform.Deps) { o.SessionScope = "galaxy" },
+		"bad ignore regexp": func(o *Options, _ *platform.Deps) { o.IgnoreUserPatterns = []string{"("} },
+		"no state":          func(_ *Options, d *platform.Deps) { d.State = nil },
 	} {
-		o := base
-		mutate(&o)
-		if _, err := New(o); err == nil {
+		o, d := base, deps
+		mutate(&o, &d)
+		if _, err := New(o, d); err == nil {
 			t.Errorf("%s: New accepted it", name)
 		}
 	}

@@ -46,13 +46,12 @@ func (s *memState) SetState(_ context.Context, name, value string) error {
 }
 
 // newAdapter makes an adapter for srv.
-func newAdapter(t *testing.T, srv *telegramtest.Server, opts Options) *Adapter {
+func newAdapter(t *testing.T, srv *telegramtest.Server, d platform.Deps) *Adapter {
 	t.Helper()
-	opts.Token, opts.BaseURL = srv.Token, srv.URL
-	if opts.Logger == nil {
-		opts.Logger = testLogger(t)
+	if d.Logger == nil {
+		d.Logger = testLogger(t)
 	}
-	a, err := New(opts)
+	a, err := New(Options{Token: srv.Token, BaseURL: srv.URL}, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +66,7 @@ func runAdapter(t *testing.T, a *Adapter, h platform.Handler) (stop func()) {
 
 func TestNewChecksTheToken(t *testing.T) {
 	for _, tok := range []string{"", "  ", "no-colon", "abc:def", "0:x"} {
-		if _, err := New(Options{Token: tok}); err == nil {
+		if _, err := New(Options{Token: tok}, platform.Deps{}); err == nil {
 			t.Errorf("New accepted token %q", tok)
 		} else if tok != "" && strings.Contains(err.Error(), tok) && strings.TrimSpace(tok) != "" {
 			t.Errorf("the error shows the token: %v", err)
@@ -81,7 +80,7 @@ func TestNewChecksTheToken(t *testing.T) {
 func TestUpdatesAreAcknowledgedOnlyAfterTheHandler(t *testing.T) {
 	srv := newServer(t)
 	state := &memState{}
-	a := newAdapter(t, srv, Options{State: state})
+	a := newAdapter(t, srv, platform.Deps{State: state})
 	var mu sync.Mutex
 	var got []string
 	refuse := true
@@ -126,7 +125,7 @@ func TestUpdatesAreAcknowledgedOnlyAfterTheHandler(t *testing.T) {
 func TestOffsetIsResumed(t *testing.T) {
 	srv := newServer(t)
 	state := &memState{}
-	a := newAdapter(t, srv, Options{State: state})
+	a := newAdapter(t, srv, platform.Deps{State: state})
 	first := srv.Inject(telegramtest.Incoming{Chat: aliceDM, From: alice, Text: "before"})
 	_ = state.SetState(t.Context(), a.stateKey, strconv.FormatInt(first.UpdateID+1, 10))
 	var mu sync.Mutex
@@ -149,7 +148,7 @@ func TestOffsetIsResumed(t *testing.T) {
 func TestSourceAndMentions(t *testing.T) {
 	srv := newServer(t)
 	srv.AddChat(group)
-	a := newAdapter(t, srv, Options{})
+	a := newAdapter(t, srv, platform.Deps{})
 	var mu sync.Mutex
 	got := map[string]chat.Inbound{}
 	runAdapter(t, a, func(_ context.Context, in chat.Inbound) error {
@@ -159,7 +158,7 @@ func TestSourceAndMentions(t *testing.T) {
 		return nil
 	})
 	// The bot's message to reply to.
-	id, err := a.Send(t.Context(), platform.Target{ChatID: strconv.FormatInt(group.ID, 10)}, "I am the bot")
+	id, err := a.Send(t.Context(), chat.Target{ChatID: strconv.FormatInt(group.ID, 10)}, "I am the bot")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,9 +229,9 @@ func TestSendEditDeleteAgainstTheAPI(t *testing.T) {
 	srv := newServer(t)
 	srv.AddChat(group)
 	srv.AddChat(aliceDM)
-	a := newAdapter(t, srv, Options{})
+	a := newAdapter(t, srv, platform.Deps{})
 	ctx := t.Context()
-	gt := platform.Target{ChatID: strconv.FormatInt(group.ID, 10)}
+	gt := chat.Target{ChatID: strconv.FormatInt(group.ID, 10)}
 
 	id, err := a.Send(ctx, gt, "**hello** <world>")
 	if err != nil {
@@ -278,7 +277,7 @@ func TestSendEditDeleteAgainstTheAPI(t *testing.T) {
 	fresh := newServer(t)
 	fresh.AddChat(group)
 	fresh.AddChat(aliceDM)
-	b := newAdapter(t, fresh, Options{})
+	b := newAdapter(t, fresh, platform.Deps{})
 	id, err = b.Send(ctx, gt, "to delete")
 	if err != nil {
 		t.Fatal(err)
@@ -297,7 +296,7 @@ func TestSendEditDeleteAgainstTheAPI(t *testing.T) {
 	}
 
 	// Drafts: private chats only.
-	dt := platform.Target{ChatID: "1001"}
+	dt := chat.Target{ChatID: "1001"}
 	if err := b.Draft(ctx, dt, 1<<40, "thinking **hard**"); err != nil {
 		t.Fatal(err)
 	}
@@ -315,9 +314,9 @@ func TestSendSplitsATextOverTheLimit(t *testing.T) {
 	srv := telegramtest.NewServer(telegramtest.Options{})
 	t.Cleanup(srv.Close)
 	srv.AddChat(aliceDM)
-	a := newAdapter(t, srv, Options{})
+	a := newAdapter(t, srv, platform.Deps{})
 	text := strings.Repeat("word ", 2000) // 10,000 characters
-	if _, err := a.Send(t.Context(), platform.Target{ChatID: "1001"}, text); err != nil {
+	if _, err := a.Send(t.Context(), chat.Target{ChatID: "1001"}, text); err != nil {
 		t.Fatal(err)
 	}
 	msgs := srv.BotTexts(aliceDM.ID)
@@ -332,8 +331,8 @@ func TestSendFollowsAGroupToItsSupergroup(t *testing.T) {
 	old := telegramtest.Chat{ID: -4000, Type: telegramtest.Group, Title: "Small"}
 	srv.AddChat(old)
 	srv.Upgrade(old.ID, group)
-	a := newAdapter(t, srv, Options{})
-	if _, err := a.Send(t.Context(), platform.Target{ChatID: "-4000"}, "still here"); err != nil {
+	a := newAdapter(t, srv, platform.Deps{})
+	if _, err := a.Send(t.Context(), chat.Target{ChatID: "-4000"}, "still here"); err != nil {
 		t.Fatal(err)
 	}
 	if got := srv.BotTexts(group.ID); len(got) != 1 || got[0] != "still here" {
@@ -347,8 +346,8 @@ func TestDraftNumberIsANonZero31BitNumber(t *testing.T) {
 			t.Errorf("draftNumber(%d) = %d", id, n)
 		}
 	}
-	if draftNumber(12345) != draftNumber(12345) {
-		t.Error("not stable")
+	if n := draftNumber(1<<40 + 12345); n != 12345 {
+		t.Errorf("draftNumber keeps %d of the low bits 12345", n)
 	}
 }
 
@@ -359,11 +358,11 @@ func TestTokenIsNeverShown(t *testing.T) {
 	dead.Close()
 	const token = "987654321:AAsecret-SECRET_secret-0123456789"
 	logs := &watchedLog{want: "retrying", seen: make(chan struct{})}
-	a, err := New(Options{Token: token, BaseURL: url, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	a, err := New(Options{Token: token, BaseURL: url}, platform.Deps{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := platform.Target{ChatID: "1"}
+	target := chat.Target{ChatID: "1"}
 	for name, err := range map[string]error{
 		"send":   func() error { _, err := a.Send(t.Context(), target, "x"); return err }(),
 		"edit":   a.Edit(t.Context(), target, "1", "x"),
@@ -398,7 +397,7 @@ func TestTokenIsNeverShown(t *testing.T) {
 	// A token Telegram refuses ends Run with an error naming the setting,
 	// not the token.
 	srv := newServer(t)
-	b, err := New(Options{Token: token, BaseURL: srv.URL})
+	b, err := New(Options{Token: token, BaseURL: srv.URL}, platform.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

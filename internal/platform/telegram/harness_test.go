@@ -159,7 +159,7 @@ func (s scripted) Run(ctx context.Context, turn agent.Turn, emit func(agent.Even
 			return agent.Result{Err: ctx.Err(), SessionID: turn.SessionID}
 		}
 	}
-	return agent.Result{FinalResponse: s.answer, Text: s.answer, SessionID: turn.SessionID, Streamed: true, APICalls: 1, FinishReason: "stop"}
+	return agent.Result{FinalResponse: s.answer, Text: s.answer, SessionID: turn.SessionID}
 }
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
@@ -218,11 +218,11 @@ type gwConfig struct {
 // Telegram adapter against srv, until the test ends or stop is called.
 func startGateway(t *testing.T, srv *telegramtest.Server, st *sqlite.Store, backend agent.Backend, cfg gwConfig) *gw {
 	t.Helper()
-	opts := Options{Token: srv.Token, BaseURL: srv.URL, State: st, Logger: testLogger(t)}
+	opts := Options{Token: srv.Token, BaseURL: srv.URL, MaxMediaBytes: 5 << 20}
 	if cfg.adapter != nil {
 		cfg.adapter(&opts)
 	}
-	a, err := New(opts)
+	a, err := New(opts, platform.Deps{State: st, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,10 +84,10 @@ func (b *backoff) reset() { b.d = 0 }
 // costs nothing but a redelivery after a restart, which the gateway drops
 // as a duplicate.
 func (a *Adapter) saveOffset(ctx context.Context, offset int64) {
-	if a.opts.State == nil {
+	if a.state == nil {
 		return
 	}
-	if err := a.opts.State.SetState(ctx, a.stateKey, strconv.FormatInt(offset, 10)); err != nil && ctx.Err() == nil {
+	if err := a.state.SetState(ctx, a.stateKey, strconv.FormatInt(offset, 10)); err != nil && ctx.Err() == nil {
 		a.log.Error("saving the update offset failed", "error", err)
 	}
 }
@@ -109,10 +109,10 @@ type apiResponse struct {
 func (a *Adapter) getUpdates(ctx context.Context, offset int64) ([]models.Update, error) {
 	body, _ := json.Marshal(map[string]any{
 		"offset":          offset,
-		"timeout":         int(a.opts.PollTimeout / time.Second),
+		"timeout":         int(pollTimeout / time.Second),
 		"allowed_updates": []string{"message"},
 	})
-	ctx, cancel := context.WithTimeout(ctx, a.opts.PollTimeout+15*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, pollTimeout+15*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.opts.BaseURL+"/bot"+a.opts.Token+"/getUpdates", bytes.NewReader(body))
 	if err != nil {
@@ -242,7 +242,7 @@ var errTooLarge = errors.New("it is larger than the limit (TELEGRAM_MAX_MEDIA_BY
 // photo fetches the largest size of a photo that fits the size cap.
 func (a *Adapter) photo(ctx context.Context, sizes []models.PhotoSize) (chat.Attachment, error) {
 	limit := a.opts.MaxMediaBytes
-	if limit < 0 {
+	if limit <= 0 {
 		return chat.Attachment{}, errors.New("photos are turned off")
 	}
 	var best *models.PhotoSize

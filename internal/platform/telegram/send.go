@@ -11,6 +11,7 @@ import (
 	"github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
 
+	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/format"
 	"github.com/herald-chat/herald/internal/platform"
 )
@@ -36,7 +37,7 @@ func prepare(md string) outgoing {
 }
 
 // chatID reads a target's chat: a numeric id or a @channelname.
-func chatID(t platform.Target) (any, error) {
+func chatID(t chat.Target) (any, error) {
 	v := strings.TrimSpace(t.ChatID)
 	if strings.HasPrefix(v, "@") && len(v) > 1 {
 		return v, nil
@@ -49,7 +50,7 @@ func chatID(t platform.Target) (any, error) {
 }
 
 // threadID reads a target's forum topic, 0 for none.
-func threadID(t platform.Target) int {
+func threadID(t chat.Target) int {
 	n, _ := strconv.Atoi(t.ThreadID)
 	return n
 }
@@ -61,7 +62,7 @@ var noPreview = &models.LinkPreviewOptions{IsDisabled: bot.True()}
 // Send posts a message; in groups it replies to the message answered. A
 // text over Telegram's limit (the gateway splits before that) is split
 // here and the last message's id returned.
-func (a *Adapter) Send(ctx context.Context, t platform.Target, text string) (string, error) {
+func (a *Adapter) Send(ctx context.Context, t chat.Target, text string) (string, error) {
 	chat, err := chatID(t)
 	if err != nil {
 		return "", err
@@ -79,7 +80,7 @@ func (a *Adapter) Send(ctx context.Context, t platform.Target, text string) (str
 	return id, nil
 }
 
-func (a *Adapter) sendOne(ctx context.Context, t platform.Target, chat any, text string) (string, error) {
+func (a *Adapter) sendOne(ctx context.Context, t chat.Target, chat any, text string) (string, error) {
 	out := prepare(text)
 	p := &bot.SendMessageParams{
 		ChatID:             chat,
@@ -119,7 +120,7 @@ func isGroup(chat any) bool {
 
 // Edit replaces a message's text. An unchanged text is a success; a
 // message that is gone or too old gives platform.ErrCannotEdit.
-func (a *Adapter) Edit(ctx context.Context, t platform.Target, id, text string) error {
+func (a *Adapter) Edit(ctx context.Context, t chat.Target, id, text string) error {
 	chat, err := chatID(t)
 	if err != nil {
 		return err
@@ -155,7 +156,7 @@ func (a *Adapter) Edit(ctx context.Context, t platform.Target, id, text string) 
 }
 
 // Delete removes a message; one that is gone already counts as deleted.
-func (a *Adapter) Delete(ctx context.Context, t platform.Target, id string) error {
+func (a *Adapter) Delete(ctx context.Context, t chat.Target, id string) error {
 	chat, err := chatID(t)
 	if err != nil {
 		return err
@@ -175,7 +176,7 @@ func (a *Adapter) Delete(ctx context.Context, t platform.Target, id string) erro
 }
 
 // Typing shows "typing…" for about five seconds.
-func (a *Adapter) Typing(ctx context.Context, t platform.Target) error {
+func (a *Adapter) Typing(ctx context.Context, t chat.Target) error {
 	chat, err := chatID(t)
 	if err != nil {
 		return err
@@ -194,7 +195,7 @@ func (a *Adapter) Typing(ctx context.Context, t platform.Target) error {
 // Draft shows an answer being written as a draft (private chats only);
 // each call with the same draftID replaces the last, and the draft goes
 // away when the final message is sent.
-func (a *Adapter) Draft(ctx context.Context, t platform.Target, draftID int64, text string) error {
+func (a *Adapter) Draft(ctx context.Context, t chat.Target, draftID int64, text string) error {
 	chat, err := chatID(t)
 	if err != nil {
 		return err

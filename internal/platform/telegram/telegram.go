@@ -34,6 +34,7 @@ import (
 	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/format"
 	"github.com/herald-chat/herald/internal/platform"
+	"github.com/herald-chat/herald/internal/texts"
 )
 
 // Name is the platform's name, in config keys and chat.Source.Platform.
@@ -42,63 +43,36 @@ const Name = "telegram"
 // Telegram's limits and Herald's defaults for them.
 const (
 	// MaxLength is the longest message, in UTF-16 code units of the text
-	// Telegram shows (after parsing the HTML).
+	// Telegram shows (after parsing the HTML): the Bot API's sendMessage
+	// "text" limit (core.telegram.org/bots/api#sendmessage).
 	MaxLength = 4096
 	// DefaultBaseURL is the Bot API server.
 	DefaultBaseURL = "https://api.telegram.org"
-	// DefaultMaxMediaBytes caps a photo passed to the agent.
-	DefaultMaxMediaBytes = 5 << 20
-	// DefaultEditInterval keeps changes to one chat to about one per second,
-	// Telegram's advice.
-	DefaultEditInterval = time.Second
-	// DefaultPollTimeout is how long one getUpdates call waits for updates.
-	DefaultPollTimeout = 30 * time.Second
+	// editInterval keeps changes to one chat to about one per second, the
+	// Bot API FAQ's advice (core.telegram.org/bots/faq, "avoid sending more
+	// than one message per second" in a chat).
+	editInterval = time.Second
+	// pollTimeout is how long one getUpdates call waits for updates.
+	pollTimeout = 30 * time.Second
 )
 
 // Flavour names the markup the adapter sends: Telegram's HTML subset.
 const Flavour format.Flavour = "telegram-html"
 
-// Options configure the adapter.
-type Options struct {
-	// Token is the bot's token from @BotFather. Required.
-	Token string
-	// BaseURL is the Bot API server; requests go to {BaseURL}/bot{Token}/{method}.
-	// Empty means DefaultBaseURL.
-	BaseURL string
-	// HomeChannel is the chat for messages nobody asked for (a numeric
-	// chat id or @channelname); empty means none.
-	HomeChannel string
-	// MaxMediaBytes caps the size of a photo downloaded for the agent;
-	// 0 means DefaultMaxMediaBytes, negative turns photos off.
-	MaxMediaBytes int64
-	// State keeps the update offset across restarts; nil keeps it in
-	// memory only (a restart then relies on the gateway's dedupe).
-	State platform.StateStore
-	// Logger receives the adapter's logs; nil discards them.
-	Logger *slog.Logger
-	// EditInterval is the least time between two changes to one chat;
-	// 0 means DefaultEditInterval.
-	EditInterval time.Duration
-	// PollTimeout is how long one getUpdates call waits; 0 means
-	// DefaultPollTimeout.
-	PollTimeout time.Duration
-	// HTTPClient makes the requests; nil means a client of the adapter's own.
-	HTTPClient *http.Client
-}
-
-// Commands are the gateway's commands, registered with setMyCommands so
-// Telegram offers them in its menu.
-var Commands = []models.BotCommand{
-	{Command: "new", Description: "Start a new conversation"},
-	{Command: "reset", Description: "Start a new conversation (same as /new)"},
-	{Command: "stop", Description: "Stop the answer being written"},
-	{Command: "status", Description: "Session, agent server and uptime"},
-	{Command: "help", Description: "List the commands"},
+// menu is the gateway's commands as Telegram's menu lists them; they are
+// registered with setMyCommands at start.
+func menu() []models.BotCommand {
+	cmds := make([]models.BotCommand, len(chat.Commands))
+	for i, c := range chat.Commands {
+		cmds[i] = models.BotCommand{Command: c.Word, Description: texts.MenuEntry(c)}
+	}
+	return cmds
 }
 
 // Adapter is the Telegram platform.
 type Adapter struct {
 	opts      Options
+	state     platform.StateStore // nil keeps the offset in memory only
 	log       *slog.Logger
 	bot       *bot.Bot
 	client    *http.Client // for getUpdates and file downloads
@@ -117,8 +91,10 @@ var (
 	_ platform.Drafter = (*Adapter)(nil)
 )
 
-// New returns an adapter; it makes no request before Run.
-func New(opts Options) (*Adapter, error) {
+// New returns an adapter; it makes no request before Run. d.State keeps
+// the update offset across restarts (without it a restart relies on the
+// gateway's dedupe).
+func New(opts Options, d platform.Deps) (*Adapter, error) {
 	opts.Token = strings.TrimSpace(opts.Token)
 	if opts.Token == "" {
 		return nil, errors.New("telegram: a bot token is required (TELEGRAM_BOT_TOKEN)")
@@ -132,26 +108,18 @@ func New(opts Options) (*Adapter, error) {
 		opts.BaseURL = DefaultBaseURL
 	}
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
-	if opts.MaxMediaBytes == 0 {
-		opts.MaxMediaBytes = DefaultMaxMediaBytes
-	}
-	if opts.EditInterval <= 0 {
-		opts.EditInterval = DefaultEditInterval
-	}
-	if opts.PollTimeout <= 0 {
-		opts.PollTimeout = DefaultPollTimeout
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	a := &Adapter{
 		opts:     opts,
-		log:      opts.Logger.With("platform", Name),
+		state:    d.State,
+		log:      d.Logger.With("platform", Name),
 		botID:    botID,
 		stateKey: fmt.Sprintf("telegram.%d.update_offset", botID),
 		ready:    make(chan struct{}),
 	}
-	a.client = opts.HTTPClient
+	a.client = d.HTTPClient
 	if a.client == nil {
 		a.transport = http.DefaultTransport.(*http.Transport).Clone()
 		a.client = &http.Client{Transport: a.transport}
@@ -161,7 +129,7 @@ func New(opts Options) (*Adapter, error) {
 	a.bot, err = bot.New(opts.Token,
 		bot.WithSkipGetMe(),
 		bot.WithServerURL(opts.BaseURL),
-		bot.WithHTTPClient(opts.PollTimeout, calls),
+		bot.WithHTTPClient(pollTimeout, calls),
 		bot.WithErrorsHandler(func(err error) { a.log.Debug("bot API client", "error", a.redact(err)) }),
 		bot.WithDebugHandler(func(string, ...any) {}),
 	)
@@ -175,32 +143,24 @@ func New(opts Options) (*Adapter, error) {
 func (a *Adapter) Name() string { return Name }
 
 // Caps declares Telegram's limits: 4096 UTF-16 units, edits, drafts in
-// private chats, forum topics, typing, and about one change per second.
-func (a *Adapter) Caps() platform.Caps {
+// private chats only (sendMessageDraft refuses others), forum topics,
+// typing, and about one change per second.
+func (a *Adapter) Caps(t chat.Target) platform.Caps {
 	return platform.Caps{
 		MaxLength:    MaxLength,
 		Count:        format.UTF16,
 		Edit:         true,
-		Draft:        true,
+		Draft:        t.DM,
 		Threads:      true,
 		Typing:       true,
 		Cursor:       true,
 		Format:       Flavour,
-		EditInterval: a.opts.EditInterval,
+		EditInterval: editInterval,
 	}
 }
 
 // Ready is closed once the bot is known to Telegram and polling.
 func (a *Adapter) Ready() <-chan struct{} { return a.ready }
-
-// Home is where messages nobody asked for go (TELEGRAM_HOME_CHANNEL); ok
-// is false when none is configured.
-func (a *Adapter) Home() (platform.Target, bool) {
-	if a.opts.HomeChannel == "" {
-		return platform.Target{}, false
-	}
-	return platform.Target{ChatID: a.opts.HomeChannel}, true
-}
 
 // Username is the bot's username, known once Run has started.
 func (a *Adapter) Username() string {
@@ -233,7 +193,7 @@ func (a *Adapter) Run(ctx context.Context, h platform.Handler) error {
 	a.mu.Lock()
 	a.username = me.Username
 	a.mu.Unlock()
-	if _, err := a.bot.SetMyCommands(ctx, &bot.SetMyCommandsParams{Commands: Commands}); err != nil && ctx.Err() == nil {
+	if _, err := a.bot.SetMyCommands(ctx, &bot.SetMyCommandsParams{Commands: menu()}); err != nil && ctx.Err() == nil {
 		a.log.Warn("registering the bot's commands failed", "error", a.redact(err))
 	}
 	offset, err := a.loadOffset(ctx)
@@ -276,12 +236,12 @@ func (a *Adapter) identify(ctx context.Context) (*models.User, error) {
 // loadOffset reads the persisted update offset, retrying while the store
 // fails: polling without it could confirm updates not yet journalled.
 func (a *Adapter) loadOffset(ctx context.Context) (int64, error) {
-	if a.opts.State == nil {
+	if a.state == nil {
 		return 0, nil
 	}
 	delay := time.Second
 	for {
-		v, ok, err := a.opts.State.State(ctx, a.stateKey)
+		v, ok, err := a.state.State(ctx, a.stateKey)
 		if err == nil {
 			if !ok {
 				return 0, nil

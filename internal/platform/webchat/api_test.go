@@ -12,12 +12,13 @@ import (
 	"time"
 
 	"github.com/herald-chat/herald/internal/chat"
+	"github.com/herald-chat/herald/internal/config/configtest"
 	"github.com/herald-chat/herald/internal/format"
 	"github.com/herald-chat/herald/internal/platform"
 )
 
 func TestNameAndCaps(t *testing.T) {
-	a, err := New(Options{})
+	a, err := New(Options{}, platform.Deps{HTTPAddr: "127.0.0.1:8643"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,17 +29,33 @@ func TestNameAndCaps(t *testing.T) {
 		MaxLength: 64000, Count: format.Runes, Edit: true, Typing: true, Cursor: true,
 		Format: format.HTML, EditInterval: 100 * time.Millisecond,
 	}
-	if got := a.Caps(); got != want {
+	if got := a.Caps(chat.Target{}); got != want {
 		t.Errorf("Caps %+v, want %+v", got, want)
 	}
 }
 
-func TestRequireToken(t *testing.T) {
-	if _, err := New(Options{RequireToken: true}); err == nil {
-		t.Error("New without a token but RequireToken: no error")
+// Off loopback the web chat needs a token, both when it is built and when
+// the configuration is checked.
+func TestTokenRequiredOffLoopback(t *testing.T) {
+	open := platform.Deps{HTTPAddr: "0.0.0.0:8643"}
+	if _, err := New(Options{Serve: true}, open); err == nil || !strings.Contains(err.Error(), "WEBCHAT_TOKEN") {
+		t.Errorf("New off loopback without a token: %v, want WEBCHAT_TOKEN asked for", err)
 	}
-	if _, err := New(Options{RequireToken: true, Token: "s3cret"}); err != nil {
+	if _, err := New(Options{Serve: true, Token: "s3cret"}, open); err != nil {
 		t.Errorf("New with a token: %v", err)
+	}
+	_, err := configtest.Load(t, "", map[string]string{"HERALD_HTTP_ADDR": "0.0.0.0:8643"})
+	if err == nil || !strings.Contains(err.Error(), "WEBCHAT_TOKEN") {
+		t.Errorf("config off loopback without a token: %v, want WEBCHAT_TOKEN asked for", err)
+	}
+	for env, ok := range map[string]map[string]string{
+		"with a token": {"HERALD_HTTP_ADDR": "0.0.0.0:8643", "WEBCHAT_TOKEN": "s3cret"},
+		"turned off":   {"HERALD_HTTP_ADDR": "0.0.0.0:8643", "WEBCHAT_ENABLED": "false"},
+		"on loopback":  {"HERALD_HTTP_ADDR": "127.0.0.1:8643"},
+	} {
+		if _, err := configtest.Load(t, "", ok); err != nil {
+			t.Errorf("%s: %v", env, err)
+		}
 	}
 }
 
@@ -67,7 +84,7 @@ func (r *recorder) inbound() []chat.Inbound {
 
 func TestPostMessage(t *testing.T) {
 	var rec recorder
-	_, ts := start(t, Options{}, rec.handle)
+	_, ts := start(t, Options{}, platform.Deps{}, rec.handle)
 
 	before := time.Now()
 	got := decode[map[string]string](t, request(t, ts, "POST", "/api/messages",
@@ -111,7 +128,7 @@ func TestPostMessage(t *testing.T) {
 
 func TestPostRetryIsOneMessage(t *testing.T) {
 	var rec recorder
-	a, ts := start(t, Options{}, rec.handle)
+	a, ts := start(t, Options{}, platform.Deps{}, rec.handle)
 	body := map[string]string{"conversation": conv, "text": "once", "id": "idem-0002"}
 	first := decode[map[string]string](t, request(t, ts, "POST", "/api/messages", body), http.StatusAccepted)
 	second := decode[map[string]string](t, request(t, ts, "POST", "/api/messages", body), http.StatusAccepted)
@@ -132,7 +149,7 @@ func TestPostRetryIsOneMessage(t *testing.T) {
 
 func TestPostValidation(t *testing.T) {
 	var rec recorder
-	_, ts := start(t, Options{}, rec.handle)
+	_, ts := start(t, Options{}, platform.Deps{}, rec.handle)
 	cases := []struct {
 		name   string
 		body   any
@@ -175,7 +192,7 @@ func TestPostValidation(t *testing.T) {
 
 func TestPostHandlerFails(t *testing.T) {
 	rec := recorder{err: errors.New("journal: disk full")}
-	a, ts := start(t, Options{}, rec.handle)
+	a, ts := start(t, Options{}, platform.Deps{}, rec.handle)
 	e := decode[apiError](t, request(t, ts, "POST", "/api/messages",
 		map[string]string{"conversation": conv, "text": "hi", "id": "idem-0003"}), http.StatusServiceUnavailable)
 	if !strings.Contains(e.Error, "disk full") {
@@ -190,7 +207,7 @@ func TestPostHandlerFails(t *testing.T) {
 }
 
 func TestNotRunning(t *testing.T) {
-	a, ts := newAdapter(t, Options{})
+	a, ts := newAdapter(t, Options{}, platform.Deps{})
 	check := func(when string) {
 		t.Helper()
 		decode[apiError](t, request(t, ts, "POST", "/api/messages",
@@ -217,7 +234,7 @@ func TestNotRunning(t *testing.T) {
 
 func TestToken(t *testing.T) {
 	var rec recorder
-	_, ts := start(t, Options{Token: "s3cret-token"}, rec.handle)
+	_, ts := start(t, Options{Token: "s3cret-token"}, platform.Deps{}, rec.handle)
 	body := map[string]string{"conversation": conv, "text": "hi"}
 
 	for _, auth := range []string{"", "Bearer wrong", "Bearer s3cret-tokeN", "Basic s3cret-token", "s3cret-token", "Bearer s3cret-token-and-more"} {
@@ -246,7 +263,7 @@ func TestToken(t *testing.T) {
 }
 
 func TestOrigin(t *testing.T) {
-	_, ts := start(t, Options{}, nil)
+	_, ts := start(t, Options{}, platform.Deps{}, nil)
 	host := strings.TrimPrefix(ts.URL, "http://")
 	body := map[string]string{"conversation": conv, "text": "hi"}
 	for _, origin := range []string{"http://evil.example", "null", "https://" + host, "http://" + host + ".evil.example", "http://localhost:1"} {
@@ -259,8 +276,8 @@ func TestOrigin(t *testing.T) {
 }
 
 func TestHostWithoutToken(t *testing.T) {
-	_, open := start(t, Options{}, nil)
-	_, locked := start(t, Options{Token: "s3cret-token"}, nil)
+	_, open := start(t, Options{}, platform.Deps{}, nil)
+	_, locked := start(t, Options{Token: "s3cret-token"}, platform.Deps{}, nil)
 	for _, host := range []string{"localhost:8080", "app.localhost", "127.0.0.1:1", "[::1]:8080", "192.168.1.9"} {
 		decode[historyBody](t, request(t, open, "GET", "/api/history?conversation="+conv, nil, "Host: "+host), http.StatusOK)
 	}
@@ -272,7 +289,7 @@ func TestHostWithoutToken(t *testing.T) {
 }
 
 func TestPageAndHeaders(t *testing.T) {
-	_, ts := start(t, Options{}, nil)
+	_, ts := start(t, Options{}, platform.Deps{}, nil)
 	for _, c := range []struct{ path, status, contentType, contains string }{
 		{"/", "200", "text/html", `<script src="assets/app.js"`},
 		{"/assets/app.js", "200", "text/javascript", "api/events"},
@@ -315,7 +332,7 @@ func TestPageAndHeaders(t *testing.T) {
 }
 
 func TestEvents(t *testing.T) {
-	a, ts := start(t, Options{}, nil, fastKeepalive)
+	a, ts := start(t, Options{}, platform.Deps{}, nil, fastKeepalive)
 	ctx := t.Context()
 	s := openStream(t, ts, conv, "")
 	s.waitComment("ready")
@@ -365,7 +382,7 @@ func TestEvents(t *testing.T) {
 
 func TestEditAndDeleteUnknown(t *testing.T) {
 	var rec recorder
-	a, ts := start(t, Options{}, rec.handle)
+	a, ts := start(t, Options{}, platform.Deps{}, rec.handle)
 	ctx := t.Context()
 	if err := a.Edit(ctx, target, "nope", "x"); !errors.Is(err, platform.ErrCannotEdit) {
 		t.Errorf("Edit in an unknown conversation: %v", err)
@@ -374,7 +391,7 @@ func TestEditAndDeleteUnknown(t *testing.T) {
 	if err := a.Edit(ctx, target, "nope", "x"); !errors.Is(err, platform.ErrCannotEdit) {
 		t.Errorf("Edit of an unknown id: %v", err)
 	}
-	if err := a.Edit(ctx, platform.Target{ChatID: "another-conversation"}, id, "x"); !errors.Is(err, platform.ErrCannotEdit) {
+	if err := a.Edit(ctx, chat.Target{ChatID: "another-conversation"}, id, "x"); !errors.Is(err, platform.ErrCannotEdit) {
 		t.Errorf("Edit of a message of another conversation: %v", err)
 	}
 	posted := decode[map[string]string](t, request(t, ts, "POST", "/api/messages",
@@ -401,7 +418,7 @@ func TestEditAndDeleteUnknown(t *testing.T) {
 }
 
 func TestReplay(t *testing.T) {
-	a, ts := start(t, Options{}, nil)
+	a, ts := start(t, Options{}, platform.Deps{}, nil)
 	ctx := t.Context()
 	s := openStream(t, ts, conv, "")
 	s.waitComment("ready")
@@ -452,7 +469,7 @@ func TestReplay(t *testing.T) {
 }
 
 func TestSlowSubscriberDoesNotBlock(t *testing.T) {
-	a, ts := start(t, Options{}, nil)
+	a, ts := start(t, Options{}, platform.Deps{}, nil)
 	ctx := t.Context()
 	slow, _, ok := a.subscribe(conv, "") // never read
 	if !ok {
@@ -508,7 +525,7 @@ func TestSlowSubscriberDoesNotBlock(t *testing.T) {
 }
 
 func TestKeepalive(t *testing.T) {
-	_, ts := start(t, Options{}, nil, fastKeepalive)
+	_, ts := start(t, Options{}, platform.Deps{}, nil, fastKeepalive)
 	s := openStream(t, ts, conv, "")
 	s.waitComment("ready")
 	s.waitComment("keepalive")
@@ -534,7 +551,7 @@ func TestHistory(t *testing.T) {
 		defer mu.Unlock()
 		saved[conv] = append(saved[conv], msgs...)
 	}
-	a, ts := start(t, Options{History: history}, nil)
+	a, ts := start(t, Options{}, platform.Deps{History: history}, nil)
 	ctx := t.Context()
 	get := func() []string {
 		t.Helper()
@@ -607,7 +624,7 @@ func TestHistory(t *testing.T) {
 }
 
 func TestHistoryCursorResumesStream(t *testing.T) {
-	a, ts := start(t, Options{}, nil)
+	a, ts := start(t, Options{}, platform.Deps{}, nil)
 	ctx := t.Context()
 	id, _ := a.Send(ctx, target, "before the reload")
 	h := decode[historyBody](t, request(t, ts, "GET", "/api/history?conversation="+conv, nil), http.StatusOK)
@@ -623,7 +640,7 @@ func TestHistoryCursorResumesStream(t *testing.T) {
 }
 
 func TestMemoryBounds(t *testing.T) {
-	a, _ := start(t, Options{}, nil)
+	a, _ := start(t, Options{}, platform.Deps{}, nil)
 	ctx := t.Context()
 	first, _ := a.Send(ctx, target, "first")
 	for range maxItems {
@@ -633,7 +650,7 @@ func TestMemoryBounds(t *testing.T) {
 		t.Errorf("Edit of a message beyond the bound: %v", err)
 	}
 	for i := range maxConversations {
-		a.Send(ctx, platform.Target{ChatID: fmt.Sprint("conversation-", i)}, "x")
+		a.Send(ctx, chat.Target{ChatID: fmt.Sprint("conversation-", i)}, "x")
 	}
 	a.mu.Lock()
 	n, kept := len(a.convs), a.convs[conv] != nil

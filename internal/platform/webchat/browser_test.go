@@ -60,7 +60,7 @@ func (g *fakeGateway) handle(_ context.Context, in chat.Inbound) error {
 	if fail {
 		return errors.New("journal unavailable")
 	}
-	t := platform.TargetOf(in.Source)
+	t := chat.TargetOf(in.Source)
 	g.work.Go(func() {
 		ctx := context.Background()
 		if in.Text == "/new" {
@@ -99,10 +99,10 @@ func (g *fakeGateway) handle(_ context.Context, in chat.Inbound) error {
 }
 
 // startWithGateway runs an adapter whose messages go to a fake gateway.
-func startWithGateway(t *testing.T, opts Options) (*fakeGateway, string) {
+func startWithGateway(t *testing.T, opts Options, d platform.Deps) (*fakeGateway, string) {
 	g := newFakeGateway(t)
-	opts.History = g.history
-	a, ts := start(t, opts, g.handle)
+	d.History = g.history
+	a, ts := start(t, opts, d, g.handle)
 	g.a = a
 	return g, ts.URL
 }
@@ -152,7 +152,7 @@ const (
 
 func TestBrowserConversation(t *testing.T) {
 	ctx := webchattest.NewBrowser(t)
-	g, url := startWithGateway(t, Options{})
+	g, url := startWithGateway(t, Options{}, platform.Deps{})
 
 	do(t, ctx, chromedp.Navigate(url))
 	webchattest.Wait(t, ctx, "the page to be ready", ready)
@@ -223,7 +223,7 @@ func TestBrowserConversation(t *testing.T) {
 
 func TestBrowserTokenAndRetry(t *testing.T) {
 	ctx := webchattest.NewBrowser(t)
-	g, url := startWithGateway(t, Options{Token: "s3cret-token", RequireToken: true})
+	g, url := startWithGateway(t, Options{Token: "s3cret-token"}, platform.Deps{HTTPAddr: "0.0.0.0:8643"})
 
 	// Without the token the page says what is missing.
 	do(t, ctx, chromedp.Navigate(url))

@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 const conv = "conv-0123456789"
 
 // target is where the gateway answers conv.
-var target = platform.Target{ChatID: conv}
+var target = chat.Target{ChatID: conv}
 
 func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -36,12 +36,16 @@ func testLogger(t testing.TB) *slog.Logger {
 
 // newAdapter makes an adapter, has configure change it (before anything
 // can read it), and serves its handler; it does not run it.
-func newAdapter(t *testing.T, opts Options, configure ...func(*Adapter)) (*Adapter, *httptest.Server) {
+// The listener is on loopback unless d says otherwise.
+func newAdapter(t *testing.T, opts Options, d platform.Deps, configure ...func(*Adapter)) (*Adapter, *httptest.Server) {
 	t.Helper()
-	if opts.Logger == nil {
-		opts.Logger = testLogger(t)
+	if d.Logger == nil {
+		d.Logger = testLogger(t)
 	}
-	a, err := New(opts)
+	if d.HTTPAddr == "" {
+		d.HTTPAddr = "127.0.0.1:8643"
+	}
+	a, err := New(opts, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,9 +59,9 @@ func newAdapter(t *testing.T, opts Options, configure ...func(*Adapter)) (*Adapt
 
 // start makes an adapter, serves it and runs it with h until the test
 // ends (a nil h takes every message).
-func start(t *testing.T, opts Options, h platform.Handler, configure ...func(*Adapter)) (*Adapter, *httptest.Server) {
+func start(t *testing.T, opts Options, d platform.Deps, h platform.Handler, configure ...func(*Adapter)) (*Adapter, *httptest.Server) {
 	t.Helper()
-	a, ts := newAdapter(t, opts, configure...)
+	a, ts := newAdapter(t, opts, d, configure...)
 	run(t, a, h)
 	return a, ts
 }

@@ -343,9 +343,9 @@ func (a *Adapter) history(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var msgs []chat.Message
-	if a.opts.History != nil {
+	if a.transcript != nil {
 		var err error
-		if msgs, err = a.opts.History(r.Context(), source(conv, "")); err != nil {
+		if msgs, err = a.transcript(r.Context(), source(conv, "")); err != nil {
 			a.log.Warn("reading a web chat history failed", "conversation", conv, "error", err)
 			writeError(w, http.StatusServiceUnavailable, "", "the conversation could not be read, try again")
 			return

@@ -18,31 +18,15 @@ import (
 // Name is the platform's name, in config keys and in chat.Source.Platform.
 const Name = "webchat"
 
-// Options configure the web chat.
-type Options struct {
-	// Token, when set, must come with every API request as
-	// "Authorization: Bearer <token>". Empty means no token.
-	Token string
-	// RequireToken makes New fail without a Token. The wiring sets it when
-	// the listener is not on a loopback address, so that the agent is never
-	// open to the network by accident.
-	RequireToken bool
-	// History returns the transcript of the conversation src is in, from
-	// the store, so that a reloaded page shows it again, even after a
-	// restart. Nil means the page starts empty.
-	History func(ctx context.Context, src chat.Source) ([]chat.Message, error)
-	// Logger receives the adapter's logs; nil discards them.
-	Logger *slog.Logger
-}
-
 // Adapter is the web chat platform: its Handler serves the page and the API
 // the page uses, and what the gateway sends goes to the pages that have the
 // conversation open.
 type Adapter struct {
-	opts    Options
-	token   bearer.Token
-	log     *slog.Logger
-	handler http.Handler
+	opts       Options
+	transcript func(ctx context.Context, src chat.Source) ([]chat.Message, error)
+	token      bearer.Token
+	log        *slog.Logger
+	handler    http.Handler
 	// epoch tells this process's cursors from an earlier one's.
 	epoch string
 	// keepalive is how often an idle event stream gets a comment, so that
@@ -62,24 +46,27 @@ type Adapter struct {
 
 var _ platform.Adapter = (*Adapter)(nil)
 
-// New returns a web chat adapter. It fails when opts.RequireToken is set
-// and opts.Token is empty.
-func New(opts Options) (*Adapter, error) {
-	if opts.RequireToken && opts.Token == "" {
-		return nil, errors.New("webchat: a token is required because the HTTP listener is not on a loopback address")
+// New returns a web chat adapter for the listener at d.HTTPAddr; d.History,
+// if set, shows a reloaded page its conversation again, even after a
+// restart. It fails without a token when the listener is not on a loopback
+// address, so that the agent is never open to the network by accident.
+func New(opts Options, d platform.Deps) (*Adapter, error) {
+	if err := checkToken(opts, d.HTTPAddr); err != nil {
+		return nil, err
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	a := &Adapter{
-		opts:      opts,
-		token:     bearer.New(opts.Token),
-		log:       opts.Logger.With("platform", Name),
-		epoch:     rand.Text()[:8],
-		keepalive: 15 * time.Second,
-		ready:     make(chan struct{}),
-		done:      make(chan struct{}),
-		convs:     map[string]*conversation{},
+		opts:       opts,
+		transcript: d.History,
+		token:      bearer.New(opts.Token),
+		log:        d.Logger.With("platform", Name),
+		epoch:      rand.Text()[:8],
+		keepalive:  15 * time.Second,
+		ready:      make(chan struct{}),
+		done:       make(chan struct{}),
+		convs:      map[string]*conversation{},
 	}
 	a.handler = a.routes()
 	return a, nil
@@ -90,7 +77,7 @@ func (a *Adapter) Name() string { return Name }
 
 // Caps declares a fast, edit-friendly platform: the page re-renders each
 // edit, so answers stream smoothly at a short interval.
-func (a *Adapter) Caps() platform.Caps {
+func (a *Adapter) Caps(chat.Target) platform.Caps {
 	return platform.Caps{
 		MaxLength:    64000,
 		Count:        format.Runes,
@@ -136,7 +123,7 @@ func (a *Adapter) running() (platform.Handler, context.Context) {
 }
 
 // Send shows a new bot message in the conversation t.ChatID.
-func (a *Adapter) Send(ctx context.Context, t platform.Target, text string) (string, error) {
+func (a *Adapter) Send(ctx context.Context, t chat.Target, text string) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
@@ -153,7 +140,7 @@ func (a *Adapter) Send(ctx context.Context, t platform.Target, text string) (str
 
 // Edit replaces a bot message's text. A message this process did not send,
 // or no longer keeps, cannot be edited: the gateway then sends a new one.
-func (a *Adapter) Edit(ctx context.Context, t platform.Target, id, text string) error {
+func (a *Adapter) Edit(ctx context.Context, t chat.Target, id, text string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -176,7 +163,7 @@ func (a *Adapter) Edit(ctx context.Context, t platform.Target, id, text string) 
 }
 
 // Delete removes a bot message. Deleting one that is gone already is done.
-func (a *Adapter) Delete(ctx context.Context, t platform.Target, id string) error {
+func (a *Adapter) Delete(ctx context.Context, t chat.Target, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -213,7 +200,7 @@ func (a *Adapter) botMessage(conv, id string) *item {
 
 // Typing shows the typing indicator on the pages that have the
 // conversation open; the page hides it after a few seconds.
-func (a *Adapter) Typing(ctx context.Context, t platform.Target) error {
+func (a *Adapter) Typing(ctx context.Context, t chat.Target) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -22,8 +22,8 @@ func (s *Store) SessionID(ctx context.Context, key string) (string, bool, error)
 	return id, true, nil
 }
 
-// SetSessionID starts a session for a conversation, or rotates it to a new
-// one; the old session's transcript is kept under its own id.
+// SetSessionID starts a new session for a conversation, whatever its
+// current one; the old session's transcript is kept under its own id.
 func (s *Store) SetSessionID(ctx context.Context, key, id string) error {
 	now := s.millis()
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -34,6 +34,32 @@ func (s *Store) SetSessionID(ctx context.Context, key, id string) error {
 		return fmt.Errorf("sqlite store: set session of %q: %w", key, err)
 	}
 	return nil
+}
+
+// SwapSessionID moves a conversation from session old ("" for none) to
+// session new only if old is still its current one.
+func (s *Store) SwapSessionID(ctx context.Context, key, old, new string) (bool, error) {
+	now := s.millis()
+	var swapped bool
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var res sql.Result
+		var err error
+		if old == "" {
+			res, err = tx.StmtContext(ctx, s.stmts.startSession).ExecContext(ctx, key, new, now)
+		} else {
+			res, err = tx.StmtContext(ctx, s.stmts.swapSession).ExecContext(ctx, new, now, key, old)
+		}
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		swapped = n == 1
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("sqlite store: swap session of %q: %w", key, err)
+	}
+	return swapped, nil
 }
 
 // Append adds entries to the end of a session's transcript, all or none. An

@@ -172,7 +172,8 @@ type stmts struct {
 	savepoint, rollbackTo, release *sql.Stmt
 	// Writes.
 	insertSeen, insertTurn, setTurnStatus, markShown *sql.Stmt
-	setSession, lastSeq, appendEntry, setState       *sql.Stmt
+	setSession, startSession, swapSession            *sql.Stmt
+	lastSeq, appendEntry, setState                   *sql.Stmt
 	// Reads, on the read pool.
 	session, history, state, isPaired *sql.Stmt
 }
@@ -202,6 +203,8 @@ func prepare(ctx context.Context, w, r *sql.DB) (*stmts, error) {
 	st.markShown = prep(w, "UPDATE turns SET shown = 1, updated_at = ? WHERE id = ?")
 	st.setSession = prep(w, `INSERT INTO sessions (key, session_id, updated_at) VALUES (?, ?, ?)
 		ON CONFLICT (key) DO UPDATE SET session_id = excluded.session_id, updated_at = excluded.updated_at`)
+	st.startSession = prep(w, "INSERT INTO sessions (key, session_id, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING")
+	st.swapSession = prep(w, "UPDATE sessions SET session_id = ?, updated_at = ? WHERE key = ? AND session_id = ?")
 	st.lastSeq = prep(w, "SELECT COALESCE(MAX(seq), 0) FROM transcript WHERE session_id = ?")
 	st.appendEntry = prep(w, "INSERT INTO transcript (session_id, seq, role, content, message_id, at) VALUES (?, ?, ?, ?, ?, ?)")
 	st.setState = prep(w, `INSERT INTO state (name, value, updated_at) VALUES (?, ?, ?)

@@ -415,6 +415,7 @@ func TestInboundRoundTrip(t *testing.T) {
 		Mentioned: true,
 		EventID:   "$event",
 		Received:  time.Date(2026, 3, 1, 17, 29, 59, 123456789, zone),
+		To:        &chat.Target{ChatID: "!room:s", ThreadID: "$root", ReplyTo: "$m", Asker: "@a:s", DM: true},
 	}
 	checkAllSet(t, "Inbound", reflect.ValueOf(in))
 	want := in

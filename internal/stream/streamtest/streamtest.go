@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/format"
 	"github.com/herald-chat/herald/internal/platform"
 )
@@ -97,7 +98,7 @@ func (f *Fake) RateLimitNth(chatID string, n int, retryAfter time.Duration) {
 func (f *Fake) Name() string { return "fake" }
 
 // Caps implements platform.Adapter.
-func (f *Fake) Caps() platform.Caps { return f.caps }
+func (f *Fake) Caps(chat.Target) platform.Caps { return f.caps }
 
 // Run implements platform.Adapter: it receives nothing until ctx ends.
 func (f *Fake) Run(ctx context.Context, _ platform.Handler) error {
@@ -109,7 +110,7 @@ func (f *Fake) Run(ctx context.Context, _ platform.Handler) error {
 func (f *Fake) Ready() <-chan struct{} { return f.ready }
 
 // Send implements platform.Adapter.
-func (f *Fake) Send(_ context.Context, t platform.Target, text string) (string, error) {
+func (f *Fake) Send(_ context.Context, t chat.Target, text string) (string, error) {
 	var id string
 	err := f.do(Call{Kind: "send", ChatID: t.ChatID, Text: text}, func(c *Call) error {
 		if err := f.check(text); err != nil {
@@ -127,7 +128,7 @@ func (f *Fake) Send(_ context.Context, t platform.Target, text string) (string, 
 }
 
 // Edit implements platform.Adapter.
-func (f *Fake) Edit(_ context.Context, t platform.Target, id, text string) error {
+func (f *Fake) Edit(_ context.Context, t chat.Target, id, text string) error {
 	return f.do(Call{Kind: "edit", ChatID: t.ChatID, ID: id, Text: text}, func(*Call) error {
 		if !slices.Contains(f.chats[t.ChatID], id) {
 			return ErrNoMessage
@@ -141,7 +142,7 @@ func (f *Fake) Edit(_ context.Context, t platform.Target, id, text string) error
 }
 
 // Delete implements platform.Adapter.
-func (f *Fake) Delete(_ context.Context, t platform.Target, id string) error {
+func (f *Fake) Delete(_ context.Context, t chat.Target, id string) error {
 	return f.do(Call{Kind: "delete", ChatID: t.ChatID, ID: id}, func(*Call) error {
 		i := slices.Index(f.chats[t.ChatID], id)
 		if i < 0 {
@@ -154,12 +155,12 @@ func (f *Fake) Delete(_ context.Context, t platform.Target, id string) error {
 }
 
 // Typing implements platform.Adapter.
-func (f *Fake) Typing(_ context.Context, t platform.Target) error {
+func (f *Fake) Typing(_ context.Context, t chat.Target) error {
 	return f.do(Call{Kind: "typing", ChatID: t.ChatID}, func(*Call) error { return nil })
 }
 
 // Draft implements platform.Drafter.
-func (f *Fake) Draft(_ context.Context, t platform.Target, draftID int64, text string) error {
+func (f *Fake) Draft(_ context.Context, t chat.Target, draftID int64, text string) error {
 	return f.do(Call{Kind: "draft", ChatID: t.ChatID, ID: strconv.FormatInt(draftID, 10), Text: text}, func(*Call) error {
 		if err := f.check(text); err != nil {
 			return err

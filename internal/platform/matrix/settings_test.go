@@ -1,20 +1,23 @@
-package config
+package matrix
 
 import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/herald-chat/herald/internal/config"
+	"github.com/herald-chat/herald/internal/config/configtest"
 )
 
 func TestMatrixDisabledByDefault(t *testing.T) {
-	m := mustLoad(t, "", nil).MatrixSettings
+	m := settingsOf(configtest.MustLoad(t, "", nil))
 	if m.Enabled() {
 		t.Error("Matrix enabled without MATRIX_HOMESERVER")
 	}
 	if !m.RequireMention || !m.Reactions || m.ProcessNotices || m.AutoThread {
 		t.Errorf("defaults: require_mention %v, reactions %v, process_notices %v, auto_thread %v", m.RequireMention, m.Reactions, m.ProcessNotices, m.AutoThread)
 	}
-	if m.E2EEMode != "optional" || m.SessionScope != "auto" || m.ChunkSize != 16000 ||
+	if m.E2EE != "optional" || m.SessionScope != "auto" || m.MaxLength != 16000 ||
 		m.EditInterval != 3*time.Second || m.MaxMediaBytes != 100<<20 {
 		t.Errorf("defaults: %+v", m)
 	}
@@ -33,15 +36,15 @@ func TestMatrixLoginIsRequired(t *testing.T) {
 		{map[string]string{"MATRIX_ACCESS_TOKEN": "syt_x"}, ""}, // not enabled: nothing to check
 	}
 	for _, c := range cases {
-		cfg, err := load(t, "", c.env)
+		cfg, err := configtest.Load(t, "", c.env)
 		switch {
 		case c.want == "" && err != nil:
 			t.Errorf("%v: %v", c.env, err)
 		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
 			t.Errorf("%v: error %v, want one saying %q", c.env, err, c.want)
-		case c.want != "" && !strings.Contains(err.Error(), "env MATRIX_HOMESERVER"):
+		case c.want != "" && !strings.Contains(err.Error(), "(MATRIX_HOMESERVER)"):
 			t.Errorf("%v: error %v does not name MATRIX_HOMESERVER", c.env, err)
-		case c.want == "" && c.env["MATRIX_HOMESERVER"] != "" && !cfg.MatrixSettings.Enabled():
+		case c.want == "" && c.env["MATRIX_HOMESERVER"] != "" && !settingsOf(cfg).Enabled():
 			t.Errorf("%v: Matrix not enabled", c.env)
 		}
 	}
@@ -70,27 +73,27 @@ func TestMatrixEncryptionMode(t *testing.T) {
 		{with("MATRIX_E2EE_MODE", "Required"), "required"},
 		{with("MATRIX_E2EE_MODE", "required", "MATRIX_ENCRYPTION", "true"), "required"},
 	} {
-		cfg, err := load(t, "", c.env)
+		cfg, err := configtest.Load(t, "", c.env)
 		if err != nil {
 			t.Errorf("%v: %v", c.env, err)
 			continue
 		}
-		if got := cfg.MatrixSettings.E2EEMode; got != c.want {
+		if got := settingsOf(cfg).E2EE; got != c.want {
 			t.Errorf("%v: mode %q, want %q", c.env, got, c.want)
 		}
 	}
-	_, err := load(t, "", with("MATRIX_E2EE_MODE", "off", "MATRIX_ENCRYPTION", "true"))
+	_, err := configtest.Load(t, "", with("MATRIX_E2EE_MODE", "off", "MATRIX_ENCRYPTION", "true"))
 	if err == nil || !strings.Contains(err.Error(), "MATRIX_E2EE_MODE=off contradicts MATRIX_ENCRYPTION=true") {
 		t.Errorf("contradicting modes: %v", err)
 	}
-	_, err = load(t, "", with("MATRIX_E2EE_MODE", "sometimes"))
+	_, err = configtest.Load(t, "", with("MATRIX_E2EE_MODE", "sometimes"))
 	if err == nil || !strings.Contains(err.Error(), "env MATRIX_E2EE_MODE: expected one of off, optional, required") {
 		t.Errorf("bad mode: %v", err)
 	}
 }
 
 func TestMatrixSettingsFromConfigYAML(t *testing.T) {
-	cfg := mustLoad(t, `
+	cfg := configtest.MustLoad(t, `
 matrix:
   homeserver: https://matrix.example.org/
   user_id: "@herald:example.org"
@@ -107,23 +110,23 @@ matrix:
   chunk_size: 4000
   encryption: true
 `, map[string]string{"MATRIX_PASSWORD": "pw"})
-	m := cfg.MatrixSettings
+	m := settingsOf(cfg)
 	if m.Homeserver != "https://matrix.example.org" || m.UserID != "@herald:example.org" || m.Password != "pw" {
 		t.Errorf("login: %+v", m)
 	}
-	if m.RequireMention || !m.AutoThread || m.Reactions || !m.ProcessNotices || m.SessionScope != "thread" || m.E2EEMode != "required" {
+	if m.RequireMention || !m.AutoThread || m.Reactions || !m.ProcessNotices || m.SessionScope != "thread" || m.E2EE != "required" {
 		t.Errorf("flags: %+v", m)
 	}
 	if len(m.FreeResponseRooms) != 1 || len(m.AllowedRooms) != 2 || m.AllowedRooms[1] != "#b:example.org" || len(m.IgnoreUserPatterns) != 1 {
 		t.Errorf("lists: %+v", m)
 	}
-	if m.MaxMediaBytes != 1000 || m.EditInterval != 5*time.Second || m.ChunkSize != 4000 {
+	if m.MaxMediaBytes != 1000 || m.EditInterval != 5*time.Second || m.MaxLength != 4000 {
 		t.Errorf("numbers: %+v", m)
 	}
 }
 
 func TestMatrixBadValues(t *testing.T) {
-	_, err := load(t, "", map[string]string{
+	_, err := configtest.Load(t, "", map[string]string{
 		"MATRIX_USER_ID":              "herald",
 		"MATRIX_ALLOWED_ROOMS":        "general",
 		"MATRIX_IGNORE_USER_PATTERNS": "(",
@@ -154,7 +157,7 @@ func TestMatrixBadValues(t *testing.T) {
 }
 
 func TestMatrixSecretsAreMasked(t *testing.T) {
-	cfg := mustLoad(t, "", map[string]string{
+	cfg := configtest.MustLoad(t, "", map[string]string{
 		"MATRIX_HOMESERVER": "https://hs.example", "MATRIX_ACCESS_TOKEN": "syt_secret",
 		"MATRIX_PASSWORD": "pw", "MATRIX_PICKLE_KEY": "0123456789abcdef0123", "MATRIX_RECOVERY_KEY": "EsT0 abcd",
 	})
@@ -166,8 +169,11 @@ func TestMatrixSecretsAreMasked(t *testing.T) {
 		if !secret[name] {
 			t.Errorf("%s is not marked secret", name)
 		}
-		if v, ok := Lookup(name); !ok || !v.Secret || v.Category != Messaging {
+		if v, ok := config.Lookup(name); !ok || !v.Secret || v.Category != config.Messaging {
 			t.Errorf("registry entry of %s = %+v", name, v)
 		}
 	}
 }
+
+// settingsOf is Matrix's settings in a loaded configuration.
+func settingsOf(cfg *config.Config) *Options { return cfg.Platforms[Name].(*Options) }

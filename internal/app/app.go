@@ -1,0 +1,307 @@
+// Package app builds a whole gateway from its configuration (the store,
+// the HTTP listener with the operations endpoints, the enabled platforms,
+// the agent backend and the runner) and runs it. `herald run`, `herald
+// demo` and the benchmarks' gateway are all built here; the benchmarks
+// differ only in the measuring wrappers they pass.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/herald-chat/herald/internal/agent"
+	"github.com/herald-chat/herald/internal/agent/hermes"
+	"github.com/herald-chat/herald/internal/agent/openai"
+	"github.com/herald-chat/herald/internal/chat"
+	"github.com/herald-chat/herald/internal/config"
+	"github.com/herald-chat/herald/internal/gateway"
+	"github.com/herald-chat/herald/internal/ops"
+	"github.com/herald-chat/herald/internal/platform"
+	"github.com/herald-chat/herald/internal/store"
+	"github.com/herald-chat/herald/internal/store/sqlite"
+	"github.com/herald-chat/herald/internal/stream"
+)
+
+// Options say what to build beyond what the configuration says.
+type Options struct {
+	// Backend is the agent backend; nil means the one the configuration
+	// selects (see NewBackend).
+	Backend agent.Backend
+	// Logger receives every part's logs; nil discards them.
+	Logger *slog.Logger
+	// Version is logged at start.
+	Version string
+	// WrapStore, WrapBackend and WrapAdapter are given what the app built
+	// and return what it uses instead, for the benchmarks' measurements;
+	// nil uses it as it is.
+	WrapStore   func(store.Store) store.Store
+	WrapBackend func(agent.Backend) agent.Backend
+	WrapAdapter func(platform.Adapter) platform.Adapter
+	// Routes are served on the listener beside the operations endpoints,
+	// by pattern (the benchmarks' own endpoints).
+	Routes map[string]http.Handler
+}
+
+// App is a gateway, built and not yet running.
+type App struct {
+	// Runner is the gateway's pipeline.
+	Runner *gateway.Runner
+	// Metrics are what /metrics serves.
+	Metrics *ops.Metrics
+
+	cfg      *config.Config
+	opts     Options
+	log      *slog.Logger
+	store    store.Store
+	ln       net.Listener
+	handler  http.Handler
+	adapters []platform.Adapter
+	backend  string
+}
+
+// Build opens the store ($HERALD_HOME/state.db) and the listener
+// (HERALD_HTTP_ADDR), and builds the enabled platforms, the backend and the
+// runner. What it opened is closed again when it fails.
+func Build(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &App{cfg: cfg, opts: o, log: log, Metrics: ops.NewMetrics()}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
+		return nil, fmt.Errorf("creating HERALD_HOME %s: %w", cfg.Home, err)
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(cfg.Home, "state.db"))
+	if err != nil {
+		return nil, err
+	}
+	a.store = wrap(o.WrapStore, store.Store(db))
+	if a.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("HERALD_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+	}
+
+	backend := o.Backend
+	if backend == nil {
+		backend = NewBackend(cfg, log)
+	}
+	backend = wrap(o.WrapBackend, backend)
+	a.backend = backend.Name()
+
+	ropts := runnerOptions(cfg, log, a.Metrics)
+	var site http.Handler
+	for _, name := range slices.Sorted(maps.Keys(cfg.Platforms)) {
+		settings := cfg.Platforms[name].(platform.Settings)
+		if !settings.Enabled() {
+			continue
+		}
+		allow := cfg.PlatformAccess[name]
+		if _, open := settings.(platform.OpenByDefault); open && !allow.AllowAll && len(allow.Users) == 0 {
+			ropts.Access.Platforms[name] = gateway.Allowlist{AllowAll: true}
+		}
+		adapter, err := settings.Adapter(platform.Deps{
+			Dir:      filepath.Join(cfg.Home, name),
+			State:    a.store,
+			Allowed:  slices.Concat(cfg.Access.Users, allow.Users),
+			AllowAll: cfg.Access.AllowAll || allow.AllowAll,
+			History:  gateway.Transcripts(a.store, ropts.SessionKeys),
+			HTTPAddr: a.ln.Addr().String(),
+			Logger:   log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("platform %s: %w", name, err)
+		}
+		if h, ok := adapter.(platform.HTTPHandler); ok {
+			site = h.Handler()
+		}
+		a.adapters = append(a.adapters, wrap(o.WrapAdapter, adapter))
+	}
+	if len(a.adapters) == 0 {
+		return nil, errors.New("no platform is enabled: enable the web chat (WEBCHAT_ENABLED=true) or configure a platform")
+	}
+	a.Runner = gateway.New(ropts, backend, a.store, a.adapters...)
+
+	mux := http.NewServeMux()
+	for pattern, h := range o.Routes {
+		mux.Handle(pattern, h)
+	}
+	mux.Handle("/", ops.Handler(a.Runner.Ready, a.Metrics, site))
+	a.handler = mux
+	return a, nil
+}
+
+// wrap applies a measuring wrapper, if there is one.
+func wrap[T any](w func(T) T, v T) T {
+	if w == nil {
+		return v
+	}
+	return w(v)
+}
+
+// Addr is the address the listener took (HERALD_HTTP_ADDR may ask for port 0).
+func (a *App) Addr() string { return a.ln.Addr().String() }
+
+// Run serves the listener and relays messages until ctx ends, then shuts
+// down as the runner does (letting running turns finish within the grace
+// period) and closes the store and the listener.
+func (a *App) Run(ctx context.Context) error {
+	defer a.close()
+	pruneCtx, stopPruning := context.WithCancel(ctx)
+	pruned := make(chan struct{})
+	go func() { defer close(pruned); a.pruneRegularly(pruneCtx) }()
+	defer func() { stopPruning(); <-pruned }()
+
+	serveCtx, stopServing := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- Serve(serveCtx, a.ln, a.handler) }()
+	a.log.Info("herald started", "version", a.opts.Version, "backend", a.backend, "http", "http://"+a.Addr(), "home", a.cfg.Home)
+	runErr := a.Runner.Run(ctx)
+	stopServing()
+	if err := <-served; err != nil && runErr == nil {
+		runErr = err
+	}
+	a.log.Info("herald stopped")
+	return runErr
+}
+
+// WaitReady returns once every platform is connected, or with ctx's error.
+func (a *App) WaitReady(ctx context.Context) error {
+	for _, ad := range a.adapters {
+		select {
+		case <-ad.Ready():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// close closes what Build opened.
+func (a *App) close() {
+	if a.ln != nil {
+		a.ln.Close()
+	}
+	if a.store != nil {
+		if err := a.store.Close(); err != nil {
+			a.log.Error("closing the store", "error", err)
+		}
+	}
+}
+
+// shutdownGrace is how long the listener may take to close.
+const shutdownGrace = 10 * time.Second
+
+// Serve runs h on ln until ctx ends, then closes it gracefully.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// keepJournal is how long seen event ids and settled turns are kept: far
+// longer than any platform redelivers a message.
+const keepJournal = 30 * 24 * time.Hour
+
+// pruneRegularly keeps the journal from growing forever, once at start and
+// then daily, until ctx ends.
+func (a *App) pruneRegularly(ctx context.Context) {
+	tick := time.NewTicker(24 * time.Hour)
+	defer tick.Stop()
+	for {
+		seen, err1 := a.store.PruneSeen(ctx, keepJournal)
+		turns, err2 := a.store.PruneTurns(ctx, keepJournal)
+		if err := errors.Join(err1, err2); err != nil && ctx.Err() == nil {
+			a.log.Warn("pruning the journal failed", "error", err)
+		} else if seen+turns > 0 {
+			a.log.Info("pruned the journal", "events", seen, "turns", turns)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// NewBackend picks the backend the configuration asks for: the Hermes API
+// server when a proxy URL is set, else the model server. It returns nil
+// when neither is configured; config.Load with RequireBackend reports that.
+func NewBackend(cfg *config.Config, log *slog.Logger) agent.Backend {
+	switch cfg.Backend() {
+	case "hermes":
+		return hermes.New(hermes.Config{
+			URL:            cfg.Proxy.URL,
+			Key:            cfg.Proxy.Key,
+			Model:          cfg.Proxy.Model,
+			ConnectTimeout: cfg.ConnectTimeout,
+			IdleTimeout:    cfg.IdleTimeout,
+			Logger:         log,
+		})
+	case "openai":
+		return openai.New(openai.Config{
+			BaseURL:        cfg.Agent.BaseURL,
+			APIKey:         cfg.Agent.APIKey,
+			Model:          cfg.Agent.Model,
+			SystemPrompt:   cfg.Agent.SystemPrompt,
+			ConnectTimeout: cfg.ConnectTimeout,
+			IdleTimeout:    cfg.IdleTimeout,
+			Logger:         log,
+		})
+	}
+	return nil
+}
+
+// runnerOptions are the runner's options as the configuration sets them.
+func runnerOptions(cfg *config.Config, log *slog.Logger, metrics *ops.Metrics) gateway.Options {
+	access := gateway.Access{
+		All:       gateway.Allowlist{AllowAll: cfg.Access.AllowAll, Users: cfg.Access.Users},
+		Platforms: map[string]gateway.Allowlist{},
+	}
+	for name, p := range cfg.PlatformAccess {
+		if p.AllowAll || len(p.Users) > 0 {
+			access.Platforms[name] = gateway.Allowlist{AllowAll: p.AllowAll, Users: p.Users}
+		}
+	}
+	return gateway.Options{
+		SessionKeys:    chat.SessionKeyOptions{GroupPerUser: cfg.GroupSessionsPerUser, ThreadPerUser: cfg.ThreadSessionsPerUser},
+		BusyMode:       cfg.BusyInputMode,
+		Access:         access,
+		PairUnknownDMs: cfg.UnauthorizedDM == "pair",
+		Streaming: stream.Options{
+			Enabled:         cfg.Streaming.Enabled,
+			Transport:       cfg.Streaming.Transport,
+			EditInterval:    cfg.Streaming.EditInterval,
+			BufferThreshold: cfg.Streaming.BufferThreshold,
+			Cursor:          cfg.Streaming.Cursor,
+			Logger:          log,
+		},
+		PlatformStreaming: cfg.PlatformStreaming,
+		ShutdownGrace:     cfg.ShutdownGrace,
+		Logger:            log,
+		Metrics:           metrics,
+	}
+}

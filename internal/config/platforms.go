@@ -1,0 +1,65 @@
+package config
+
+import (
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Section is a platform's settings: a value of the platform's own whose
+// fields its Settings fill. Each platform package registers one (see
+// RegisterPlatform), so that adding a platform touches its own folder only.
+type Section interface {
+	// Settings are the platform's settings, bound to the value's fields.
+	Settings() []Setting
+	// Check reports what is wrong with the settings taken together, once
+	// all are set (a login that is missing a part, say), naming the
+	// settings concerned; shared are the settings every gateway has.
+	Check(shared *Config) error
+}
+
+// platform is one registered platform.
+type platform struct {
+	name string
+	new  func() Section
+}
+
+var (
+	platformsMu sync.Mutex
+	platforms   []platform // sorted by name
+)
+
+// RegisterPlatform registers a platform's settings under its name, as in
+// config keys (platforms.<name>.*) and chat.Source.Platform. newSection
+// returns a fresh value with nothing set. It is called from the platform
+// package's init; registering a name twice panics.
+func RegisterPlatform(name string, newSection func() Section) {
+	platformsMu.Lock()
+	defer platformsMu.Unlock()
+	i, found := slices.BinarySearchFunc(platforms, name, func(p platform, name string) int { return strings.Compare(p.name, name) })
+	if found {
+		panic("config: platform " + name + " registered twice")
+	}
+	platforms = slices.Insert(platforms, i, platform{name: name, new: newSection})
+}
+
+// registered returns the registered platforms, by name.
+func registered() []platform {
+	platformsMu.Lock()
+	defer platformsMu.Unlock()
+	return slices.Clone(platforms)
+}
+
+// accessSettings are the allowlist settings every platform has, bound to
+// the platform's entry in access.
+func accessSettings(name string, access *Access) []Setting {
+	upper := strings.ToUpper(name)
+	return []Setting{
+		{Key: "platforms." + name + ".allowed_users", Env: upper + "_ALLOWED_USERS", Set: List(&access.Users, nil), Category: Messaging,
+			Description: "Users allowed on " + name + ", comma-separated user ids; * allows everyone",
+			Prompt:      "Allowed " + name + " users"},
+		{Key: "platforms." + name + ".allow_all_users", Env: upper + "_ALLOW_ALL_USERS", Default: "false", Set: Bool(&access.AllowAll), Category: Messaging,
+			Description: "true lets everyone on " + name + " talk to the agent",
+			Prompt:      "Allow all " + name + " users"},
+	}
+}

@@ -1,0 +1,196 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Setting is one value Herald reads: where it is written (a config.yaml
+// key, an environment variable, or both), its default, how a value is
+// checked and stored, and how `herald env`, `herald check` and the README
+// describe it. Each part of Herald declares its own, bound to the fields
+// they fill (see Section).
+type Setting struct {
+	Key     string // config.yaml path, such as "matrix.homeserver"; empty when only the environment sets it
+	Env     string // environment variable; empty when only config.yaml sets it
+	Default string
+	// Secret values are masked by `herald check` and never shown in errors.
+	Secret bool
+	// Description says in one line what the setting is for.
+	Description string
+	// Prompt, URL, Category and Advanced describe an environment variable
+	// as Hermes's registry does (`herald env --json`).
+	Prompt   string
+	URL      string
+	Category Category
+	Advanced bool
+	// Set checks a value and stores it. Its error says what is wrong with
+	// the value, not where it came from: Load adds that.
+	Set func(v string) error
+}
+
+// name is how a setting is named to the user: its key, else its variable.
+func (s Setting) name() string {
+	if s.Key != "" {
+		return s.Key
+	}
+	return s.Env
+}
+
+// The setters below store a value of one kind into a field, for Setting.Set.
+
+// Text stores a value with surrounding spaces removed.
+func Text(dst *string) func(string) error {
+	return func(v string) error {
+		*dst = strings.TrimSpace(v)
+		return nil
+	}
+}
+
+// Raw stores a value as written, spaces included.
+func Raw(dst *string) func(string) error {
+	return func(v string) error {
+		*dst = v
+		return nil
+	}
+}
+
+// Bool stores true or false (also yes/no, on/off, 1/0).
+func Bool(dst *bool) func(string) error {
+	return func(v string) error {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "true", "yes", "on", "1":
+			*dst = true
+		case "false", "no", "off", "0":
+			*dst = false
+		default:
+			return fmt.Errorf("expected true or false, got %q", v)
+		}
+		return nil
+	}
+}
+
+// Enum stores one of the allowed words, in lower case.
+func Enum(dst *string, allowed ...string) func(string) error {
+	return func(v string) error {
+		v = strings.ToLower(strings.TrimSpace(v))
+		for _, a := range allowed {
+			if v == a {
+				*dst = v
+				return nil
+			}
+		}
+		return fmt.Errorf("expected one of %s, got %q", strings.Join(allowed, ", "), v)
+	}
+}
+
+// URL stores an http(s) URL with a host, without trailing slashes; an
+// empty value leaves it unset. A password in a rejected URL is not shown.
+func URL(dst *string) func(string) error {
+	return func(v string) error {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			*dst = ""
+			return nil
+		}
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			shown := v
+			if err == nil {
+				shown = u.Redacted()
+			}
+			return fmt.Errorf("expected an http:// or https:// URL with a host, got %q", shown)
+		}
+		*dst = strings.TrimRight(v, "/")
+		return nil
+	}
+}
+
+// Addr stores a host:port address.
+func Addr(dst *string) func(string) error {
+	return func(v string) error {
+		v = strings.TrimSpace(v)
+		if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+			return fmt.Errorf("expected host:port such as 127.0.0.1:8643, got %q", v)
+		}
+		*dst = v
+		return nil
+	}
+}
+
+// Positive stores a whole number of at least 1.
+func Positive(dst *int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 1 {
+			return fmt.Errorf("expected a whole number of at least 1, got %q", v)
+		}
+		*dst = n
+		return nil
+	}
+}
+
+// Bytes stores a number of bytes of at least least.
+func Bytes(dst *int64, least int64) func(string) error {
+	return func(v string) error {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || n < least {
+			return fmt.Errorf("expected a number of bytes of at least %d, got %q", least, v)
+		}
+		*dst = n
+		return nil
+	}
+}
+
+// Duration stores a number of seconds, as Hermes writes them (0.8), or a
+// Go duration (800ms, 10s, 30m); zero is allowed.
+func Duration(dst *time.Duration) func(string) error {
+	return func(v string) error { return setDuration(dst, v, false) }
+}
+
+// PositiveDuration is Duration above zero.
+func PositiveDuration(dst *time.Duration) func(string) error {
+	return func(v string) error { return setDuration(dst, v, true) }
+}
+
+func setDuration(dst *time.Duration, v string, mustBePositive bool) error {
+	v = strings.TrimSpace(v)
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		secs, ferr := strconv.ParseFloat(v, 64)
+		if ferr != nil {
+			return fmt.Errorf("expected a duration such as 10s or a number of seconds, got %q", v)
+		}
+		d = time.Duration(secs * float64(time.Second))
+	}
+	if d < 0 || (mustBePositive && d == 0) {
+		return fmt.Errorf("expected a duration above zero, got %q", v)
+	}
+	*dst = d
+	return nil
+}
+
+// List stores a comma-separated list (a YAML list is joined with commas),
+// dropping empty items; check, if set, says what is wrong with an item.
+func List(dst *[]string, check func(item string) error) func(string) error {
+	return func(v string) error {
+		var items []string
+		for _, item := range strings.Split(v, ",") {
+			if item = strings.TrimSpace(item); item == "" {
+				continue
+			}
+			if check != nil {
+				if err := check(item); err != nil {
+					return err
+				}
+			}
+			items = append(items, item)
+		}
+		*dst = items
+		return nil
+	}
+}

@@ -1,0 +1,78 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// settings are the settings every gateway has, bound to c's fields, in
+// the order `herald check` lists them.
+func (c *Config) settings() []Setting {
+	return []Setting{
+		{Key: "gateway.proxy_url", Env: "GATEWAY_PROXY_URL", Set: URL(&c.Proxy.URL), Category: Messaging,
+			Description: "URL of the Hermes API server that runs the agent; messages are relayed there. Whitespace is unset, a trailing / is removed",
+			Prompt:      "Hermes API server URL (e.g. http://192.168.1.100:8642)"},
+		{Env: "GATEWAY_PROXY_KEY", Secret: true, Set: Text(&c.Proxy.Key), Category: Messaging,
+			Description: "Bearer key for the Hermes API server; must equal API_SERVER_KEY there. No Authorization header without it",
+			Prompt:      "Hermes API server key"},
+		{Key: "gateway.model", Env: "HERALD_PROXY_MODEL", Default: "hermes-agent", Set: Text(&c.Proxy.Model), Category: Messaging, Advanced: true,
+			Description: "Model name sent to the Hermes API server", Prompt: "Model name"},
+		{Key: "agent.base_url", Env: "HERALD_AGENT_BASE_URL", Set: URL(&c.Agent.BaseURL), Category: Provider,
+			Description: "Base URL of an OpenAI-compatible model server (Ollama, vLLM, llama.cpp, OpenAI), used when no proxy URL is set, e.g. http://127.0.0.1:11434/v1",
+			Prompt:      "Model server base URL (e.g. http://127.0.0.1:11434/v1)"},
+		{Key: "agent.api_key", Env: "HERALD_AGENT_API_KEY", Secret: true, Set: Text(&c.Agent.APIKey), Category: Provider,
+			Description: "API key for the model server", Prompt: "Model server API key"},
+		{Key: "agent.model", Env: "HERALD_AGENT_MODEL", Set: Text(&c.Agent.Model), Category: Provider,
+			Description: "Model name to ask the model server for", Prompt: "Model name"},
+		{Key: "agent.system_prompt", Env: "HERALD_AGENT_SYSTEM_PROMPT", Set: Text(&c.Agent.SystemPrompt), Category: Provider, Advanced: true,
+			Description: "System prompt sent with every request to the model server", Prompt: "System prompt"},
+		{Key: "gateway.allowed_users", Env: "GATEWAY_ALLOWED_USERS", Set: List(&c.Access.Users, nil), Category: Messaging,
+			Description: "Users allowed on every platform, comma-separated platform user ids; * allows everyone",
+			Prompt:      "Allowed users"},
+		{Key: "gateway.allow_all_users", Env: "GATEWAY_ALLOW_ALL_USERS", Default: "false", Set: Bool(&c.Access.AllowAll), Category: Messaging,
+			Description: "true lets everyone on every platform talk to the agent; without an allowlist nobody is allowed",
+			Prompt:      "Allow all users"},
+		{Key: "unauthorized_dm_behavior", Default: "ignore", Set: Enum(&c.UnauthorizedDM, "ignore", "pair"),
+			Description: "pair: an unknown user's DM gets a one-time pairing code for `herald pairing approve`; ignore: nothing"},
+		{Key: "gateway.shutdown_grace", Env: "HERALD_SHUTDOWN_GRACE", Default: "10s", Set: Duration(&c.ShutdownGrace), Category: General, Advanced: true,
+			Description: "How long running turns may finish after SIGTERM before they are cancelled with a notice",
+			Prompt:      "Shutdown grace period"},
+		{Key: "gateway.connect_timeout", Env: "HERALD_CONNECT_TIMEOUT", Default: "10s", Set: PositiveDuration(&c.ConnectTimeout), Category: General, Advanced: true,
+			Description: "How long to wait for a connection to the agent server", Prompt: "Connect timeout"},
+		{Key: "gateway.idle_timeout", Env: "HERALD_IDLE_TIMEOUT", Default: "30m", Set: PositiveDuration(&c.IdleTimeout), Category: General, Advanced: true,
+			Description: "How long the agent server may send nothing, keepalives included, before the turn fails; there is no overall deadline",
+			Prompt:      "Idle-read timeout"},
+		{Key: "http.addr", Env: "HERALD_HTTP_ADDR", Default: "127.0.0.1:8643", Set: Addr(&c.HTTPAddr), Category: General,
+			Description: "Address of Herald's own HTTP listener: web chat, /healthz, /readyz, /metrics",
+			Prompt:      "Listen address"},
+		{Key: "log.level", Env: "HERALD_LOG_LEVEL", Default: "info", Category: General, Advanced: true,
+			Description: "Log level: debug, info, warn or error", Prompt: "Log level",
+			Set: func(v string) error {
+				if err := c.LogLevel.UnmarshalText([]byte(strings.TrimSpace(v))); err != nil {
+					return fmt.Errorf("expected debug, info, warn or error, got %q", v)
+				}
+				return nil
+			}},
+		{Key: "streaming.enabled", Default: "true", Set: Bool(&c.Streaming.Enabled),
+			Description: "Stream answers into the chat while they are written"},
+		{Key: "streaming.transport", Default: "auto", Set: Enum(&c.Streaming.Transport, "auto", "draft", "edit", "off"),
+			Description: "auto (drafts where the chat has them, else edits), draft, edit or off"},
+		{Key: "streaming.edit_interval", Default: "0.8", Set: Duration(&c.Streaming.EditInterval),
+			Description: "Seconds between two edits of an answer"},
+		{Key: "streaming.buffer_threshold", Default: "24", Set: Positive(&c.Streaming.BufferThreshold),
+			Description: "Characters of new text that trigger an edit sooner"},
+		{Key: "streaming.cursor", Default: " ▉", Set: Raw(&c.Streaming.Cursor),
+			Description: "Shown at the end of intermediate edits"},
+		{Key: "group_sessions_per_user", Default: "true", Set: Bool(&c.GroupSessionsPerUser),
+			Description: "Each user of a group has a session of their own"},
+		{Key: "thread_sessions_per_user", Default: "false", Set: Bool(&c.ThreadSessionsPerUser),
+			Description: "Each user of a thread has a session of their own"},
+		{Key: "display.busy_input_mode", Default: "interrupt", Set: Enum(&c.BusyInputMode, "interrupt", "queue"),
+			Description: "A message during a running turn interrupts it, or waits its turn (queue)"},
+	}
+}
+
+// homeSetting documents HERALD_HOME, which Load reads before anything
+// else: it says where config.yaml and .env are.
+var homeSetting = Setting{Env: "HERALD_HOME", Category: General,
+	Description: "Directory for config.yaml, .env and all state (default ~/.herald)", Prompt: "Herald home directory"}

@@ -1,0 +1,272 @@
+package matrix
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/herald-chat/herald/internal/config"
+	"github.com/herald-chat/herald/internal/platform"
+)
+
+// Name is the platform's name, in config keys and chat.Source.Platform.
+const Name = "matrix"
+
+func init() { platform.Register(Name, func() platform.Settings { return new(Options) }) }
+
+// Options are the Matrix adapter's settings, under Hermes's names
+// (MATRIX_*, matrix.* in config.yaml). Matrix is on when Homeserver is set.
+type Options struct {
+	// Homeserver is the client-server API base URL.
+	Homeserver string
+	// AccessToken logs in as the device it belongs to.
+	AccessToken string
+	// UserID and Password log in when there is no AccessToken. The device
+	// and token the login gives are kept and reused on later starts.
+	UserID   string
+	Password string
+	// DeviceID asks for this device (each device has its own keys).
+	DeviceID string
+	// DeviceName names a device created by a password login.
+	DeviceName string
+
+	// E2EE is E2EEOff, E2EEOptional (the default) or E2EERequired.
+	E2EE string
+	// PickleKey protects the crypto store; empty means a key generated once
+	// into the adapter's directory (pickle.key, mode 0600).
+	PickleKey string
+	// RecoveryKey unlocks the account's secret storage: the cross-signing
+	// keys are fetched from it and the device signed, at every start.
+	RecoveryKey string
+
+	// AllowedRooms limits the rooms (ids or aliases) the bot reads; DMs
+	// are exempt. Empty means every room it is in.
+	AllowedRooms []string
+	// RequireMention: in a room of more than two members, only messages
+	// that mention the bot, reply to it or are in a thread it answered in.
+	RequireMention bool
+	// FreeResponseRooms take every message without a mention.
+	FreeResponseRooms []string
+	// IgnoreUserPatterns are regular expressions on sender user ids.
+	IgnoreUserPatterns []string
+	// ProcessNotices takes m.notice messages too.
+	ProcessNotices bool
+	// AutoThread answers top-level room messages in a thread on them.
+	AutoThread bool
+	// SessionScope is ScopeAuto (the default), ScopeRoom or ScopeThread.
+	SessionScope string
+	// Reactions marks asking messages with 👀, ✅ and ❌ (see TurnStatus).
+	Reactions bool
+	// HomeRoom is a room (id or alias) the bot joins at start.
+	HomeRoom string
+	// MaxMediaBytes is the largest image downloaded (default 100 MB).
+	MaxMediaBytes int64
+
+	// MaxLength is the longest message in characters (default 16000).
+	MaxLength int
+	// EditInterval is the least time between two sends or edits to one room
+	// (default 3 s): with Synapse's default rc_message (0.2/s, burst 10) an
+	// answer streams for over a minute before the limit would be reached.
+	EditInterval time.Duration
+
+	// e2eeMode and encryption are MATRIX_E2EE_MODE and Hermes's
+	// MATRIX_ENCRYPTION as written; Check settles E2EE from them.
+	e2eeMode, encryption string
+}
+
+// Settings binds Matrix's settings to o.
+func (o *Options) Settings() []config.Setting {
+	msg := config.Messaging
+	return []config.Setting{
+		{Key: "matrix.homeserver", Env: "MATRIX_HOMESERVER", Set: config.URL(&o.Homeserver), Category: msg,
+			Description: "Matrix homeserver URL; setting it turns Matrix on",
+			Prompt:      "Matrix homeserver URL (e.g. https://matrix.example.org)", URL: "https://spec.matrix.org/latest/client-server-api/"},
+		{Env: "MATRIX_ACCESS_TOKEN", Secret: true, Set: config.Text(&o.AccessToken), Category: msg,
+			Description: "Access token of the bot's Matrix device (or MATRIX_USER_ID and MATRIX_PASSWORD)",
+			Prompt:      "Matrix access token"},
+		{Key: "matrix.user_id", Env: "MATRIX_USER_ID", Category: msg,
+			Description: "The bot's Matrix user id for a password login, e.g. @herald:example.org",
+			Prompt:      "Matrix user id",
+			Set: func(v string) error {
+				v = strings.TrimSpace(v)
+				if v != "" && !validUserID(v) {
+					return fmt.Errorf("expected a Matrix user id such as @herald:example.org, got %q", v)
+				}
+				o.UserID = v
+				return nil
+			}},
+		{Env: "MATRIX_PASSWORD", Secret: true, Set: config.Raw(&o.Password), Category: msg,
+			Description: "The bot's Matrix password; the device and token it gets are kept in HERALD_HOME/matrix/session.json and reused",
+			Prompt:      "Matrix password"},
+		{Key: "matrix.device_id", Env: "MATRIX_DEVICE_ID", Category: msg,
+			Description: "A stable Matrix device id for the bot (each device has its own encryption keys)",
+			Prompt:      "Matrix device id",
+			Set: func(v string) error {
+				v = strings.TrimSpace(v)
+				if strings.ContainsAny(v, " /\t") {
+					return fmt.Errorf("expected a device id without spaces or slashes, got %q", v)
+				}
+				o.DeviceID = v
+				return nil
+			}},
+		{Key: "matrix.e2ee_mode", Env: "MATRIX_E2EE_MODE", Category: msg,
+			Description: "End-to-end encryption: off, optional (the default) or required (start-up fails when encryption cannot start)",
+			Prompt:      "Matrix encryption mode",
+			Set: func(v string) error {
+				o.e2eeMode = ""
+				if strings.TrimSpace(v) == "" {
+					return nil
+				}
+				return config.Enum(&o.e2eeMode, E2EEOff, E2EEOptional, E2EERequired)(v)
+			}},
+		{Key: "matrix.encryption", Env: "MATRIX_ENCRYPTION", Category: msg,
+			Description: "Hermes's switch: true means MATRIX_E2EE_MODE=required, false means off",
+			Prompt:      "Matrix encryption",
+			Set: func(v string) error {
+				o.encryption = ""
+				if strings.TrimSpace(v) == "" {
+					return nil
+				}
+				var on bool
+				if err := config.Bool(&on)(v); err != nil {
+					return err
+				}
+				o.encryption = strconv.FormatBool(on)
+				return nil
+			}},
+		{Env: "MATRIX_PICKLE_KEY", Secret: true, Category: msg, Advanced: true,
+			Description: "Key of the Matrix crypto store; default: generated once into HERALD_HOME/matrix/pickle.key (mode 0600)",
+			Prompt:      "Matrix crypto store key",
+			Set: func(v string) error {
+				v = strings.TrimSpace(v)
+				if v != "" && len(v) < 16 {
+					return errors.New("expected at least 16 characters (a long random string protects the crypto store)")
+				}
+				o.PickleKey = v
+				return nil
+			}},
+		{Env: "MATRIX_RECOVERY_KEY", Secret: true, Set: config.Text(&o.RecoveryKey), Category: msg,
+			Description: "Recovery key of the bot account's secret storage: cross-signs the bot's device at every start",
+			Prompt:      "Matrix recovery key"},
+		{Key: "matrix.allowed_rooms", Env: "MATRIX_ALLOWED_ROOMS", Set: config.List(&o.AllowedRooms, checkRoom), Category: msg,
+			Description: "Rooms (ids or aliases) the bot answers in, comma-separated; DMs are exempt; default all",
+			Prompt:      "Allowed Matrix rooms"},
+		{Key: "matrix.require_mention", Env: "MATRIX_REQUIRE_MENTION", Default: "true", Set: config.Bool(&o.RequireMention), Category: msg,
+			Description: "In rooms of more than two members, answer only when mentioned, replied to or in a thread the bot answered in",
+			Prompt:      "Require a mention in rooms"},
+		{Key: "matrix.free_response_rooms", Env: "MATRIX_FREE_RESPONSE_ROOMS", Set: config.List(&o.FreeResponseRooms, checkRoom), Category: msg,
+			Description: "Rooms where every message is for the bot, comma-separated",
+			Prompt:      "Matrix free-response rooms"},
+		{Key: "matrix.ignore_user_patterns", Env: "MATRIX_IGNORE_USER_PATTERNS", Category: msg, Advanced: true,
+			Description: "Senders to ignore: regular expressions on the user id, comma-separated",
+			Prompt:      "Ignored Matrix users",
+			Set: config.List(&o.IgnoreUserPatterns, func(p string) error {
+				if _, err := regexp.Compile(p); err != nil {
+					return fmt.Errorf("expected regular expressions, comma-separated: %q: %w", p, err)
+				}
+				return nil
+			})},
+		{Key: "matrix.process_notices", Env: "MATRIX_PROCESS_NOTICES", Default: "false", Set: config.Bool(&o.ProcessNotices), Category: msg, Advanced: true,
+			Description: "Answer m.notice messages too (usually sent by bots)",
+			Prompt:      "Process notices"},
+		{Key: "matrix.auto_thread", Env: "MATRIX_AUTO_THREAD", Default: "false", Set: config.Bool(&o.AutoThread), Category: msg,
+			Description: "Answer top-level room messages in a thread on them",
+			Prompt:      "Answer in threads"},
+		{Key: "matrix.session_scope", Env: "MATRIX_SESSION_SCOPE", Default: ScopeAuto, Set: config.Enum(&o.SessionScope, ScopeAuto, ScopeRoom, ScopeThread), Category: msg, Advanced: true,
+			Description: "auto (threads are sessions of their own), room (threads share the room's session, answers still go in the thread) or thread (every top-level message starts a thread)",
+			Prompt:      "Matrix session scope"},
+		{Key: "matrix.reactions", Env: "MATRIX_REACTIONS", Default: "true", Set: config.Bool(&o.Reactions), Category: msg,
+			Description: "React 👀 to a message being answered, then ✅ or ❌",
+			Prompt:      "Matrix reactions"},
+		{Key: "matrix.home_room", Env: "MATRIX_HOME_ROOM", Category: msg, Advanced: true,
+			Description: "A room the bot joins at start",
+			Prompt:      "Matrix home room",
+			Set: func(v string) error {
+				v = strings.TrimSpace(v)
+				if v != "" && !validRoom(v) {
+					return fmt.Errorf("expected a room id (!abc:example.org) or alias (#room:example.org), got %q", v)
+				}
+				o.HomeRoom = v
+				return nil
+			}},
+		{Key: "matrix.max_media_bytes", Env: "MATRIX_MAX_MEDIA_BYTES", Default: strconv.Itoa(DefaultMaxMediaBytes), Set: config.Bytes(&o.MaxMediaBytes, 1), Category: msg, Advanced: true,
+			Description: "Largest image downloaded from Matrix, in bytes",
+			Prompt:      "Largest Matrix image"},
+		{Key: "matrix.edit_interval", Env: "MATRIX_EDIT_INTERVAL", Default: DefaultEditInterval.String(), Set: config.Duration(&o.EditInterval), Category: msg, Advanced: true,
+			Description: "Least time between two messages or edits to one Matrix room while streaming",
+			Prompt:      "Matrix edit interval"},
+		{Key: "matrix.chunk_size", Env: "MATRIX_CHUNK_SIZE", Default: strconv.Itoa(DefaultMaxLength), Set: config.Positive(&o.MaxLength), Category: msg, Advanced: true,
+			Description: "Longest Matrix message in characters; longer answers are split",
+			Prompt:      "Matrix message length"},
+	}
+}
+
+// Check settles the encryption mode from MATRIX_E2EE_MODE and Hermes's
+// MATRIX_ENCRYPTION, and reports a configuration that cannot log in.
+func (o *Options) Check(*config.Config) error {
+	mode, err := resolveE2EEMode(o.e2eeMode, o.encryption)
+	o.E2EE = mode
+	if !o.Enabled() {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return o.checkLogin()
+}
+
+// Enabled tells whether a homeserver is set.
+func (o *Options) Enabled() bool { return o.Homeserver != "" }
+
+// Adapter builds the Matrix adapter.
+func (o *Options) Adapter(d platform.Deps) (platform.Adapter, error) { return New(*o, d) }
+
+// resolveE2EEMode combines MATRIX_E2EE_MODE and Hermes's MATRIX_ENCRYPTION.
+func resolveE2EEMode(mode, encryption string) (string, error) {
+	switch {
+	case mode == "" && encryption == "true":
+		return E2EERequired, nil
+	case mode == "" && encryption == "false":
+		return E2EEOff, nil
+	case mode == "":
+		return E2EEOptional, nil
+	case encryption == "true" && mode != E2EERequired, encryption == "false" && mode != E2EEOff:
+		return E2EEOptional, fmt.Errorf("MATRIX_E2EE_MODE=%s contradicts MATRIX_ENCRYPTION=%s: set one of them", mode, encryption)
+	}
+	return mode, nil
+}
+
+// checkLogin reports a Matrix configuration that cannot log in.
+func (o *Options) checkLogin() error {
+	switch {
+	case o.AccessToken != "":
+		return nil
+	case o.UserID != "" && o.Password != "":
+		return nil
+	case o.UserID != "":
+		return errors.New("Matrix is enabled (MATRIX_HOMESERVER) but MATRIX_PASSWORD is missing: set it with MATRIX_USER_ID, or set MATRIX_ACCESS_TOKEN")
+	case o.Password != "":
+		return errors.New("Matrix is enabled (MATRIX_HOMESERVER) but MATRIX_USER_ID is missing: set it with MATRIX_PASSWORD, or set MATRIX_ACCESS_TOKEN")
+	}
+	return errors.New("Matrix is enabled (MATRIX_HOMESERVER) but cannot log in: set MATRIX_ACCESS_TOKEN, or MATRIX_USER_ID and MATRIX_PASSWORD")
+}
+
+// checkRoom accepts a room id or alias.
+func checkRoom(r string) error {
+	if !validRoom(r) {
+		return fmt.Errorf("expected room ids (!abc:example.org) or aliases (#room:example.org), comma-separated; got %q", r)
+	}
+	return nil
+}
+
+func validRoom(s string) bool {
+	return len(s) > 3 && (s[0] == '!' || s[0] == '#') && strings.Contains(s[1:], ":")
+}
+
+func validUserID(s string) bool {
+	local, server, ok := strings.Cut(strings.TrimPrefix(s, "@"), ":")
+	return strings.HasPrefix(s, "@") && ok && local != "" && server != ""
+}

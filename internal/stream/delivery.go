@@ -1,0 +1,426 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/herald-chat/herald/internal/agent"
+	"github.com/herald-chat/herald/internal/chat"
+	"github.com/herald-chat/herald/internal/format"
+	"github.com/herald-chat/herald/internal/platform"
+)
+
+// Delivery streams one answer into one chat. Events go in with Handle from
+// the backend's goroutine; a worker goroutine of the Delivery does all the
+// sending, one call at a time; Finish makes the final answer show and ends
+// it. The worker runs only while calls are due: Handle or a timer starts it,
+// and it ends when it has to wait, so an answer between two updates holds no
+// goroutine (a gateway streams thousands at once).
+type Delivery struct {
+	ad           platform.Adapter
+	target       chat.Target
+	gate         *Gate
+	shape        shape
+	opts         Options
+	onFirstShown func()
+	ctx          context.Context
+
+	mu        sync.Mutex
+	text      strings.Builder // the answer so far, thinking included
+	tools     []agent.ToolProgress
+	finishing bool
+	// wakeAt is the length of text at which Handle next starts the worker;
+	// below it no update can be due before its timer fires.
+	wakeAt  int
+	running bool // the worker runs
+	kicked  bool // something happened while it ran: it looks again
+
+	timer   *time.Timer    // starts the worker when a call falls due
+	stop    chan struct{}  // closed by Finish
+	workers sync.WaitGroup // the worker, while it runs
+
+	// Owned by the worker while it runs, then by Finish.
+	mode    mode
+	screen  screen
+	draftID int64
+	shown   bool
+	lastLen int // visible characters at the last update
+	// checkedRaw is the length of text, thinking included, when it was
+	// last planned or shown, and checkedGrowth the visible growth since
+	// the last update counted then: the base of step's cheap test.
+	checkedRaw, checkedGrowth int
+	typingAt                  time.Time
+	retryAt                   time.Time // no update before this, after a failure
+	fails                     int       // updates failed in a row
+	sendFails                 int       // sends failed in a row
+	out                       Outcome
+}
+
+// Start begins delivering an answer. It stops making calls when Finish is
+// called or ctx ends; one of them must happen.
+func Start(ctx context.Context, p Params) *Delivery {
+	o := p.Options.withDefaults()
+	gate := p.Gate
+	if gate == nil {
+		gate = &Gate{}
+	}
+	caps := p.Adapter.Caps(p.Target)
+	if _, ok := p.Adapter.(platform.Drafter); !ok {
+		caps.Draft = false // declared without the means to draft
+	}
+	d := &Delivery{
+		ad:           p.Adapter,
+		target:       p.Target,
+		gate:         gate,
+		shape:        newShape(caps, o),
+		opts:         o,
+		onFirstShown: p.OnFirstShown,
+		ctx:          ctx,
+		stop:         make(chan struct{}),
+		mode:         chooseMode(o, caps),
+		draftID:      rand.Int64N(1<<62) + 1,
+	}
+	d.timer = time.AfterFunc(time.Hour, d.kick)
+	d.timer.Stop()
+	d.kick()
+	return d
+}
+
+// Handle takes one event of the answer. It never waits for the network, so
+// the backend's goroutine can call it for every event.
+func (d *Delivery) Handle(ev agent.Event) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.finishing {
+		return
+	}
+	switch ev.Kind {
+	case agent.EventDelta:
+		d.text.WriteString(ev.Text)
+		if d.text.Len() < d.wakeAt {
+			return
+		}
+	case agent.EventTool:
+		if ev.Tool == nil {
+			return
+		}
+		d.trackTool(*ev.Tool)
+	default:
+		return
+	}
+	d.kickLocked()
+}
+
+// trackTool keeps the list of running tools, most recent last.
+func (d *Delivery) trackTool(t agent.ToolProgress) {
+	key := func(t agent.ToolProgress) string {
+		if t.ToolCallID != "" {
+			return t.ToolCallID
+		}
+		return t.Tool
+	}
+	k := key(t)
+	for i, r := range d.tools {
+		if key(r) == k {
+			d.tools = append(d.tools[:i], d.tools[i+1:]...)
+			break
+		}
+	}
+	if toolRunning(t.Status) {
+		d.tools = append(d.tools, t)
+	}
+}
+
+// snapshot returns the answer so far and the status line of the tool that
+// runs, if any.
+func (d *Delivery) snapshot() (string, string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	status := ""
+	if n := len(d.tools); n > 0 {
+		status = statusLine(d.tools[n-1])
+	}
+	return d.text.String(), status
+}
+
+// idle means: nothing to do until an event arrives.
+const idle time.Duration = -1
+
+// kick starts the worker, or has the running one look again.
+func (d *Delivery) kick() {
+	d.mu.Lock()
+	d.kickLocked()
+	d.mu.Unlock()
+}
+
+// kickLocked is kick for a caller holding d.mu.
+func (d *Delivery) kickLocked() {
+	switch {
+	case d.finishing:
+	case d.running:
+		d.kicked = true
+	default:
+		d.running = true
+		d.workers.Add(1)
+		go d.work()
+	}
+}
+
+// work is the worker: it makes the calls that are due, one at a time, then
+// sets the timer for the next one and ends. It ends at once when the
+// delivery's context does, and once Finish is called.
+func (d *Delivery) work() {
+	defer d.workers.Done()
+	for {
+		wait := idle
+		select {
+		case <-d.stop:
+		case <-d.ctx.Done():
+		default:
+			wait = d.step(time.Now())
+		}
+		if wait == 0 {
+			continue
+		}
+		d.mu.Lock()
+		if d.kicked && !d.finishing && d.ctx.Err() == nil {
+			d.kicked = false
+			d.mu.Unlock()
+			continue
+		}
+		if wait > 0 && !d.finishing {
+			d.timer.Reset(wait)
+		}
+		d.running, d.kicked = false, false
+		d.mu.Unlock()
+		return
+	}
+}
+
+// step makes at most one call that is due now, and returns 0 if it made
+// one, else how long until the next may be due (idle: when an event comes).
+func (d *Delivery) step(now time.Time) time.Duration {
+	next := idle
+	later := func(at time.Time) {
+		w := max(at.Sub(now), time.Millisecond)
+		if next == idle || w < next {
+			next = w
+		}
+	}
+	if d.shape.caps.Typing && !d.shown {
+		if !now.Before(d.typingAt) {
+			if d.typing() {
+				return 0
+			}
+			if d.finishingNow() {
+				return idle
+			}
+		}
+		later(d.typingAt)
+	}
+	if d.mode == modeOff {
+		d.setWakeAt(math.MaxInt) // the typing timer alone has work
+		return next
+	}
+	text, status := d.snapshot()
+	// The cheap test first. The visible text grows by no more than the raw
+	// text does (except when a held-back tag or code span resolves, which
+	// at worst waits for the interval), so while the growth counted when
+	// last planned plus the raw growth since stays below the threshold, no
+	// update is due before the interval, and planning, which reads the
+	// whole answer, can wait. Until then new text need not even start the
+	// worker.
+	grown := d.checkedGrowth + utf8.RuneCountInString(text[d.checkedRaw:])
+	if due := dueAt(d.opts, now, d.gate.LastChange(), d.retryAt, grown); due.After(now) {
+		d.setWakeAt(len(text) + d.opts.BufferThreshold - grown) // a rune is at least a byte
+		later(due)
+		return next
+	}
+	d.setWakeAt(0)
+	v := format.StripThinkingPartial(text)
+	growth := utf8.RuneCountInString(v) - d.lastLen
+	d.checkedRaw, d.checkedGrowth = len(text), max(growth, 0)
+	o := d.plan(v, status)
+	if o == nil || (!d.shown && visibleChars(v) < minVisible && (v != "" || status == "")) {
+		return next
+	}
+	if due := dueAt(d.opts, now, d.gate.LastChange(), d.retryAt, growth); due.After(now) {
+		later(due)
+		return next
+	}
+	if d.gate.take(d.ctx, d.stop) != nil {
+		return idle // stopping
+	}
+	if at, ok := d.gate.reserve(time.Now(), d.shape.caps.EditInterval, true); !ok {
+		d.gate.release()
+		d.setWakeAt(math.MaxInt) // nothing can go before the timer
+		later(at)
+		return next
+	}
+	d.update(o, v, len(text)) // a rate limit closes the gate before the slot is free
+	d.gate.release()
+	return 0
+}
+
+// plan is the next intermediate call for the visible text v, with the
+// steps that need no call (sealing a complete message) taken.
+func (d *Delivery) plan(v, status string) *op {
+	for {
+		o := d.shape.next(d.mode, &d.screen, v, status)
+		if o == nil || o.kind != opSeal {
+			return o
+		}
+		o.msg.record(o.text, o.p, v)
+		d.screen.sealed = append(d.screen.sealed, o.msg)
+		d.screen.active = nil
+	}
+}
+
+// typing refreshes the typing indicator when the chat's gate lets it now,
+// and reports whether it made the call; otherwise typingAt says when to
+// try again.
+func (d *Delivery) typing() bool {
+	if d.gate.take(d.ctx, d.stop) != nil {
+		return false // stopping
+	}
+	defer d.gate.release()
+	if at, ok := d.gate.reserve(time.Now(), 0, false); !ok {
+		d.typingAt = at
+		return false
+	}
+	if err := d.ad.Typing(d.ctx, d.target); err != nil {
+		d.rateLimited(err)
+	}
+	d.typingAt = time.Now().Add(d.opts.TypingInterval)
+	return true
+}
+
+// finishingNow tells whether Finish was called or the context ended.
+func (d *Delivery) finishingNow() bool {
+	select {
+	case <-d.stop:
+		return true
+	case <-d.ctx.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// setWakeAt sets the text length at which Handle starts the worker.
+func (d *Delivery) setWakeAt(n int) {
+	d.mu.Lock()
+	d.wakeAt = n
+	d.mu.Unlock()
+}
+
+// update makes one intermediate call for the visible text v, out of raw
+// bytes of text.
+func (d *Delivery) update(o *op, v string, raw int) {
+	var err error
+	limited := false
+	s := &d.screen
+	switch o.kind {
+	case opSend:
+		var id string
+		id, err = d.ad.Send(d.ctx, d.target, o.text)
+		if err == nil {
+			d.out.Sends++
+			d.sendFails = 0
+			m := &message{id: id}
+			m.record(o.text, o.p, v)
+			if o.seal {
+				s.sealed = append(s.sealed, m)
+			} else {
+				s.active = m
+			}
+		} else if limited = d.rateLimited(err); !limited {
+			d.log().Warn("sending the answer failed", "err", err)
+			if d.sendFails++; d.sendFails >= maxAttempts {
+				d.mode = modeOff // leave it to Finish
+			}
+		}
+	case opEdit:
+		err = d.ad.Edit(d.ctx, d.target, o.msg.id, o.text)
+		if err == nil {
+			d.out.Edits++
+			o.msg.record(o.text, o.p, v)
+			if o.seal {
+				s.sealed = append(s.sealed, o.msg)
+				s.active = nil
+			}
+		} else if limited = d.rateLimited(err); !limited {
+			d.log().Warn("editing the answer failed", "err", err)
+			if o.msg.fails++; errors.Is(err, platform.ErrCannotEdit) || o.msg.fails >= maxAttempts {
+				// Keep what it shows; the rest goes out as new messages.
+				o.msg.dead = true
+				s.sealed = append(s.sealed, o.msg)
+				s.active = nil
+			}
+		}
+	case opDraft:
+		err = d.ad.(platform.Drafter).Draft(d.ctx, d.target, d.draftID, o.text)
+		if err == nil {
+			d.out.Drafts++
+			s.drafted = o.text
+		} else if limited = d.rateLimited(err); !limited {
+			d.log().Warn("drafts failed, editing messages instead", "err", err)
+			d.mode = modeOff
+			if d.shape.caps.Edit {
+				d.mode = modeEdit
+			}
+			return
+		}
+	}
+	if err != nil {
+		if !limited { // a rate limit has its own wait, in the gate
+			d.fails++
+			d.retryAt = time.Now().Add(backoff(d.opts.RetryDelay, d.fails))
+		}
+		return
+	}
+	d.fails = 0
+	d.retryAt = time.Time{}
+	d.lastLen, d.checkedRaw, d.checkedGrowth = utf8.RuneCountInString(v), raw, 0
+	if v != "" { // a status line alone is not answer text
+		d.shownNow()
+	}
+}
+
+// rateLimited handles a rate-limit answer: the chat's gate stays closed for
+// as long as the platform asked. It reports whether err was one.
+func (d *Delivery) rateLimited(err error) bool {
+	var rl *platform.RateLimitError
+	if !errors.As(err, &rl) {
+		return false
+	}
+	d.out.RateLimitWaits++
+	d.gate.Block(time.Now().Add(max(rl.RetryAfter, d.opts.RetryDelay)))
+	d.log().Info("rate limited", "retry_after", rl.RetryAfter)
+	return true
+}
+
+// log is the delivery's logger. It is made when something is worth
+// logging, which is rare, rather than held by every delivery.
+func (d *Delivery) log() *slog.Logger {
+	return d.opts.Logger.With("platform", d.ad.Name(), "chat", d.target.ChatID)
+}
+
+// shownNow notes that answer text reached the user.
+func (d *Delivery) shownNow() {
+	if d.shown {
+		return
+	}
+	d.shown = true
+	d.out.Shown = true
+	if d.onFirstShown != nil {
+		d.onFirstShown()
+	}
+}

@@ -1,0 +1,212 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/herald-chat/herald/internal/format"
+	"github.com/herald-chat/herald/internal/platform"
+)
+
+// Finish makes the chat show exactly format.StripThinking(final), the
+// backend's final text, split over as many messages as it needs: messages
+// already sent are edited to their final part, one left over from a longer
+// intermediate text is deleted, the rest is sent. The final state has no
+// cursor and no status line. It stops the delivery's worker and must be
+// called once. The error, wrapping ErrNotDelivered, says the final answer
+// could not be delivered in full, so the turn should be recorded as failed.
+func (d *Delivery) Finish(ctx context.Context, final string) (Outcome, error) {
+	d.mu.Lock()
+	if d.finishing {
+		d.mu.Unlock()
+		return Outcome{}, errors.New("stream: Finish called twice")
+	}
+	d.finishing = true
+	d.mu.Unlock()
+	close(d.stop)
+	d.timer.Stop()
+	d.workers.Wait()
+	err := d.finish(ctx, format.StripThinking(final))
+	out := d.out
+	for _, m := range d.screen.sealed {
+		out.MessageIDs = append(out.MessageIDs, m.id)
+	}
+	return out, err
+}
+
+// finalTargets are the messages to be edited into the final text f: the
+// active one, and the sealed ones too when f does not continue what they
+// show (those that cannot be edited are returned apart, to be deleted).
+// What stays sealed is returned first.
+func finalTargets(s screen, f string) (sealed, targets, stale []*message) {
+	sealed = s.sealed
+	if n := len(sealed); n > 0 && !strings.HasPrefix(f, sealed[n-1].upTo) {
+		for _, m := range sealed {
+			if m.dead {
+				stale = append(stale, m)
+				continue
+			}
+			targets = append(targets, m)
+		}
+		sealed = nil
+	}
+	if s.active != nil {
+		targets = append(targets, s.active)
+	}
+	return sealed, targets, stale
+}
+
+// finalStep is the next call that brings the targets closer to showing
+// the final pieces, and the index of the piece or target it concerns; nil
+// when they show them all.
+func finalStep(pieces []piece, targets []*message) (*op, int) {
+	i := 0
+	for i < len(pieces) && i < len(targets) && targets[i].shown == pieces[i].text {
+		i++
+	}
+	switch {
+	case i < len(pieces) && i < len(targets):
+		return &op{kind: opEdit, msg: targets[i], text: pieces[i].text, p: pieces[i]}, i
+	case i < len(pieces):
+		return &op{kind: opSend, text: pieces[i].text, p: pieces[i]}, i
+	case i < len(targets):
+		return &op{kind: opDelete, msg: targets[i]}, i
+	}
+	return nil, i
+}
+
+// finish lays the final text f out over the messages and sends, edits and
+// deletes until the chat shows it.
+func (d *Delivery) finish(ctx context.Context, f string) error {
+	sealed, targets, stale := finalTargets(d.screen, f)
+	d.screen = screen{sealed: sealed}
+	for _, m := range stale {
+		d.remove(ctx, m)
+	}
+	attempts := 0
+	for {
+		pieces := d.shape.layout(f, d.screen.sealed, d.shape.caps.MaxLength)
+		o, i := finalStep(pieces, targets)
+		if o == nil {
+			for j, m := range targets {
+				m.record(pieces[j].text, pieces[j], f)
+			}
+			d.screen.sealed = append(d.screen.sealed, targets...)
+			return nil
+		}
+		err := d.call(ctx, o)
+		if err != nil && ctx.Err() != nil {
+			d.screen.sealed = append(d.screen.sealed, targets...)
+			return fmt.Errorf("%w: %w", ErrNotDelivered, ctx.Err())
+		}
+		switch {
+		case err == nil:
+			attempts = 0
+			switch o.kind {
+			case opSend:
+				o.msg.record(o.text, o.p, f)
+				targets = append(targets, o.msg)
+			case opEdit:
+				o.msg.record(o.text, o.p, f)
+			case opDelete:
+				targets = append(targets[:i], targets[i+1:]...)
+			}
+			continue
+		case d.rateLimited(err):
+			continue
+		}
+		attempts++
+		d.log().Warn("delivering the final answer failed", "err", err, "attempt", attempts)
+		switch {
+		case o.kind == opDelete:
+			// Left as it is: nothing of the answer is lost.
+			targets = append(targets[:i], targets[i+1:]...)
+			continue
+		case o.kind == opEdit && (errors.Is(err, platform.ErrCannotEdit) || attempts >= maxAttempts):
+			attempts = 0
+			targets = d.giveUpEditing(ctx, targets, i, pieces, f)
+			continue
+		case attempts >= maxAttempts:
+			d.screen.sealed = append(d.screen.sealed, targets...)
+			return fmt.Errorf("%w: %w", ErrNotDelivered, err)
+		}
+		if err := sleep(ctx, backoff(d.opts.RetryDelay, attempts)); err != nil {
+			d.screen.sealed = append(d.screen.sealed, targets...)
+			return fmt.Errorf("%w: %w", ErrNotDelivered, err)
+		}
+	}
+}
+
+// giveUpEditing handles a target message that cannot be edited into its
+// final part i: the messages before it are final and become sealed; it is
+// kept as it is if what it shows is exactly the start of part i (the rest
+// then goes out as new messages), else deleted if possible. It returns the
+// targets left.
+func (d *Delivery) giveUpEditing(ctx context.Context, targets []*message, i int, pieces []piece, f string) []*message {
+	for j := range i {
+		targets[j].record(pieces[j].text, pieces[j], f)
+	}
+	d.screen.sealed = append(d.screen.sealed, targets[:i]...)
+	m := targets[i]
+	m.dead = true
+	if m.from == pieces[i].start && m.upTo != "" && strings.HasPrefix(f, m.upTo) && len(m.upTo) > m.from {
+		d.screen.sealed = append(d.screen.sealed, m)
+	} else {
+		d.remove(ctx, m)
+	}
+	return targets[i+1:]
+}
+
+// remove deletes a message that is no longer part of the answer, if the
+// platform lets it; a message that stays is left out of the outcome.
+func (d *Delivery) remove(ctx context.Context, m *message) {
+	for attempt := 1; ; attempt++ {
+		err := d.call(ctx, &op{kind: opDelete, msg: m})
+		if err != nil && ctx.Err() != nil {
+			return
+		}
+		if err == nil || attempt >= maxAttempts {
+			if err != nil {
+				d.log().Warn("deleting a stale message failed", "err", err)
+			}
+			return
+		}
+		if !d.rateLimited(err) {
+			if sleep(ctx, backoff(d.opts.RetryDelay, attempt)) != nil {
+				return
+			}
+		}
+	}
+}
+
+// call makes one call of the final delivery, when the chat's gate lets it,
+// and records its success.
+func (d *Delivery) call(ctx context.Context, o *op) error {
+	return d.gate.Do(ctx, d.shape.caps.EditInterval, func(ctx context.Context) error {
+		switch o.kind {
+		case opSend:
+			id, err := d.ad.Send(ctx, d.target, o.text)
+			if err != nil {
+				return err
+			}
+			d.out.Sends++
+			o.msg = &message{id: id, shown: o.text}
+			d.shownNow()
+		case opEdit:
+			if err := d.ad.Edit(ctx, d.target, o.msg.id, o.text); err != nil {
+				return err
+			}
+			d.out.Edits++
+			o.msg.shown = o.text
+			d.shownNow()
+		case opDelete:
+			if err := d.ad.Delete(ctx, d.target, o.msg.id); err != nil {
+				return err
+			}
+			d.out.Deletes++
+		}
+		return nil
+	})
+}

@@ -1,0 +1,96 @@
+// Package texts holds every text that Herald itself, rather than the agent,
+// shows in a chat: command answers, notices and error summaries. Wording is
+// decided here and nowhere else.
+package texts
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/herald-chat/herald/internal/chat"
+)
+
+// Answers to the gateway's commands and its notices.
+const (
+	NewSession           = "✨ New conversation started."
+	NewSessionFailed     = "⚠️ Could not start a new conversation: the state store failed."
+	NothingToStop        = "Nothing to stop: no answer is being written."
+	Stopped              = "⏹ Stopped."
+	ShutdownNotice       = "⚠️ Herald is shutting down; the answer was cut short. Please send your message again in a moment."
+	InterruptedByRestart = "⚠️ Herald restarted while answering your message; the answer was cut short. Please send it again."
+	// CannotDecrypt tells the sender of an encrypted message that could
+	// not be decrypted that it was not answered.
+	CannotDecrypt = "🔒 I could not decrypt your last message, so I cannot answer it. Please send it again; " +
+		"if this keeps happening, my operator should check Herald's log."
+)
+
+// Help lists the commands (chat.Commands), for /help.
+func Help() string {
+	var b strings.Builder
+	b.WriteString("**Commands** (`!` works as well as `/`):\n")
+	for _, c := range chat.Commands {
+		if c.Same != "" {
+			continue // listed with the command it is another word for
+		}
+		b.WriteString("- `/" + c.Word + "`")
+		for _, other := range chat.Commands {
+			if other.Same == c.Word {
+				b.WriteString(" or `/" + other.Word + "`")
+			}
+		}
+		b.WriteString(": " + c.About + "\n")
+	}
+	b.WriteString("\nAnything else goes to the agent.")
+	return b.String()
+}
+
+// MenuEntry is a command's one-line description in a platform's command
+// menu: capitalised, and saying which command another word is the same as.
+func MenuEntry(c chat.CommandInfo) string {
+	about := strings.ToUpper(c.About[:1]) + c.About[1:]
+	if c.Same != "" {
+		about += " (same as /" + c.Same + ")"
+	}
+	return about
+}
+
+// Pairing answers an unknown user's DM with their pairing code.
+func Pairing(code string) string {
+	return fmt.Sprintf("🔐 This agent is private. To be let in, ask its owner to run:\n\n`herald pairing approve %s`\n\nThe code is valid for one hour.", code)
+}
+
+// Status answers /status.
+func Status(sessionID, backend, reachable string, uptime time.Duration) string {
+	return fmt.Sprintf("**Status**\n- session: `%s`\n- agent server: %s (%s)\n- uptime: %s", sessionID, backend, reachable, uptime.Round(time.Second))
+}
+
+// What the user sees when a turn did not end with an answer. server names
+// the upstream: "Proxy" for a Hermes API server, "Model server" otherwise.
+const (
+	NoResponse  = "(No response from remote agent)"
+	AgentFailed = "⚠️ The agent reported an error."
+)
+
+// ServerError is an error status from the agent server, with its message.
+func ServerError(server string, status int, message string) string {
+	return fmt.Sprintf("⚠️ %s error (%d): %s", server, status, message)
+}
+
+// ConnectionError is a failure to reach the agent server.
+func ConnectionError(server string, err error) string {
+	return fmt.Sprintf("⚠️ %s connection error: %s", server, err)
+}
+
+// Interrupted is an answer the connection lost before its end.
+func Interrupted(err error) string {
+	return "⚠️ The answer was interrupted: " + err.Error()
+}
+
+// WithNotice ends an answer's text with a notice.
+func WithNotice(text, notice string) string {
+	if text == "" {
+		return notice
+	}
+	return text + "\n\n" + notice
+}
