@@ -40,4 +40,3 @@ func (in Inbound) AnswerTarget() Target {
 	}
 	return TargetOf(in.Source)
 }
-
