@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -101,43 +102,47 @@ func (h *harness) allSettled() {
 }
 
 func TestAnswerStreamsIntoTheChatAndIsRecorded(t *testing.T) {
-	h := start(t, defaultOptions(), &backend{answer: echo}, "")
-	if err := h.plat.deliver(t, dm("alice", "hello", "e1")); err != nil {
-		t.Fatal(err)
-	}
-	h.finalIs("dm-alice", "echo: hello")
-	h.allSettled()
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, defaultOptions(), &backend{answer: echo}, "")
+		if err := h.plat.deliver(t, dm("alice", "hello", "e1")); err != nil {
+			t.Fatal(err)
+		}
+		h.finalIs("dm-alice", "echo: hello")
+		h.allSettled()
 
-	if err := h.plat.deliver(t, dm("alice", "again", "e2")); err != nil {
-		t.Fatal(err)
-	}
-	h.finalIs("dm-alice", "echo: hello", "echo: again")
-	h.allSettled()
-	turns := h.be.turns()
-	want := []chat.Message{{Role: chat.User, Content: "hello"}, {Role: chat.Assistant, Content: "echo: hello"}}
-	if len(turns) != 2 || !reflect.DeepEqual(turns[1].History, want) {
-		t.Fatalf("second turn's history = %+v, want %+v", turns[1].History, want)
-	}
-	if turns[0].SessionID != turns[1].SessionID || turns[0].SessionID == "" {
-		t.Errorf("session ids %q, %q: want one session", turns[0].SessionID, turns[1].SessionID)
-	}
-	if turns[1].Source.UserID != "alice" || turns[1].Source.Platform != "fake" {
-		t.Errorf("source = %+v", turns[1].Source)
-	}
+		if err := h.plat.deliver(t, dm("alice", "again", "e2")); err != nil {
+			t.Fatal(err)
+		}
+		h.finalIs("dm-alice", "echo: hello", "echo: again")
+		h.allSettled()
+		turns := h.be.turns()
+		want := []chat.Message{{Role: chat.User, Content: "hello"}, {Role: chat.Assistant, Content: "echo: hello"}}
+		if len(turns) != 2 || !reflect.DeepEqual(turns[1].History, want) {
+			t.Fatalf("second turn's history = %+v, want %+v", turns[1].History, want)
+		}
+		if turns[0].SessionID != turns[1].SessionID || turns[0].SessionID == "" {
+			t.Errorf("session ids %q, %q: want one session", turns[0].SessionID, turns[1].SessionID)
+		}
+		if turns[1].Source.UserID != "alice" || turns[1].Source.Platform != "fake" {
+			t.Errorf("source = %+v", turns[1].Source)
+		}
+	})
 }
 
 func TestDuplicateEventIsAnsweredOnce(t *testing.T) {
-	h := start(t, defaultOptions(), &backend{answer: echo}, "")
-	for range 3 {
-		if err := h.plat.deliver(t, dm("alice", "hello", "same-event")); err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, defaultOptions(), &backend{answer: echo}, "")
+		for range 3 {
+			if err := h.plat.deliver(t, dm("alice", "hello", "same-event")); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	h.finalIs("dm-alice", "echo: hello")
-	h.allSettled()
-	if n := len(h.be.turns()); n != 1 {
-		t.Errorf("backend called %d times, want 1", n)
-	}
+		h.finalIs("dm-alice", "echo: hello")
+		h.allSettled()
+		if n := len(h.be.turns()); n != 1 {
+			t.Errorf("backend called %d times, want 1", n)
+		}
+	})
 }
 
 func TestAuthorization(t *testing.T) {
@@ -158,126 +163,136 @@ func TestAuthorization(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			opts := defaultOptions()
-			opts.Access = c.access
-			h := start(t, opts, &backend{answer: echo}, "")
-			if err := h.plat.deliver(t, dm(c.user, "hi", "e1")); err != nil {
-				t.Fatal(err)
-			}
-			h.allSettled()
-			called := len(h.be.turns()) == 1
-			if called != c.want {
-				t.Fatalf("backend called = %v, want %v", called, c.want)
-			}
-			if !c.want && len(h.plat.shown("dm-"+c.user)) != 0 {
-				t.Errorf("a denied user got a reply: %q", h.plat.shown("dm-"+c.user))
-			}
+			synctest.Test(t, func(t *testing.T) {
+				opts := defaultOptions()
+				opts.Access = c.access
+				h := start(t, opts, &backend{answer: echo}, "")
+				if err := h.plat.deliver(t, dm(c.user, "hi", "e1")); err != nil {
+					t.Fatal(err)
+				}
+				h.allSettled()
+				called := len(h.be.turns()) == 1
+				if called != c.want {
+					t.Fatalf("backend called = %v, want %v", called, c.want)
+				}
+				if !c.want && len(h.plat.shown("dm-"+c.user)) != 0 {
+					t.Errorf("a denied user got a reply: %q", h.plat.shown("dm-"+c.user))
+				}
+			})
 		})
 	}
 }
 
 func TestPairingLetsAnApprovedUserIn(t *testing.T) {
-	opts := defaultOptions()
-	opts.PairUnknownDMs = true
-	h := start(t, opts, &backend{answer: echo}, "")
-	if err := h.plat.deliver(t, dm("carol", "hi", "e1")); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "a pairing code", func() bool { return len(h.plat.shown("dm-carol")) == 1 })
-	reply := h.plat.shown("dm-carol")[0]
-	i := strings.Index(reply, "herald pairing approve ")
-	if i < 0 || len(h.be.turns()) != 0 {
-		t.Fatalf("reply = %q, backend calls = %d", reply, len(h.be.turns()))
-	}
-	code := strings.Fields(reply[i+len("herald pairing approve "):])[0]
-	code = strings.Trim(code, "`")
-	if _, err := h.store.ApprovePairing(context.Background(), code); err != nil {
-		t.Fatalf("approving %q: %v", code, err)
-	}
-	if err := h.plat.deliver(t, dm("carol", "now?", "e2")); err != nil {
-		t.Fatal(err)
-	}
-	h.finalIs("dm-carol", reply, "echo: now?")
-	// A group message from an unknown user never gets a code.
-	if err := h.plat.deliver(t, group("dave", "hi", "e3", true)); err != nil {
-		t.Fatal(err)
-	}
-	h.allSettled()
-	if got := h.plat.shown("room"); len(got) != 0 {
-		t.Errorf("group got %q", got)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		opts := defaultOptions()
+		opts.PairUnknownDMs = true
+		h := start(t, opts, &backend{answer: echo}, "")
+		if err := h.plat.deliver(t, dm("carol", "hi", "e1")); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "a pairing code", func() bool { return len(h.plat.shown("dm-carol")) == 1 })
+		reply := h.plat.shown("dm-carol")[0]
+		i := strings.Index(reply, "herald pairing approve ")
+		if i < 0 || len(h.be.turns()) != 0 {
+			t.Fatalf("reply = %q, backend calls = %d", reply, len(h.be.turns()))
+		}
+		code := strings.Fields(reply[i+len("herald pairing approve "):])[0]
+		code = strings.Trim(code, "`")
+		if _, err := h.store.ApprovePairing(context.Background(), code); err != nil {
+			t.Fatalf("approving %q: %v", code, err)
+		}
+		if err := h.plat.deliver(t, dm("carol", "now?", "e2")); err != nil {
+			t.Fatal(err)
+		}
+		h.finalIs("dm-carol", reply, "echo: now?")
+		// A group message from an unknown user never gets a code.
+		if err := h.plat.deliver(t, group("dave", "hi", "e3", true)); err != nil {
+			t.Fatal(err)
+		}
+		h.allSettled()
+		if got := h.plat.shown("room"); len(got) != 0 {
+			t.Errorf("group got %q", got)
+		}
+	})
 }
 
 func TestGroupNeedsAMentionAndKeysSessionsPerUser(t *testing.T) {
-	h := start(t, defaultOptions(), &backend{answer: echo}, "")
-	if err := h.plat.deliver(t, group("alice", "chatter", "e1", false)); err != nil {
-		t.Fatal(err)
-	}
-	h.allSettled()
-	if len(h.be.turns()) != 0 {
-		t.Fatal("answered a group message without a mention")
-	}
-	h.plat.deliver(t, group("alice", "@bot one", "e2", true))
-	h.finalIs("room", "echo: @bot one")
-	h.allSettled()
-	h.plat.deliver(t, group("bob", "@bot two", "e3", true))
-	h.finalIs("room", "echo: @bot one", "echo: @bot two")
-	h.allSettled()
-	if ids := sessionIDs(h.be.turns()); len(ids) != 2 {
-		t.Errorf("sessions = %v, want one per user", ids)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, defaultOptions(), &backend{answer: echo}, "")
+		if err := h.plat.deliver(t, group("alice", "chatter", "e1", false)); err != nil {
+			t.Fatal(err)
+		}
+		h.allSettled()
+		if len(h.be.turns()) != 0 {
+			t.Fatal("answered a group message without a mention")
+		}
+		h.plat.deliver(t, group("alice", "@bot one", "e2", true))
+		h.finalIs("room", "echo: @bot one")
+		h.allSettled()
+		h.plat.deliver(t, group("bob", "@bot two", "e3", true))
+		h.finalIs("room", "echo: @bot one", "echo: @bot two")
+		h.allSettled()
+		if ids := sessionIDs(h.be.turns()); len(ids) != 2 {
+			t.Errorf("sessions = %v, want one per user", ids)
+		}
+	})
 }
 
 func TestThreadIsSharedByItsParticipants(t *testing.T) {
-	h := start(t, defaultOptions(), &backend{answer: echo}, "")
-	for i, user := range []string{"alice", "bob"} {
-		in := group(user, "in thread", "t"+user, true)
-		in.Source.ChatType, in.Source.ThreadID = chat.Thread, "thread-1"
-		h.plat.deliver(t, in)
-		eventually(t, "the answer", func() bool { return len(h.plat.shown("room")) == i+1 })
-		h.allSettled()
-	}
-	if ids := sessionIDs(h.be.turns()); len(ids) != 1 {
-		t.Errorf("sessions = %v, want one shared by the thread", ids)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, defaultOptions(), &backend{answer: echo}, "")
+		for i, user := range []string{"alice", "bob"} {
+			in := group(user, "in thread", "t"+user, true)
+			in.Source.ChatType, in.Source.ThreadID = chat.Thread, "thread-1"
+			h.plat.deliver(t, in)
+			eventually(t, "the answer", func() bool { return len(h.plat.shown("room")) == i+1 })
+			h.allSettled()
+		}
+		if ids := sessionIDs(h.be.turns()); len(ids) != 1 {
+			t.Errorf("sessions = %v, want one shared by the thread", ids)
+		}
+	})
 }
 
 func TestCommands(t *testing.T) {
-	h := start(t, defaultOptions(), &backend{answer: echo}, "")
-	h.plat.deliver(t, dm("alice", "/help", "c1"))
-	eventually(t, "help", func() bool { return len(h.plat.shown("dm-alice")) == 1 })
-	if got := h.plat.shown("dm-alice")[0]; !strings.Contains(got, "/new") || !strings.Contains(got, "/stop") {
-		t.Errorf("help = %q", got)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, defaultOptions(), &backend{answer: echo}, "")
+		h.plat.deliver(t, dm("alice", "/help", "c1"))
+		eventually(t, "help", func() bool { return len(h.plat.shown("dm-alice")) == 1 })
+		if got := h.plat.shown("dm-alice")[0]; !strings.Contains(got, "/new") || !strings.Contains(got, "/stop") {
+			t.Errorf("help = %q", got)
+		}
 
-	h.plat.deliver(t, dm("alice", "hello", "c2"))
-	eventually(t, "the answer", func() bool { return len(h.plat.shown("dm-alice")) == 2 })
-	h.allSettled()
-	first := h.be.turns()[0].SessionID
+		h.plat.deliver(t, dm("alice", "hello", "c2"))
+		eventually(t, "the answer", func() bool { return len(h.plat.shown("dm-alice")) == 2 })
+		h.allSettled()
+		first := h.be.turns()[0].SessionID
 
-	h.plat.deliver(t, dm("alice", "!status", "c3"))
-	eventually(t, "status", func() bool { return len(h.plat.shown("dm-alice")) == 3 })
-	if got := h.plat.shown("dm-alice")[2]; !strings.Contains(got, first) || !strings.Contains(got, "scripted") {
-		t.Errorf("status = %q, want the session id and backend", got)
-	}
+		h.plat.deliver(t, dm("alice", "!status", "c3"))
+		eventually(t, "status", func() bool { return len(h.plat.shown("dm-alice")) == 3 })
+		if got := h.plat.shown("dm-alice")[2]; !strings.Contains(got, first) || !strings.Contains(got, "scripted") {
+			t.Errorf("status = %q, want the session id and backend", got)
+		}
 
-	h.plat.deliver(t, dm("alice", "/reset", "c4"))
-	eventually(t, "reset", func() bool { return len(h.plat.shown("dm-alice")) == 4 })
-	if got := h.plat.shown("dm-alice")[3]; got != texts.NewSession {
-		t.Errorf("reset = %q", got)
-	}
-	h.allSettled()
-	h.plat.deliver(t, dm("alice", "/unknown words", "c5"))
-	eventually(t, "the agent's answer", func() bool { return len(h.plat.shown("dm-alice")) == 5 })
-	h.allSettled()
-	turns := h.be.turns()
-	last := turns[len(turns)-1]
-	if last.Message != "/unknown words" || last.SessionID == first || len(last.History) != 0 {
-		t.Errorf("after /reset: message %q, session %q (old %q), history %d", last.Message, last.SessionID, first, len(last.History))
-	}
-	if got := h.plat.shown("dm-alice")[4]; got != "echo: /unknown words" {
-		t.Errorf("answer = %q", got)
-	}
+		h.plat.deliver(t, dm("alice", "/reset", "c4"))
+		eventually(t, "reset", func() bool { return len(h.plat.shown("dm-alice")) == 4 })
+		if got := h.plat.shown("dm-alice")[3]; got != texts.NewSession {
+			t.Errorf("reset = %q", got)
+		}
+		h.allSettled()
+		h.plat.deliver(t, dm("alice", "/unknown words", "c5"))
+		eventually(t, "the agent's answer", func() bool { return len(h.plat.shown("dm-alice")) == 5 })
+		h.allSettled()
+		turns := h.be.turns()
+		last := turns[len(turns)-1]
+		if last.Message != "/unknown words" || last.SessionID == first || len(last.History) != 0 {
+			t.Errorf("after /reset: message %q, session %q (old %q), history %d", last.Message, last.SessionID, first, len(last.History))
+		}
+		if got := h.plat.shown("dm-alice")[4]; got != "echo: /unknown words" {
+			t.Errorf("answer = %q", got)
+		}
+	})
 }
 
 // blocking answers with "working" and then waits until released or cancelled.
@@ -305,99 +320,109 @@ func (b *blocking) answer(ctx context.Context, turn agent.Turn, emit func(agent.
 }
 
 func TestStopCancelsTheRunningTurn(t *testing.T) {
-	b := newBlocking()
-	h := start(t, defaultOptions(), &backend{answer: b.answer}, "")
-	h.plat.deliver(t, dm("alice", "long task", "e1"))
-	<-b.started
-	h.plat.deliver(t, dm("alice", "/stop", "e2"))
-	if got := <-b.canceled; got != "long task" {
-		t.Fatalf("cancelled %q", got)
-	}
-	h.finalIs("dm-alice", "working on long task\n\n⏹ Stopped.")
-	h.allSettled()
+	synctest.Test(t, func(t *testing.T) {
+		b := newBlocking()
+		h := start(t, defaultOptions(), &backend{answer: b.answer}, "")
+		h.plat.deliver(t, dm("alice", "long task", "e1"))
+		<-b.started
+		h.plat.deliver(t, dm("alice", "/stop", "e2"))
+		if got := <-b.canceled; got != "long task" {
+			t.Fatalf("cancelled %q", got)
+		}
+		h.finalIs("dm-alice", "working on long task\n\n⏹ Stopped.")
+		h.allSettled()
 
-	h.plat.deliver(t, dm("alice", "/stop", "e3"))
-	h.finalIs("dm-alice", "working on long task\n\n⏹ Stopped.", texts.NothingToStop)
+		h.plat.deliver(t, dm("alice", "/stop", "e3"))
+		h.finalIs("dm-alice", "working on long task\n\n⏹ Stopped.", texts.NothingToStop)
+	})
 }
 
 func TestInterruptModeCancelsAndRunsTheNewMessage(t *testing.T) {
-	b := newBlocking()
-	h := start(t, defaultOptions(), &backend{answer: b.answer}, "")
-	h.plat.deliver(t, dm("alice", "first", "e1"))
-	<-b.started
-	h.plat.deliver(t, dm("alice", "second", "e2"))
-	if got := <-b.canceled; got != "first" {
-		t.Fatalf("cancelled %q, want first", got)
-	}
-	if got := (<-b.started).Message; got != "second" {
-		t.Fatalf("then ran %q", got)
-	}
-	close(b.release)
-	h.finalIs("dm-alice", "working on first", "working on second, done")
-	h.allSettled()
+	synctest.Test(t, func(t *testing.T) {
+		b := newBlocking()
+		h := start(t, defaultOptions(), &backend{answer: b.answer}, "")
+		h.plat.deliver(t, dm("alice", "first", "e1"))
+		<-b.started
+		h.plat.deliver(t, dm("alice", "second", "e2"))
+		if got := <-b.canceled; got != "first" {
+			t.Fatalf("cancelled %q, want first", got)
+		}
+		if got := (<-b.started).Message; got != "second" {
+			t.Fatalf("then ran %q", got)
+		}
+		close(b.release)
+		h.finalIs("dm-alice", "working on first", "working on second, done")
+		h.allSettled()
+	})
 }
 
 func TestQueueModeRunsMessagesInOrder(t *testing.T) {
-	b := newBlocking()
-	opts := defaultOptions()
-	opts.BusyMode = "queue"
-	h := start(t, opts, &backend{answer: b.answer}, "")
-	h.plat.deliver(t, dm("alice", "first", "e1"))
-	<-b.started
-	h.plat.deliver(t, dm("alice", "second", "e2"))
-	select {
-	case turn := <-b.started:
-		t.Fatalf("%q started while the first turn ran", turn.Message)
-	case <-b.canceled:
-		t.Fatal("queue mode cancelled the running turn")
-	case <-time.After(50 * time.Millisecond): // nothing may happen; this only bounds the wait
-	}
-	close(b.release)
-	h.finalIs("dm-alice", "working on first, done", "working on second, done")
-	h.allSettled()
+	synctest.Test(t, func(t *testing.T) {
+		b := newBlocking()
+		opts := defaultOptions()
+		opts.BusyMode = "queue"
+		h := start(t, opts, &backend{answer: b.answer}, "")
+		h.plat.deliver(t, dm("alice", "first", "e1"))
+		<-b.started
+		h.plat.deliver(t, dm("alice", "second", "e2"))
+		select {
+		case turn := <-b.started:
+			t.Fatalf("%q started while the first turn ran", turn.Message)
+		case <-b.canceled:
+			t.Fatal("queue mode cancelled the running turn")
+		case <-time.After(50 * time.Millisecond): // nothing may happen; this only bounds the wait
+		}
+		close(b.release)
+		h.finalIs("dm-alice", "working on first, done", "working on second, done")
+		h.allSettled()
+	})
 }
 
 func TestGracefulShutdownLetsRunningTurnsFinish(t *testing.T) {
-	b := newBlocking()
-	h := start(t, defaultOptions(), &backend{answer: b.answer}, "")
-	h.plat.deliver(t, dm("alice", "task", "e1"))
-	<-b.started
-	stopped := make(chan error, 1)
-	go func() { stopped <- h.stop() }()
-	eventually(t, "the runner to start shutting down", h.runner.isClosing)
-	if err := h.plat.deliver(t, dm("alice", "late", "late")); !errors.Is(err, ErrShuttingDown) {
-		t.Errorf("a message during shutdown: err = %v, want ErrShuttingDown (so the platform redelivers it)", err)
-	}
-	close(b.release)
-	if err := <-stopped; err != nil {
-		t.Fatal(err)
-	}
-	if got := h.plat.shown("dm-alice"); !reflect.DeepEqual(got, []string{"working on task, done"}) {
-		t.Errorf("shown = %q", got)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		b := newBlocking()
+		h := start(t, defaultOptions(), &backend{answer: b.answer}, "")
+		h.plat.deliver(t, dm("alice", "task", "e1"))
+		<-b.started
+		stopped := make(chan error, 1)
+		go func() { stopped <- h.stop() }()
+		eventually(t, "the runner to start shutting down", h.runner.isClosing)
+		if err := h.plat.deliver(t, dm("alice", "late", "late")); !errors.Is(err, ErrShuttingDown) {
+			t.Errorf("a message during shutdown: err = %v, want ErrShuttingDown (so the platform redelivers it)", err)
+		}
+		close(b.release)
+		if err := <-stopped; err != nil {
+			t.Fatal(err)
+		}
+		if got := h.plat.shown("dm-alice"); !reflect.DeepEqual(got, []string{"working on task, done"}) {
+			t.Errorf("shown = %q", got)
+		}
+	})
 }
 
 func TestShutdownAfterGraceCancelsWithANotice(t *testing.T) {
-	b := newBlocking()
-	opts := defaultOptions()
-	opts.ShutdownGrace = 20 * time.Millisecond
-	path := filepath.Join(t.TempDir(), "state.db")
-	h := start(t, opts, &backend{answer: b.answer}, path)
-	h.plat.deliver(t, dm("alice", "task", "e1"))
-	<-b.started
-	if err := h.stop(); err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"working on task\n\n" + texts.ShutdownNotice}
-	if got := h.plat.shown("dm-alice"); !reflect.DeepEqual(got, want) {
-		t.Errorf("shown = %q, want %q", got, want)
-	}
-	// The turn was settled: a restart does not answer it again.
-	h2 := start(t, opts, &backend{answer: echo}, path)
-	h2.allSettled()
-	if n := len(h2.be.turns()); n != 0 {
-		t.Errorf("restart ran %d turns again", n)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		b := newBlocking()
+		opts := defaultOptions()
+		opts.ShutdownGrace = 20 * time.Millisecond
+		path := filepath.Join(t.TempDir(), "state.db")
+		h := start(t, opts, &backend{answer: b.answer}, path)
+		h.plat.deliver(t, dm("alice", "task", "e1"))
+		<-b.started
+		if err := h.stop(); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"working on task\n\n" + texts.ShutdownNotice}
+		if got := h.plat.shown("dm-alice"); !reflect.DeepEqual(got, want) {
+			t.Errorf("shown = %q, want %q", got, want)
+		}
+		// The turn was settled: a restart does not answer it again.
+		h2 := start(t, opts, &backend{answer: echo}, path)
+		h2.allSettled()
+		if n := len(h2.be.turns()); n != 0 {
+			t.Errorf("restart ran %d turns again", n)
+		}
+	})
 }
 
 // crash abandons a runner as a killed process would: nothing more reaches
@@ -411,131 +436,141 @@ func (h *harness) crash() {
 }
 
 func TestCrashBeforeAnythingShownIsResumedOnce(t *testing.T) {
-	b := newBlocking()
-	opts := defaultOptions()
-	opts.Streaming.Enabled = false // nothing is shown until the end
-	opts.ShutdownGrace = 0
-	path := filepath.Join(t.TempDir(), "state.db")
-	h := start(t, opts, &backend{answer: b.answer}, path)
-	h.plat.deliver(t, dm("alice", "task", "e1"))
-	<-b.started
-	h.crash()
+	synctest.Test(t, func(t *testing.T) {
+		b := newBlocking()
+		opts := defaultOptions()
+		opts.Streaming.Enabled = false // nothing is shown until the end
+		opts.ShutdownGrace = 0
+		path := filepath.Join(t.TempDir(), "state.db")
+		h := start(t, opts, &backend{answer: b.answer}, path)
+		h.plat.deliver(t, dm("alice", "task", "e1"))
+		<-b.started
+		h.crash()
 
-	h2 := start(t, opts, &backend{answer: echo}, path)
-	h2.finalIs("dm-alice", "echo: task")
-	h2.allSettled()
-	if n := len(h2.be.turns()); n != 1 {
-		t.Errorf("resumed turn ran %d times", n)
-	}
-	if got := h.plat.shown("dm-alice"); len(got) != 0 {
-		t.Errorf("the crashed run showed %q", got)
-	}
+		h2 := start(t, opts, &backend{answer: echo}, path)
+		h2.finalIs("dm-alice", "echo: task")
+		h2.allSettled()
+		if n := len(h2.be.turns()); n != 1 {
+			t.Errorf("resumed turn ran %d times", n)
+		}
+		if got := h.plat.shown("dm-alice"); len(got) != 0 {
+			t.Errorf("the crashed run showed %q", got)
+		}
+	})
 }
 
 func TestCrashAfterTextShownGetsOneNotice(t *testing.T) {
-	b := newBlocking()
-	opts := defaultOptions()
-	opts.ShutdownGrace = 0
-	path := filepath.Join(t.TempDir(), "state.db")
-	h := start(t, opts, &backend{answer: b.answer}, path)
-	h.plat.deliver(t, dm("alice", "task", "e1"))
-	<-b.started
-	eventually(t, "the partial answer to be shown and journalled", func() bool {
-		turns := h.pending()
-		return len(h.plat.shown("dm-alice")) == 1 && len(turns) == 1 && turns[0].Shown
-	})
-	h.crash()
+	synctest.Test(t, func(t *testing.T) {
+		b := newBlocking()
+		opts := defaultOptions()
+		opts.ShutdownGrace = 0
+		path := filepath.Join(t.TempDir(), "state.db")
+		h := start(t, opts, &backend{answer: b.answer}, path)
+		h.plat.deliver(t, dm("alice", "task", "e1"))
+		<-b.started
+		eventually(t, "the partial answer to be shown and journalled", func() bool {
+			turns := h.pending()
+			return len(h.plat.shown("dm-alice")) == 1 && len(turns) == 1 && turns[0].Shown
+		})
+		h.crash()
 
-	h2 := start(t, opts, &backend{answer: echo}, path)
-	h2.finalIs("dm-alice", texts.InterruptedByRestart)
-	h2.allSettled()
-	if n := len(h2.be.turns()); n != 0 {
-		t.Errorf("a shown turn ran again %d times", n)
-	}
-	h3 := start(t, opts, &backend{answer: echo}, path)
-	h3.allSettled()
-	if got := h3.plat.shown("dm-alice"); len(got) != 0 {
-		t.Errorf("a second restart sent %q", got)
-	}
+		h2 := start(t, opts, &backend{answer: echo}, path)
+		h2.finalIs("dm-alice", texts.InterruptedByRestart)
+		h2.allSettled()
+		if n := len(h2.be.turns()); n != 0 {
+			t.Errorf("a shown turn ran again %d times", n)
+		}
+		h3 := start(t, opts, &backend{answer: echo}, path)
+		h3.allSettled()
+		if got := h3.plat.shown("dm-alice"); len(got) != 0 {
+			t.Errorf("a second restart sent %q", got)
+		}
+	})
 }
 
 func TestConcurrentConversations(t *testing.T) {
-	opts := defaultOptions()
-	opts.Access = Access{All: Allowlist{AllowAll: true}}
-	h := start(t, opts, &backend{answer: echo}, "")
-	var wg sync.WaitGroup
-	for i := range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	synctest.Test(t, func(t *testing.T) {
+		opts := defaultOptions()
+		opts.Access = Access{All: Allowlist{AllowAll: true}}
+		h := start(t, opts, &backend{answer: echo}, "")
+		var wg sync.WaitGroup
+		for i := range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				user := "u" + string(rune('a'+i))
+				if err := h.plat.deliver(t, dm(user, "hi "+user, "e"+user)); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		for i := range 20 {
 			user := "u" + string(rune('a'+i))
-			if err := h.plat.deliver(t, dm(user, "hi "+user, "e"+user)); err != nil {
-				t.Error(err)
-			}
-		}()
-	}
-	wg.Wait()
-	for i := range 20 {
-		user := "u" + string(rune('a'+i))
-		h.finalIs("dm-"+user, "echo: hi "+user)
-	}
-	h.allSettled()
+			h.finalIs("dm-"+user, "echo: hi "+user)
+		}
+		h.allSettled()
+	})
 }
 
 func TestTurnStatesAreMarkedWhereThePlatformShowsThem(t *testing.T) {
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plat := &marking{fakePlatform: newFakePlatform("marking")}
-	failing := func(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result {
-		if turn.Message == "fail" {
-			err := &agent.StatusError{Status: 500, Message: "boom"}
-			return agent.Result{FinalResponse: agent.FinalText("Proxy", "", err), Err: err, SessionID: turn.SessionID}
+	synctest.Test(t, func(t *testing.T) {
+		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+		if err != nil {
+			t.Fatal(err)
 		}
-		return echo(ctx, turn, emit)
-	}
-	r := New(defaultOptions(), &backend{answer: failing}, st, plat)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	defer func() { cancel(); <-done; st.Close() }()
+		plat := &marking{fakePlatform: newFakePlatform("marking")}
+		failing := func(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result {
+			if turn.Message == "fail" {
+				err := &agent.StatusError{Status: 500, Message: "boom"}
+				return agent.Result{FinalResponse: agent.FinalText("Proxy", "", err), Err: err, SessionID: turn.SessionID}
+			}
+			return echo(ctx, turn, emit)
+		}
+		r := New(defaultOptions(), &backend{answer: failing}, st, plat)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		defer func() { cancel(); <-done; st.Close() }()
 
-	plat.deliver(t, dm("alice", "hello", "e1"))
-	eventually(t, "working then done", func() bool {
-		return reflect.DeepEqual(plat.marks(), []platform.TurnState{platform.TurnWorking, platform.TurnDone})
-	})
-	plat.deliver(t, dm("alice", "fail", "e2"))
-	eventually(t, "working then failed", func() bool {
-		return reflect.DeepEqual(plat.marks(), []platform.TurnState{platform.TurnWorking, platform.TurnDone, platform.TurnWorking, platform.TurnFailed})
+		plat.deliver(t, dm("alice", "hello", "e1"))
+		eventually(t, "working then done", func() bool {
+			return reflect.DeepEqual(plat.marks(), []platform.TurnState{platform.TurnWorking, platform.TurnDone})
+		})
+		plat.deliver(t, dm("alice", "fail", "e2"))
+		eventually(t, "working then failed", func() bool {
+			return reflect.DeepEqual(plat.marks(), []platform.TurnState{platform.TurnWorking, platform.TurnDone, platform.TurnWorking, platform.TurnFailed})
+		})
 	})
 }
 
 func TestResumedTurnsKeepTheirOrder(t *testing.T) {
-	b := newBlocking()
-	opts := defaultOptions()
-	opts.BusyMode = "queue"
-	opts.Streaming.Enabled = false
-	opts.ShutdownGrace = 0
-	path := filepath.Join(t.TempDir(), "state.db")
-	h := start(t, opts, &backend{answer: b.answer}, path)
-	h.plat.deliver(t, dm("alice", "first", "e1"))
-	<-b.started
-	for i, text := range []string{"second", "third"} {
-		if err := h.plat.deliver(t, dm("alice", text, "e"+strconv.Itoa(i+2))); err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		b := newBlocking()
+		opts := defaultOptions()
+		opts.BusyMode = "queue"
+		opts.Streaming.Enabled = false
+		opts.ShutdownGrace = 0
+		path := filepath.Join(t.TempDir(), "state.db")
+		h := start(t, opts, &backend{answer: b.answer}, path)
+		h.plat.deliver(t, dm("alice", "first", "e1"))
+		<-b.started
+		for i, text := range []string{"second", "third"} {
+			if err := h.plat.deliver(t, dm("alice", text, "e"+strconv.Itoa(i+2))); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	h.crash()
+		h.crash()
 
-	h2 := start(t, opts, &backend{answer: echo}, path)
-	h2.finalIs("dm-alice", "echo: first", "echo: second", "echo: third")
-	h2.allSettled()
-	var order []string
-	for _, turn := range h2.be.turns() {
-		order = append(order, turn.Message)
-	}
-	if !reflect.DeepEqual(order, []string{"first", "second", "third"}) {
-		t.Errorf("resumed in the order %q", order)
-	}
+		h2 := start(t, opts, &backend{answer: echo}, path)
+		h2.finalIs("dm-alice", "echo: first", "echo: second", "echo: third")
+		h2.allSettled()
+		var order []string
+		for _, turn := range h2.be.turns() {
+			order = append(order, turn.Message)
+		}
+		if !reflect.DeepEqual(order, []string{"first", "second", "third"}) {
+			t.Errorf("resumed in the order %q", order)
+		}
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 	"unicode"
 
@@ -159,46 +160,50 @@ const answer = "Sure! Here is how it works.\n\n" +
 	"That is all there is to it. 👍"
 
 func TestStreamedAnswerEndsExactly(t *testing.T) {
-	fake := streamtest.New(testCaps())
-	d := start(t, fake, testOptions())
-	feedShowing(t, fake, d, answer, 5)
-	out := finish(t, d, answer)
+	synctest.Test(t, func(t *testing.T) {
+		fake := streamtest.New(testCaps())
+		d := start(t, fake, testOptions())
+		feedShowing(t, fake, d, answer, 5)
+		out := finish(t, d, answer)
 
-	if got := fake.Messages(chatID); len(got) != 1 || got[0] != answer {
-		t.Fatalf("chat shows %q, want exactly the answer", got)
-	}
-	if !slices.Equal(out.MessageIDs, fake.MessageIDs(chatID)) {
-		t.Errorf("outcome ids %v, chat has %v", out.MessageIDs, fake.MessageIDs(chatID))
-	}
-	if !out.Shown || out.Sends != 1 || out.Edits < 2 {
-		t.Errorf("outcome %+v: want shown, one send and several edits", out)
-	}
+		if got := fake.Messages(chatID); len(got) != 1 || got[0] != answer {
+			t.Fatalf("chat shows %q, want exactly the answer", got)
+		}
+		if !slices.Equal(out.MessageIDs, fake.MessageIDs(chatID)) {
+			t.Errorf("outcome ids %v, chat has %v", out.MessageIDs, fake.MessageIDs(chatID))
+		}
+		if !out.Shown || out.Sends != 1 || out.Edits < 2 {
+			t.Errorf("outcome %+v: want shown, one send and several edits", out)
+		}
+	})
 }
 
 func TestFirstMessageHeldUntilFourVisibleCharacters(t *testing.T) {
-	caps := testCaps()
-	caps.Typing = true // typing calls show that the delivery looked at the text
-	fake := streamtest.New(caps)
-	d := start(t, fake, testOptions())
+	synctest.Test(t, func(t *testing.T) {
+		caps := testCaps()
+		caps.Typing = true // typing calls show that the delivery looked at the text
+		fake := streamtest.New(caps)
+		d := start(t, fake, testOptions())
 
-	for _, delta := range []string{"H", "i", " ", "\n", "t"} {
-		d.Handle(agent.Event{Kind: agent.EventDelta, Text: delta})
-		n := count(fake.Calls(), "typing")
-		if !fake.Await(patience, func(calls []streamtest.Call) bool { return count(calls, "typing") >= n+2 }) {
-			t.Fatal("typing stopped")
+		for _, delta := range []string{"H", "i", " ", "\n", "t"} {
+			d.Handle(agent.Event{Kind: agent.EventDelta, Text: delta})
+			n := count(fake.Calls(), "typing")
+			if !fake.Await(patience, func(calls []streamtest.Call) bool { return count(calls, "typing") >= n+2 }) {
+				t.Fatal("typing stopped")
+			}
 		}
-	}
-	if n := count(fake.Calls(), "send"); n != 0 {
-		t.Fatalf("a message was sent with 3 visible characters: %s", describe(fake.Calls()))
-	}
-	d.Handle(agent.Event{Kind: agent.EventDelta, Text: "here"})
-	awaitShown(t, fake, "Hi \nthere")
-	finish(t, d, "Hi \nthere")
-	for _, c := range fake.Calls() {
-		if c.Kind == "send" && visible(c.Text) < 4 {
-			t.Errorf("sent %q, with fewer than 4 visible characters", c.Text)
+		if n := count(fake.Calls(), "send"); n != 0 {
+			t.Fatalf("a message was sent with 3 visible characters: %s", describe(fake.Calls()))
 		}
-	}
+		d.Handle(agent.Event{Kind: agent.EventDelta, Text: "here"})
+		awaitShown(t, fake, "Hi \nthere")
+		finish(t, d, "Hi \nthere")
+		for _, c := range fake.Calls() {
+			if c.Kind == "send" && visible(c.Text) < 4 {
+				t.Errorf("sent %q, with fewer than 4 visible characters", c.Text)
+			}
+		}
+	})
 }
 
 func visible(s string) int {
@@ -212,130 +217,140 @@ func visible(s string) int {
 }
 
 func TestIdenticalEditsAreSkipped(t *testing.T) {
-	caps := testCaps()
-	caps.Cursor = false
-	fake := streamtest.New(caps)
-	d := start(t, fake, testOptions())
-	const text = "Hello there, this is the whole answer."
-	feedShowing(t, fake, d, text, 4)
-	awaitShown(t, fake, text)
-	before := len(fake.Calls())
+	synctest.Test(t, func(t *testing.T) {
+		caps := testCaps()
+		caps.Cursor = false
+		fake := streamtest.New(caps)
+		d := start(t, fake, testOptions())
+		const text = "Hello there, this is the whole answer."
+		feedShowing(t, fake, d, text, 4)
+		awaitShown(t, fake, text)
+		before := len(fake.Calls())
 
-	// Nothing visible changes: thinking is hidden.
-	feed(d, "<think>more thinking</think>", 3)
-	finish(t, d, text+"<think>more thinking</think>")
+		// Nothing visible changes: thinking is hidden.
+		feed(d, "<think>more thinking</think>", 3)
+		finish(t, d, text+"<think>more thinking</think>")
 
-	if calls := fake.Calls(); len(calls) != before {
-		t.Errorf("calls after the text was shown: %s", describe(calls[before:]))
-	}
-	last := map[string]string{}
-	for _, c := range fake.Calls() {
-		if c.Kind == "edit" && last[c.ID] == c.Text {
-			t.Errorf("edit of %s repeats %q", c.ID, c.Text)
+		if calls := fake.Calls(); len(calls) != before {
+			t.Errorf("calls after the text was shown: %s", describe(calls[before:]))
 		}
-		if c.Kind == "send" || c.Kind == "edit" {
-			last[c.ID] = c.Text
+		last := map[string]string{}
+		for _, c := range fake.Calls() {
+			if c.Kind == "edit" && last[c.ID] == c.Text {
+				t.Errorf("edit of %s repeats %q", c.ID, c.Text)
+			}
+			if c.Kind == "send" || c.Kind == "edit" {
+				last[c.ID] = c.Text
+			}
 		}
-	}
+	})
 }
 
 func TestCursorOnIntermediateEditsOnly(t *testing.T) {
 	for _, withCursor := range []bool{true, false} {
 		t.Run(fmt.Sprint("cursor=", withCursor), func(t *testing.T) {
-			caps := testCaps()
-			caps.Cursor = withCursor
-			fake := streamtest.New(caps)
-			d := start(t, fake, testOptions())
-			feedShowing(t, fake, d, answer, 6)
-			intermediate := fake.Calls()
-			finish(t, d, answer)
+			synctest.Test(t, func(t *testing.T) {
+				caps := testCaps()
+				caps.Cursor = withCursor
+				fake := streamtest.New(caps)
+				d := start(t, fake, testOptions())
+				feedShowing(t, fake, d, answer, 6)
+				intermediate := fake.Calls()
+				finish(t, d, answer)
 
-			for _, c := range intermediate {
-				if c.Kind != "send" && c.Kind != "edit" {
-					continue
+				for _, c := range intermediate {
+					if c.Kind != "send" && c.Kind != "edit" {
+						continue
+					}
+					if withCursor && !strings.HasSuffix(c.Text, cursor) {
+						t.Errorf("intermediate %s %q has no cursor", c.Kind, c.Text)
+					}
+					if !withCursor && strings.Contains(c.Text, "▉") {
+						t.Errorf("%s %q has a cursor the platform does not allow", c.Kind, c.Text)
+					}
 				}
-				if withCursor && !strings.HasSuffix(c.Text, cursor) {
-					t.Errorf("intermediate %s %q has no cursor", c.Kind, c.Text)
+				if len(intermediate) == 0 {
+					t.Fatal("no intermediate updates")
 				}
-				if !withCursor && strings.Contains(c.Text, "▉") {
-					t.Errorf("%s %q has a cursor the platform does not allow", c.Kind, c.Text)
+				for _, m := range fake.Messages(chatID) {
+					if strings.Contains(m, "▉") {
+						t.Errorf("final message %q has the cursor", m)
+					}
 				}
-			}
-			if len(intermediate) == 0 {
-				t.Fatal("no intermediate updates")
-			}
-			for _, m := range fake.Messages(chatID) {
-				if strings.Contains(m, "▉") {
-					t.Errorf("final message %q has the cursor", m)
-				}
-			}
+			})
 		})
 	}
 }
 
 func TestThinkingIsNeverShown(t *testing.T) {
-	fake := streamtest.New(testCaps())
-	d := start(t, fake, testOptions())
-	const upstream = "<think>The user greets me. I should greet back politely.</think>\n\nHello! How can I help? " +
-		"<thinking>maybe offer examples</thinking>For example, ask me about the weather."
-	feedShowing(t, fake, d, upstream, 3)
-	finish(t, d, upstream)
+	synctest.Test(t, func(t *testing.T) {
+		fake := streamtest.New(testCaps())
+		d := start(t, fake, testOptions())
+		const upstream = "<think>The user greets me. I should greet back politely.</think>\n\nHello! How can I help? " +
+			"<thinking>maybe offer examples</thinking>For example, ask me about the weather."
+		feedShowing(t, fake, d, upstream, 3)
+		finish(t, d, upstream)
 
-	for _, c := range fake.Calls() {
-		if strings.Contains(c.Text, "think") || strings.Contains(c.Text, "greet") || strings.Contains(c.Text, "<") {
-			t.Errorf("%s showed thinking: %q", c.Kind, c.Text)
+		for _, c := range fake.Calls() {
+			if strings.Contains(c.Text, "think") || strings.Contains(c.Text, "greet") || strings.Contains(c.Text, "<") {
+				t.Errorf("%s showed thinking: %q", c.Kind, c.Text)
+			}
 		}
-	}
-	want := "Hello! How can I help? For example, ask me about the weather."
-	if got := fake.Messages(chatID); len(got) != 1 || got[0] != want {
-		t.Errorf("chat shows %q, want %q", got, want)
-	}
+		want := "Hello! How can I help? For example, ask me about the weather."
+		if got := fake.Messages(chatID); len(got) != 1 || got[0] != want {
+			t.Errorf("chat shows %q, want %q", got, want)
+		}
+	})
 }
 
 func TestToolStatusLine(t *testing.T) {
-	fake := streamtest.New(testCaps())
-	d := start(t, fake, testOptions())
-	feedShowing(t, fake, d, "Let me look that up.", 4)
-	awaitShown(t, fake, "Let me look that up.")
+	synctest.Test(t, func(t *testing.T) {
+		fake := streamtest.New(testCaps())
+		d := start(t, fake, testOptions())
+		feedShowing(t, fake, d, "Let me look that up.", 4)
+		awaitShown(t, fake, "Let me look that up.")
 
-	search := &agent.ToolProgress{Tool: "web_search", Emoji: "🔍", Label: "searching the web", ToolCallID: "call-1", Status: "running"}
-	d.Handle(agent.Event{Kind: agent.EventTool, Tool: search})
-	awaitShown(t, fake, "Let me look that up.\n\n🔍 searching the web…")
+		search := &agent.ToolProgress{Tool: "web_search", Emoji: "🔍", Label: "searching the web", ToolCallID: "call-1", Status: "running"}
+		d.Handle(agent.Event{Kind: agent.EventTool, Tool: search})
+		awaitShown(t, fake, "Let me look that up.\n\n🔍 searching the web…")
 
-	d.Handle(agent.Event{Kind: agent.EventTool, Tool: &agent.ToolProgress{Tool: "web_search", ToolCallID: "call-1", Status: "completed"}})
-	d.Handle(agent.Event{Kind: agent.EventTool, Tool: &agent.ToolProgress{Tool: "calculator", ToolCallID: "call-2", Status: "running"}})
-	awaitShown(t, fake, "Let me look that up.\n\ncalculator…")
+		d.Handle(agent.Event{Kind: agent.EventTool, Tool: &agent.ToolProgress{Tool: "web_search", ToolCallID: "call-1", Status: "completed"}})
+		d.Handle(agent.Event{Kind: agent.EventTool, Tool: &agent.ToolProgress{Tool: "calculator", ToolCallID: "call-2", Status: "running"}})
+		awaitShown(t, fake, "Let me look that up.\n\ncalculator…")
 
-	d.Handle(agent.Event{Kind: agent.EventTool, Tool: &agent.ToolProgress{Tool: "calculator", ToolCallID: "call-2", Status: "completed"}})
-	feed(d, " Found it: 42.", 4)
-	final := "Let me look that up. Found it: 42."
-	finish(t, d, final)
-	if got := fake.Messages(chatID); len(got) != 1 || got[0] != final {
-		t.Errorf("chat shows %q, want %q", got, final)
-	}
+		d.Handle(agent.Event{Kind: agent.EventTool, Tool: &agent.ToolProgress{Tool: "calculator", ToolCallID: "call-2", Status: "completed"}})
+		feed(d, " Found it: 42.", 4)
+		final := "Let me look that up. Found it: 42."
+		finish(t, d, final)
+		if got := fake.Messages(chatID); len(got) != 1 || got[0] != final {
+			t.Errorf("chat shows %q, want %q", got, final)
+		}
+	})
 }
 
 // A tool that runs before any answer text shows as a status line of its
 // own, which the answer then replaces; it does not count as shown text.
 func TestToolStatusBeforeAnyText(t *testing.T) {
-	fake := streamtest.New(testCaps())
-	shown := make(chan struct{}, 1)
-	d := stream.Start(context.Background(), stream.Params{Adapter: fake, Target: target,
-		Options: testOptions(), OnFirstShown: func() { shown <- struct{}{} }})
-	d.Handle(agent.Event{Kind: agent.EventTool, Tool: &agent.ToolProgress{Tool: "web_search", Emoji: "🔍", Label: "searching the web", Status: "running"}})
-	awaitShown(t, fake, "🔍 searching the web…")
-	select {
-	case <-shown:
-		t.Fatal("a status line alone counted as answer text")
-	default:
-	}
-	d.Handle(agent.Event{Kind: agent.EventTool, Tool: &agent.ToolProgress{Tool: "web_search", Status: "completed"}})
-	feed(d, "The answer is 42.", 4)
-	finish(t, d, "The answer is 42.")
-	if got := fake.Messages(chatID); len(got) != 1 || got[0] != "The answer is 42." {
-		t.Errorf("chat shows %q, want the answer in the status line's message", got)
-	}
-	<-shown
+	synctest.Test(t, func(t *testing.T) {
+		fake := streamtest.New(testCaps())
+		shown := make(chan struct{}, 1)
+		d := stream.Start(context.Background(), stream.Params{Adapter: fake, Target: target,
+			Options: testOptions(), OnFirstShown: func() { shown <- struct{}{} }})
+		d.Handle(agent.Event{Kind: agent.EventTool, Tool: &agent.ToolProgress{Tool: "web_search", Emoji: "🔍", Label: "searching the web", Status: "running"}})
+		awaitShown(t, fake, "🔍 searching the web…")
+		select {
+		case <-shown:
+			t.Fatal("a status line alone counted as answer text")
+		default:
+		}
+		d.Handle(agent.Event{Kind: agent.EventTool, Tool: &agent.ToolProgress{Tool: "web_search", Status: "completed"}})
+		feed(d, "The answer is 42.", 4)
+		finish(t, d, "The answer is 42.")
+		if got := fake.Messages(chatID); len(got) != 1 || got[0] != "The answer is 42." {
+			t.Errorf("chat shows %q, want the answer in the status line's message", got)
+		}
+		<-shown
+	})
 }
 
 // longAnswer is over 10,000 characters, with code blocks that straddle
@@ -373,44 +388,46 @@ func normalize(s string) string {
 }
 
 func TestLongAnswerIsSplitKeepingFences(t *testing.T) {
-	caps := testCaps()
-	caps.MaxLength = 1000
-	caps.Count = format.UTF16
-	fake := streamtest.New(caps)
-	d := start(t, fake, testOptions())
-	text := longAnswer()
-	feedShowing(t, fake, d, text, 40)
-	if n := len(fake.Messages(chatID)); n < 2 {
-		t.Errorf("only %d message(s) while streaming, want the answer split", n)
-	}
-	out := finish(t, d, text)
+	synctest.Test(t, func(t *testing.T) {
+		caps := testCaps()
+		caps.MaxLength = 1000
+		caps.Count = format.UTF16
+		fake := streamtest.New(caps)
+		d := start(t, fake, testOptions())
+		text := longAnswer()
+		feedShowing(t, fake, d, text, 40)
+		if n := len(fake.Messages(chatID)); n < 2 {
+			t.Errorf("only %d message(s) while streaming, want the answer split", n)
+		}
+		out := finish(t, d, text)
 
-	msgs := fake.Messages(chatID)
-	if len(msgs) < 12 {
-		t.Errorf("%d messages for %d characters", len(msgs), len(text))
-	}
-	for i, m := range msgs {
-		if n := format.Length(m, format.UTF16); n > 1000 {
-			t.Errorf("message %d has %d UTF-16 units", i, n)
+		msgs := fake.Messages(chatID)
+		if len(msgs) < 12 {
+			t.Errorf("%d messages for %d characters", len(msgs), len(text))
 		}
-		if f := format.OpenFence(m); f != "" {
-			t.Errorf("message %d leaves %q open:\n%s", i, f, m)
+		for i, m := range msgs {
+			if n := format.Length(m, format.UTF16); n > 1000 {
+				t.Errorf("message %d has %d UTF-16 units", i, n)
+			}
+			if f := format.OpenFence(m); f != "" {
+				t.Errorf("message %d leaves %q open:\n%s", i, f, m)
+			}
+			if strings.Contains(m, "▉") {
+				t.Errorf("message %d keeps the cursor", i)
+			}
 		}
-		if strings.Contains(m, "▉") {
-			t.Errorf("message %d keeps the cursor", i)
+		if normalize(strings.Join(msgs, "\n")) != normalize(text) {
+			t.Errorf("the messages do not hold the answer exactly once")
 		}
-	}
-	if normalize(strings.Join(msgs, "\n")) != normalize(text) {
-		t.Errorf("the messages do not hold the answer exactly once")
-	}
-	for _, c := range fake.Calls() {
-		if c.Err != nil {
-			t.Errorf("%s failed: %v", c.Kind, c.Err)
+		for _, c := range fake.Calls() {
+			if c.Err != nil {
+				t.Errorf("%s failed: %v", c.Kind, c.Err)
+			}
 		}
-	}
-	if !slices.Equal(out.MessageIDs, fake.MessageIDs(chatID)) {
-		t.Errorf("outcome ids %v, chat has %v", out.MessageIDs, fake.MessageIDs(chatID))
-	}
+		if !slices.Equal(out.MessageIDs, fake.MessageIDs(chatID)) {
+			t.Errorf("outcome ids %v, chat has %v", out.MessageIDs, fake.MessageIDs(chatID))
+		}
+	})
 }
 
 func isRateLimit(err error) bool {
@@ -434,120 +451,133 @@ func checkPenalties(t *testing.T, fake *streamtest.Fake) {
 }
 
 func TestRateLimitStopsEverythingThenCoalesces(t *testing.T) {
-	caps := testCaps()
-	caps.Typing = true
-	fake := streamtest.New(caps)
-	fake.RateLimitNth(chatID, 4, 300*time.Millisecond)
-	d := start(t, fake, testOptions())
+	synctest.Test(t, func(t *testing.T) {
+		caps := testCaps()
+		caps.Typing = true
+		fake := streamtest.New(caps)
+		fake.RateLimitNth(chatID, 4, 300*time.Millisecond)
+		d := start(t, fake, testOptions())
 
-	r := []rune(answer)
-	i := 0
-	for ; i < len(r) && len(fake.Penalties()) == 0; i += 3 {
-		d.Handle(agent.Event{Kind: agent.EventDelta, Text: string(r[i:min(i+3, len(r))])})
-		awaitShown(t, fake, format.StripThinking(string(r[:min(i+3, len(r))])))
-	}
-	if len(fake.Penalties()) == 0 {
-		t.Fatal("the rate limit never happened")
-	}
-	if i < len(r) {
-		feed(d, string(r[i:]), 3)
-	}
-	handled := time.Now()
-	out := finish(t, d, answer)
-
-	checkPenalties(t, fake)
-	if got := fake.Messages(chatID); len(got) != 1 || got[0] != answer {
-		t.Errorf("chat shows %q, want the answer once", got)
-	}
-	if out.RateLimitWaits < 1 {
-		t.Errorf("outcome %+v counts no rate-limit wait", out)
-	}
-	p := fake.Penalties()[0]
-	if handled.After(p.Until) {
-		t.Logf("the text was handed over after the penalty; not checking coalescing")
-		return
-	}
-	for _, c := range fake.Calls() {
-		if !c.At.Before(p.Until) {
-			if strings.TrimSuffix(c.Text, cursor) != answer {
-				t.Errorf("first call after the penalty: %s %q, want all the text at once", c.Kind, c.Text)
-			}
-			break
+		// The answer streams until the platform answers "retry after";
+		// the rest of it comes during the penalty.
+		r := []rune(answer)
+		i := 0
+		limited := func(calls []streamtest.Call) bool {
+			return slices.ContainsFunc(calls, func(c streamtest.Call) bool { return isRateLimit(c.Err) })
 		}
-	}
+		for ; i < len(r) && !limited(fake.Calls()); i += 3 {
+			d.Handle(agent.Event{Kind: agent.EventDelta, Text: string(r[i:min(i+3, len(r))])})
+			shown := normalize(format.StripThinking(string(r[:min(i+3, len(r))])))
+			fake.Await(patience, func(calls []streamtest.Call) bool {
+				return limited(calls) || (len(calls) > 0 && normalize(strings.TrimSuffix(calls[len(calls)-1].Text, cursor)) == shown && calls[len(calls)-1].Err == nil) || visible(shown) < 4
+			})
+		}
+		if !limited(fake.Calls()) {
+			t.Fatal("the rate limit never happened")
+		}
+		feed(d, string(r[i:]), 3)
+		handled := time.Now()
+		out := finish(t, d, answer)
+
+		checkPenalties(t, fake)
+		if got := fake.Messages(chatID); len(got) != 1 || got[0] != answer {
+			t.Errorf("chat shows %q, want the answer once", got)
+		}
+		if out.RateLimitWaits < 1 {
+			t.Errorf("outcome %+v counts no rate-limit wait", out)
+		}
+		p := fake.Penalties()[0]
+		if !handled.Before(p.Until) {
+			t.Fatalf("the rest of the text was handed over at %v, not during the penalty until %v", handled, p.Until)
+		}
+		for _, c := range fake.Calls() {
+			if !c.At.Before(p.Until) {
+				if strings.TrimSuffix(c.Text, cursor) != answer {
+					t.Errorf("first call after the penalty: %s %q, want all the text at once; calls %s; penalty %v", c.Kind, c.Text, describe(fake.Calls()), p)
+				}
+				break
+			}
+		}
+	})
 }
 
 func TestRateLimitGateIsSharedByTheChat(t *testing.T) {
-	fake := streamtest.New(testCaps())
-	fake.RateLimitNth(chatID, 4, 300*time.Millisecond)
-	var gates stream.Gates
-	gate, done := gates.For("fake", chatID)
-	defer done()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	a := stream.Start(ctx, stream.Params{Adapter: fake, Target: target, Gate: gate, Options: testOptions()})
-	b := stream.Start(ctx, stream.Params{Adapter: fake, Target: target, Gate: gate, Options: testOptions()})
-	textA := "First delivery: " + strings.Repeat("alpha ", 40)
-	textB := "Second delivery: " + strings.Repeat("beta ", 40)
-	ra, rb := []rune(textA), []rune(textB)
-	for i := 0; i < max(len(ra), len(rb)); i += 4 {
-		if i < len(ra) {
-			a.Handle(agent.Event{Kind: agent.EventDelta, Text: string(ra[i:min(i+4, len(ra))])})
+	synctest.Test(t, func(t *testing.T) {
+		fake := streamtest.New(testCaps())
+		fake.RateLimitNth(chatID, 4, 300*time.Millisecond)
+		var gates stream.Gates
+		gate, done := gates.For("fake", chatID)
+		defer done()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		a := stream.Start(ctx, stream.Params{Adapter: fake, Target: target, Gate: gate, Options: testOptions()})
+		b := stream.Start(ctx, stream.Params{Adapter: fake, Target: target, Gate: gate, Options: testOptions()})
+		textA := "First delivery: " + strings.Repeat("alpha ", 40)
+		textB := "Second delivery: " + strings.Repeat("beta ", 40)
+		ra, rb := []rune(textA), []rune(textB)
+		for i := 0; i < max(len(ra), len(rb)); i += 4 {
+			if i < len(ra) {
+				a.Handle(agent.Event{Kind: agent.EventDelta, Text: string(ra[i:min(i+4, len(ra))])})
+			}
+			if i < len(rb) {
+				b.Handle(agent.Event{Kind: agent.EventDelta, Text: string(rb[i:min(i+4, len(rb))])})
+			}
+			if i%40 == 0 { // let some calls happen while the text grows
+				n := len(fake.Calls())
+				fake.Await(patience, func(calls []streamtest.Call) bool { return len(calls) > n })
+			}
 		}
-		if i < len(rb) {
-			b.Handle(agent.Event{Kind: agent.EventDelta, Text: string(rb[i:min(i+4, len(rb))])})
+		if !fake.Await(patience, func(calls []streamtest.Call) bool { return len(calls) >= 4 }) {
+			t.Fatal("too few calls")
 		}
-		if i%40 == 0 { // let some calls happen while the text grows
-			n := len(fake.Calls())
-			fake.Await(patience, func(calls []streamtest.Call) bool { return len(calls) > n })
-		}
-	}
-	if !fake.Await(patience, func(calls []streamtest.Call) bool { return len(calls) >= 4 }) {
-		t.Fatal("too few calls")
-	}
-	finish(t, a, textA)
-	finish(t, b, textB)
+		finish(t, a, textA)
+		finish(t, b, textB)
 
-	checkPenalties(t, fake)
-	got := fake.Messages(chatID)
-	slices.Sort(got)
-	if want := []string{textA, textB}; !slices.Equal(got, want) {
-		t.Errorf("chat shows %q, want %q", got, want)
-	}
+		checkPenalties(t, fake)
+		got := fake.Messages(chatID)
+		slices.Sort(got)
+		if want := []string{textA, textB}; !slices.Equal(got, want) {
+			t.Errorf("chat shows %q, want %q", got, want)
+		}
+	})
 }
 
 func TestCannotEditSendsTheRestAsNewMessages(t *testing.T) {
-	fake := editsFailing(platform.ErrCannotEdit, nil)
-	d := start(t, fake, testOptions())
-	first := "The first part of the answer."
-	feed(d, first, 100)
-	awaitShown(t, fake, first)
-	feed(d, " And then the second part, which could not be added by editing.", 5)
-	final := first + " And then the second part, which could not be added by editing."
-	out := finish(t, d, final)
+	synctest.Test(t, func(t *testing.T) {
+		fake := editsFailing(platform.ErrCannotEdit, nil)
+		d := start(t, fake, testOptions())
+		first := "The first part of the answer."
+		feed(d, first, 100)
+		awaitShown(t, fake, first)
+		feed(d, " And then the second part, which could not be added by editing.", 5)
+		final := first + " And then the second part, which could not be added by editing."
+		out := finish(t, d, final)
 
-	msgs := fake.Messages(chatID)
-	if len(msgs) < 2 || msgs[0] != first {
-		t.Fatalf("chat shows %q, want the first part then the rest", msgs)
-	}
-	if strings.Join(msgs, " ") != final {
-		t.Errorf("messages %q do not make up %q", msgs, final)
-	}
-	if out.Edits != 0 || out.Sends != len(msgs) {
-		t.Errorf("outcome %+v", out)
-	}
+		msgs := fake.Messages(chatID)
+		if len(msgs) < 2 || msgs[0] != first {
+			t.Fatalf("chat shows %q, want the first part then the rest", msgs)
+		}
+		if strings.Join(msgs, " ") != final {
+			t.Errorf("messages %q do not make up %q", msgs, final)
+		}
+		if out.Edits != 0 || out.Sends != len(msgs) {
+			t.Errorf("outcome %+v", out)
+		}
+	})
 }
 
 func TestCannotEditWithDifferentFinalReplacesTheMessage(t *testing.T) {
-	fake := editsFailing(platform.ErrCannotEdit, nil)
-	d := start(t, fake, testOptions())
-	feed(d, "A draft answer that will change.", 100)
-	awaitShown(t, fake, "A draft answer that will change.")
-	final := "⚠️ The agent failed: the answer above was wrong."
-	finish(t, d, final)
-	if got := fake.Messages(chatID); len(got) != 1 || got[0] != final {
-		t.Errorf("chat shows %q, want only %q", got, final)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		fake := editsFailing(platform.ErrCannotEdit, nil)
+		d := start(t, fake, testOptions())
+		feed(d, "A draft answer that will change.", 100)
+		awaitShown(t, fake, "A draft answer that will change.")
+		final := "⚠️ The agent failed: the answer above was wrong."
+		finish(t, d, final)
+		if got := fake.Messages(chatID); len(got) != 1 || got[0] != final {
+			t.Errorf("chat shows %q, want only %q", got, final)
+		}
+	})
 }
 
 func TestStreamingOffSendsOnce(t *testing.T) {
@@ -567,408 +597,450 @@ func TestStreamingOffSendsOnce(t *testing.T) {
 		{"platform cannot edit", noEdit, testOptions()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fake := streamtest.New(tc.caps)
-			d := start(t, fake, tc.opts)
-			feed(d, answer, 5)
-			out := finish(t, d, answer)
-			calls := fake.Calls()
-			if len(calls) != 1 || calls[0].Kind != "send" || calls[0].Text != answer {
-				t.Errorf("calls: %s; want one send of the answer", describe(calls))
-			}
-			if out.Sends != 1 || out.Edits != 0 || !out.Shown {
-				t.Errorf("outcome %+v", out)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				fake := streamtest.New(tc.caps)
+				d := start(t, fake, tc.opts)
+				feed(d, answer, 5)
+				out := finish(t, d, answer)
+				calls := fake.Calls()
+				if len(calls) != 1 || calls[0].Kind != "send" || calls[0].Text != answer {
+					t.Errorf("calls: %s; want one send of the answer", describe(calls))
+				}
+				if out.Sends != 1 || out.Edits != 0 || !out.Shown {
+					t.Errorf("outcome %+v", out)
+				}
+			})
 		})
 	}
 }
 
 func TestStreamingOffSplitsLongAnswers(t *testing.T) {
-	caps := testCaps()
-	caps.MaxLength = 500
-	fake := streamtest.New(caps)
-	o := testOptions()
-	o.Enabled = false
-	d := start(t, fake, o)
-	text := longAnswer()
-	out := finish(t, d, text)
-	want := format.Split(text, 500, format.Runes)
-	if got := fake.Messages(chatID); !slices.Equal(got, want) {
-		t.Errorf("chat shows %d messages, want the %d chunks of format.Split", len(got), len(want))
-	}
-	if out.Edits != 0 || out.Sends != len(want) {
-		t.Errorf("outcome %+v", out)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		caps := testCaps()
+		caps.MaxLength = 500
+		fake := streamtest.New(caps)
+		o := testOptions()
+		o.Enabled = false
+		d := start(t, fake, o)
+		text := longAnswer()
+		out := finish(t, d, text)
+		want := format.Split(text, 500, format.Runes)
+		if got := fake.Messages(chatID); !slices.Equal(got, want) {
+			t.Errorf("chat shows %d messages, want the %d chunks of format.Split", len(got), len(want))
+		}
+		if out.Edits != 0 || out.Sends != len(want) {
+			t.Errorf("outcome %+v", out)
+		}
+	})
 }
 
 func TestDraftTransport(t *testing.T) {
-	caps := testCaps()
-	caps.Draft = true
-	fake := streamtest.New(caps)
-	o := testOptions()
-	o.Transport = "auto"
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	d := stream.Start(ctx, stream.Params{Adapter: fake, Target: target, Options: o})
-	feedShowing(t, fake, d, answer, 5)
-	out := finish(t, d, answer)
+	synctest.Test(t, func(t *testing.T) {
+		caps := testCaps()
+		caps.Draft = true
+		fake := streamtest.New(caps)
+		o := testOptions()
+		o.Transport = "auto"
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		d := stream.Start(ctx, stream.Params{Adapter: fake, Target: target, Options: o})
+		feedShowing(t, fake, d, answer, 5)
+		out := finish(t, d, answer)
 
-	calls := fake.Calls()
-	if count(calls, "draft") < 2 || count(calls, "send") != 1 || count(calls, "edit") != 0 {
-		t.Errorf("calls: %s; want drafts then one send", describe(calls))
-	}
-	if got := fake.Messages(chatID); len(got) != 1 || got[0] != answer {
-		t.Errorf("chat shows %q", got)
-	}
-	if fake.DraftText(chatID) != "" {
-		t.Errorf("the draft is still there")
-	}
-	if out.Drafts < 2 || out.Sends != 1 || !out.Shown {
-		t.Errorf("outcome %+v", out)
-	}
+		calls := fake.Calls()
+		if count(calls, "draft") < 2 || count(calls, "send") != 1 || count(calls, "edit") != 0 {
+			t.Errorf("calls: %s; want drafts then one send", describe(calls))
+		}
+		if got := fake.Messages(chatID); len(got) != 1 || got[0] != answer {
+			t.Errorf("chat shows %q", got)
+		}
+		if fake.DraftText(chatID) != "" {
+			t.Errorf("the draft is still there")
+		}
+		if out.Drafts < 2 || out.Sends != 1 || !out.Shown {
+			t.Errorf("outcome %+v", out)
+		}
+	})
 }
 
 // Drafts are used only where the chat's Caps have them, even when the
 // transport asks for them: elsewhere the answer grows by edits.
 func TestDraftNotUsedWhereTheChatHasNone(t *testing.T) {
-	for _, transport := range []string{"auto", "draft"} {
-		fake := streamtest.New(testCaps()) // no drafts in this chat
-		o := testOptions()
-		o.Transport = transport
-		d := start(t, fake, o)
-		feedShowing(t, fake, d, answer, 5)
-		finish(t, d, answer)
-		if n, edits := count(fake.Calls(), "draft"), count(fake.Calls(), "edit"); n != 0 || edits == 0 {
-			t.Errorf("transport %s: %d drafts and %d edits in a chat without drafts, want edits only", transport, n, edits)
+	synctest.Test(t, func(t *testing.T) {
+		for _, transport := range []string{"auto", "draft"} {
+			fake := streamtest.New(testCaps()) // no drafts in this chat
+			o := testOptions()
+			o.Transport = transport
+			d := start(t, fake, o)
+			feedShowing(t, fake, d, answer, 5)
+			finish(t, d, answer)
+			if n, edits := count(fake.Calls(), "draft"), count(fake.Calls(), "edit"); n != 0 || edits == 0 {
+				t.Errorf("transport %s: %d drafts and %d edits in a chat without drafts, want edits only", transport, n, edits)
+			}
 		}
-	}
+	})
 }
 
 func TestDraftFailureFallsBackToEdits(t *testing.T) {
-	caps := testCaps()
-	caps.Draft = true
-	fake := streamtest.New(caps)
-	fake.Hook = func(c streamtest.Call) error {
-		if c.Kind == "draft" {
-			return errors.New("drafts are not allowed here")
+	synctest.Test(t, func(t *testing.T) {
+		caps := testCaps()
+		caps.Draft = true
+		fake := streamtest.New(caps)
+		fake.Hook = func(c streamtest.Call) error {
+			if c.Kind == "draft" {
+				return errors.New("drafts are not allowed here")
+			}
+			return nil
 		}
-		return nil
-	}
-	o := testOptions()
-	o.Transport = "draft"
-	d := start(t, fake, o)
-	feedShowing(t, fake, d, answer, 5)
-	finish(t, d, answer)
-	calls := fake.Calls()
-	if count(calls, "edit") == 0 {
-		t.Errorf("no edits after drafts failed: %s", describe(calls))
-	}
-	if got := fake.Messages(chatID); len(got) != 1 || got[0] != answer {
-		t.Errorf("chat shows %q", got)
-	}
+		o := testOptions()
+		o.Transport = "draft"
+		d := start(t, fake, o)
+		feedShowing(t, fake, d, answer, 5)
+		finish(t, d, answer)
+		calls := fake.Calls()
+		if count(calls, "edit") == 0 {
+			t.Errorf("no edits after drafts failed: %s", describe(calls))
+		}
+		if got := fake.Messages(chatID); len(got) != 1 || got[0] != answer {
+			t.Errorf("chat shows %q", got)
+		}
+	})
 }
 
 func TestFinalTextDifferentFromDeltasShownOnce(t *testing.T) {
-	fake := streamtest.New(testCaps())
-	d := start(t, fake, testOptions())
-	partial := "The answer began like this, and then"
-	feedShowing(t, fake, d, partial, 4)
-	awaitShown(t, fake, partial)
-	final := partial + "\n\n⚠️ The agent server stopped answering."
-	finish(t, d, final)
-	got := fake.Messages(chatID)
-	if len(got) != 1 || got[0] != final {
-		t.Errorf("chat shows %q, want %q once", got, final)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		fake := streamtest.New(testCaps())
+		d := start(t, fake, testOptions())
+		partial := "The answer began like this, and then"
+		feedShowing(t, fake, d, partial, 4)
+		awaitShown(t, fake, partial)
+		final := partial + "\n\n⚠️ The agent server stopped answering."
+		finish(t, d, final)
+		got := fake.Messages(chatID)
+		if len(got) != 1 || got[0] != final {
+			t.Errorf("chat shows %q, want %q once", got, final)
+		}
+	})
 }
 
 func TestFinalTextRewrittenOverSeveralMessages(t *testing.T) {
-	caps := testCaps()
-	caps.MaxLength = 300
-	fake := streamtest.New(caps)
-	d := start(t, fake, testOptions())
-	var streamed strings.Builder
-	for i := range 150 {
-		fmt.Fprintf(&streamed, "word%d ", i)
-	}
-	feedShowing(t, fake, d, streamed.String(), 20)
-	if len(fake.Messages(chatID)) < 3 {
-		t.Fatalf("want several messages while streaming, got %q", fake.Messages(chatID))
-	}
-	final := "A short final answer that replaces everything.\n\n⚠️ Partial answer discarded."
-	finish(t, d, final)
-	if got := fake.Messages(chatID); len(got) != 1 || got[0] != final {
-		t.Errorf("chat shows %q, want only %q", got, final)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		caps := testCaps()
+		caps.MaxLength = 300
+		fake := streamtest.New(caps)
+		d := start(t, fake, testOptions())
+		var streamed strings.Builder
+		for i := range 150 {
+			fmt.Fprintf(&streamed, "word%d ", i)
+		}
+		feedShowing(t, fake, d, streamed.String(), 20)
+		if len(fake.Messages(chatID)) < 3 {
+			t.Fatalf("want several messages while streaming, got %q", fake.Messages(chatID))
+		}
+		final := "A short final answer that replaces everything.\n\n⚠️ Partial answer discarded."
+		finish(t, d, final)
+		if got := fake.Messages(chatID); len(got) != 1 || got[0] != final {
+			t.Errorf("chat shows %q, want only %q", got, final)
+		}
+	})
 }
 
 func TestTypingUntilFirstText(t *testing.T) {
-	caps := testCaps()
-	caps.Typing = true
-	fake := streamtest.New(caps)
-	d := start(t, fake, testOptions())
-	if !fake.Await(patience, func(calls []streamtest.Call) bool { return count(calls, "typing") >= 3 }) {
-		t.Fatal("typing was not refreshed")
-	}
-	feed(d, answer, 50)
-	awaitShown(t, fake, answer)
-	finish(t, d, answer)
+	synctest.Test(t, func(t *testing.T) {
+		caps := testCaps()
+		caps.Typing = true
+		fake := streamtest.New(caps)
+		d := start(t, fake, testOptions())
+		if !fake.Await(patience, func(calls []streamtest.Call) bool { return count(calls, "typing") >= 3 }) {
+			t.Fatal("typing was not refreshed")
+		}
+		feed(d, answer, 50)
+		awaitShown(t, fake, answer)
+		finish(t, d, answer)
 
-	var firstShown time.Time
-	for _, c := range fake.Calls() {
-		if c.Kind == "send" && c.Err == nil {
-			firstShown = c.At
-			break
+		var firstShown time.Time
+		for _, c := range fake.Calls() {
+			if c.Kind == "send" && c.Err == nil {
+				firstShown = c.At
+				break
+			}
 		}
-	}
-	for _, c := range fake.Calls() {
-		if c.Kind == "typing" && c.At.After(firstShown) {
-			t.Errorf("typing at %v, after the first text at %v", c.At, firstShown)
+		for _, c := range fake.Calls() {
+			if c.Kind == "typing" && c.At.After(firstShown) {
+				t.Errorf("typing at %v, after the first text at %v", c.At, firstShown)
+			}
 		}
-	}
+	})
 }
 
 func TestTypingWhileStreamingIsOff(t *testing.T) {
-	caps := testCaps()
-	caps.Typing = true
-	fake := streamtest.New(caps)
-	o := testOptions()
-	o.Enabled = false
-	d := start(t, fake, o)
-	feed(d, answer, 50)
-	if !fake.Await(patience, func(calls []streamtest.Call) bool { return count(calls, "typing") >= 2 }) {
-		t.Fatal("no typing")
-	}
-	finish(t, d, answer)
-	if n := count(fake.Calls(), "send"); n != 1 {
-		t.Errorf("%d sends", n)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		caps := testCaps()
+		caps.Typing = true
+		fake := streamtest.New(caps)
+		o := testOptions()
+		o.Enabled = false
+		d := start(t, fake, o)
+		feed(d, answer, 50)
+		if !fake.Await(patience, func(calls []streamtest.Call) bool { return count(calls, "typing") >= 2 }) {
+			t.Fatal("no typing")
+		}
+		finish(t, d, answer)
+		if n := count(fake.Calls(), "send"); n != 1 {
+			t.Errorf("%d sends", n)
+		}
+	})
 }
 
 func TestOnFirstShownCalledOnce(t *testing.T) {
-	fake := streamtest.New(testCaps())
-	var calls atomic.Int32
-	shown := make(chan struct{})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	d := stream.Start(ctx, stream.Params{Adapter: fake, Target: target, Options: testOptions(), OnFirstShown: func() {
-		if calls.Add(1) == 1 {
-			close(shown)
+	synctest.Test(t, func(t *testing.T) {
+		fake := streamtest.New(testCaps())
+		var calls atomic.Int32
+		shown := make(chan struct{})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		d := stream.Start(ctx, stream.Params{Adapter: fake, Target: target, Options: testOptions(), OnFirstShown: func() {
+			if calls.Add(1) == 1 {
+				close(shown)
+			}
+		}})
+		feed(d, "Hello, world!", 3)
+		select {
+		case <-shown:
+		case <-time.After(patience):
+			t.Fatal("OnFirstShown was not called")
 		}
-	}})
-	feed(d, "Hello, world!", 3)
-	select {
-	case <-shown:
-	case <-time.After(patience):
-		t.Fatal("OnFirstShown was not called")
-	}
-	feed(d, " More text.", 3)
-	finish(t, d, "Hello, world! More text.")
-	if n := calls.Load(); n != 1 {
-		t.Errorf("OnFirstShown called %d times", n)
-	}
+		feed(d, " More text.", 3)
+		finish(t, d, "Hello, world! More text.")
+		if n := calls.Load(); n != 1 {
+			t.Errorf("OnFirstShown called %d times", n)
+		}
+	})
 }
 
 func TestFinishRetriesTransientErrors(t *testing.T) {
-	fake := streamtest.New(testCaps())
-	var failed atomic.Bool
-	fake.Hook = func(c streamtest.Call) error {
-		if c.Kind == "send" && !failed.Swap(true) {
-			return errors.New("connection reset")
+	synctest.Test(t, func(t *testing.T) {
+		fake := streamtest.New(testCaps())
+		var failed atomic.Bool
+		fake.Hook = func(c streamtest.Call) error {
+			if c.Kind == "send" && !failed.Swap(true) {
+				return errors.New("connection reset")
+			}
+			return nil
 		}
-		return nil
-	}
-	o := testOptions()
-	o.Enabled = false
-	d := start(t, fake, o)
-	finish(t, d, answer)
-	if got := fake.Messages(chatID); len(got) != 1 || got[0] != answer {
-		t.Errorf("chat shows %q", got)
-	}
+		o := testOptions()
+		o.Enabled = false
+		d := start(t, fake, o)
+		finish(t, d, answer)
+		if got := fake.Messages(chatID); len(got) != 1 || got[0] != answer {
+			t.Errorf("chat shows %q", got)
+		}
+	})
 }
 
 func TestFinishReportsUndeliveredAnswer(t *testing.T) {
-	fake := streamtest.New(testCaps())
-	fake.Hook = func(c streamtest.Call) error {
-		if c.Kind == "send" {
-			return errors.New("platform down")
+	synctest.Test(t, func(t *testing.T) {
+		fake := streamtest.New(testCaps())
+		fake.Hook = func(c streamtest.Call) error {
+			if c.Kind == "send" {
+				return errors.New("platform down")
+			}
+			return nil
 		}
-		return nil
-	}
-	d := start(t, fake, testOptions())
-	feed(d, answer, 10)
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	out, err := d.Finish(ctx, answer)
-	if !errors.Is(err, stream.ErrNotDelivered) {
-		t.Fatalf("Finish error %v, want ErrNotDelivered", err)
-	}
-	if out.Shown || len(out.MessageIDs) != 0 {
-		t.Errorf("outcome %+v", out)
-	}
+		d := start(t, fake, testOptions())
+		feed(d, answer, 10)
+		ctx, cancel := context.WithTimeout(context.Background(), patience)
+		defer cancel()
+		out, err := d.Finish(ctx, answer)
+		if !errors.Is(err, stream.ErrNotDelivered) {
+			t.Fatalf("Finish error %v, want ErrNotDelivered", err)
+		}
+		if out.Shown || len(out.MessageIDs) != 0 {
+			t.Errorf("outcome %+v", out)
+		}
+	})
 }
 
 func TestFinishGivesUpWhenContextEnds(t *testing.T) {
-	fake := streamtest.New(testCaps())
-	fake.RateLimitNth(chatID, 1, time.Hour)
-	o := testOptions()
-	o.Enabled = false
-	d := start(t, fake, o)
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		fake.Await(patience, func(calls []streamtest.Call) bool { return len(calls) > 0 })
-		cancel()
-	}()
-	_, err := d.Finish(ctx, answer)
-	if !errors.Is(err, stream.ErrNotDelivered) || !errors.Is(err, context.Canceled) {
-		t.Errorf("Finish error %v", err)
-	}
-	checkPenalties(t, fake)
+	synctest.Test(t, func(t *testing.T) {
+		fake := streamtest.New(testCaps())
+		fake.RateLimitNth(chatID, 1, time.Hour)
+		o := testOptions()
+		o.Enabled = false
+		d := start(t, fake, o)
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			fake.Await(patience, func(calls []streamtest.Call) bool { return len(calls) > 0 })
+			cancel()
+		}()
+		_, err := d.Finish(ctx, answer)
+		if !errors.Is(err, stream.ErrNotDelivered) || !errors.Is(err, context.Canceled) {
+			t.Errorf("Finish error %v", err)
+		}
+		checkPenalties(t, fake)
+	})
 }
 
 func TestStartContextEndsTheGoroutine(t *testing.T) {
-	fake := streamtest.New(testCaps())
-	ctx, cancel := context.WithCancel(context.Background())
-	d := stream.Start(ctx, stream.Params{Adapter: fake, Target: target, Options: testOptions()})
-	feed(d, answer, 10)
-	cancel()
-	// Finish still delivers with its own context.
-	finish(t, d, answer)
-	if got := fake.Messages(chatID); len(got) != 1 || got[0] != answer {
-		t.Errorf("chat shows %q", got)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		fake := streamtest.New(testCaps())
+		ctx, cancel := context.WithCancel(context.Background())
+		d := stream.Start(ctx, stream.Params{Adapter: fake, Target: target, Options: testOptions()})
+		feed(d, answer, 10)
+		cancel()
+		// Finish still delivers with its own context.
+		finish(t, d, answer)
+		if got := fake.Messages(chatID); len(got) != 1 || got[0] != answer {
+			t.Errorf("chat shows %q", got)
+		}
+	})
 }
 
 func TestFinishTwice(t *testing.T) {
-	fake := streamtest.New(testCaps())
-	d := start(t, fake, testOptions())
-	finish(t, d, "Done.")
-	if _, err := d.Finish(context.Background(), "Done."); err == nil {
-		t.Error("second Finish did not fail")
-	}
-	d.Handle(agent.Event{Kind: agent.EventDelta, Text: "late"}) // ignored, no panic
+	synctest.Test(t, func(t *testing.T) {
+		fake := streamtest.New(testCaps())
+		d := start(t, fake, testOptions())
+		finish(t, d, "Done.")
+		if _, err := d.Finish(context.Background(), "Done."); err == nil {
+			t.Error("second Finish did not fail")
+		}
+		d.Handle(agent.Event{Kind: agent.EventDelta, Text: "late"}) // ignored, no panic
+	})
 }
 
 func TestEmptyFinalRemovesIntermediateText(t *testing.T) {
-	fake := streamtest.New(testCaps())
-	d := start(t, fake, testOptions())
-	feed(d, "Something that will be withdrawn.", 100)
-	awaitShown(t, fake, "Something that will be withdrawn.")
-	out := finish(t, d, "<think>nothing to say</think>")
-	if got := fake.Messages(chatID); len(got) != 0 {
-		t.Errorf("chat shows %q, want nothing", got)
-	}
-	if out.Deletes != 1 || len(out.MessageIDs) != 0 {
-		t.Errorf("outcome %+v", out)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		fake := streamtest.New(testCaps())
+		d := start(t, fake, testOptions())
+		feed(d, "Something that will be withdrawn.", 100)
+		awaitShown(t, fake, "Something that will be withdrawn.")
+		out := finish(t, d, "<think>nothing to say</think>")
+		if got := fake.Messages(chatID); len(got) != 0 {
+			t.Errorf("chat shows %q, want nothing", got)
+		}
+		if out.Deletes != 1 || len(out.MessageIDs) != 0 {
+			t.Errorf("outcome %+v", out)
+		}
+	})
 }
 
 func TestGatesAndDo(t *testing.T) {
-	var gates stream.Gates
-	g, done := gates.For("telegram", "1")
-	defer done()
-	same, done2 := gates.For("telegram", "1")
-	defer done2()
-	other, done3 := gates.For("matrix", "1")
-	defer done3()
-	if same != g || other == g {
-		t.Fatal("For does not give one gate per chat")
-	}
-	ctx := context.Background()
-	limited := &platform.RateLimitError{RetryAfter: 200 * time.Millisecond, Err: errors.New("429")}
-	blocked := time.Now()
-	if err := g.Do(ctx, 0, func(context.Context) error { return limited }); !errors.Is(err, limited) {
-		t.Fatalf("Do returned %v", err)
-	}
-	var ran time.Time
-	if err := g.Do(ctx, 0, func(context.Context) error { ran = time.Now(); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if ran.Before(blocked.Add(limited.RetryAfter)) {
-		t.Errorf("Do ran %v after the rate-limit answer, within its %v", ran.Sub(blocked), limited.RetryAfter)
-	}
-	short, cancel := context.WithCancel(ctx)
-	g.Block(time.Now().Add(time.Hour))
-	cancel()
-	if err := g.Do(short, 0, func(context.Context) error { return nil }); !errors.Is(err, context.Canceled) {
-		t.Errorf("Do during a block with a cancelled context returned %v", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		var gates stream.Gates
+		g, done := gates.For("telegram", "1")
+		defer done()
+		same, done2 := gates.For("telegram", "1")
+		defer done2()
+		other, done3 := gates.For("matrix", "1")
+		defer done3()
+		if same != g || other == g {
+			t.Fatal("For does not give one gate per chat")
+		}
+		ctx := context.Background()
+		limited := &platform.RateLimitError{RetryAfter: 200 * time.Millisecond, Err: errors.New("429")}
+		blocked := time.Now()
+		if err := g.Do(ctx, 0, func(context.Context) error { return limited }); !errors.Is(err, limited) {
+			t.Fatalf("Do returned %v", err)
+		}
+		var ran time.Time
+		if err := g.Do(ctx, 0, func(context.Context) error { ran = time.Now(); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if ran.Before(blocked.Add(limited.RetryAfter)) {
+			t.Errorf("Do ran %v after the rate-limit answer, within its %v", ran.Sub(blocked), limited.RetryAfter)
+		}
+		short, cancel := context.WithCancel(ctx)
+		g.Block(time.Now().Add(time.Hour))
+		cancel()
+		if err := g.Do(short, 0, func(context.Context) error { return nil }); !errors.Is(err, context.Canceled) {
+			t.Errorf("Do during a block with a cancelled context returned %v", err)
+		}
+	})
 }
 
 func TestEditRefusedAtFinishKeepsWhatIsShown(t *testing.T) {
-	var refuse atomic.Bool
-	fake := editsFailing(platform.ErrCannotEdit, refuse.Load)
-	d := start(t, fake, testOptions())
-	first := "The first part, shown while streaming."
-	feedShowing(t, fake, d, first, 6)
-	refuse.Store(true)
-	final := first + " The rest, which arrives only with the final text."
-	out := finish(t, d, final)
-	msgs := fake.Messages(chatID)
-	if len(msgs) != 2 || msgs[0] != first || first+" "+msgs[1] != final {
-		t.Errorf("chat shows %q, want the shown part then the rest", msgs)
-	}
-	if !slices.Equal(out.MessageIDs, fake.MessageIDs(chatID)) {
-		t.Errorf("outcome ids %v, chat has %v", out.MessageIDs, fake.MessageIDs(chatID))
-	}
+	synctest.Test(t, func(t *testing.T) {
+		var refuse atomic.Bool
+		fake := editsFailing(platform.ErrCannotEdit, refuse.Load)
+		d := start(t, fake, testOptions())
+		first := "The first part, shown while streaming."
+		feedShowing(t, fake, d, first, 6)
+		refuse.Store(true)
+		final := first + " The rest, which arrives only with the final text."
+		out := finish(t, d, final)
+		msgs := fake.Messages(chatID)
+		if len(msgs) != 2 || msgs[0] != first || first+" "+msgs[1] != final {
+			t.Errorf("chat shows %q, want the shown part then the rest", msgs)
+		}
+		if !slices.Equal(out.MessageIDs, fake.MessageIDs(chatID)) {
+			t.Errorf("outcome ids %v, chat has %v", out.MessageIDs, fake.MessageIDs(chatID))
+		}
+	})
 }
 
 func TestRepeatedEditFailuresStopEditing(t *testing.T) {
-	fake := editsFailing(errors.New("internal server error"), nil)
-	d := start(t, fake, testOptions())
-	first := "Shown in the first message."
-	feed(d, first, 100)
-	awaitShown(t, fake, first)
-	rest := " Then more text that cannot be edited in."
-	feed(d, rest, 5)
-	final := first + rest
-	finish(t, d, final)
-	msgs := fake.Messages(chatID)
-	if len(msgs) < 2 || strings.Join(msgs, " ") != final {
-		t.Errorf("chat shows %q, want %q over several messages", msgs, final)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		fake := editsFailing(errors.New("internal server error"), nil)
+		d := start(t, fake, testOptions())
+		first := "Shown in the first message."
+		feed(d, first, 100)
+		awaitShown(t, fake, first)
+		rest := " Then more text that cannot be edited in."
+		feed(d, rest, 5)
+		final := first + rest
+		finish(t, d, final)
+		msgs := fake.Messages(chatID)
+		if len(msgs) < 2 || strings.Join(msgs, " ") != final {
+			t.Errorf("chat shows %q, want %q over several messages", msgs, final)
+		}
+	})
 }
 
 func TestLongAnswerWithRateLimits(t *testing.T) {
-	caps := testCaps()
-	caps.MaxLength = 700
-	fake := streamtest.New(caps)
-	fake.RateLimitNth(chatID, 3, 50*time.Millisecond)
-	fake.RateLimitNth(chatID, 9, 50*time.Millisecond)
-	d := start(t, fake, testOptions())
-	text := longAnswer()[:5000]
-	feedShowing(t, fake, d, text, 60)
-	out := finish(t, d, text)
-	checkPenalties(t, fake)
-	msgs := fake.Messages(chatID)
-	if normalize(strings.Join(msgs, "\n")) != normalize(text) {
-		t.Errorf("the messages do not hold the answer exactly once")
-	}
-	for i, m := range msgs {
-		if format.OpenFence(m) != "" || format.Length(m, format.Runes) > 700 {
-			t.Errorf("message %d is unbalanced or too long:\n%s", i, m)
+	synctest.Test(t, func(t *testing.T) {
+		caps := testCaps()
+		caps.MaxLength = 700
+		fake := streamtest.New(caps)
+		fake.RateLimitNth(chatID, 3, 50*time.Millisecond)
+		fake.RateLimitNth(chatID, 9, 50*time.Millisecond)
+		d := start(t, fake, testOptions())
+		text := longAnswer()[:5000]
+		feedShowing(t, fake, d, text, 60)
+		out := finish(t, d, text)
+		checkPenalties(t, fake)
+		msgs := fake.Messages(chatID)
+		if normalize(strings.Join(msgs, "\n")) != normalize(text) {
+			t.Errorf("the messages do not hold the answer exactly once")
 		}
-	}
-	if out.RateLimitWaits < 2 {
-		t.Errorf("outcome %+v", out)
-	}
+		for i, m := range msgs {
+			if format.OpenFence(m) != "" || format.Length(m, format.Runes) > 700 {
+				t.Errorf("message %d is unbalanced or too long:\n%s", i, m)
+			}
+		}
+		if out.RateLimitWaits < 2 {
+			t.Errorf("outcome %+v", out)
+		}
+	})
 }
 
 // TestWaitingDeliveryHoldsNoGoroutine checks that between updates a
 // delivery holds no goroutine: a gateway keeps thousands of answers
 // streaming, each mostly waiting for its next update.
 func TestWaitingDeliveryHoldsNoGoroutine(t *testing.T) {
-	before := goleak.IgnoreCurrent()
-	fake := streamtest.New(testCaps())
-	o := testOptions()
-	o.EditInterval, o.BufferThreshold = time.Hour, 1000
-	d := start(t, fake, o)
-	d.Handle(agent.Event{Kind: agent.EventDelta, Text: "Hello there"})
-	awaitShown(t, fake, "Hello there")
-	feed(d, " and a little more, below the threshold", 3)
-	if err := goleak.Find(before); err != nil {
-		t.Fatalf("a waiting delivery holds a goroutine: %v", err)
-	}
-	if out := finish(t, d, "Hello there and a little more, below the threshold"); out.Sends != 1 || out.Edits != 1 {
-		t.Fatalf("sends %d, edits %d; want the first message then the final edit", out.Sends, out.Edits)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		before := goleak.IgnoreCurrent()
+		fake := streamtest.New(testCaps())
+		o := testOptions()
+		o.EditInterval, o.BufferThreshold = time.Hour, 1000
+		d := start(t, fake, o)
+		d.Handle(agent.Event{Kind: agent.EventDelta, Text: "Hello there"})
+		awaitShown(t, fake, "Hello there")
+		feed(d, " and a little more, below the threshold", 3)
+		if err := goleak.Find(before); err != nil {
+			t.Fatalf("a waiting delivery holds a goroutine: %v", err)
+		}
+		if out := finish(t, d, "Hello there and a little more, below the threshold"); out.Sends != 1 || out.Edits != 1 {
+			t.Fatalf("sends %d, edits %d; want the first message then the final edit", out.Sends, out.Edits)
+		}
+	})
 }

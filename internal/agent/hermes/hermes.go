@@ -24,6 +24,9 @@ type Config struct {
 	ConnectTimeout time.Duration
 	IdleTimeout    time.Duration
 	Logger         *slog.Logger
+	// HTTPClient sends the requests; nil means a client of the backend's
+	// own, with ConnectTimeout.
+	HTTPClient *http.Client
 }
 
 // Backend relays turns to a Hermes API server.
@@ -42,13 +45,17 @@ func New(cfg Config) *Backend {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	client := cfg.HTTPClient
+	if client == nil {
+		client = completions.NewHTTPClient(cfg.ConnectTimeout)
+	}
 	return &Backend{
 		client: completions.Client{
 			Endpoint:    strings.TrimRight(cfg.URL, "/") + "/v1/chat/completions",
 			Key:         cfg.Key,
 			Model:       cfg.Model,
 			Server:      "Proxy",
-			HTTP:        completions.NewHTTPClient(cfg.ConnectTimeout),
+			HTTP:        client,
 			IdleTimeout: cfg.IdleTimeout,
 			Logger:      log,
 		},

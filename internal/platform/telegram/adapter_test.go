@@ -5,11 +5,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/go-telegram/bot/models"
@@ -51,6 +51,7 @@ func newAdapter(t *testing.T, srv *telegramtest.Server, d platform.Deps) *Adapte
 	if d.Logger == nil {
 		d.Logger = testLogger(t)
 	}
+	d.HTTPClient = network(t).Client()
 	a, err := New(Options{Token: srv.Token, BaseURL: srv.URL}, d)
 	if err != nil {
 		t.Fatal(err)
@@ -78,266 +79,280 @@ func TestNewChecksTheToken(t *testing.T) {
 // handler took it; a refused update comes again, and the ones after it
 // wait.
 func TestUpdatesAreAcknowledgedOnlyAfterTheHandler(t *testing.T) {
-	srv := newServer(t)
-	state := &memState{}
-	a := newAdapter(t, srv, platform.Deps{State: state})
-	var mu sync.Mutex
-	var got []string
-	refuse := true
-	stop := runAdapter(t, a, func(_ context.Context, in chat.Inbound) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if in.Text == "two" && refuse {
-			refuse = false
-			return errors.New("journal unavailable")
-		}
-		got = append(got, in.Text+"@"+in.EventID)
-		return nil
-	})
-	one := srv.Inject(telegramtest.Incoming{Chat: aliceDM, From: alice, Text: "one"})
-	two := srv.Inject(telegramtest.Incoming{Chat: aliceDM, From: alice, Text: "two"})
-	three := srv.Inject(telegramtest.Incoming{Chat: aliceDM, From: alice, Text: "three"})
-	waitTaken(t, srv, three)
-	stop()
+	synctest.Test(t, func(t *testing.T) {
+		srv := newServer(t)
+		state := &memState{}
+		a := newAdapter(t, srv, platform.Deps{State: state})
+		var mu sync.Mutex
+		var got []string
+		refuse := true
+		stop := runAdapter(t, a, func(_ context.Context, in chat.Inbound) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if in.Text == "two" && refuse {
+				refuse = false
+				return errors.New("journal unavailable")
+			}
+			got = append(got, in.Text+"@"+in.EventID)
+			return nil
+		})
+		one := srv.Inject(telegramtest.Incoming{Chat: aliceDM, From: alice, Text: "one"})
+		two := srv.Inject(telegramtest.Incoming{Chat: aliceDM, From: alice, Text: "two"})
+		three := srv.Inject(telegramtest.Incoming{Chat: aliceDM, From: alice, Text: "three"})
+		waitTaken(t, srv, three)
+		stop()
 
-	id := func(in telegramtest.Injected) string { return "123456789:" + strconv.FormatInt(in.UpdateID, 10) }
-	want := []string{"one@" + id(one), "two@" + id(two), "three@" + id(three)}
-	if strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Errorf("handled %q, want %q", got, want)
-	}
-	if v, _, _ := state.State(t.Context(), a.stateKey); v != strconv.FormatInt(three.UpdateID+1, 10) {
-		t.Errorf("saved offset %q, want %d", v, three.UpdateID+1)
-	}
-	// The offset moved past each update once it was taken, and not before:
-	// the refused update held back the ones after it.
-	var wantSaved []string
-	for _, in := range []telegramtest.Injected{one, two, three} {
-		wantSaved = append(wantSaved, strconv.FormatInt(in.UpdateID+1, 10))
-	}
-	state.mu.Lock()
-	defer state.mu.Unlock()
-	if strings.Join(state.history, " ") != strings.Join(wantSaved, " ") {
-		t.Errorf("offsets saved %v, want %v", state.history, wantSaved)
-	}
+		id := func(in telegramtest.Injected) string { return "123456789:" + strconv.FormatInt(in.UpdateID, 10) }
+		want := []string{"one@" + id(one), "two@" + id(two), "three@" + id(three)}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("handled %q, want %q", got, want)
+		}
+		if v, _, _ := state.State(t.Context(), a.stateKey); v != strconv.FormatInt(three.UpdateID+1, 10) {
+			t.Errorf("saved offset %q, want %d", v, three.UpdateID+1)
+		}
+		// The offset moved past each update once it was taken, and not before:
+		// the refused update held back the ones after it.
+		var wantSaved []string
+		for _, in := range []telegramtest.Injected{one, two, three} {
+			wantSaved = append(wantSaved, strconv.FormatInt(in.UpdateID+1, 10))
+		}
+		state.mu.Lock()
+		defer state.mu.Unlock()
+		if strings.Join(state.history, " ") != strings.Join(wantSaved, " ") {
+			t.Errorf("offsets saved %v, want %v", state.history, wantSaved)
+		}
+	})
 }
 
 // A restarted adapter starts from the saved offset.
 func TestOffsetIsResumed(t *testing.T) {
-	srv := newServer(t)
-	state := &memState{}
-	a := newAdapter(t, srv, platform.Deps{State: state})
-	first := srv.Inject(telegramtest.Incoming{Chat: aliceDM, From: alice, Text: "before"})
-	_ = state.SetState(t.Context(), a.stateKey, strconv.FormatInt(first.UpdateID+1, 10))
-	var mu sync.Mutex
-	var got []string
-	runAdapter(t, a, func(_ context.Context, in chat.Inbound) error {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newServer(t)
+		state := &memState{}
+		a := newAdapter(t, srv, platform.Deps{State: state})
+		first := srv.Inject(telegramtest.Incoming{Chat: aliceDM, From: alice, Text: "before"})
+		_ = state.SetState(t.Context(), a.stateKey, strconv.FormatInt(first.UpdateID+1, 10))
+		var mu sync.Mutex
+		var got []string
+		runAdapter(t, a, func(_ context.Context, in chat.Inbound) error {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, in.Text)
+			return nil
+		})
+		after := srv.Inject(telegramtest.Incoming{Chat: aliceDM, From: alice, Text: "after"})
+		waitTaken(t, srv, after)
 		mu.Lock()
 		defer mu.Unlock()
-		got = append(got, in.Text)
-		return nil
+		if strings.Join(got, ",") != "after" {
+			t.Errorf("handled %q, want only the update after the saved offset", got)
+		}
 	})
-	after := srv.Inject(telegramtest.Incoming{Chat: aliceDM, From: alice, Text: "after"})
-	waitTaken(t, srv, after)
-	mu.Lock()
-	defer mu.Unlock()
-	if strings.Join(got, ",") != "after" {
-		t.Errorf("handled %q, want only the update after the saved offset", got)
-	}
 }
 
 func TestSourceAndMentions(t *testing.T) {
-	srv := newServer(t)
-	srv.AddChat(group)
-	a := newAdapter(t, srv, platform.Deps{})
-	var mu sync.Mutex
-	got := map[string]chat.Inbound{}
-	runAdapter(t, a, func(_ context.Context, in chat.Inbound) error {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newServer(t)
+		srv.AddChat(group)
+		a := newAdapter(t, srv, platform.Deps{})
+		var mu sync.Mutex
+		got := map[string]chat.Inbound{}
+		runAdapter(t, a, func(_ context.Context, in chat.Inbound) error {
+			mu.Lock()
+			defer mu.Unlock()
+			got[in.Text] = in
+			return nil
+		})
+		// The bot's message to reply to.
+		id, err := a.Send(t.Context(), chat.Target{ChatID: strconv.FormatInt(group.ID, 10)}, "I am the bot")
+		if err != nil {
+			t.Fatal(err)
+		}
+		botMsg, _ := strconv.Atoi(id)
+		userMsg := srv.Inject(telegramtest.Incoming{Chat: group, From: bob, Text: "bob speaks"}).MessageID
+		cases := []struct {
+			in        telegramtest.Incoming
+			mentioned bool
+		}{
+			{telegramtest.Incoming{Chat: aliceDM, From: alice, Text: "just talking"}, true},
+			{telegramtest.Incoming{Chat: group, From: alice, Text: "just talking in a group"}, false},
+			{telegramtest.Incoming{Chat: group, From: alice, Text: "hey @herald_bot look"}, true},
+			{telegramtest.Incoming{Chat: group, From: alice, Text: "hey @HERALD_BOT caps"}, true},
+			{telegramtest.Incoming{Chat: group, From: alice, Text: "😀😀 @herald_bot after emoji"}, true},
+			{telegramtest.Incoming{Chat: group, From: alice, Text: "hey @herald_bot2 not me"}, false},
+			{telegramtest.Incoming{Chat: group, From: alice, Text: "email herald_bot@example.com"}, false},
+			{telegramtest.Incoming{Chat: group, From: alice, Text: "/help"}, true},
+			{telegramtest.Incoming{Chat: group, From: alice, Text: "/help@herald_bot"}, true},
+			{telegramtest.Incoming{Chat: group, From: alice, Text: "/help@other_bot"}, false},
+			{telegramtest.Incoming{Chat: group, From: alice, Text: "a reply", ReplyTo: botMsg}, true},
+			{telegramtest.Incoming{Chat: group, From: alice, Text: "a reply to a user", ReplyTo: userMsg}, false},
+		}
+		var last telegramtest.Injected
+		for _, c := range cases {
+			last = srv.Inject(c.in)
+		}
+		waitTaken(t, srv, last)
 		mu.Lock()
 		defer mu.Unlock()
-		got[in.Text] = in
-		return nil
+		for _, c := range cases {
+			in, ok := got[c.in.Text]
+			if !ok {
+				t.Errorf("%q was not handed over", c.in.Text)
+				continue
+			}
+			if in.Mentioned != c.mentioned {
+				t.Errorf("%q: mentioned %v, want %v", c.in.Text, in.Mentioned, c.mentioned)
+			}
+		}
+		dm := got["just talking"].Source
+		if dm.Platform != Name || dm.ChatType != chat.DM || dm.ChatID != "1001" || dm.UserID != "1001" || dm.UserName != "alice" || dm.ChatName != "Alice" || dm.MessageID == "" {
+			t.Errorf("DM source %+v", dm)
+		}
+		g := got["just talking in a group"]
+		if g.Source.ChatType != chat.Group || g.Source.ChatID != strconv.FormatInt(group.ID, 10) || g.Source.ChatName != "Team" || g.Received.IsZero() {
+			t.Errorf("group message %+v", g)
+		}
 	})
-	// The bot's message to reply to.
-	id, err := a.Send(t.Context(), chat.Target{ChatID: strconv.FormatInt(group.ID, 10)}, "I am the bot")
-	if err != nil {
-		t.Fatal(err)
-	}
-	botMsg, _ := strconv.Atoi(id)
-	userMsg := srv.Inject(telegramtest.Incoming{Chat: group, From: bob, Text: "bob speaks"}).MessageID
-	cases := []struct {
-		in        telegramtest.Incoming
-		mentioned bool
-	}{
-		{telegramtest.Incoming{Chat: aliceDM, From: alice, Text: "just talking"}, true},
-		{telegramtest.Incoming{Chat: group, From: alice, Text: "just talking in a group"}, false},
-		{telegramtest.Incoming{Chat: group, From: alice, Text: "hey @herald_bot look"}, true},
-		{telegramtest.Incoming{Chat: group, From: alice, Text: "hey @HERALD_BOT caps"}, true},
-		{telegramtest.Incoming{Chat: group, From: alice, Text: "😀😀 @herald_bot after emoji"}, true},
-		{telegramtest.Incoming{Chat: group, From: alice, Text: "hey @herald_bot2 not me"}, false},
-		{telegramtest.Incoming{Chat: group, From: alice, Text: "email herald_bot@example.com"}, false},
-		{telegramtest.Incoming{Chat: group, From: alice, Text: "/help"}, true},
-		{telegramtest.Incoming{Chat: group, From: alice, Text: "/help@herald_bot"}, true},
-		{telegramtest.Incoming{Chat: group, From: alice, Text: "/help@other_bot"}, false},
-		{telegramtest.Incoming{Chat: group, From: alice, Text: "a reply", ReplyTo: botMsg}, true},
-		{telegramtest.Incoming{Chat: group, From: alice, Text: "a reply to a user", ReplyTo: userMsg}, false},
-	}
-	var last telegramtest.Injected
-	for _, c := range cases {
-		last = srv.Inject(c.in)
-	}
-	waitTaken(t, srv, last)
-	mu.Lock()
-	defer mu.Unlock()
-	for _, c := range cases {
-		in, ok := got[c.in.Text]
-		if !ok {
-			t.Errorf("%q was not handed over", c.in.Text)
-			continue
-		}
-		if in.Mentioned != c.mentioned {
-			t.Errorf("%q: mentioned %v, want %v", c.in.Text, in.Mentioned, c.mentioned)
-		}
-	}
-	dm := got["just talking"].Source
-	if dm.Platform != Name || dm.ChatType != chat.DM || dm.ChatID != "1001" || dm.UserID != "1001" || dm.UserName != "alice" || dm.ChatName != "Alice" || dm.MessageID == "" {
-		t.Errorf("DM source %+v", dm)
-	}
-	g := got["just talking in a group"]
-	if g.Source.ChatType != chat.Group || g.Source.ChatID != strconv.FormatInt(group.ID, 10) || g.Source.ChatName != "Team" || g.Received.IsZero() {
-		t.Errorf("group message %+v", g)
-	}
 }
 
 // In a forum topic, every message "replies" to the topic's first message;
 // when the bot opened the topic, that is still no reply to the bot.
 func TestTopicRootIsNoReplyToTheBot(t *testing.T) {
-	a := &Adapter{botID: 42, username: "herald_bot"}
-	bot := &models.User{ID: 42, IsBot: true}
-	m := &models.Message{ID: 10, MessageThreadID: 5, IsTopicMessage: true,
-		Chat:           models.Chat{ID: -100, Type: models.ChatTypeSupergroup, IsForum: true},
-		ReplyToMessage: &models.Message{ID: 5, From: bot}}
-	if a.mentioned(m, "hello", nil) {
-		t.Error("a message in a topic the bot opened counts as a reply to the bot")
-	}
-	m.ReplyToMessage = &models.Message{ID: 7, From: bot}
-	if !a.mentioned(m, "hello", nil) {
-		t.Error("a real reply to the bot in a topic does not count")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		a := &Adapter{botID: 42, username: "herald_bot"}
+		bot := &models.User{ID: 42, IsBot: true}
+		m := &models.Message{ID: 10, MessageThreadID: 5, IsTopicMessage: true,
+			Chat:           models.Chat{ID: -100, Type: models.ChatTypeSupergroup, IsForum: true},
+			ReplyToMessage: &models.Message{ID: 5, From: bot}}
+		if a.mentioned(m, "hello", nil) {
+			t.Error("a message in a topic the bot opened counts as a reply to the bot")
+		}
+		m.ReplyToMessage = &models.Message{ID: 7, From: bot}
+		if !a.mentioned(m, "hello", nil) {
+			t.Error("a real reply to the bot in a topic does not count")
+		}
+	})
 }
 
 func TestSendEditDeleteAgainstTheAPI(t *testing.T) {
-	srv := newServer(t)
-	srv.AddChat(group)
-	srv.AddChat(aliceDM)
-	a := newAdapter(t, srv, platform.Deps{})
-	ctx := t.Context()
-	gt := chat.Target{ChatID: strconv.FormatInt(group.ID, 10)}
+	synctest.Test(t, func(t *testing.T) {
+		srv := newServer(t)
+		srv.AddChat(group)
+		srv.AddChat(aliceDM)
+		a := newAdapter(t, srv, platform.Deps{})
+		ctx := t.Context()
+		gt := chat.Target{ChatID: strconv.FormatInt(group.ID, 10)}
 
-	id, err := a.Send(ctx, gt, "**hello** <world>")
-	if err != nil {
-		t.Fatal(err)
-	}
-	msgs := srv.BotMessages(group.ID)
-	if len(msgs) != 1 || msgs[0].Text != "hello <world>" || msgs[0].ParseMode != "HTML" || len(msgs[0].Entities) != 1 {
-		t.Fatalf("sent %+v", msgs)
-	}
+		id, err := a.Send(ctx, gt, "**hello** <world>")
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs := srv.BotMessages(group.ID)
+		if len(msgs) != 1 || msgs[0].Text != "hello <world>" || msgs[0].ParseMode != "HTML" || len(msgs[0].Entities) != 1 {
+			t.Fatalf("sent %+v", msgs)
+		}
 
-	// An edit to the same text is a success, not an error.
-	if err := a.Edit(ctx, gt, id, "**hello** <world>"); err != nil {
-		t.Errorf("unchanged edit: %v", err)
-	}
-	if err := a.Edit(ctx, gt, id, "**hello** there"); err != nil {
-		t.Fatal(err)
-	}
-	if got := srv.BotTexts(group.ID); len(got) != 1 || got[0] != "hello there" {
-		t.Errorf("after the edit the chat shows %q", got)
-	}
+		// An edit to the same text is a success, not an error.
+		if err := a.Edit(ctx, gt, id, "**hello** <world>"); err != nil {
+			t.Errorf("unchanged edit: %v", err)
+		}
+		if err := a.Edit(ctx, gt, id, "**hello** there"); err != nil {
+			t.Fatal(err)
+		}
+		if got := srv.BotTexts(group.ID); len(got) != 1 || got[0] != "hello there" {
+			t.Errorf("after the edit the chat shows %q", got)
+		}
 
-	// A parse error on an edit: the same text goes as plain text.
-	srv.ParseErrorNext(group.ID, "editMessageText")
-	if err := a.Edit(ctx, gt, id, "**plain** now"); err != nil {
-		t.Fatal(err)
-	}
-	if m := srv.BotMessages(group.ID)[0]; m.Text != "**plain** now" || m.ParseMode != "" {
-		t.Errorf("after a parse error the message is %+v, want the text as plain text", m)
-	}
+		// A parse error on an edit: the same text goes as plain text.
+		srv.ParseErrorNext(group.ID, "editMessageText")
+		if err := a.Edit(ctx, gt, id, "**plain** now"); err != nil {
+			t.Fatal(err)
+		}
+		if m := srv.BotMessages(group.ID)[0]; m.Text != "**plain** now" || m.ParseMode != "" {
+			t.Errorf("after a parse error the message is %+v, want the text as plain text", m)
+		}
 
-	// A 429 becomes a RateLimitError with Telegram's wait.
-	srv.RateLimitNth(group.ID, "editMessageText", 1, 2)
-	err = a.Edit(ctx, gt, id, "limited")
-	var rl *platform.RateLimitError
-	if !errors.As(err, &rl) || rl.RetryAfter != 2*time.Second {
-		t.Errorf("429: %v, want a RateLimitError of 2s", err)
-	}
-	if err := a.Typing(ctx, gt); !errors.As(err, &rl) {
-		t.Errorf("typing during the penalty: %v, want a RateLimitError", err)
-	}
+		// A 429 becomes a RateLimitError with Telegram's wait.
+		srv.RateLimitNth(group.ID, "editMessageText", 1, 2)
+		err = a.Edit(ctx, gt, id, "limited")
+		var rl *platform.RateLimitError
+		if !errors.As(err, &rl) || rl.RetryAfter != 2*time.Second {
+			t.Errorf("429: %v, want a RateLimitError of 2s", err)
+		}
+		if err := a.Typing(ctx, gt); !errors.As(err, &rl) {
+			t.Errorf("typing during the penalty: %v, want a RateLimitError", err)
+		}
 
-	// Deleting twice is fine; editing a deleted message cannot be done.
-	fresh := newServer(t)
-	fresh.AddChat(group)
-	fresh.AddChat(aliceDM)
-	b := newAdapter(t, fresh, platform.Deps{})
-	id, err = b.Send(ctx, gt, "to delete")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Delete(ctx, gt, id); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Delete(ctx, gt, id); err != nil {
-		t.Errorf("deleting a deleted message: %v", err)
-	}
-	if err := b.Edit(ctx, gt, id, "too late"); !errors.Is(err, platform.ErrCannotEdit) {
-		t.Errorf("editing a deleted message: %v, want ErrCannotEdit", err)
-	}
-	if len(fresh.BotMessages(group.ID)) != 0 {
-		t.Errorf("the chat still shows %+v", fresh.BotMessages(group.ID))
-	}
+		// Deleting twice is fine; editing a deleted message cannot be done.
+		fresh := newServer(t)
+		fresh.AddChat(group)
+		fresh.AddChat(aliceDM)
+		b := newAdapter(t, fresh, platform.Deps{})
+		id, err = b.Send(ctx, gt, "to delete")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Delete(ctx, gt, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Delete(ctx, gt, id); err != nil {
+			t.Errorf("deleting a deleted message: %v", err)
+		}
+		if err := b.Edit(ctx, gt, id, "too late"); !errors.Is(err, platform.ErrCannotEdit) {
+			t.Errorf("editing a deleted message: %v, want ErrCannotEdit", err)
+		}
+		if len(fresh.BotMessages(group.ID)) != 0 {
+			t.Errorf("the chat still shows %+v", fresh.BotMessages(group.ID))
+		}
 
-	// Drafts: private chats only.
-	dt := chat.Target{ChatID: "1001"}
-	if err := b.Draft(ctx, dt, 1<<40, "thinking **hard**"); err != nil {
-		t.Fatal(err)
-	}
-	if d := fresh.Drafts(aliceDM.ID); len(d) != 1 || d[strconv.FormatInt(draftNumber(1<<40), 10)] != "thinking hard" {
-		t.Errorf("drafts %v", d)
-	}
-	if err := b.Draft(ctx, gt, 7, "no drafts in groups"); err == nil || errors.As(err, &rl) {
-		t.Errorf("draft in a group: %v, want a plain error", err)
-	}
+		// Drafts: private chats only.
+		dt := chat.Target{ChatID: "1001"}
+		if err := b.Draft(ctx, dt, 1<<40, "thinking **hard**"); err != nil {
+			t.Fatal(err)
+		}
+		if d := fresh.Drafts(aliceDM.ID); len(d) != 1 || d[strconv.FormatInt(draftNumber(1<<40), 10)] != "thinking hard" {
+			t.Errorf("drafts %v", d)
+		}
+		if err := b.Draft(ctx, gt, 7, "no drafts in groups"); err == nil || errors.As(err, &rl) {
+			t.Errorf("draft in a group: %v, want a plain error", err)
+		}
+	})
 }
 
 // A text over the limit handed to Send directly goes out in several
 // messages, each within the limit.
 func TestSendSplitsATextOverTheLimit(t *testing.T) {
-	srv := telegramtest.NewServer(telegramtest.Options{})
-	t.Cleanup(srv.Close)
-	srv.AddChat(aliceDM)
-	a := newAdapter(t, srv, platform.Deps{})
-	text := strings.Repeat("word ", 2000) // 10,000 characters
-	if _, err := a.Send(t.Context(), chat.Target{ChatID: "1001"}, text); err != nil {
-		t.Fatal(err)
-	}
-	msgs := srv.BotTexts(aliceDM.ID)
-	if len(msgs) != 3 || squash(strings.Join(msgs, " ")) != squash(text) {
-		t.Errorf("%d messages; joined text complete: %v", len(msgs), squash(strings.Join(msgs, " ")) == squash(text))
-	}
+	synctest.Test(t, func(t *testing.T) {
+		srv := telegramtest.NewServer(telegramtest.Options{Listener: network(t).Listen()})
+		t.Cleanup(srv.Close)
+		srv.AddChat(aliceDM)
+		a := newAdapter(t, srv, platform.Deps{})
+		text := strings.Repeat("word ", 2000) // 10,000 characters
+		if _, err := a.Send(t.Context(), chat.Target{ChatID: "1001"}, text); err != nil {
+			t.Fatal(err)
+		}
+		msgs := srv.BotTexts(aliceDM.ID)
+		if len(msgs) != 3 || squash(strings.Join(msgs, " ")) != squash(text) {
+			t.Errorf("%d messages; joined text complete: %v", len(msgs), squash(strings.Join(msgs, " ")) == squash(text))
+		}
+	})
 }
 
 // When a group has become a supergroup, the answer goes to its new id.
 func TestSendFollowsAGroupToItsSupergroup(t *testing.T) {
-	srv := newServer(t)
-	old := telegramtest.Chat{ID: -4000, Type: telegramtest.Group, Title: "Small"}
-	srv.AddChat(old)
-	srv.Upgrade(old.ID, group)
-	a := newAdapter(t, srv, platform.Deps{})
-	if _, err := a.Send(t.Context(), chat.Target{ChatID: "-4000"}, "still here"); err != nil {
-		t.Fatal(err)
-	}
-	if got := srv.BotTexts(group.ID); len(got) != 1 || got[0] != "still here" {
-		t.Errorf("the supergroup shows %q", got)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		srv := newServer(t)
+		old := telegramtest.Chat{ID: -4000, Type: telegramtest.Group, Title: "Small"}
+		srv.AddChat(old)
+		srv.Upgrade(old.ID, group)
+		a := newAdapter(t, srv, platform.Deps{})
+		if _, err := a.Send(t.Context(), chat.Target{ChatID: "-4000"}, "still here"); err != nil {
+			t.Fatal(err)
+		}
+		if got := srv.BotTexts(group.ID); len(got) != 1 || got[0] != "still here" {
+			t.Errorf("the supergroup shows %q", got)
+		}
+	})
 }
 
 func TestDraftNumberIsANonZero31BitNumber(t *testing.T) {
@@ -353,58 +368,61 @@ func TestDraftNumberIsANonZero31BitNumber(t *testing.T) {
 
 // The token is in every Bot API URL; it must not show in errors or logs.
 func TestTokenIsNeverShown(t *testing.T) {
-	dead := httptest.NewServer(nil)
-	url := dead.URL
-	dead.Close()
-	const token = "987654321:AAsecret-SECRET_secret-0123456789"
-	logs := &watchedLog{want: "retrying", seen: make(chan struct{})}
-	a, err := New(Options{Token: token, BaseURL: url}, platform.Deps{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	target := chat.Target{ChatID: "1"}
-	for name, err := range map[string]error{
-		"send":   func() error { _, err := a.Send(t.Context(), target, "x"); return err }(),
-		"edit":   a.Edit(t.Context(), target, "1", "x"),
-		"typing": a.Typing(t.Context(), target),
-		"draft":  a.Draft(t.Context(), target, 1, "x"),
-	} {
-		if err == nil {
-			t.Errorf("%s to a dead server succeeded", name)
-		} else if strings.Contains(err.Error(), "SECRET") {
-			t.Errorf("%s error shows the token: %v", name, err)
+	synctest.Test(t, func(t *testing.T) {
+		n := network(t)
+		dead := n.Listen()
+		dead.Close() // connections are refused there
+		url := "http://" + dead.Addr().String()
+		const token = "987654321:AAsecret-SECRET_secret-0123456789"
+		logs := &watchedLog{want: "retrying", seen: make(chan struct{})}
+		a, err := New(Options{Token: token, BaseURL: url}, platform.Deps{HTTPClient: n.Client(), Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if _, err := a.getUpdates(t.Context(), 0); err == nil || strings.Contains(err.Error(), "SECRET") {
-		t.Errorf("getUpdates error: %v", err)
-	}
+		target := chat.Target{ChatID: "1"}
+		for name, err := range map[string]error{
+			"send":   func() error { _, err := a.Send(t.Context(), target, "x"); return err }(),
+			"edit":   a.Edit(t.Context(), target, "1", "x"),
+			"typing": a.Typing(t.Context(), target),
+			"draft":  a.Draft(t.Context(), target, 1, "x"),
+		} {
+			if err == nil {
+				t.Errorf("%s to a dead server succeeded", name)
+			} else if strings.Contains(err.Error(), "SECRET") {
+				t.Errorf("%s error shows the token: %v", name, err)
+			}
+		}
+		if _, err := a.getUpdates(t.Context(), 0); err == nil || strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("getUpdates error: %v", err)
+		}
 
-	// Run against a dead server retries, logging, until stopped.
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx, func(context.Context, chat.Inbound) error { return nil }) }()
-	select {
-	case <-logs.seen:
-	case <-time.After(waitTimeout):
-		t.Error("nothing logged about the dead server")
-	}
-	cancel()
-	<-done
-	if text := logs.String(); strings.Contains(text, "SECRET") {
-		t.Errorf("the logs show the token:\n%s", text)
-	}
+		// Run against a dead server retries, logging, until stopped.
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx, func(context.Context, chat.Inbound) error { return nil }) }()
+		select {
+		case <-logs.seen:
+		case <-time.After(waitTimeout):
+			t.Error("nothing logged about the dead server")
+		}
+		cancel()
+		<-done
+		if text := logs.String(); strings.Contains(text, "SECRET") {
+			t.Errorf("the logs show the token:\n%s", text)
+		}
 
-	// A token Telegram refuses ends Run with an error naming the setting,
-	// not the token.
-	srv := newServer(t)
-	b, err := New(Options{Token: token, BaseURL: srv.URL}, platform.Deps{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = b.Run(t.Context(), func(context.Context, chat.Inbound) error { return nil })
-	if err == nil || !strings.Contains(err.Error(), "TELEGRAM_BOT_TOKEN") || strings.Contains(err.Error(), "SECRET") {
-		t.Errorf("Run with a refused token: %v", err)
-	}
+		// A token Telegram refuses ends Run with an error naming the setting,
+		// not the token.
+		srv := newServer(t)
+		b, err := New(Options{Token: token, BaseURL: srv.URL}, platform.Deps{HTTPClient: n.Client()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = b.Run(t.Context(), func(context.Context, chat.Inbound) error { return nil })
+		if err == nil || !strings.Contains(err.Error(), "TELEGRAM_BOT_TOKEN") || strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("Run with a refused token: %v", err)
+		}
+	})
 }
 
 // watchedLog keeps what is logged and closes seen once want shows.

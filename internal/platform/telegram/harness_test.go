@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/format"
 	"github.com/herald-chat/herald/internal/gateway"
+	"github.com/herald-chat/herald/internal/memnet"
 	"github.com/herald-chat/herald/internal/platform"
 	"github.com/herald-chat/herald/internal/platform/telegram/telegramtest"
 	"github.com/herald-chat/herald/internal/sim"
@@ -42,7 +42,23 @@ var (
 var allowed = []string{"1001", "1002"}
 
 // waitTimeout only keeps a broken test from hanging; no test depends on it.
+// The tests run in synctest bubbles, where time is fake: a test that waits
+// on a deadlock reaches it at once.
 const waitTimeout = 60 * time.Second
+
+// networks are the tests' in-memory networks, one per test: in a bubble
+// the fake Bot API, the simulator and the adapter talk over memnet, as a
+// real socket would keep the bubble's clock from moving.
+var networks sync.Map // *testing.T → *memnet.Network
+
+// network is the test's network.
+func network(t *testing.T) *memnet.Network {
+	n, loaded := networks.LoadOrStore(t, new(memnet.Network))
+	if !loaded {
+		t.Cleanup(func() { networks.Delete(t) })
+	}
+	return n.(*memnet.Network)
+}
 
 func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -51,7 +67,10 @@ func testLogger(t testing.TB) *slog.Logger {
 // newServer starts a fake Bot API with a realistic per-chat rate limit.
 func newServer(t *testing.T) *telegramtest.Server {
 	t.Helper()
-	srv := telegramtest.NewServer(telegramtest.Options{RateLimit: telegramtest.RateLimit{Calls: 5, Window: 3 * time.Second}})
+	srv := telegramtest.NewServer(telegramtest.Options{
+		RateLimit: telegramtest.RateLimit{Calls: 5, Window: 3 * time.Second},
+		Listener:  network(t).Listen(),
+	})
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -76,9 +95,9 @@ func newSim(t *testing.T, opts sim.Options) (*sim.Server, agent.Backend) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := sim.New(opts)
-	ts := httptest.NewServer(s)
-	t.Cleanup(ts.Close)
-	return s, hermes.New(hermes.Config{URL: ts.URL, ConnectTimeout: time.Second, IdleTimeout: time.Minute})
+	n := network(t)
+	url := n.Serve(t, s)
+	return s, hermes.New(hermes.Config{URL: url, ConnectTimeout: time.Second, IdleTimeout: time.Minute, HTTPClient: n.Client()})
 }
 
 // counting wraps a backend, recording every turn it ran and its result.
@@ -222,7 +241,7 @@ func startGateway(t *testing.T, srv *telegramtest.Server, st *sqlite.Store, back
 	if cfg.adapter != nil {
 		cfg.adapter(&opts)
 	}
-	a, err := New(opts, platform.Deps{State: st, Logger: testLogger(t)})
+	a, err := New(opts, platform.Deps{State: st, Logger: testLogger(t), HTTPClient: network(t).Client()})
 	if err != nil {
 		t.Fatal(err)
 	}

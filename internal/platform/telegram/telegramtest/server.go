@@ -23,6 +23,7 @@ import (
 	"io"
 	"math"
 	"mime"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -53,6 +54,9 @@ type Options struct {
 	// Window; the next gets 429 with the retry_after that frees the window,
 	// and the chat is penalised until then.
 	RateLimit RateLimit
+	// Listener, when set, is where the server listens instead of a
+	// loopback port: a memnet listener, for a test in a synctest bubble.
+	Listener net.Listener
 }
 
 // RateLimit is a per-chat limit: Calls per Window.
@@ -197,7 +201,12 @@ func NewServer(opts Options) *Server {
 		files:      map[string]*file{},
 		paths:      map[string]*file{},
 	}
-	s.ts = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
+	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
+	if opts.Listener != nil {
+		s.ts.Listener.Close()
+		s.ts.Listener = opts.Listener
+	}
+	s.ts.Start()
 	s.URL = s.ts.URL
 	return s
 }
