@@ -8,8 +8,11 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"log/slog"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +27,7 @@ import (
 	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/platform"
 	"github.com/herald-chat/herald/internal/platform/matrix/matrixtest"
+	"github.com/herald-chat/herald/internal/sim"
 )
 
 // The integration tests run a real Dendrite (see matrixtest) with
@@ -168,6 +172,59 @@ func TestGroupRoomMentionsAndThreads(t *testing.T) {
 	}
 	if got := s.Stats().Requests; got != 4 {
 		t.Errorf("the simulator got %d requests, want 4", got)
+	}
+	checkNoPlaintext(t, alice, room, bot)
+}
+
+// A turn cut off by a crash before anything was shown is run again after
+// the restart, and its answer goes where the first attempt's would have:
+// into the thread it was asked in (the room scope keys one session per
+// room, so only the journalled target knows the thread) as a reply that
+// mentions the asker.
+func TestResumedAnswerStaysInItsThread(t *testing.T) {
+	srv := matrixtest.Start(t)
+	alice := newUser(t, srv, "alice")
+	bob := newUser(t, srv, "bob")
+	home := t.TempDir()
+	opts, bot, _ := registerBot(t, srv, home, alice.id)
+	opts.SessionScope = ScopeRoom
+
+	// The first run's agent thinks for an hour: the crash comes first.
+	slow := sim.New(sim.Options{AllowSessionWithoutKey: true, FirstTokenDelay: time.Hour, Logger: slog.New(slog.DiscardHandler)})
+	slowSrv := httptest.NewServer(slow)
+	defer slowSrv.Close()
+	g := startGateway(t, opts, home, slowSrv.URL)
+	room := alice.createRoom(true, false, bob.id)
+	bob.join(room)
+	alice.waitJoined(room, bob.id)
+	alice.invite(room, bot)
+	alice.waitJoined(room, bot)
+
+	root := alice.say(room, "a topic of its own")
+	asked := alice.sayInThread(room, root, "herald: what do you make of it")
+	alice.waitFor("the agent to start on the question", func() bool { return slow.Stats().Requests == 1 })
+	g.crash()
+	if got := alice.answersFrom(room, bot); len(got) != 0 {
+		t.Fatalf("the crashed gateway showed %d messages", len(got))
+	}
+
+	s, simURL := newSim(t)
+	startGateway(t, opts, home, simURL)
+	a := alice.waitAnswer(room, bot, simAnswer(1, "what do you make of it", answerTokens))
+	if a.thread != root {
+		t.Errorf("the resumed answer is in thread %q, want the asking thread %s", a.thread, root)
+	}
+	if a.replyTo != asked {
+		t.Errorf("the resumed answer replies to %q, want the asking message %s", a.replyTo, asked)
+	}
+	if !slices.Contains(a.mentions, alice.id) {
+		t.Errorf("the resumed answer mentions %v, want the asker %s", a.mentions, alice.id)
+	}
+	if n := s.Stats().Requests; n != 1 {
+		t.Errorf("the turn ran %d times after the restart, want once", n)
+	}
+	if n := len(alice.answersFrom(room, bot)); n != 1 {
+		t.Errorf("the bot sent %d messages, want the one answer", n)
 	}
 	checkNoPlaintext(t, alice, room, bot)
 }

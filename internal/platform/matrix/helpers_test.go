@@ -3,6 +3,7 @@ package matrix
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -141,12 +143,13 @@ func (u *user) waitFor(what string, cond func() bool) {
 
 // answer is one message of the bot as the user sees it now.
 type answer struct {
-	id      id.EventID
-	text    string // the latest text, edits applied
-	html    string
-	edits   int
-	thread  id.EventID
-	replyTo id.EventID
+	id       id.EventID
+	text     string // the latest text, edits applied
+	html     string
+	edits    int
+	thread   id.EventID
+	replyTo  id.EventID
+	mentions []id.UserID // m.mentions of the message as first sent
 }
 
 // answersFrom returns a sender's messages in a room, edits applied, in
@@ -169,6 +172,9 @@ func (u *user) answersFrom(room id.RoomID, sender id.UserID) []*answer {
 			continue
 		}
 		a := &answer{id: evt.ID, text: c.Body, html: c.FormattedBody, thread: c.RelatesTo.GetThreadParent(), replyTo: c.RelatesTo.GetReplyTo()}
+		if c.Mentions != nil {
+			a.mentions = c.Mentions.UserIDs
+		}
 		byID[evt.ID] = a
 		out = append(out, a)
 	}
@@ -357,9 +363,61 @@ func newSim(t *testing.T) (*sim.Server, string) {
 
 // gw is a running gateway with the Matrix adapter.
 type gw struct {
-	adapter *Adapter
+	adapter *killable
 	store   *sqlite.Store
 	stop    func()
+}
+
+// crash ends the gateway as kill -9 would: from now on it sends nothing
+// and writes nothing, so what it was doing stays as the journal says.
+func (g *gw) crash() {
+	g.adapter.dead.Store(true)
+	g.store.Close()
+	g.stop()
+}
+
+// killable is the adapter of a gateway that a test can crash: once dead,
+// it sends nothing to the homeserver.
+type killable struct {
+	*Adapter
+	dead atomic.Bool
+}
+
+var errKilled = errors.New("the gateway was killed")
+
+func (k *killable) Send(ctx context.Context, t chat.Target, text string) (string, error) {
+	if k.dead.Load() {
+		return "", errKilled
+	}
+	return k.Adapter.Send(ctx, t, text)
+}
+
+func (k *killable) Edit(ctx context.Context, t chat.Target, msgID, text string) error {
+	if k.dead.Load() {
+		return errKilled
+	}
+	return k.Adapter.Edit(ctx, t, msgID, text)
+}
+
+func (k *killable) Delete(ctx context.Context, t chat.Target, msgID string) error {
+	if k.dead.Load() {
+		return errKilled
+	}
+	return k.Adapter.Delete(ctx, t, msgID)
+}
+
+func (k *killable) Typing(ctx context.Context, t chat.Target) error {
+	if k.dead.Load() {
+		return errKilled
+	}
+	return k.Adapter.Typing(ctx, t)
+}
+
+func (k *killable) TurnStatus(ctx context.Context, t chat.Target, state platform.TurnState) error {
+	if k.dead.Load() {
+		return errKilled
+	}
+	return k.Adapter.TurnStatus(ctx, t, state)
 }
 
 // setup is a test bot: the adapter's options and what the gateway gives
@@ -400,7 +458,8 @@ func registerBot(t *testing.T, srv *matrixtest.Server, home string, allowed ...i
 func startGateway(t *testing.T, opts setup, home, simURL string) *gw {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	a, st := newAdapter(t, opts, home)
+	raw, st := newAdapter(t, opts, home)
+	a := &killable{Adapter: raw}
 	backend := hermes.New(hermes.Config{URL: simURL, ConnectTimeout: time.Second, IdleTimeout: time.Minute})
 	allow := gateway.Allowlist{Users: opts.deps.Allowed}
 	runner := gateway.New(gateway.Options{
