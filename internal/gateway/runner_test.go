@@ -574,3 +574,76 @@ func TestResumedTurnsKeepTheirOrder(t *testing.T) {
 		}
 	})
 }
+
+// The agent server may rotate a conversation's session (after compressing
+// its context): the next turn continues in the rotated one. But a /new
+// that came while the turn ran wins: the rotation reported at its end is
+// of a session the user has left.
+func TestRotatedSessionIsAdoptedUnlessANewOneStarted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const rotated, rotatedAgain = "20260101_000000_aaaaaa", "20260101_000000_bbbbbb"
+		release := make(chan struct{})
+		be := &backend{answer: func(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result {
+			if turn.Message != "slow" {
+				return agent.Result{FinalResponse: "ok", Text: "ok", SessionID: rotated}
+			}
+			<-release // a server that finishes its answer, /stop or not
+			return agent.Result{FinalResponse: "done", Text: "done", SessionID: rotatedAgain}
+		}}
+		h := start(t, defaultOptions(), be, "")
+		src := dm("alice", "", "").Source
+		src.Platform = "fake"
+		key := chat.SessionKey(src, defaultOptions().SessionKeys)
+		session := func() string {
+			id, _, err := h.store.SessionID(context.Background(), key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+
+		h.plat.deliver(t, dm("alice", "first", "e1"))
+		h.allSettled()
+		if got := session(); got != rotated {
+			t.Fatalf("after a turn the server rotated, the session is %q, want %q", got, rotated)
+		}
+
+		h.plat.deliver(t, dm("alice", "slow", "e2"))
+		eventually(t, "the slow turn to start", func() bool { return len(be.turns()) == 2 })
+		h.plat.deliver(t, dm("alice", "/new", "e3"))
+		eventually(t, "/new to start a session", func() bool { return session() != rotated })
+		fresh := session()
+		close(release)
+		h.allSettled()
+		if got := session(); got != fresh {
+			t.Errorf("after /new the session is %q, want the new %q: the slow turn's rotation overwrote it", got, fresh)
+		}
+		h.plat.deliver(t, dm("alice", "next", "e4"))
+		h.allSettled()
+		if turns := be.turns(); turns[2].SessionID != fresh {
+			t.Errorf("the turn after /new ran in session %q, want the new %q", turns[2].SessionID, fresh)
+		}
+	})
+}
+
+// Transcripts reads a chat's current conversation as the runner keys it,
+// without a runner: the web chat shows it after a reload.
+func TestTranscriptsReadTheCurrentConversation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, defaultOptions(), &backend{answer: echo}, "")
+		h.plat.deliver(t, dm("alice", "hello", "e1"))
+		h.allSettled()
+		read := Transcripts(h.store, defaultOptions().SessionKeys)
+		src := dm("alice", "", "").Source
+		src.Platform = "fake"
+		got, err := read(context.Background(), src)
+		want := []chat.Message{{Role: chat.User, Content: "hello"}, {Role: chat.Assistant, Content: "echo: hello"}}
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("transcript = %v, %v; want %v", got, err, want)
+		}
+		src.ChatID = "dm-bob"
+		if got, err := read(context.Background(), src); err != nil || len(got) != 0 {
+			t.Errorf("a chat without a session: %v, %v; want nothing", got, err)
+		}
+	})
+}

@@ -451,3 +451,18 @@ func (l *watchedLog) String() string {
 	defer l.mu.Unlock()
 	return l.buf.String()
 }
+
+// Drafts are a private chat's (sendMessageDraft refuses others): the
+// capabilities say so per chat, and the delivery asks them for each answer.
+func TestDraftsOnlyInPrivateChats(t *testing.T) {
+	a, err := New(Options{Token: testBotToken}, platform.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.Caps(chat.Target{ChatID: "1001", DM: true}).Draft {
+		t.Error("no drafts in a private chat")
+	}
+	if a.Caps(chat.Target{ChatID: "-1001000000001", ThreadID: "7"}).Draft {
+		t.Error("drafts in a group's topic")
+	}
+}

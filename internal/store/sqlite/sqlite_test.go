@@ -653,6 +653,45 @@ func TestSetSessionIDRotation(t *testing.T) {
 	}
 }
 
+// SwapSessionID moves a conversation on only from the session the caller
+// read: starting one where there is none, or rotating from the current
+// one; a session set meanwhile is never overwritten.
+func TestSwapSessionID(t *testing.T) {
+	s, _, _ := newStore(t)
+	ctx := context.Background()
+	current := func() string {
+		t.Helper()
+		id, _, err := s.SessionID(ctx, "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	steps := []struct {
+		old, new string
+		swapped  bool
+		after    string
+	}{
+		{"", "s1", true, "s1"},    // none yet: started
+		{"", "s2", false, "s1"},   // one was started meanwhile: kept
+		{"s1", "s3", true, "s3"},  // the rotation the agent reported
+		{"s1", "s4", false, "s3"}, // from a session no longer current
+		{"other", "s5", false, "s3"},
+	}
+	for _, st := range steps {
+		swapped, err := s.SwapSessionID(ctx, "k", st.old, st.new)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if swapped != st.swapped || current() != st.after {
+			t.Errorf("swap %q → %q: swapped %v, session %q; want %v, %q", st.old, st.new, swapped, current(), st.swapped, st.after)
+		}
+	}
+	if n := count(t, s, "sessions"); n != 1 {
+		t.Errorf("%d session rows, want 1", n)
+	}
+}
+
 func TestPairing(t *testing.T) {
 	s, c, _ := newStore(t)
 	ctx := context.Background()

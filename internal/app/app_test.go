@@ -1,0 +1,69 @@
+package app
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/herald-chat/herald/internal/agent"
+	"github.com/herald-chat/herald/internal/config/configtest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// silent is a backend nobody talks to in these tests.
+type silent struct{}
+
+func (silent) Name() string { return "silent" }
+func (silent) Run(context.Context, agent.Turn, func(agent.Event)) agent.Result {
+	return agent.Result{}
+}
+
+// The defaults build a gateway with the web chat on the listener, beside
+// the operations endpoints and any extra routes; Run serves them until
+// its context ends, then closes everything.
+func TestBuildAndRunOnTheDefaults(t *testing.T) {
+	cfg := configtest.MustLoad(t, "", map[string]string{"HERALD_HTTP_ADDR": "127.0.0.1:0"})
+	extra := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "extra") })
+	a, err := Build(t.Context(), cfg, Options{Backend: silent{}, Routes: map[string]http.Handler{"GET /extra": extra}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- a.Run(ctx) }()
+	if err := a.WaitReady(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{"/readyz": `"ready"`, "/": "<!doctype html>", "/extra": "extra"} {
+		resp, err := http.Get("http://" + a.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(strings.ToLower(string(body)), want) {
+			t.Errorf("GET %s: %s %.80q, want 200 with %s", path, resp.Status, body, want)
+		}
+	}
+	cancel()
+	if err := <-ran; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if _, err := http.Get("http://" + a.Addr() + "/healthz"); err == nil {
+		t.Error("the listener still answers after Run returned")
+	}
+}
+
+// Without a platform there is nothing to relay: Build says how to enable one.
+func TestBuildRefusesWithoutAPlatform(t *testing.T) {
+	cfg := configtest.MustLoad(t, "", map[string]string{"HERALD_HTTP_ADDR": "127.0.0.1:0", "WEBCHAT_ENABLED": "false"})
+	_, err := Build(t.Context(), cfg, Options{Backend: silent{}})
+	if err == nil || !strings.Contains(err.Error(), "WEBCHAT_ENABLED") {
+		t.Errorf("err = %v, want one saying how to enable a platform", err)
+	}
+}

@@ -1,0 +1,32 @@
+package texts
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/herald-chat/herald/internal/chat"
+)
+
+// /help lists every command, another word for one beside it, once each.
+func TestHelpListsEveryCommand(t *testing.T) {
+	help := Help()
+	for _, c := range chat.Commands {
+		if n := strings.Count(help, "`/"+c.Word+"`"); n != 1 {
+			t.Errorf("/help names /%s %d times, want once:\n%s", c.Word, n, help)
+		}
+	}
+	if !strings.Contains(help, "- `/new` or `/reset`: start a new conversation\n") {
+		t.Errorf("/help does not list /reset beside /new:\n%s", help)
+	}
+}
+
+func TestMenuEntry(t *testing.T) {
+	for c, want := range map[chat.CommandInfo]string{
+		{Word: "stop", About: "stop the answer being written"}:         "Stop the answer being written",
+		{Word: "reset", Same: "new", About: "start a new conversation"}: "Start a new conversation (same as /new)",
+	} {
+		if got := MenuEntry(c); got != want {
+			t.Errorf("MenuEntry(%s) = %q, want %q", c.Word, got, want)
+		}
+	}
+}
