@@ -4,16 +4,16 @@ TAGS    := goolm
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build test deps fmt-check vet unit fuzz bench bench-short bench-sse demo sim readme clean
+.PHONY: build test deps fmt-check vet staticcheck unit fuzz bench bench-short bench-sse demo sim readme clean
 
 # A static binary: no cgo.
 build:
 	CGO_ENABLED=0 $(GO) build -tags $(TAGS) -trimpath -ldflags '$(LDFLAGS)' -o herald ./cmd/herald
 
 # The whole check CI runs: what the tests need (.ci/deps: chromium, npm,
-# Dendrite), formatting, vet, and the tests with the race detector (which
-# needs cgo for its runtime; the code itself stays pure Go).
-test: deps fmt-check vet unit
+# Dendrite), formatting, vet, staticcheck, and the tests with the race
+# detector (which needs cgo for its runtime; the code itself stays pure Go).
+test: deps fmt-check vet staticcheck unit
 
 deps:
 	.ci/deps
@@ -24,6 +24,10 @@ fmt-check:
 
 vet:
 	$(GO) vet -tags $(TAGS) ./...
+
+# staticcheck's version is pinned in go.mod (a tool directive).
+staticcheck:
+	$(GO) tool staticcheck -tags $(TAGS) ./...
 
 unit:
 	PATH="$$(.ci/dendrite.sh):$$PATH" CGO_ENABLED=1 $(GO) test -race -tags $(TAGS) -count=1 ./...

@@ -333,7 +333,7 @@ func directTurn(ctx context.Context, hc *http.Client, simURL, conv, text string,
 			return c
 		}
 		now := time.Now()
-		if ev.Data == "[DONE]" {
+		if string(ev.Data) == "[DONE]" {
 			c.FinalAt, c.Text = now, sb.String()
 			return c
 		}

@@ -115,13 +115,13 @@ func (d *sseDigest) add(data []byte) {
 }
 
 // decodeHerald reads every event of input with Herald's reader as the
-// gateway does: NextBytes, whose data is a view of the reader's buffer
+// gateway does: Next, whose data is a view of the reader's buffer
 // (decoded as UTF-8, no copy), checksummed where it lies.
 func decodeHerald(input []byte) (sseDigest, error) {
 	rd := sse.NewReader(bytes.NewReader(input))
 	var d sseDigest
 	for {
-		ev, err := rd.NextBytes()
+		ev, err := rd.Next()
 		if errors.Is(err, io.EOF) {
 			return d, nil
 		}

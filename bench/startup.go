@@ -45,7 +45,7 @@ func moduleRoot() (string, error) {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("Herald's go.mod not found from the working directory up")
+			return "", errors.New("no go.mod of Herald's from the working directory up")
 		}
 		dir = parent
 	}

@@ -35,15 +35,6 @@ func (d dist) max() time.Duration {
 	return d[len(d)-1]
 }
 
-// minus returns every value less base: the "added" distribution.
-func (d dist) minus(base time.Duration) dist {
-	out := make(dist, len(d))
-	for i, v := range d {
-		out[i] = v - base
-	}
-	return out
-}
-
 // ms formats a duration in milliseconds with a precision that suits it.
 func ms(d time.Duration) string {
 	v := float64(d) / float64(time.Millisecond)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -194,8 +193,6 @@ func sessionIDs(turns []agent.Turn) []string {
 	sort.Strings(out)
 	return out
 }
-
-func joined(msgs []string) string { return strings.Join(msgs, "\n---\n") }
 
 // marking is a platform that records turn states (like Matrix reactions).
 type marking struct {

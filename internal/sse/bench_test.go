@@ -35,39 +35,30 @@ func benchStream(chunks int) ([]byte, int) {
 func BenchmarkDecode(b *testing.B) {
 	input, want := benchStream(1000)
 
-	// "herald" copies each event's data into a string (Next); "herald-bytes"
-	// hands out a view of the reader's buffer (NextBytes), as the gateway
-	// reads the agent's stream.
-	for _, api := range []struct {
-		name string
-		next func(*Reader) error
-	}{
-		{"herald", func(rd *Reader) error { _, err := rd.Next(); return err }},
-		{"herald-bytes", func(rd *Reader) error { _, err := rd.NextBytes(); return err }},
-	} {
-		b.Run(api.name, func(b *testing.B) {
-			b.SetBytes(int64(len(input)))
-			b.ReportAllocs()
-			for b.Loop() {
-				rd := NewReader(bytes.NewReader(input))
-				n := 0
-				for {
-					err := api.next(rd)
-					if err == io.EOF {
-						break
-					}
-					if err != nil {
-						b.Fatal(err)
-					}
-					n++
+	// "herald" reads as the gateway reads the agent's stream: each event's
+	// data is a view of the reader's buffer.
+	b.Run("herald", func(b *testing.B) {
+		b.SetBytes(int64(len(input)))
+		b.ReportAllocs()
+		for b.Loop() {
+			rd := NewReader(bytes.NewReader(input))
+			n := 0
+			for {
+				_, err := rd.Next()
+				if err == io.EOF {
+					break
 				}
-				if n != want {
-					b.Fatalf("decoded %d events, want %d", n, want)
+				if err != nil {
+					b.Fatal(err)
 				}
+				n++
 			}
-			b.ReportMetric(float64(want*b.N)/b.Elapsed().Seconds(), "events/s")
-		})
-	}
+			if n != want {
+				b.Fatalf("decoded %d events, want %d", n, want)
+			}
+		}
+		b.ReportMetric(float64(want*b.N)/b.Elapsed().Seconds(), "events/s")
+	})
 
 	b.Run("openai-go", func(b *testing.B) {
 		b.SetBytes(int64(len(input)))

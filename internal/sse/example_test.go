@@ -8,14 +8,14 @@ import (
 	"github.com/herald-chat/herald/internal/sse"
 )
 
-// NextBytes suits data that is parsed at once: json.Unmarshal copies what it
+// An event's data suits being parsed at once: json.Unmarshal copies what it
 // keeps, so nothing refers to the data after the next call overwrites it.
 // Data kept as it is must be copied, as the last event's is here.
-func ExampleReader_NextBytes() {
+func ExampleReader_Next() {
 	rd := sse.NewReader(strings.NewReader("data: {\"n\":1}\n\ndata: {\"n\":2}\n\nevent: bye\ndata: done\n\n"))
 	var last string
 	for {
-		ev, err := rd.NextBytes()
+		ev, err := rd.Next()
 		if err != nil {
 			break
 		}

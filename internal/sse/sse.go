@@ -4,8 +4,8 @@
 // It follows the "event stream interpretation" section of the WHATWG HTML
 // standard exactly: LF, CRLF and bare CR line endings (even when a CRLF pair
 // is split between two reads), a leading byte order mark, UTF-8 decoding with
-// U+FFFD for invalid bytes, and dispatch rules for data, event, id and retry.
-// Reconnection is the caller's business; this package only parses.
+// U+FFFD for invalid bytes, and dispatch rules for data, event and id.
+// This package only parses: it does not reconnect, so "retry:" is ignored.
 package sse
 
 import (
@@ -13,8 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"time"
 	"unicode/utf8"
 )
 
@@ -44,21 +42,14 @@ const keepDataCap = 64 << 10
 // utf8BOM is the byte order mark the standard says to skip at stream start.
 var utf8BOM = []byte("\xEF\xBB\xBF")
 
-// Event is one dispatched server-sent event.
+// Event is one dispatched server-sent event. Data is left in the Reader's
+// buffer rather than copied, since callers mostly parse it at once
+// (json.Unmarshal takes bytes) and would otherwise pay an allocation and a
+// copy per event.
 type Event struct {
 	Name string // the "event:" field; empty means the default type "message"
-	Data string // "data:" lines joined with "\n"
+	Data []byte // "data:" lines joined with "\n", valid UTF-8; valid only until the next call to Next
 	ID   string // the last event ID seen ("id:" field), carried over per the standard
-}
-
-// EventBytes is an event as NextBytes returns it: the same fields as Event,
-// but Data is left in the Reader's buffer instead of copied into a string,
-// for callers that only parse it (json.Unmarshal takes bytes) and would
-// otherwise pay an allocation and a copy per event.
-type EventBytes struct {
-	Name string // as in Event
-	Data []byte // as in Event, valid UTF-8; valid only until the next call to Next or NextBytes
-	ID   string // as in Event
 }
 
 // Reader reads events from a byte stream. It is not safe for concurrent use.
@@ -84,8 +75,6 @@ type Reader struct {
 	lastName string // last event type seen, reused when names repeat
 	id       string // last event ID buffer
 	comment  string // last comment, reused when keepalives repeat
-	retry    time.Duration
-	hasRetry bool
 }
 
 // NewReader returns a Reader that reads events from r.
@@ -98,32 +87,21 @@ func newReaderSize(r io.Reader, bufSize, maxLine int) *Reader {
 	return &Reader{src: r, buf: make([]byte, max(bufSize, 1)), maxLine: maxLine}
 }
 
-// Retry returns the reconnection time from the last valid "retry:" field,
-// and whether there was one.
-func (r *Reader) Retry() (time.Duration, bool) {
-	return r.retry, r.hasRetry
-}
-
 // Next returns the next event. It returns io.EOF when the stream ends
 // cleanly; an incomplete event at the end is discarded, as the standard says.
 // Errors from the underlying reader are returned as they are, after the
 // events completed before them. Once Next returns an error, it keeps
 // returning it.
+//
+// The event's Data points into the Reader's own buffer and is valid only
+// until the next call to Next, which reuses that buffer; a caller that keeps
+// the data must copy it. In the usual case (valid UTF-8, repeated names and
+// ids) Next allocates nothing.
 func (r *Reader) Next() (Event, error) {
-	ev, err := r.NextBytes()
-	return Event{Name: ev.Name, Data: string(ev.Data), ID: ev.ID}, err
-}
-
-// NextBytes is Next without the copy of the data: it returns the same
-// events and errors, but the event's Data points into the Reader's own
-// buffer and is valid only until the next call to Next or NextBytes, which
-// reuses that buffer. A caller that keeps the data must copy it. In the
-// usual case (valid UTF-8, repeated names and ids) it allocates nothing.
-func (r *Reader) NextBytes() (EventBytes, error) {
 	for {
 		line, err := r.readLine()
 		if err != nil {
-			return EventBytes{}, err
+			return Event{}, err
 		}
 		if len(line) == 0 {
 			if ev, ok := r.dispatch(); ok {
@@ -138,10 +116,10 @@ func (r *Reader) NextBytes() (EventBytes, error) {
 // dispatch handles a blank line: it turns the buffers into an event unless
 // the data buffer is empty, and resets them for the next event. The event's
 // Data shares the data buffer, which the next event overwrites.
-func (r *Reader) dispatch() (EventBytes, bool) {
+func (r *Reader) dispatch() (Event, bool) {
 	if len(r.data) == 0 {
 		r.name = ""
-		return EventBytes{}, false
+		return Event{}, false
 	}
 	n := len(r.data) - 1 // without the last "\n"
 	data := r.data[:n]
@@ -152,7 +130,7 @@ func (r *Reader) dispatch() (EventBytes, bool) {
 		r.data = appendUTF8(r.data, data)
 		data = r.data[n+1:]
 	}
-	ev := EventBytes{Name: r.name, Data: data, ID: r.id}
+	ev := Event{Name: r.name, Data: data, ID: r.id}
 	r.name = ""
 	if cap(r.data) > keepDataCap {
 		r.data = nil
@@ -198,32 +176,8 @@ func (r *Reader) field(line []byte) {
 			r.id = reuse(r.id, value)
 		}
 	case "retry":
-		if d, ok := parseRetry(value); ok {
-			r.retry, r.hasRetry = d, true
-		}
+		// Ignored: the reader does not reconnect, and no caller used it.
 	}
-}
-
-// parseRetry reads a retry value: ASCII digits only, in milliseconds.
-// Absurdly large values saturate rather than wrap.
-func parseRetry(v []byte) (time.Duration, bool) {
-	if len(v) == 0 {
-		return 0, false
-	}
-	const limit = math.MaxInt64 / int64(time.Millisecond)
-	var ms int64
-	for _, c := range v {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		if ms <= limit {
-			ms = ms*10 + int64(c-'0')
-		}
-	}
-	if ms > limit {
-		return math.MaxInt64, true
-	}
-	return time.Duration(ms) * time.Millisecond, true
 }
 
 // reuse returns prev if b decodes to it, so a repeated event name, id or

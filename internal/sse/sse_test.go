@@ -9,15 +9,20 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
-	"time"
 	"unicode/utf8"
 )
+
+// event is an Event with its data copied into a string, so that it outlives
+// the next call and compares with ==.
+type event struct {
+	Name, Data, ID string
+}
 
 // record is one thing a Reader produced: an event or a comment.
 type record struct {
 	Comment   string
 	IsComment bool
-	Event     Event
+	Event     event
 }
 
 func (r record) String() string {
@@ -28,47 +33,18 @@ func (r record) String() string {
 }
 
 // readAll drains rd with Next, returning what it produced in order and the
-// final error.
+// final error. It copies each event's data as soon as it has it, since the
+// next call may overwrite it.
 func readAll(rd *Reader) ([]record, error) {
-	return drain(rd, rd.Next)
-}
-
-// readAllBytes is readAll with NextBytes. It copies each event's data as
-// soon as it has it, since the next call may overwrite it.
-func readAllBytes(rd *Reader) ([]record, error) {
-	return drain(rd, func() (Event, error) {
-		ev, err := rd.NextBytes()
-		return Event{Name: ev.Name, Data: string(ev.Data), ID: ev.ID}, err
-	})
-}
-
-// apis are the two ways of reading events; the parsing tests run both.
-var apis = map[string]func(*Reader) ([]record, error){
-	"Next":      readAll,
-	"NextBytes": readAllBytes,
-}
-
-func drain(rd *Reader, next func() (Event, error)) ([]record, error) {
 	var out []record
 	rd.OnComment = func(c string) { out = append(out, record{Comment: c, IsComment: true}) }
 	for {
-		ev, err := next()
+		ev, err := rd.Next()
 		if err != nil {
 			return out, err
 		}
-		out = append(out, record{Event: ev})
+		out = append(out, record{Event: event{Name: ev.Name, Data: string(ev.Data), ID: ev.ID}})
 	}
-}
-
-// events returns only the events from recs.
-func events(recs []record) []Event {
-	var evs []Event
-	for _, r := range recs {
-		if !r.IsComment {
-			evs = append(evs, r.Event)
-		}
-	}
-	return evs
 }
 
 // chunkReader returns its chunks one Read at a time, so a test controls
@@ -118,20 +94,18 @@ func feeds(input string) map[string]func() io.Reader {
 func checkAll(t *testing.T, input string, want []record) {
 	t.Helper()
 	for name, feed := range feeds(input) {
-		for api, read := range apis {
-			got, err := read(NewReader(feed()))
-			if err != io.EOF {
-				t.Errorf("%s %s: err = %v, want io.EOF", api, name, err)
-			}
-			if !slices.Equal(got, want) {
-				t.Errorf("%s %s: input %q\n got %v\nwant %v", api, name, input, got, want)
-			}
+		got, err := readAll(NewReader(feed()))
+		if err != io.EOF {
+			t.Errorf("%s: err = %v, want io.EOF", name, err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: input %q\n got %v\nwant %v", name, input, got, want)
 		}
 	}
 }
 
 func ev(name, data, id string) record {
-	return record{Event: Event{Name: name, Data: data, ID: id}}
+	return record{Event: event{Name: name, Data: data, ID: id}}
 }
 
 func comment(c string) record {
@@ -192,6 +166,8 @@ func TestParse(t *testing.T) {
 		{"BOM only", "\uFEFF", nil},
 		{"multi-byte characters", "event: é\ndata: €😀\nid: ü\n\n", []record{ev("é", "€😀", "ü")}},
 		{"retry is not an event", "retry: 1000\n\n", nil},
+		{"retry is ignored", "retry: 1500\ndata: a\n\nretry: 12x\ndata: b\n\nretry:\ndata: c\n\nretry: 99999999999999999999999\ndata: d\n\n",
+			[]record{ev("", "a", ""), ev("", "b", ""), ev("", "c", ""), ev("", "d", "")}},
 		{"NUL in data kept", "data: a\x00b\n\n", []record{ev("", "a\x00b", "")}},
 	}
 	for _, tt := range tests {
@@ -221,7 +197,7 @@ func TestCRDoesNotWaitForNextByte(t *testing.T) {
 	r := &stallReader{data: []byte("data: a\r\r")}
 	rd := NewReader(r)
 	e, err := rd.Next()
-	if err != nil || e.Data != "a" {
+	if err != nil || string(e.Data) != "a" {
 		t.Fatalf("Next = %+v, %v; want data a", e, err)
 	}
 }
@@ -301,30 +277,11 @@ data: [DONE]
 func TestCommentsWithoutCallback(t *testing.T) {
 	rd := NewReader(strings.NewReader(": keepalive\n\ndata: a\n\n"))
 	e, err := rd.Next()
-	if err != nil || e.Data != "a" {
+	if err != nil || string(e.Data) != "a" {
 		t.Fatalf("Next = %+v, %v; want data a", e, err)
 	}
 	if _, err := rd.Next(); err != io.EOF {
 		t.Fatalf("second Next err = %v, want io.EOF", err)
-	}
-}
-
-func TestRetry(t *testing.T) {
-	rd := NewReader(strings.NewReader("retry: 1500\ndata: a\n\nretry: 12x\ndata: b\n\nretry:\ndata: c\n\nretry: 99999999999999999999999\ndata: d\n\n"))
-	want := []struct {
-		d  time.Duration
-		ok bool
-	}{{1500 * time.Millisecond, true}, {1500 * time.Millisecond, true}, {1500 * time.Millisecond, true}, {1<<63 - 1, true}}
-	if d, ok := rd.Retry(); ok || d != 0 {
-		t.Fatalf("Retry before any field = %v, %v", d, ok)
-	}
-	for i, w := range want {
-		if _, err := rd.Next(); err != nil {
-			t.Fatal(err)
-		}
-		if d, ok := rd.Retry(); d != w.d || ok != w.ok {
-			t.Errorf("event %d: Retry = %v, %v; want %v, %v", i, d, ok, w.d, w.ok)
-		}
 	}
 }
 
@@ -333,7 +290,7 @@ func TestReadErrorPropagates(t *testing.T) {
 	src := io.MultiReader(strings.NewReader("data: a\n\ndata: b\n"), iotest.ErrReader(boom))
 	rd := NewReader(src)
 	e, err := rd.Next()
-	if err != nil || e.Data != "a" {
+	if err != nil || string(e.Data) != "a" {
 		t.Fatalf("first Next = %+v, %v; want data a", e, err)
 	}
 	for i := range 2 { // the error is sticky
@@ -396,14 +353,12 @@ func TestSmallLimit(t *testing.T) {
 	for _, tt := range tests {
 		for name, feed := range feeds(tt.input) {
 			for _, bufSize := range []int{1, 4, 64} {
-				for api, read := range apis {
-					got, err := read(newReaderSize(feed(), bufSize, limit))
-					if !errors.Is(err, tt.err) {
-						t.Errorf("%s %q %s buf %d: err = %v, want %v", api, tt.input, name, bufSize, err, tt.err)
-					}
-					if !slices.Equal(got, tt.want) {
-						t.Errorf("%s %q %s buf %d: got %v, want %v", api, tt.input, name, bufSize, got, tt.want)
-					}
+				got, err := readAll(newReaderSize(feed(), bufSize, limit))
+				if !errors.Is(err, tt.err) {
+					t.Errorf("%q %s buf %d: err = %v, want %v", tt.input, name, bufSize, err, tt.err)
+				}
+				if !slices.Equal(got, tt.want) {
+					t.Errorf("%q %s buf %d: got %v, want %v", tt.input, name, bufSize, got, tt.want)
 				}
 			}
 		}
@@ -475,10 +430,10 @@ func TestLongLineJustUnderLimit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("err = %v", err)
 	}
-	if len(e.Data) != n || strings.Trim(e.Data, "a") != "" {
+	if len(e.Data) != n || len(bytes.Trim(e.Data, "a")) != 0 {
 		t.Fatalf("got data of %d bytes, want %d bytes of 'a'", len(e.Data), n)
 	}
-	if e, err := rd.Next(); err != nil || e.Data != "next" {
+	if e, err := rd.Next(); err != nil || string(e.Data) != "next" {
 		t.Fatalf("after the long line: %+v, %v", e, err)
 	}
 }
@@ -496,31 +451,10 @@ func TestBufferGrowth(t *testing.T) {
 	}
 }
 
-// Repeated names, ids and keepalives must not allocate, and a plain data
-// event costs only its Data string.
-func TestAllocations(t *testing.T) {
-	const chunk = "event: hermes.tool.progress\nid: 42\ndata: {\"tool\":\"web_search\"}\n\n: keepalive\n\n"
-	input := bytes.Repeat([]byte(chunk), 1000)
-	src := bytes.NewReader(input)
-	rd := NewReader(src)
-	rd.OnComment = func(string) {}
-	if _, err := rd.Next(); err != nil { // warm up the cached strings
-		t.Fatal(err)
-	}
-	allocs := testing.AllocsPerRun(500, func() {
-		if _, err := rd.Next(); err != nil {
-			t.Fatal(err)
-		}
-	})
-	if allocs > 1 {
-		t.Errorf("%v allocations per event, want at most 1", allocs)
-	}
-}
-
-// NextBytes's data must be whole however the read buffer slides or grows
+// An event's data must be whole however the read buffer slides or grows
 // while the event is read: here each event's blank line arrives in a read
 // after its data, events grow and shrink, and the buffer starts tiny.
-func TestNextBytesAcrossBufferMoves(t *testing.T) {
+func TestDataAcrossBufferMoves(t *testing.T) {
 	long := strings.Repeat("0123456789", 100)
 	want := []string{"a", long, "b\n" + long, "c", long + "\n\nd", "", "e"}
 	var parts []string
@@ -533,12 +467,12 @@ func TestNextBytesAcrossBufferMoves(t *testing.T) {
 	for _, bufSize := range []int{1, 4, 64, defaultBufSize} {
 		rd := newReaderSize(chunks(parts...), bufSize, MaxLineSize)
 		for i, w := range want {
-			ev, err := rd.NextBytes()
+			ev, err := rd.Next()
 			if err != nil || string(ev.Data) != w {
 				t.Fatalf("buf %d event %d: %.40q, %v; want %.40q", bufSize, i, ev.Data, err, w)
 			}
 		}
-		if _, err := rd.NextBytes(); err != io.EOF {
+		if _, err := rd.Next(); err != io.EOF {
 			t.Fatalf("buf %d: err = %v, want io.EOF", bufSize, err)
 		}
 	}
@@ -547,7 +481,7 @@ func TestNextBytesAcrossBufferMoves(t *testing.T) {
 // Invalid UTF-8 is decoded in the data buffer itself, after the raw bytes:
 // the decoding may be three times longer and move the buffer, and the next
 // event must start clean.
-func TestNextBytesInvalidUTF8(t *testing.T) {
+func TestInvalidUTF8InPlace(t *testing.T) {
 	big := strings.Repeat("\xFF", keepDataCap) // decodes past keepDataCap
 	input := "data: a\xFFb\n\n" +
 		"data: " + strings.Repeat("\xFF", 200) + "\ndata: \xE2\x82\n\n" +
@@ -564,35 +498,40 @@ func TestNextBytesInvalidUTF8(t *testing.T) {
 	for _, src := range []io.Reader{strings.NewReader(input), iotest.OneByteReader(strings.NewReader(input))} {
 		rd := NewReader(src)
 		for i, w := range want {
-			ev, err := rd.NextBytes()
+			ev, err := rd.Next()
 			if err != nil || string(ev.Data) != w {
 				t.Fatalf("event %d: %.40q, %v; want %.40q", i, ev.Data, err, w)
 			}
 		}
-		if _, err := rd.NextBytes(); err != io.EOF {
+		if _, err := rd.Next(); err != io.EOF {
 			t.Fatalf("err = %v, want io.EOF", err)
 		}
 	}
 }
 
-// NextBytes reuses its buffers: once they have grown to fit, an event costs
-// no allocation, even one whose data must be repaired.
-func TestNextBytesAllocations(t *testing.T) {
-	const chunk = "event: hermes.tool.progress\nid: 42\ndata: {\"tool\":\"web_search\"}\n\n: keepalive\n\n" +
-		"data: {\"choices\":[{\"delta\":{\"content\":\"caf\xE9\"}}]}\n\n"
-	rd := NewReader(bytes.NewReader(bytes.Repeat([]byte(chunk), 1000)))
-	rd.OnComment = func(string) {}
-	for range 2 { // warm up the cached strings and the data buffer
-		if _, err := rd.NextBytes(); err != nil {
-			t.Fatal(err)
+// Next reuses its buffers: once they have grown to fit, an event costs no
+// allocation, both when names, ids and keepalives repeat and when the data
+// must be repaired.
+func TestAllocations(t *testing.T) {
+	const valid = "event: hermes.tool.progress\nid: 42\ndata: {\"tool\":\"web_search\"}\n\n: keepalive\n\n"
+	for name, chunk := range map[string]string{
+		"valid":    valid,
+		"repaired": valid + "data: {\"choices\":[{\"delta\":{\"content\":\"caf\xE9\"}}]}\n\n",
+	} {
+		rd := NewReader(strings.NewReader(strings.Repeat(chunk, 1000)))
+		rd.OnComment = func(string) {}
+		for range 2 { // warm up the cached strings and the data buffer
+			if _, err := rd.Next(); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	allocs := testing.AllocsPerRun(500, func() {
-		if _, err := rd.NextBytes(); err != nil {
-			t.Fatal(err)
+		allocs := testing.AllocsPerRun(500, func() {
+			if _, err := rd.Next(); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s: %v allocations per event, want 0", name, allocs)
 		}
-	})
-	if allocs != 0 {
-		t.Errorf("%v allocations per event, want 0", allocs)
 	}
 }

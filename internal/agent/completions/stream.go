@@ -56,7 +56,7 @@ func (c *chunk) reset() {
 // readEvents reads the SSE answer until [DONE], the end of the stream or an
 // error. [DONE] ends the turn at once, even if the server keeps the
 // connection open. This loop runs once per token for every stream the
-// gateway relays, so events are read with NextBytes and parsed in place,
+// gateway relays, so events are parsed in place, in the reader's buffer,
 // with go-json rather than encoding/json: it decodes a chunk several times
 // faster with a third of the allocations, and FuzzDecodeMatchesEncodingJSON
 // holds it to encoding/json's results for the types decoded here.
@@ -65,7 +65,7 @@ func (st *stream) readEvents(r io.Reader, log *slog.Logger) error {
 	var c chunk // one for every event; see reset
 	var failed error
 	for {
-		ev, err := events.NextBytes()
+		ev, err := events.Next()
 		if errors.Is(err, io.EOF) {
 			if failed == nil && st.finish == "" {
 				return agent.ErrIncomplete

@@ -354,7 +354,9 @@ func TestEncryptedImage(t *testing.T) {
 
 	img := testPNG(t)
 	file := attachment.NewEncryptedFile()
-	upload, err := alice.cli.UploadBytes(context.Background(), file.Encrypt(img), "application/octet-stream")
+	ciphertext := bytes.Clone(img) // encrypted in place; img stays the plaintext to compare
+	file.EncryptInPlace(ciphertext)
+	upload, err := alice.cli.UploadBytes(context.Background(), ciphertext, "application/octet-stream")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -247,11 +247,11 @@ func (o *Options) checkLogin() error {
 	case o.UserID != "" && o.Password != "":
 		return nil
 	case o.UserID != "":
-		return errors.New("Matrix is enabled (MATRIX_HOMESERVER) but MATRIX_PASSWORD is missing: set it with MATRIX_USER_ID, or set MATRIX_ACCESS_TOKEN")
+		return errors.New("MATRIX_HOMESERVER is set but MATRIX_PASSWORD is missing: set it with MATRIX_USER_ID, or set MATRIX_ACCESS_TOKEN")
 	case o.Password != "":
-		return errors.New("Matrix is enabled (MATRIX_HOMESERVER) but MATRIX_USER_ID is missing: set it with MATRIX_PASSWORD, or set MATRIX_ACCESS_TOKEN")
+		return errors.New("MATRIX_HOMESERVER is set but MATRIX_USER_ID is missing: set it with MATRIX_PASSWORD, or set MATRIX_ACCESS_TOKEN")
 	}
-	return errors.New("Matrix is enabled (MATRIX_HOMESERVER) but cannot log in: set MATRIX_ACCESS_TOKEN, or MATRIX_USER_ID and MATRIX_PASSWORD")
+	return errors.New("MATRIX_HOMESERVER is set but Matrix cannot log in: set MATRIX_ACCESS_TOKEN, or MATRIX_USER_ID and MATRIX_PASSWORD")
 }
 
 // checkRoom accepts a room id or alias.

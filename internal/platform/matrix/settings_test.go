@@ -42,7 +42,7 @@ func TestMatrixLoginIsRequired(t *testing.T) {
 			t.Errorf("%v: %v", c.env, err)
 		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
 			t.Errorf("%v: error %v, want one saying %q", c.env, err, c.want)
-		case c.want != "" && !strings.Contains(err.Error(), "(MATRIX_HOMESERVER)"):
+		case c.want != "" && !strings.Contains(err.Error(), "MATRIX_HOMESERVER is set"):
 			t.Errorf("%v: error %v does not name MATRIX_HOMESERVER", c.env, err)
 		case c.want == "" && c.env["MATRIX_HOMESERVER"] != "" && !settingsOf(cfg).Enabled():
 			t.Errorf("%v: Matrix not enabled", c.env)

@@ -136,12 +136,6 @@ func (c *counting) calls(message string) int {
 	return n
 }
 
-func (c *counting) total() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.turns)
-}
-
 // final returns what the chat must show at the end of the turn for a
 // message, once the backend has answered it.
 func (c *counting) final(message string) (string, bool) {
