@@ -647,3 +647,19 @@ func TestTranscriptsReadTheCurrentConversation(t *testing.T) {
 		}
 	})
 }
+
+// A gateway stopped while it starts has taken nothing yet: that is no error.
+func TestRunStoppedWhileStartingIsNoError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := New(defaultOptions(), &backend{answer: echo}, st, newFakePlatform("fake")).Run(ctx); err != nil {
+			t.Errorf("Run stopped at start: %v, want nil", err)
+		}
+	})
+}
