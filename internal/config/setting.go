@@ -51,6 +51,21 @@ func Text(dst *string) func(string) error {
 	}
 }
 
+// Checked stores a value, surrounding spaces removed, once check accepts
+// it; an empty value is stored unchecked (the setting is unset).
+func Checked(dst *string, check func(v string) error) func(string) error {
+	return func(v string) error {
+		v = strings.TrimSpace(v)
+		if v != "" {
+			if err := check(v); err != nil {
+				return err
+			}
+		}
+		*dst = v
+		return nil
+	}
+}
+
 // Raw stores a value as written, spaces included.
 func Raw(dst *string) func(string) error {
 	return func(v string) error {

@@ -90,28 +90,24 @@ func (o *Options) Settings() []config.Setting {
 		{Key: "matrix.user_id", Env: "MATRIX_USER_ID", Category: msg,
 			Description: "The bot's Matrix user id for a password login, e.g. @herald:example.org",
 			Prompt:      "Matrix user id",
-			Set: func(v string) error {
-				v = strings.TrimSpace(v)
-				if v != "" && !validUserID(v) {
+			Set: config.Checked(&o.UserID, func(v string) error {
+				if !validUserID(v) {
 					return fmt.Errorf("expected a Matrix user id such as @herald:example.org, got %q", v)
 				}
-				o.UserID = v
 				return nil
-			}},
+			})},
 		{Env: "MATRIX_PASSWORD", Secret: true, Set: config.Raw(&o.Password), Category: msg,
 			Description: "The bot's Matrix password; the device and token it gets are kept in HERALD_HOME/matrix/session.json and reused",
 			Prompt:      "Matrix password"},
 		{Key: "matrix.device_id", Env: "MATRIX_DEVICE_ID", Category: msg,
 			Description: "A stable Matrix device id for the bot (each device has its own encryption keys)",
 			Prompt:      "Matrix device id",
-			Set: func(v string) error {
-				v = strings.TrimSpace(v)
+			Set: config.Checked(&o.DeviceID, func(v string) error {
 				if strings.ContainsAny(v, " /\t") {
 					return fmt.Errorf("expected a device id without spaces or slashes, got %q", v)
 				}
-				o.DeviceID = v
 				return nil
-			}},
+			})},
 		{Key: "matrix.e2ee_mode", Env: "MATRIX_E2EE_MODE", Category: msg,
 			Description: "End-to-end encryption: off, optional (the default) or required (start-up fails when encryption cannot start)",
 			Prompt:      "Matrix encryption mode",
@@ -140,14 +136,12 @@ func (o *Options) Settings() []config.Setting {
 		{Env: "MATRIX_PICKLE_KEY", Secret: true, Category: msg, Advanced: true,
 			Description: "Key of the Matrix crypto store; default: generated once into HERALD_HOME/matrix/pickle.key (mode 0600)",
 			Prompt:      "Matrix crypto store key",
-			Set: func(v string) error {
-				v = strings.TrimSpace(v)
-				if v != "" && len(v) < 16 {
+			Set: config.Checked(&o.PickleKey, func(v string) error {
+				if len(v) < 16 {
 					return errors.New("expected at least 16 characters (a long random string protects the crypto store)")
 				}
-				o.PickleKey = v
 				return nil
-			}},
+			})},
 		{Env: "MATRIX_RECOVERY_KEY", Secret: true, Set: config.Text(&o.RecoveryKey), Category: msg,
 			Description: "Recovery key of the bot account's secret storage: cross-signs the bot's device at every start",
 			Prompt:      "Matrix recovery key"},
@@ -184,14 +178,12 @@ func (o *Options) Settings() []config.Setting {
 		{Key: "matrix.home_room", Env: "MATRIX_HOME_ROOM", Category: msg, Advanced: true,
 			Description: "A room the bot joins at start",
 			Prompt:      "Matrix home room",
-			Set: func(v string) error {
-				v = strings.TrimSpace(v)
-				if v != "" && !validRoom(v) {
+			Set: config.Checked(&o.HomeRoom, func(v string) error {
+				if !validRoom(v) {
 					return fmt.Errorf("expected a room id (!abc:example.org) or alias (#room:example.org), got %q", v)
 				}
-				o.HomeRoom = v
 				return nil
-			}},
+			})},
 		{Key: "matrix.max_media_bytes", Env: "MATRIX_MAX_MEDIA_BYTES", Default: strconv.Itoa(DefaultMaxMediaBytes), Set: config.Bytes(&o.MaxMediaBytes, 1), Category: msg, Advanced: true,
 			Description: "Largest image downloaded from Matrix, in bytes",
 			Prompt:      "Largest Matrix image"},

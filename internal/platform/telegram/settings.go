@@ -3,7 +3,6 @@ package telegram
 import (
 	"fmt"
 	"regexp"
-	"strings"
 
 	"github.com/herald-chat/herald/internal/config"
 	"github.com/herald-chat/herald/internal/platform"
@@ -41,29 +40,25 @@ func (o *Options) Settings() []config.Setting {
 		{Key: "platforms.telegram.token", Env: "TELEGRAM_BOT_TOKEN", Secret: true, Category: config.Messaging,
 			Description: "Telegram bot token from @BotFather; setting it turns Telegram on",
 			Prompt:      "Telegram bot token", URL: "https://t.me/BotFather",
-			Set: func(v string) error {
-				v = strings.TrimSpace(v)
-				if v != "" && !tokenRE.MatchString(v) {
+			Set: config.Checked(&o.Token, func(v string) error {
+				if !tokenRE.MatchString(v) {
 					// Never echo the value: it is a secret, even when mistyped.
 					return fmt.Errorf("expected a bot token from @BotFather, shaped like 123456789:AAE…, got %d characters that are not one", len(v))
 				}
-				o.Token = v
 				return nil
-			}},
+			})},
 		{Key: "platforms.telegram.base_url", Env: "TELEGRAM_BASE_URL", Default: DefaultBaseURL, Set: config.URL(&o.BaseURL), Category: config.Messaging, Advanced: true,
 			Description: "Telegram Bot API server, for a self-hosted one; requests go to {base}/bot{token}/{method}",
 			Prompt:      "Bot API server URL"},
 		{Key: "platforms.telegram.home_channel", Env: "TELEGRAM_HOME_CHANNEL", Category: config.Messaging,
 			Description: "Telegram chat for messages nobody asked for: a chat id or @channelname",
 			Prompt:      "Telegram home chat",
-			Set: func(v string) error {
-				v = strings.TrimSpace(v)
-				if v != "" && !chatRE.MatchString(v) {
+			Set: config.Checked(&o.HomeChannel, func(v string) error {
+				if !chatRE.MatchString(v) {
 					return fmt.Errorf("expected a chat id such as -1001234567890 or a @channelname, got %q", v)
 				}
-				o.HomeChannel = v
 				return nil
-			}},
+			})},
 		// 5 MiB: photos as Telegram compresses them are far smaller.
 		{Key: "platforms.telegram.max_media_bytes", Env: "TELEGRAM_MAX_MEDIA_BYTES", Default: "5242880", Set: config.Bytes(&o.MaxMediaBytes, 0), Category: config.Messaging, Advanced: true,
 			Description: "Largest photo, in bytes, passed from Telegram to the agent; 0 turns photos off",
