@@ -167,10 +167,11 @@ func isBlank(b byte) bool {
 	return b == ' ' || b == '\t' || b == '\r' || b == '\n'
 }
 
-// dropAfter returns where the next chunk starts after a cut that ends a
+// ResumeAfter returns where the next chunk starts after a cut that ends a
 // chunk at end: past spaces and tabs, and if they end the line, past the
-// line break and any whitespace-only lines after it.
-func dropAfter(s string, end int) int {
+// line break and any whitespace-only lines after it, keeping the next
+// line's indentation.
+func ResumeAfter(s string, end int) int {
 	i := end
 	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r') {
 		i++
@@ -200,7 +201,7 @@ func cut(s string, budget int, c Counting) (end, next int) {
 	}
 	if e == 0 { // a character longer than the budget: send it alone
 		_, size := utf8.DecodeRuneInString(s)
-		return size, dropAfter(s, size)
+		return size, ResumeAfter(s, size)
 	}
 	const (
 		space = iota
@@ -219,7 +220,7 @@ func cut(s string, budget int, c Counting) (end, next int) {
 		if p < half && latest >= 0 {
 			break
 		}
-		n := dropAfter(s, p)
+		n := ResumeAfter(s, p)
 		if latest < 0 {
 			latest, latestNext = p, n
 		}
@@ -243,7 +244,7 @@ func cut(s string, budget int, c Counting) (end, next int) {
 	}
 	for kind := paragraph; kind >= space; kind-- {
 		if p := best[kind]; p >= 0 {
-			return p, dropAfter(s, p)
+			return p, ResumeAfter(s, p)
 		}
 	}
 	if latest >= 0 {

@@ -167,16 +167,16 @@ func (sh shape) nextStatus(m mode, s *screen, status string) *op {
 // at most limit units, reopening a code fence the last sealed message
 // closed. It returns nothing when v does not continue what they show.
 func (sh shape) layout(v string, sealed []*message, limit int) []piece {
-	base, reopen := 0, ""
+	// The answer starts at its first visible character; after a sealed
+	// message, where the split would have resumed (keeping indentation).
+	off, reopen := len(v)-len(strings.TrimLeft(v, " \t\r\n")), ""
 	if n := len(sealed); n > 0 {
 		last := sealed[n-1]
 		if !strings.HasPrefix(v, last.upTo) {
 			return nil
 		}
-		base, reopen = len(last.upTo), last.fence
+		off, reopen = format.ResumeAfter(v, len(last.upTo)), last.fence
 	}
-	rest := v[base:]
-	off := base + len(rest) - len(strings.TrimLeft(rest, " \t\r\n"))
 	src := v[off:]
 	if strings.Trim(src, " \t\r\n") == "" {
 		return nil
