@@ -22,7 +22,7 @@ func TestHelpListsEveryCommand(t *testing.T) {
 
 func TestMenuEntry(t *testing.T) {
 	for c, want := range map[chat.CommandInfo]string{
-		{Word: "stop", About: "stop the answer being written"}:         "Stop the answer being written",
+		{Word: "stop", About: "stop the answer being written"}:          "Stop the answer being written",
 		{Word: "reset", Same: "new", About: "start a new conversation"}: "Start a new conversation (same as /new)",
 	} {
 		if got := MenuEntry(c); got != want {
