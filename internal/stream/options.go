@@ -3,9 +3,12 @@
 // drafts), paced to the platform's limits, splits long answers over several
 // messages, and always ends with exactly one complete final answer.
 //
-// What to show next is planned by pure functions (plan.go, finish.go);
-// a Delivery's worker (delivery.go) makes the calls they plan when the
-// chat's Gate (gate.go) lets it.
+// What to show next is planned by pure functions (plan.go, finish.go) of
+// what the chat shows, the text and the time; a Delivery's worker
+// (delivery.go) makes the calls they plan when the chat's Gate (gate.go)
+// lets it. The package reads the clock from package time: its tests run in
+// testing/synctest bubbles, where that clock is fake for every goroutine,
+// the platform's fakes included.
 package stream
 
 import (
