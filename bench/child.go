@@ -123,24 +123,12 @@ func (b markedBackend) Ping(ctx context.Context) error {
 }
 
 // markedWebchat is the web chat (the only platform the benchmarks
-// enable), marking when the delivery hands it the
-// first and the final text. With unpaced set, its per-chat change interval
-// (Caps) is zero, for the measurement with edit pacing off: the web chat
-// declares 100 ms, which no setting can lower. Everything else is the web
-// chat's.
+// enable), marking when the delivery hands it the first and the final
+// text. Everything else is the web chat's.
 type markedWebchat struct {
 	platform.Adapter
-	unpaced bool
-	cursor  string
-	marks   *marks
-}
-
-func (w markedWebchat) Caps(t chat.Target) platform.Caps {
-	c := w.Adapter.Caps(t)
-	if w.unpaced {
-		c.EditInterval = 0
-	}
-	return c
+	cursor string
+	marks  *marks
 }
 
 func (w markedWebchat) mark(chatID, text string) {
@@ -221,7 +209,7 @@ func runChild() error {
 		},
 		WrapBackend: func(b agent.Backend) agent.Backend { return markedBackend{Backend: b, marks: stageMarks} },
 		WrapAdapter: func(ad platform.Adapter) platform.Adapter {
-			return markedWebchat{Adapter: ad, unpaced: pacing == "zero", cursor: cfg.Streaming.Cursor, marks: stageMarks}
+			return markedWebchat{Adapter: ad, cursor: cfg.Streaming.Cursor, marks: stageMarks}
 		},
 	})
 	if err != nil {

@@ -35,7 +35,7 @@ func newFakePlatform(name string) *fakePlatform {
 func (f *fakePlatform) Name() string { return f.name }
 
 func (f *fakePlatform) Caps(chat.Target) platform.Caps {
-	return platform.Caps{MaxLength: 4096, Count: format.Runes, Edit: true, Typing: true, Cursor: true, Format: format.Markdown, EditInterval: time.Millisecond}
+	return platform.Caps{MaxLength: 4096, Count: format.Runes, Edit: true, Typing: true, Cursor: true, Format: format.Markdown}
 }
 
 func (f *fakePlatform) Run(ctx context.Context, h platform.Handler) error {
@@ -199,6 +199,13 @@ type marking struct {
 	*fakePlatform
 	mu     sync.Mutex
 	states []platform.TurnState
+}
+
+// Caps says each marker change is one call.
+func (m *marking) Caps(t chat.Target) platform.Caps {
+	c := m.fakePlatform.Caps(t)
+	c.MarkerCalls = 1
+	return c
 }
 
 func (m *marking) TurnStatus(_ context.Context, _ chat.Target, s platform.TurnState) error {

@@ -77,13 +77,13 @@ type ran struct {
 // until the final text is delivered.
 func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 	turn, in := j.turn, j.turn.Inbound
-	r.mark(j.adapter, p.target, platform.TurnWorking)
 	delivery, done := r.startDelivery(j.adapter, p.target, func() {
 		if err := r.store.MarkShown(context.Background(), turn.ID); err != nil {
 			log.Error("journalling that the answer is shown failed", "error", err)
 		}
 	})
 	defer done()
+	r.mark(delivery, platform.TurnWorking)
 	start, first := time.Now(), true
 	res := r.backend.Run(j.ctx, agent.Turn{
 		SessionID: p.sessionID,
@@ -107,12 +107,16 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 		out.outcome = "failed"
 	}
 	r.metrics.Turns.WithLabelValues(out.outcome).Inc()
+	if out.outcome == "failed" || out.outcome == "error" {
+		r.mark(delivery, platform.TurnFailed)
+	} else {
+		r.mark(delivery, platform.TurnDone)
+	}
 	return out
 }
 
 // record keeps what a turn leaves: the session the agent rotated to, the
-// exchange in the transcript, the turn's end in the journal and on the
-// asking message.
+// exchange in the transcript, the turn's end in the journal.
 func (r *Runner) record(j *job, p prepared, out ran, log *slog.Logger) {
 	turn, in := j.turn, j.turn.Inbound
 	sessionID := p.sessionID
@@ -132,16 +136,10 @@ func (r *Runner) record(j *job, p prepared, out ran, log *slog.Logger) {
 		answer); err != nil {
 		log.Error("recording the transcript failed", "error", err)
 	}
-	switch out.outcome {
-	case "failed":
+	if out.err != nil {
 		log.Error("delivering the answer failed", "error", out.err)
-		r.mark(j.adapter, p.target, platform.TurnFailed)
 		r.finishTurn(turn, store.Failed, out.err.Error())
 		return
-	case "error":
-		r.mark(j.adapter, p.target, platform.TurnFailed)
-	default:
-		r.mark(j.adapter, p.target, platform.TurnDone)
 	}
 	r.finishTurn(turn, store.Delivered, errText(out.res.Err))
 }
@@ -185,20 +183,11 @@ func errorKind(err error) string {
 	return "other"
 }
 
-// mark shows a turn's state on the asking message, where the platform
-// does that (platform.TurnMarker), through the chat's rate-limit gate like
-// every other call. It is a courtesy: a failure is logged.
-func (r *Runner) mark(a platform.Adapter, t chat.Target, state platform.TurnState) {
-	m, ok := a.(platform.TurnMarker)
-	if !ok {
-		return
-	}
-	gate, done := r.gates.For(a.Name(), t.ChatID)
-	defer done()
-	err := gate.Do(r.sendCtx, 0, func(ctx context.Context) error {
-		return m.TurnStatus(ctx, t, state)
-	})
-	if err != nil {
+// mark shows a turn's state on the asking message where the platform
+// does that. It is a courtesy: a failure is logged, and a marker the
+// budgets cannot spare is skipped.
+func (r *Runner) mark(d *stream.Delivery, state platform.TurnState) {
+	if _, err := d.Mark(r.sendCtx, state); err != nil {
 		r.log.Debug("marking the turn failed", "state", state, "error", err)
 	}
 }
@@ -228,7 +217,7 @@ func (r *Runner) startDelivery(a platform.Adapter, t chat.Target, onShown func()
 	if on, ok := r.opts.PlatformStreaming[a.Name()]; ok {
 		opts.Enabled = on
 	}
-	gate, done := r.gates.For(a.Name(), t.ChatID)
+	gate, done := r.gates.For(a.Name(), t.ChatID, a.Caps(t).Budgets)
 	return stream.Start(r.sendCtx, stream.Params{
 		Adapter:      a,
 		Target:       t,

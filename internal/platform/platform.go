@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/herald-chat/herald/internal/chat"
@@ -33,9 +36,90 @@ type Caps struct {
 	Cursor bool
 	// Format is the markup the adapter renders the agent's markdown into.
 	Format format.Flavour
-	// EditInterval is the least time between two changes to one chat that
-	// keeps within the platform's rate limits.
-	EditInterval time.Duration
+	// Budgets are the platform's rate limits that apply in the chat: every
+	// call draws a token from each budget that covers its class, and none
+	// is made while one of them is empty. Without budgets nothing limits
+	// the calls.
+	Budgets []Budget
+	// MarkerCalls is how many calls of class Markers one change of a
+	// turn's marker makes (Matrix replaces a reaction: a redaction and a
+	// reaction); 0 when the chat shows no markers.
+	MarkerCalls int
+}
+
+// Class is a kind of call to a platform; platforms limit some kinds apart
+// from others. Classes combine as a set: Messages|Drafts.
+type Class uint8
+
+// The classes of calls.
+const (
+	Messages Class = 1 << iota // sending, editing and deleting messages
+	Drafts                     // showing a draft (platform.Drafter)
+	Markers                    // marking the asking message (platform.TurnMarker)
+	Typing                     // the typing indicator
+)
+
+// Budget is one rate limit of a platform: the calls of its classes share a
+// token bucket, one per chat or one for the whole bot account.
+type Budget struct {
+	Classes Class
+	Account bool // one bucket for the account, else one per chat
+	Bucket
+}
+
+// Bucket is the shape of a token bucket: Burst calls at once, and Rate
+// more a second after that.
+type Bucket struct {
+	Rate  float64
+	Burst int
+}
+
+// Tokens is the state of one token bucket. It is not safe for concurrent
+// use.
+type Tokens struct {
+	shape Bucket
+	level float64
+	at    time.Time
+}
+
+// Full returns a bucket of this shape with every token in it, as of now.
+func (b Bucket) Full(now time.Time) *Tokens {
+	return &Tokens{shape: b, level: float64(b.Burst), at: now}
+}
+
+// Shape is the bucket's shape.
+func (t *Tokens) Shape() Bucket { return t.shape }
+
+// Level is how many tokens the bucket holds at now (not before its last
+// change).
+func (t *Tokens) Level(now time.Time) float64 {
+	if now.Before(t.at) {
+		now = t.at
+	}
+	return min(float64(t.shape.Burst), t.level+t.shape.Rate*now.Sub(t.at).Seconds())
+}
+
+// Take removes n tokens at now; the level may go below zero, which a
+// limit enforced elsewhere (the platform's) then charges.
+func (t *Tokens) Take(now time.Time, n float64) {
+	t.level = t.Level(now) - n
+	if now.After(t.at) {
+		t.at = now
+	}
+}
+
+// When is the first time, not before now, at which the bucket holds need
+// tokens; the zero time when it never will (need above the burst, or no
+// refill).
+func (t *Tokens) When(now time.Time, need float64) time.Time {
+	level := t.Level(now)
+	switch {
+	case level >= need:
+		return now
+	case need > float64(t.shape.Burst) || t.shape.Rate <= 0:
+		return time.Time{}
+	}
+	return now.Add(time.Duration(math.Ceil((need - level) / t.shape.Rate * float64(time.Second))))
 }
 
 // Handler takes one inbound message. It returns once the message is
@@ -168,4 +252,24 @@ type HTTPHandler interface {
 // the one line that imports the package (internal/app) brings it in.
 func Register(name string, newSettings func() Settings) {
 	config.RegisterPlatform(name, func() config.Section { return newSettings() })
+}
+
+// BudgetSettings are the settings that override a platform's main budget
+// (platforms.<name>.rate and .burst), for a server whose limits differ
+// from the documented ones; they fill b, starting from documented.
+func BudgetSettings(name string, b *Bucket, documented Bucket) []config.Setting {
+	return []config.Setting{
+		{Key: "platforms." + name + ".rate", Default: strconv.FormatFloat(documented.Rate, 'f', -1, 64),
+			Description: "Calls a second " + name + "'s main rate-limit budget refills at (the platform's documented limit by default)",
+			Set: func(v string) error {
+				r, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				if err != nil || r <= 0 || math.IsInf(r, 0) {
+					return fmt.Errorf("expected a number of calls a second above zero, got %q", v)
+				}
+				b.Rate = r
+				return nil
+			}},
+		{Key: "platforms." + name + ".burst", Default: strconv.Itoa(documented.Burst), Set: config.Positive(&b.Burst),
+			Description: "Calls " + name + "'s main rate-limit budget allows at once (the platform's documented limit by default)"},
+	}
 }

@@ -238,7 +238,7 @@ func (d *Delivery) step(now time.Time) time.Duration {
 	// whole answer, can wait. Until then new text need not even start the
 	// worker.
 	grown := d.checkedGrowth + utf8.RuneCountInString(text[d.checkedRaw:])
-	if due := dueAt(d.opts, now, d.gate.LastChange(), d.retryAt, grown); due.After(now) {
+	if due := dueAt(d.opts, now, d.gate.LastChange(), d.retryAt, grown); due.After(now) && d.started() {
 		d.setWakeAt(len(text) + d.opts.BufferThreshold - grown) // a rune is at least a byte
 		later(due)
 		return next
@@ -251,14 +251,15 @@ func (d *Delivery) step(now time.Time) time.Duration {
 	if o == nil || (!d.shown && visibleChars(v) < minVisible && (v != "" || status == "")) {
 		return next
 	}
-	if due := dueAt(d.opts, now, d.gate.LastChange(), d.retryAt, growth); due.After(now) {
+	s := d.intermediate()
+	if due := d.dueAt(now, growth, s); due.After(now) {
 		later(due)
 		return next
 	}
 	if d.gate.take(d.ctx, d.stop) != nil {
 		return idle // stopping
 	}
-	if at, ok := d.gate.reserve(time.Now(), d.shape.caps.EditInterval, true); !ok {
+	if at, ok := d.gate.reserve(time.Now(), s); !ok {
 		d.gate.release()
 		d.setWakeAt(math.MaxInt) // nothing can go before the timer
 		later(at)
@@ -267,6 +268,38 @@ func (d *Delivery) step(now time.Time) time.Duration {
 	d.update(o, v, len(text)) // a rate limit closes the gate before the slot is free
 	d.gate.release()
 	return 0
+}
+
+// started tells whether the chat shows anything of the answer yet: until
+// it does, the first text goes out as soon as there is something to show
+// and a token for it.
+func (d *Delivery) started() bool {
+	return d.screen.active != nil || len(d.screen.sealed) > 0 || d.screen.drafted != ""
+}
+
+// intermediate is what an intermediate update asks of the budgets: it must
+// leave a token for the final text and for the turn's last marker.
+func (d *Delivery) intermediate() spend {
+	class := platform.Messages
+	if d.mode == modeDraft {
+		class = platform.Drafts
+	}
+	return spend{class: class, cost: 1, keep: hold{messages: 1, markers: d.shape.caps.MarkerCalls}}
+}
+
+// dueAt is when the next intermediate update may go: the first at once;
+// the others after the streaming interval (or the threshold of new text),
+// and spaced so that the budgets' spare tokens last the answer.
+func (d *Delivery) dueAt(now time.Time, growth int, s spend) time.Time {
+	if !d.started() {
+		return d.retryAt
+	}
+	last := d.gate.LastChange()
+	due := dueAt(d.opts, now, last, d.retryAt, growth)
+	if paced := last.Add(paceGap(d.gate.budgets(now, s), float64(s.cost))); paced.After(due) {
+		due = paced
+	}
+	return due
 }
 
 // plan is the next intermediate call for the visible text v, with the
@@ -284,14 +317,16 @@ func (d *Delivery) plan(v, status string) *op {
 }
 
 // typing refreshes the typing indicator when the chat's gate lets it now,
-// and reports whether it made the call; otherwise typingAt says when to
-// try again.
+// leaving the budgets' tokens for the first text, the final text and the
+// last marker, and reports whether it made the call; otherwise typingAt
+// says when to try again.
 func (d *Delivery) typing() bool {
 	if d.gate.take(d.ctx, d.stop) != nil {
 		return false // stopping
 	}
 	defer d.gate.release()
-	if at, ok := d.gate.reserve(time.Now(), 0, false); !ok {
+	s := spend{class: platform.Typing, cost: 1, keep: hold{messages: 2, markers: d.shape.caps.MarkerCalls}}
+	if at, ok := d.gate.reserve(time.Now(), s); !ok {
 		d.typingAt = at
 		return false
 	}

@@ -10,6 +10,25 @@ import (
 	"github.com/herald-chat/herald/internal/platform"
 )
 
+// Mark shows the turn's state on the asking message where the platform
+// does that (platform.TurnMarker), through the chat's gate like every other
+// call. A marker is a courtesy: it is skipped when the budgets do not hold
+// its calls besides the tokens the answer still needs (the first and the
+// final text while the turn works, nothing once it is over). It reports
+// whether the marker went out.
+func (d *Delivery) Mark(ctx context.Context, state platform.TurnState) (bool, error) {
+	m, ok := d.ad.(platform.TurnMarker)
+	calls := d.shape.caps.MarkerCalls
+	if !ok || calls == 0 {
+		return false, nil
+	}
+	s := spend{class: platform.Markers, cost: calls}
+	if state == platform.TurnWorking {
+		s.keep = hold{messages: 2, markers: calls}
+	}
+	return d.gate.try(ctx, s, func(ctx context.Context) error { return m.TurnStatus(ctx, d.target, state) })
+}
+
 // Finish makes the chat show exactly format.StripThinking(final), the
 // backend's final text, split over as many messages as it needs: messages
 // already sent are edited to their final part, one left over from a longer
@@ -184,7 +203,9 @@ func (d *Delivery) remove(ctx context.Context, m *message) {
 // call makes one call of the final delivery, when the chat's gate lets it,
 // and records its success.
 func (d *Delivery) call(ctx context.Context, o *op) error {
-	return d.gate.Do(ctx, d.shape.caps.EditInterval, func(ctx context.Context) error {
+	// The final text keeps nothing back: a marker is skipped before text
+	// is delayed.
+	return d.gate.do(ctx, spend{class: platform.Messages, cost: 1}, func(ctx context.Context) error {
 		switch o.kind {
 		case opSend:
 			id, err := d.ad.Send(ctx, d.target, o.text)

@@ -35,9 +35,12 @@ func holders(g *Gates, platform, chat string) int {
 	return h.holders
 }
 
+// aMessage is what sending a message asks of the budgets.
+var aMessage = spend{class: platform.Messages, cost: 1}
+
 // changeNow records a change in the chat now, as a delivery does.
 func changeNow(gate *Gate) {
-	if _, ok := gate.reserve(time.Now(), 0, true); !ok {
+	if _, ok := gate.reserve(time.Now(), aMessage); !ok {
 		panic("reserve refused a change to an open gate")
 	}
 }
@@ -46,13 +49,13 @@ func changeNow(gate *Gate) {
 // same or another platform, other gates.
 func TestGatesForOneGatePerChat(t *testing.T) {
 	var g Gates
-	a, doneA := g.For("telegram", "1")
+	a, doneA := g.For("telegram", "1", nil)
 	defer doneA()
-	a2, doneA2 := g.For("telegram", "1")
+	a2, doneA2 := g.For("telegram", "1", nil)
 	defer doneA2()
-	b, doneB := g.For("telegram", "2")
+	b, doneB := g.For("telegram", "2", nil)
 	defer doneB()
-	c, doneC := g.For("matrix", "1")
+	c, doneC := g.For("matrix", "1", nil)
 	defer doneC()
 	if a == nil || a2 != a {
 		t.Errorf("two holders of one chat got %p and %p", a, a2)
@@ -68,8 +71,8 @@ func TestGatesForOneGatePerChat(t *testing.T) {
 // done gives the gate back once, however often it is called.
 func TestGatesDoneOnce(t *testing.T) {
 	var g Gates
-	gate, done1 := g.For("p", "c")
-	_, done2 := g.For("p", "c")
+	gate, done1 := g.For("p", "c", nil)
+	_, done2 := g.For("p", "c", nil)
 	done1()
 	done1()
 	if n := holders(&g, "p", "c"); n != 1 {
@@ -92,7 +95,7 @@ func TestGatesDoneOnce(t *testing.T) {
 	if n := holders(&g, "p", "c"); n != -1 {
 		t.Errorf("a quiet gate nobody holds survived a sweep (holders %d)", n)
 	}
-	if again, done := g.For("p", "c"); again == gate {
+	if again, done := g.For("p", "c", nil); again == gate {
 		t.Errorf("a forgotten gate came back")
 	} else {
 		done()
@@ -107,12 +110,12 @@ func TestGatesForgetQuietGates(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var g Gates
 		t0 := time.Now()
-		held, doneHeld := g.For("p", "held")
+		held, doneHeld := g.For("p", "held", nil)
 		defer doneHeld()
 		changeNow(held)
 
 		open := func(chat string) *Gate {
-			gate, done := g.For("p", chat)
+			gate, done := g.For("p", chat, nil)
 			changeNow(gate)
 			done()
 			return gate
@@ -138,7 +141,7 @@ func TestGatesForgetQuietGates(t *testing.T) {
 		}
 		defer busy.release()
 
-		_, doneNew := g.For("p", "new") // the map holds sweepAt gates: sweeps
+		_, doneNew := g.For("p", "new", nil) // the map holds sweepAt gates: sweeps
 		defer doneNew()
 		want := []string{"p/blocked", "p/busy", "p/held", "p/lately-blocked", "p/new", "p/recent"}
 		if got := keys(&g); !slices.Equal(got, want) {
@@ -148,13 +151,13 @@ func TestGatesForgetQuietGates(t *testing.T) {
 			t.Errorf("next sweep at %d gates, want 64", g.sweepAt)
 		}
 		for chat, gate := range map[string]*Gate{"held": held, "blocked": blocked, "lately-blocked": lately, "busy": busy, "recent": recent} {
-			again, done := g.For("p", chat)
+			again, done := g.For("p", chat, nil)
 			if again != gate {
 				t.Errorf("the gate of %s, kept, changed identity", chat)
 			}
 			done()
 		}
-		again, done := g.For("p", "filler-0")
+		again, done := g.For("p", "filler-0", nil)
 		defer done()
 		if again == fillers[0] {
 			t.Errorf("a forgotten gate came back")
@@ -169,7 +172,7 @@ func TestGatesSweepWhenDoubled(t *testing.T) {
 		var g Gates
 		var dones []func()
 		hold := func(chat string) {
-			gate, done := g.For("p", chat)
+			gate, done := g.For("p", chat, nil)
 			changeNow(gate)
 			dones = append(dones, done)
 		}
@@ -203,35 +206,38 @@ func TestGatesSweepWhenDoubled(t *testing.T) {
 	})
 }
 
-// Do waits until the penalty a rate-limit answer set and the interval
-// since the last change are over, and nothing else.
+// do waits until the penalty a rate-limit answer set is over and the
+// budgets hold the call's tokens, and nothing else.
 func TestGateDoWaits(t *testing.T) {
+	perSecond := []platform.Budget{{Classes: platform.Messages, Bucket: platform.Bucket{Rate: 1, Burst: 1}}}
 	tests := []struct {
-		name     string
-		interval time.Duration
-		err      error // returned by the first call
-		wait     time.Duration
+		name    string
+		budgets []platform.Budget
+		err     error // returned by the first call
+		wait    time.Duration
 	}{
-		{"rate limit", 0, &platform.RateLimitError{RetryAfter: 5 * time.Second}, 5 * time.Second},
-		{"wrapped rate limit", 0, fmt.Errorf("send: %w", &platform.RateLimitError{RetryAfter: 3 * time.Second}), 3 * time.Second},
-		{"retry after zero", 0, &platform.RateLimitError{}, minPenalty},
-		{"penalty longer than the interval", time.Second, &platform.RateLimitError{RetryAfter: 5 * time.Second}, 5 * time.Second},
-		{"interval longer than the penalty", 10 * time.Second, &platform.RateLimitError{RetryAfter: 5 * time.Second}, 10 * time.Second},
-		{"interval only", 2 * time.Second, nil, 2 * time.Second},
-		{"other errors set no penalty", 0, errors.New("boom"), 0},
+		{"rate limit", nil, &platform.RateLimitError{RetryAfter: 5 * time.Second}, 5 * time.Second},
+		{"wrapped rate limit", nil, fmt.Errorf("send: %w", &platform.RateLimitError{RetryAfter: 3 * time.Second}), 3 * time.Second},
+		{"retry after zero", nil, &platform.RateLimitError{}, minPenalty},
+		{"penalty longer than the refill", perSecond, &platform.RateLimitError{RetryAfter: 5 * time.Second}, 5 * time.Second},
+		{"refill longer than the penalty", perSecond, &platform.RateLimitError{RetryAfter: time.Second / 2}, time.Second},
+		{"refill only", perSecond, nil, time.Second},
+		{"other errors set no penalty", nil, errors.New("boom"), 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				var g Gate
+				var gs Gates
+				g, done := gs.For("p", "c", tc.budgets)
+				defer done()
 				ctx := context.Background()
 				start := time.Now()
-				err := g.Do(ctx, tc.interval, func(context.Context) error { return tc.err })
+				err := g.do(ctx, aMessage, func(context.Context) error { return tc.err })
 				if err != tc.err {
-					t.Fatalf("Do returned %v, want %v", err, tc.err)
+					t.Fatalf("do returned %v, want %v", err, tc.err)
 				}
 				var ran time.Time
-				if err := g.Do(ctx, tc.interval, func(context.Context) error { ran = time.Now(); return nil }); err != nil {
+				if err := g.do(ctx, aMessage, func(context.Context) error { ran = time.Now(); return nil }); err != nil {
 					t.Fatal(err)
 				}
 				if got := ran.Sub(start); got != tc.wait {
@@ -242,6 +248,72 @@ func TestGateDoWaits(t *testing.T) {
 	}
 }
 
+// A call takes a token from every budget of its class, and only when each
+// keeps what the call must leave there; the other classes' budgets are
+// untouched. An account's budget is one bucket for all of its chats.
+func TestGateBudgets(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		budgets := []platform.Budget{
+			{Classes: platform.Messages | platform.Drafts, Bucket: platform.Bucket{Rate: 1, Burst: 3}},
+			{Classes: platform.Messages | platform.Markers, Account: true, Bucket: platform.Bucket{Rate: 0.5, Burst: 4}},
+		}
+		var gs Gates
+		a, doneA := gs.For("p", "a", budgets)
+		defer doneA()
+		b, doneB := gs.For("p", "b", budgets)
+		defer doneB()
+		now := time.Now()
+		keepOne := spend{class: platform.Messages, cost: 1, keep: hold{messages: 1}}
+		for i := range 2 {
+			if _, ok := a.reserve(now, keepOne); !ok {
+				t.Fatalf("intermediate call %d refused with 3 tokens in the chat's budget", i+1)
+			}
+		}
+		// The chat's budget holds 1: an intermediate call must leave it for
+		// the final text, which may take it.
+		if at, ok := a.reserve(now, keepOne); ok || at != now.Add(time.Second) {
+			t.Errorf("a call that would spend the last token: ok %v, again at +%v; want refused until +1s", ok, at.Sub(now))
+		}
+		if _, ok := a.reserve(now, aMessage); !ok {
+			t.Fatal("the final text was refused the token kept for it")
+		}
+		// Chat a spent 3 of the account's 4: chat b has its own chat budget
+		// but finds 1 in the account's.
+		if _, ok := b.reserve(now, aMessage); !ok {
+			t.Fatal("chat b refused with a token left in the account's budget")
+		}
+		if at, ok := b.reserve(now, aMessage); ok || at != now.Add(2*time.Second) {
+			t.Errorf("chat b over the account's budget: ok %v, again at +%v; want refused until +2s", ok, at.Sub(now))
+		}
+		// Typing draws on none of these budgets.
+		if _, ok := a.reserve(now, spend{class: platform.Typing, cost: 1}); !ok {
+			t.Error("typing refused, though no budget counts it")
+		}
+	})
+}
+
+// try skips a courtesy call the budgets cannot spare, without waiting.
+func TestGateTrySkipsWhenShort(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var gs Gates
+		g, done := gs.For("p", "c", []platform.Budget{{Classes: platform.Messages | platform.Markers, Bucket: platform.Bucket{Rate: 0.2, Burst: 4}}})
+		defer done()
+		marker := spend{class: platform.Markers, cost: 2, keep: hold{messages: 2}}
+		calls := 0
+		mark := func(context.Context) error { calls++; return nil }
+		if ran, err := g.try(context.Background(), marker, mark); !ran || err != nil {
+			t.Fatalf("a marker with 4 tokens for its 2 and the 2 it keeps: ran %v, %v", ran, err)
+		}
+		start := time.Now()
+		if ran, err := g.try(context.Background(), marker, mark); ran || err != nil || calls != 1 {
+			t.Errorf("a marker that would eat the answer's tokens: ran %v, %v, %d calls; want skipped", ran, err, calls)
+		}
+		if time.Since(start) != 0 {
+			t.Errorf("try waited %v", time.Since(start))
+		}
+	})
+}
+
 // A later Block extends the penalty; an earlier one does not shorten it.
 func TestGateBlockExtends(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -249,11 +321,11 @@ func TestGateBlockExtends(t *testing.T) {
 		start := time.Now()
 		g.Block(start.Add(10 * time.Second))
 		g.Block(start.Add(2 * time.Second))
-		if err := g.Do(context.Background(), 0, func(context.Context) error { return nil }); err != nil {
+		if err := g.do(context.Background(), aMessage, func(context.Context) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
 		if got := time.Since(start); got != 10*time.Second {
-			t.Errorf("Do ran after %v, want 10s", got)
+			t.Errorf("do ran after %v, want 10s", got)
 		}
 	})
 }
@@ -269,7 +341,7 @@ func TestGateDoContextEnds(t *testing.T) {
 		defer cancel()
 		time.AfterFunc(10*time.Second, cancel)
 		ran := false
-		err := g.Do(ctx, 0, func(context.Context) error { ran = true; return nil })
+		err := g.do(ctx, aMessage, func(context.Context) error { ran = true; return nil })
 		if !errors.Is(err, context.Canceled) || ran {
 			t.Errorf("Do during a block returned %v, ran %v; want context.Canceled without running", err, ran)
 		}
@@ -278,7 +350,7 @@ func TestGateDoContextEnds(t *testing.T) {
 		}
 
 		// The gate is not left taken: once the penalty ends, calls go.
-		if err := g.Do(context.Background(), 0, func(context.Context) error { return nil }); err != nil {
+		if err := g.do(context.Background(), aMessage, func(context.Context) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
 		if got := time.Since(start); got != time.Hour {
@@ -291,7 +363,7 @@ func TestGateDoContextEnds(t *testing.T) {
 		}
 		short, cancelShort := context.WithTimeout(context.Background(), time.Second)
 		defer cancelShort()
-		if err := g.Do(short, 0, func(context.Context) error { ran = true; return nil }); !errors.Is(err, context.DeadlineExceeded) || ran {
+		if err := g.do(short, aMessage, func(context.Context) error { ran = true; return nil }); !errors.Is(err, context.DeadlineExceeded) || ran {
 			t.Errorf("Do while the chat is busy returned %v, ran %v; want the deadline without running", err, ran)
 		}
 		g.release()
@@ -305,7 +377,7 @@ func TestGateDoOneAtATime(t *testing.T) {
 		ctx := context.Background()
 		spans := make(chan [2]time.Time, 2)
 		call := func() {
-			_ = g.Do(ctx, 0, func(context.Context) error {
+			_ = g.do(ctx, aMessage, func(context.Context) error {
 				from := time.Now()
 				time.Sleep(time.Second)
 				spans <- [2]time.Time{from, time.Now()}

@@ -295,6 +295,38 @@ func dueAt(o Options, now, lastChange, retryAt time.Time, grown int) time.Time {
 	return due
 }
 
+// spare is a budget as a delivery may spend it: its level and room less
+// the tokens the delivery keeps there, and its refill rate a second.
+type spare struct {
+	level, room, rate float64
+}
+
+// paceGap is how long after the chat's last change the next intermediate
+// update may come so that the budgets' spare tokens are spread over the
+// answer: no wait while a budget is full, a whole refill period once down
+// to its last spare token, in proportion between the two, and the time to
+// refill when none is spare. The longest of the budgets' gaps counts.
+func paceGap(budgets []spare, cost float64) time.Duration {
+	var gap float64 // seconds
+	for _, b := range budgets {
+		if b.rate <= 0 {
+			continue
+		}
+		period := 1 / b.rate
+		var g float64
+		switch {
+		case b.level < cost:
+			g = (cost - b.level) / b.rate
+		case b.room <= cost:
+			g = period
+		default:
+			g = period * (1 - (b.level-cost)/(b.room-cost))
+		}
+		gap = max(gap, g)
+	}
+	return time.Duration(gap * float64(time.Second))
+}
+
 // backoff is the wait before retrying after n failures in a row.
 func backoff(first time.Duration, n int) time.Duration {
 	d := first

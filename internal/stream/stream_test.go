@@ -38,13 +38,12 @@ var target = chat.Target{ChatID: chatID}
 
 func testCaps() platform.Caps {
 	return platform.Caps{
-		MaxLength:    4096,
-		Count:        format.Runes,
-		Edit:         true,
-		Typing:       false,
-		Cursor:       true,
-		Format:       format.Markdown,
-		EditInterval: time.Millisecond,
+		MaxLength: 4096,
+		Count:     format.Runes,
+		Edit:      true,
+		Typing:    false,
+		Cursor:    true,
+		Format:    format.Markdown,
 	}
 }
 
@@ -506,7 +505,7 @@ func TestRateLimitGateIsSharedByTheChat(t *testing.T) {
 		fake := streamtest.New(testCaps())
 		fake.RateLimitNth(chatID, 4, 300*time.Millisecond)
 		var gates stream.Gates
-		gate, done := gates.For("fake", chatID)
+		gate, done := gates.For("fake", chatID, nil)
 		defer done()
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
@@ -920,40 +919,6 @@ func TestEmptyFinalRemovesIntermediateText(t *testing.T) {
 		}
 		if out.Deletes != 1 || len(out.MessageIDs) != 0 {
 			t.Errorf("outcome %+v", out)
-		}
-	})
-}
-
-func TestGatesAndDo(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var gates stream.Gates
-		g, done := gates.For("telegram", "1")
-		defer done()
-		same, done2 := gates.For("telegram", "1")
-		defer done2()
-		other, done3 := gates.For("matrix", "1")
-		defer done3()
-		if same != g || other == g {
-			t.Fatal("For does not give one gate per chat")
-		}
-		ctx := context.Background()
-		limited := &platform.RateLimitError{RetryAfter: 200 * time.Millisecond, Err: errors.New("429")}
-		blocked := time.Now()
-		if err := g.Do(ctx, 0, func(context.Context) error { return limited }); !errors.Is(err, limited) {
-			t.Fatalf("Do returned %v", err)
-		}
-		var ran time.Time
-		if err := g.Do(ctx, 0, func(context.Context) error { ran = time.Now(); return nil }); err != nil {
-			t.Fatal(err)
-		}
-		if ran.Before(blocked.Add(limited.RetryAfter)) {
-			t.Errorf("Do ran %v after the rate-limit answer, within its %v", ran.Sub(blocked), limited.RetryAfter)
-		}
-		short, cancel := context.WithCancel(ctx)
-		g.Block(time.Now().Add(time.Hour))
-		cancel()
-		if err := g.Do(short, 0, func(context.Context) error { return nil }); !errors.Is(err, context.Canceled) {
-			t.Errorf("Do during a block with a cancelled context returned %v", err)
 		}
 	})
 }

@@ -441,7 +441,9 @@ func registerBot(t *testing.T, srv *matrixtest.Server, home string, allowed ...i
 			E2EE:           E2EERequired,
 			RequireMention: true,
 			Reactions:      true,
-			EditInterval:   300 * time.Millisecond,
+			// Faster than Synapse's default (0.2/s, burst 10), so that the
+			// tests' many turns stream without long waits.
+			Budget: platform.Bucket{Rate: 4, Burst: 10},
 		},
 		deps: platform.Deps{Dir: filepath.Join(home, "matrix"), Logger: testLogger(t)},
 	}

@@ -44,7 +44,6 @@ const (
 // Defaults for the Options left zero.
 const (
 	DefaultMaxLength     = 16000
-	DefaultEditInterval  = 3 * time.Second
 	DefaultMaxMediaBytes = 100 << 20
 	DefaultDeviceName    = "Herald"
 )
@@ -124,8 +123,8 @@ func New(opts Options, d platform.Deps) (*Adapter, error) {
 	if opts.MaxLength <= 0 {
 		opts.MaxLength = DefaultMaxLength
 	}
-	if opts.EditInterval <= 0 {
-		opts.EditInterval = DefaultEditInterval
+	if opts.Budget == (platform.Bucket{}) {
+		opts.Budget = MessageBudget
 	}
 	if opts.MaxMediaBytes <= 0 {
 		opts.MaxMediaBytes = DefaultMaxMediaBytes
@@ -174,19 +173,33 @@ func New(opts Options, d platform.Deps) (*Adapter, error) {
 // Name is the platform's name.
 func (a *Adapter) Name() string { return Name }
 
-// Caps declares Matrix's limits: long messages, edits by m.replace paced
-// to the homeserver's rate limit, threads, typing, HTML; no cursor.
+// MessageBudget is Synapse's default rc_message: 0.2 events a second per
+// user, in bursts of up to 10 (Synapse's configuration manual, "rc_message":
+// per_second 0.2, burst_count 10). Every event the bot sends counts:
+// messages, edits, reactions and redactions; typing notices are not events.
+// Dendrite's limiter is laxer; homeservers may set their own
+// (platforms.matrix.rate and .burst).
+var MessageBudget = platform.Bucket{Rate: 0.2, Burst: 10}
+
+// Caps declares Matrix's limits: long messages, edits by m.replace,
+// threads, typing, HTML, no cursor; the account's message budget, which
+// reactions draw on too: replacing one (👀 by ✅) is a redaction and a
+// reaction.
 func (a *Adapter) Caps(chat.Target) platform.Caps {
-	return platform.Caps{
-		MaxLength:    a.opts.MaxLength,
-		Count:        format.Runes,
-		Edit:         true,
-		Threads:      true,
-		Typing:       true,
-		Cursor:       false,
-		Format:       format.HTML,
-		EditInterval: a.opts.EditInterval,
+	c := platform.Caps{
+		MaxLength: a.opts.MaxLength,
+		Count:     format.Runes,
+		Edit:      true,
+		Threads:   true,
+		Typing:    true,
+		Cursor:    false,
+		Format:    format.HTML,
+		Budgets:   []platform.Budget{{Classes: platform.Messages | platform.Markers, Account: true, Bucket: a.opts.Budget}},
 	}
+	if a.opts.Reactions {
+		c.MarkerCalls = 2
+	}
+	return c
 }
 
 // Ready is closed once the first sync has been processed, with encryption

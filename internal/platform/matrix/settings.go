@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/herald-chat/herald/internal/config"
 	"github.com/herald-chat/herald/internal/platform"
@@ -67,10 +66,8 @@ type Options struct {
 
 	// MaxLength is the longest message in characters (default 16000).
 	MaxLength int
-	// EditInterval is the least time between two sends or edits to one room
-	// (default 3 s): with Synapse's default rc_message (0.2/s, burst 10) an
-	// answer streams for over a minute before the limit would be reached.
-	EditInterval time.Duration
+	// Budget is the account's message budget; zero means MessageBudget.
+	Budget platform.Bucket
 
 	// e2eeMode and encryption are MATRIX_E2EE_MODE and Hermes's
 	// MATRIX_ENCRYPTION as written; Check settles E2EE from them.
@@ -80,7 +77,7 @@ type Options struct {
 // Settings binds Matrix's settings to o.
 func (o *Options) Settings() []config.Setting {
 	msg := config.Messaging
-	return []config.Setting{
+	return append([]config.Setting{
 		{Key: "matrix.homeserver", Env: "MATRIX_HOMESERVER", Set: config.URL(&o.Homeserver), Category: msg,
 			Description: "Matrix homeserver URL; setting it turns Matrix on",
 			Prompt:      "Matrix homeserver URL (e.g. https://matrix.example.org)", URL: "https://spec.matrix.org/latest/client-server-api/"},
@@ -187,13 +184,10 @@ func (o *Options) Settings() []config.Setting {
 		{Key: "matrix.max_media_bytes", Env: "MATRIX_MAX_MEDIA_BYTES", Default: strconv.Itoa(DefaultMaxMediaBytes), Set: config.Bytes(&o.MaxMediaBytes, 1), Category: msg, Advanced: true,
 			Description: "Largest image downloaded from Matrix, in bytes",
 			Prompt:      "Largest Matrix image"},
-		{Key: "matrix.edit_interval", Env: "MATRIX_EDIT_INTERVAL", Default: DefaultEditInterval.String(), Set: config.Duration(&o.EditInterval), Category: msg, Advanced: true,
-			Description: "Least time between two messages or edits to one Matrix room while streaming",
-			Prompt:      "Matrix edit interval"},
 		{Key: "matrix.chunk_size", Env: "MATRIX_CHUNK_SIZE", Default: strconv.Itoa(DefaultMaxLength), Set: config.Positive(&o.MaxLength), Category: msg, Advanced: true,
 			Description: "Longest Matrix message in characters; longer answers are split",
 			Prompt:      "Matrix message length"},
-	}
+	}, platform.BudgetSettings(Name, &o.Budget, MessageBudget)...)
 }
 
 // Check settles the encryption mode from MATRIX_E2EE_MODE and Hermes's

@@ -3,10 +3,10 @@ package matrix
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/herald-chat/herald/internal/config"
 	"github.com/herald-chat/herald/internal/config/configtest"
+	"github.com/herald-chat/herald/internal/platform"
 )
 
 func TestMatrixDisabledByDefault(t *testing.T) {
@@ -18,7 +18,7 @@ func TestMatrixDisabledByDefault(t *testing.T) {
 		t.Errorf("defaults: require_mention %v, reactions %v, process_notices %v, auto_thread %v", m.RequireMention, m.Reactions, m.ProcessNotices, m.AutoThread)
 	}
 	if m.E2EE != "optional" || m.SessionScope != "auto" || m.MaxLength != 16000 ||
-		m.EditInterval != 3*time.Second || m.MaxMediaBytes != 100<<20 {
+		m.Budget != MessageBudget || m.MaxMediaBytes != 100<<20 {
 		t.Errorf("defaults: %+v", m)
 	}
 }
@@ -106,9 +106,12 @@ matrix:
   reactions: false
   process_notices: true
   max_media_bytes: 1000
-  edit_interval: 5
   chunk_size: 4000
   encryption: true
+platforms:
+  matrix:
+    rate: 2
+    burst: 20
 `, map[string]string{"MATRIX_PASSWORD": "pw"})
 	m := settingsOf(cfg)
 	if m.Homeserver != "https://matrix.example.org" || m.UserID != "@herald:example.org" || m.Password != "pw" {
@@ -120,7 +123,7 @@ matrix:
 	if len(m.FreeResponseRooms) != 1 || len(m.AllowedRooms) != 2 || m.AllowedRooms[1] != "#b:example.org" || len(m.IgnoreUserPatterns) != 1 {
 		t.Errorf("lists: %+v", m)
 	}
-	if m.MaxMediaBytes != 1000 || m.EditInterval != 5*time.Second || m.MaxLength != 4000 {
+	if m.MaxMediaBytes != 1000 || m.Budget != (platform.Bucket{Rate: 2, Burst: 20}) || m.MaxLength != 4000 {
 		t.Errorf("numbers: %+v", m)
 	}
 }

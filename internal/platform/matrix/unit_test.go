@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -206,8 +207,14 @@ func TestCaps(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := a.Caps(chat.Target{})
-	if c.MaxLength != 16000 || !c.Edit || !c.Threads || !c.Typing || c.Cursor || c.Format != "html" || c.EditInterval < 3*time.Second {
+	if c.MaxLength != 16000 || !c.Edit || !c.Threads || !c.Typing || c.Cursor || c.Format != "html" {
 		t.Errorf("caps = %+v", c)
+	}
+	// Every event the bot sends draws on the account's rc_message budget;
+	// replacing a reaction is two events; typing is none.
+	want := []platform.Budget{{Classes: platform.Messages | platform.Markers, Account: true, Bucket: MessageBudget}}
+	if !reflect.DeepEqual(c.Budgets, want) || c.MarkerCalls != 0 {
+		t.Errorf("budgets %+v, marker calls %d; want %+v and none without reactions", c.Budgets, c.MarkerCalls, want)
 	}
 }
 

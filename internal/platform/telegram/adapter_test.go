@@ -80,7 +80,7 @@ func TestNewChecksTheToken(t *testing.T) {
 // wait.
 func TestUpdatesAreAcknowledgedOnlyAfterTheHandler(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := newServer(t)
+		srv := newPlainServer(t)
 		state := &memState{}
 		a := newAdapter(t, srv, platform.Deps{State: state})
 		var mu sync.Mutex
@@ -127,7 +127,7 @@ func TestUpdatesAreAcknowledgedOnlyAfterTheHandler(t *testing.T) {
 // A restarted adapter starts from the saved offset.
 func TestOffsetIsResumed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := newServer(t)
+		srv := newPlainServer(t)
 		state := &memState{}
 		a := newAdapter(t, srv, platform.Deps{State: state})
 		first := srv.Inject(telegramtest.Incoming{Chat: aliceDM, From: alice, Text: "before"})
@@ -152,7 +152,7 @@ func TestOffsetIsResumed(t *testing.T) {
 
 func TestSourceAndMentions(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := newServer(t)
+		srv := newPlainServer(t)
 		srv.AddChat(group)
 		a := newAdapter(t, srv, platform.Deps{})
 		var mu sync.Mutex
@@ -236,7 +236,7 @@ func TestTopicRootIsNoReplyToTheBot(t *testing.T) {
 
 func TestSendEditDeleteAgainstTheAPI(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := newServer(t)
+		srv := newPlainServer(t)
 		srv.AddChat(group)
 		srv.AddChat(aliceDM)
 		a := newAdapter(t, srv, platform.Deps{})
@@ -284,7 +284,7 @@ func TestSendEditDeleteAgainstTheAPI(t *testing.T) {
 		}
 
 		// Deleting twice is fine; editing a deleted message cannot be done.
-		fresh := newServer(t)
+		fresh := newPlainServer(t)
 		fresh.AddChat(group)
 		fresh.AddChat(aliceDM)
 		b := newAdapter(t, fresh, platform.Deps{})
@@ -323,8 +323,7 @@ func TestSendEditDeleteAgainstTheAPI(t *testing.T) {
 // messages, each within the limit.
 func TestSendSplitsATextOverTheLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := telegramtest.NewServer(telegramtest.Options{Listener: network(t).Listen()})
-		t.Cleanup(srv.Close)
+		srv := newPlainServer(t)
 		srv.AddChat(aliceDM)
 		a := newAdapter(t, srv, platform.Deps{})
 		text := strings.Repeat("word ", 2000) // 10,000 characters
@@ -341,7 +340,7 @@ func TestSendSplitsATextOverTheLimit(t *testing.T) {
 // When a group has become a supergroup, the answer goes to its new id.
 func TestSendFollowsAGroupToItsSupergroup(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := newServer(t)
+		srv := newPlainServer(t)
 		old := telegramtest.Chat{ID: -4000, Type: telegramtest.Group, Title: "Small"}
 		srv.AddChat(old)
 		srv.Upgrade(old.ID, group)
@@ -413,7 +412,7 @@ func TestTokenIsNeverShown(t *testing.T) {
 
 		// A token Telegram refuses ends Run with an error naming the setting,
 		// not the token.
-		srv := newServer(t)
+		srv := newPlainServer(t)
 		b, err := New(Options{Token: token, BaseURL: srv.URL}, platform.Deps{HTTPClient: n.Client()})
 		if err != nil {
 			t.Fatal(err)

@@ -440,6 +440,10 @@ func TestRestartLosesNothingAndRepeatsNothing(t *testing.T) {
 			srv.Redeliver(injected[text].UpdateID)
 		}
 
+		// A restart takes a moment, in which the chat's flood budget
+		// refills: the new process starts with its budgets full, and the
+		// fake holds it to Telegram's.
+		time.Sleep(3 * time.Second)
 		g2 := startGateway(t, srv, st, b, gwConfig{busyMode: "queue"})
 		waitAnswer(t, srv, b, aliceDM.ID, "fourth")
 		waitAnswer(t, srv, b, aliceDM.ID, "fifth")

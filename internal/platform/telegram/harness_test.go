@@ -64,13 +64,27 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// newServer starts a fake Bot API with a realistic per-chat rate limit.
+// newServer starts a fake Bot API with Telegram's documented flood limits.
 func newServer(t *testing.T) *telegramtest.Server {
 	t.Helper()
 	srv := telegramtest.NewServer(telegramtest.Options{
-		RateLimit: telegramtest.RateLimit{Calls: 5, Window: 3 * time.Second},
-		Listener:  network(t).Listen(),
+		Flood:    &telegramtest.DocumentedFlood,
+		Listener: network(t).Listen(),
 	})
+	t.Cleanup(func() {
+		srv.Close()
+		for _, c := range srv.Violations() {
+			t.Errorf("%s to chat %d at %s: over a flood limit or during a penalty", c.Method, c.ChatID, c.At.Format("15:04:05.000"))
+		}
+	})
+	return srv
+}
+
+// newPlainServer starts a fake Bot API without flood limits, for tests that
+// call the adapter directly, without the gateway's pacing.
+func newPlainServer(t *testing.T) *telegramtest.Server {
+	t.Helper()
+	srv := telegramtest.NewServer(telegramtest.Options{Listener: network(t).Listen()})
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -316,7 +330,8 @@ func waitAnswer(t *testing.T, srv *telegramtest.Server, b *counting, chatID int6
 }
 
 // checkPenalties fails the test if anything was sent to a chat while it
-// was under a rate-limit penalty.
+// was under a rate-limit penalty. (Every test's server also fails it for a
+// call over a flood limit: see newServer.)
 func checkPenalties(t *testing.T, srv *telegramtest.Server, chatID int64) {
 	t.Helper()
 	for _, p := range srv.Penalties(chatID) {

@@ -25,6 +25,8 @@ type Options struct {
 	HomeChannel string
 	// MaxMediaBytes caps a photo passed to the agent; 0 turns photos off.
 	MaxMediaBytes int64
+	// Budget is a chat's flood limit; zero means ChatBudget.
+	Budget platform.Bucket
 }
 
 // tokenRE is the shape of a bot token: the bot's id, a colon, and a secret
@@ -36,7 +38,7 @@ var chatRE = regexp.MustCompile(`^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$`)
 
 // Settings binds Telegram's settings to o.
 func (o *Options) Settings() []config.Setting {
-	return []config.Setting{
+	return append([]config.Setting{
 		{Key: "platforms.telegram.token", Env: "TELEGRAM_BOT_TOKEN", Secret: true, Category: config.Messaging,
 			Description: "Telegram bot token from @BotFather; setting it turns Telegram on",
 			Prompt:      "Telegram bot token", URL: "https://t.me/BotFather",
@@ -63,7 +65,7 @@ func (o *Options) Settings() []config.Setting {
 		{Key: "platforms.telegram.max_media_bytes", Env: "TELEGRAM_MAX_MEDIA_BYTES", Default: "5242880", Set: config.Bytes(&o.MaxMediaBytes, 0), Category: config.Messaging, Advanced: true,
 			Description: "Largest photo, in bytes, passed from Telegram to the agent; 0 turns photos off",
 			Prompt:      "Largest Telegram photo (bytes)"},
-	}
+	}, platform.BudgetSettings(Name, &o.Budget, ChatBudget)...)
 }
 
 // Check has nothing to check across Telegram's settings.

@@ -48,12 +48,24 @@ const (
 	MaxLength = 4096
 	// DefaultBaseURL is the Bot API server.
 	DefaultBaseURL = "https://api.telegram.org"
-	// editInterval keeps changes to one chat to about one per second, the
-	// Bot API FAQ's advice (core.telegram.org/bots/faq, "avoid sending more
-	// than one message per second" in a chat).
-	editInterval = time.Second
 	// pollTimeout is how long one getUpdates call waits for updates.
 	pollTimeout = 30 * time.Second
+)
+
+// Telegram's flood limits, from the Bot API FAQ ("My bot is hitting
+// limits, how do I avoid this?", core.telegram.org/bots/faq): in one chat,
+// no more than about one message a second, with short bursts tolerated;
+// in a group, no more than 20 messages a minute; overall, about 30
+// messages a second. Edits and drafts count as messages.
+var (
+	// ChatBudget is a chat's: one a second. The burst of 3 is the "short
+	// burst" Telegram lets through, and lets a short answer's first and
+	// final text go out at once.
+	ChatBudget = platform.Bucket{Rate: 1, Burst: 3}
+	// GroupBudget is a group's: 20 a minute.
+	GroupBudget = platform.Bucket{Rate: 20.0 / 60, Burst: 20}
+	// BotBudget is the whole bot's: 30 a second.
+	BotBudget = platform.Bucket{Rate: 30, Burst: 30}
 )
 
 // Flavour names the markup the adapter sends: Telegram's HTML subset.
@@ -111,6 +123,9 @@ func New(opts Options, d platform.Deps) (*Adapter, error) {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Budget == (platform.Bucket{}) {
+		opts.Budget = ChatBudget
+	}
 	a := &Adapter{
 		opts:     opts,
 		state:    d.State,
@@ -144,18 +159,25 @@ func (a *Adapter) Name() string { return Name }
 
 // Caps declares Telegram's limits: 4096 UTF-16 units, edits, drafts in
 // private chats only (sendMessageDraft refuses others), forum topics,
-// typing, and about one change per second.
+// typing, and the flood limits: the chat's budget (platforms.telegram.rate
+// and .burst override it), a group's, and the bot's.
 func (a *Adapter) Caps(t chat.Target) platform.Caps {
+	text := platform.Messages | platform.Drafts
+	budgets := []platform.Budget{{Classes: text, Bucket: a.opts.Budget}}
+	if !t.DM {
+		budgets = append(budgets, platform.Budget{Classes: text, Bucket: GroupBudget})
+	}
+	budgets = append(budgets, platform.Budget{Classes: text | platform.Typing, Account: true, Bucket: BotBudget})
 	return platform.Caps{
-		MaxLength:    MaxLength,
-		Count:        format.UTF16,
-		Edit:         true,
-		Draft:        t.DM,
-		Threads:      true,
-		Typing:       true,
-		Cursor:       true,
-		Format:       Flavour,
-		EditInterval: editInterval,
+		MaxLength: MaxLength,
+		Count:     format.UTF16,
+		Edit:      true,
+		Draft:     t.DM,
+		Threads:   true,
+		Typing:    true,
+		Cursor:    true,
+		Format:    Flavour,
+		Budgets:   budgets,
 	}
 }
 

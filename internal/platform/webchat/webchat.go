@@ -75,17 +75,16 @@ func New(opts Options, d platform.Deps) (*Adapter, error) {
 // Name returns "webchat".
 func (a *Adapter) Name() string { return Name }
 
-// Caps declares a fast, edit-friendly platform: the page re-renders each
-// edit, so answers stream smoothly at a short interval.
+// Caps declares a fast, edit-friendly platform with no rate limit: the
+// page re-renders each edit, and nothing stands between Herald and it.
 func (a *Adapter) Caps(chat.Target) platform.Caps {
 	return platform.Caps{
-		MaxLength:    64000,
-		Count:        format.Runes,
-		Edit:         true,
-		Typing:       true,
-		Cursor:       true,
-		Format:       format.HTML,
-		EditInterval: 100 * time.Millisecond,
+		MaxLength: 64000,
+		Count:     format.Runes,
+		Edit:      true,
+		Typing:    true,
+		Cursor:    true,
+		Format:    format.HTML,
 	}
 }
 

@@ -19,7 +19,7 @@ import (
 
 // Call is one call the adapter received, as the platform saw it.
 type Call struct {
-	Kind   string // "send", "edit", "delete", "typing" or "draft"
+	Kind   string // "send", "edit", "delete", "typing", "draft" or "mark"
 	ChatID string
 	ID     string // the message sent, edited or deleted
 	Text   string
@@ -43,8 +43,11 @@ var ErrEmpty = errors.New("streamtest: message text is empty")
 // ErrNoMessage is returned for an edit or delete of an unknown message.
 var ErrNoMessage = errors.New("streamtest: no such message")
 
-// Fake is a platform adapter (and Drafter) keeping chats in memory. Set
-// Hook before use to make chosen calls fail.
+// Fake is a platform adapter (and Drafter and TurnMarker) keeping chats in
+// memory. It enforces its Caps' budgets as a platform enforces its rate
+// limits: a call that finds a budget empty is refused with a rate-limit
+// answer and counts as a violation. Set Hook before use to make chosen
+// calls fail.
 type Fake struct {
 	caps platform.Caps
 
@@ -62,6 +65,8 @@ type Fake struct {
 	limits     map[string]map[int]time.Duration // chat → call number → retry after
 	penalties  []Penalty
 	violations []Call
+	budgets    map[string][]*platform.Tokens // chat → its buckets, in the order of caps.Budgets
+	accounts   []*platform.Tokens            // the account's buckets, by the index of their budget
 	changed    chan struct{} // closed and replaced at each call
 	ready      chan struct{}
 }
@@ -77,6 +82,7 @@ func New(caps platform.Caps) *Fake {
 		drafts:  make(map[string]string),
 		counts:  make(map[string]int),
 		limits:  make(map[string]map[int]time.Duration),
+		budgets: make(map[string][]*platform.Tokens),
 		changed: make(chan struct{}),
 		ready:   ready,
 	}
@@ -170,6 +176,62 @@ func (f *Fake) Draft(_ context.Context, t chat.Target, draftID int64, text strin
 	})
 }
 
+// TurnStatus implements platform.TurnMarker: it records the mark.
+func (f *Fake) TurnStatus(_ context.Context, t chat.Target, state platform.TurnState) error {
+	return f.do(Call{Kind: "mark", ChatID: t.ChatID, Text: string(state)}, func(*Call) error { return nil })
+}
+
+// classes are the budget classes of each kind of call.
+var classes = map[string]platform.Class{
+	"send": platform.Messages, "edit": platform.Messages, "delete": platform.Messages,
+	"draft": platform.Drafts, "typing": platform.Typing, "mark": platform.Markers,
+}
+
+// overBudget takes a call's tokens from the budgets of its class; when one
+// lacks them it takes none and returns how long until it would have them.
+// A mark takes caps.MarkerCalls tokens. f.mu is held.
+func (f *Fake) overBudget(c Call) (time.Duration, bool) {
+	class, cost := classes[c.Kind], 1.0
+	if c.Kind == "mark" {
+		cost = float64(f.caps.MarkerCalls)
+	}
+	buckets := f.budgets[c.ChatID]
+	if buckets == nil {
+		if f.accounts == nil {
+			f.accounts = make([]*platform.Tokens, len(f.caps.Budgets))
+		}
+		for i, b := range f.caps.Budgets {
+			if !b.Account {
+				buckets = append(buckets, b.Full(c.At))
+				continue
+			}
+			if f.accounts[i] == nil {
+				f.accounts[i] = b.Full(c.At)
+			}
+			buckets = append(buckets, f.accounts[i])
+		}
+		f.budgets[c.ChatID] = buckets
+	}
+	var wait time.Duration
+	for i, b := range f.caps.Budgets {
+		if b.Classes&class == 0 {
+			continue
+		}
+		if at := buckets[i].When(c.At, cost); at.IsZero() || at.After(c.At) {
+			wait = max(wait, at.Sub(c.At), time.Millisecond)
+		}
+	}
+	if wait > 0 {
+		return wait, true
+	}
+	for i, b := range f.caps.Budgets {
+		if b.Classes&class != 0 {
+			buckets[i].Take(c.At, cost)
+		}
+	}
+	return 0, false
+}
+
 // check refuses texts a platform would refuse.
 func (f *Fake) check(text string) error {
 	if text == "" {
@@ -200,6 +262,13 @@ func (f *Fake) do(c Call, apply func(*Call) error) error {
 		if d, ok := f.limits[c.ChatID][n]; ok {
 			f.penalties = append(f.penalties, Penalty{ChatID: c.ChatID, From: c.At, Until: c.At.Add(d)})
 			err = &platform.RateLimitError{RetryAfter: d, Err: errors.New("streamtest: too many requests")}
+		}
+	}
+	if err == nil {
+		if d, over := f.overBudget(c); over {
+			f.penalties = append(f.penalties, Penalty{ChatID: c.ChatID, From: c.At, Until: c.At.Add(d)})
+			f.violations = append(f.violations, c)
+			err = &platform.RateLimitError{RetryAfter: d, Err: errors.New("streamtest: over the budget")}
 		}
 	}
 	if err == nil && f.Hook != nil {
@@ -254,7 +323,8 @@ func (f *Fake) Penalties() []Penalty {
 	return slices.Clone(f.penalties)
 }
 
-// Violations returns the calls made to a chat during its penalty.
+// Violations returns the calls made during a chat's penalty or over its
+// budgets.
 func (f *Fake) Violations() []Call {
 	f.mu.Lock()
 	defer f.mu.Unlock()

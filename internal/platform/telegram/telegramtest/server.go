@@ -33,6 +33,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/herald-chat/herald/internal/platform"
 )
 
 // MaxMessageLength is the longest text, in UTF-16 code units after entity
@@ -49,20 +51,33 @@ type Options struct {
 	Token string
 	// BotUsername is the bot's username, without "@"; default "herald_bot".
 	BotUsername string
-	// RateLimit, when Calls > 0, allows at most Calls sendMessage,
-	// editMessageText and sendMessageDraft calls to one chat within any
-	// Window; the next gets 429 with the retry_after that frees the window,
-	// and the chat is penalised until then.
-	RateLimit RateLimit
+	// Flood, when set, are the flood limits the server enforces (usually
+	// &DocumentedFlood): a call over one gets 429 with the retry_after that
+	// lets it through, the chat is penalised until then, and the call is
+	// recorded as a violation, which a client that paces itself never makes.
+	Flood *Flood
 	// Listener, when set, is where the server listens instead of a
 	// loopback port: a memnet listener, for a test in a synctest bubble.
 	Listener net.Listener
 }
 
-// RateLimit is a per-chat limit: Calls per Window.
-type RateLimit struct {
-	Calls  int
-	Window time.Duration
+// Flood is a set of flood limits, as token buckets: one per chat, one more
+// per group, one for the whole bot. sendMessage, editMessageText,
+// sendMessageDraft and deleteMessage count against all three;
+// sendChatAction against the bot's only.
+type Flood struct {
+	Chat, Group, Bot platform.Bucket
+}
+
+// DocumentedFlood are Telegram's flood limits as its Bot API FAQ states
+// them ("My bot is hitting limits, how do I avoid this?",
+// core.telegram.org/bots/faq): about one message a second in a chat, with
+// short bursts let through (taken here as 3); 20 messages a minute in a
+// group; about 30 messages a second in all.
+var DocumentedFlood = Flood{
+	Chat:  platform.Bucket{Rate: 1, Burst: 3},
+	Group: platform.Bucket{Rate: 20.0 / 60, Burst: 20},
+	Bot:   platform.Bucket{Rate: 30, Burst: 30},
 }
 
 // Call is one request the server received.
@@ -129,9 +144,9 @@ type chatState struct {
 	msgs      []*stored
 	nextID    int
 	threads   map[int]bool
-	drafts    map[string]string // draft_id → visible text
-	recent    []time.Time       // counted calls within the rate-limit window
-	blocked   time.Time         // penalised until
+	drafts    map[string]string  // draft_id → visible text
+	flood     []*platform.Tokens // the chat's flood buckets (and its group's), once used
+	blocked   time.Time          // penalised until
 	penalties []Penalty
 	movedTo   int64 // the supergroup a group became
 }
@@ -175,6 +190,8 @@ type Server struct {
 	files      map[string]*file // by file_id
 	paths      map[string]*file // by file_path
 	calls      []Call
+	violations []Call
+	botFlood   *platform.Tokens // the bot's flood bucket, once used
 	faults     []*fault
 	commands   []BotCommand
 }
@@ -570,6 +587,7 @@ type apiError struct {
 	description string
 	retryAfter  int
 	migrateTo   int64
+	violation   bool // over a flood limit or during a penalty
 }
 
 func badRequest(format string, args ...any) *apiError {
@@ -861,8 +879,8 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, rest string) 
 
 // ---- chat methods ----
 
-// counted are the methods the per-chat rate limit counts.
-var counted = map[string]bool{"sendMessage": true, "editMessageText": true, "sendMessageDraft": true}
+// counted are the methods the flood limits count as messages.
+var counted = map[string]bool{"sendMessage": true, "editMessageText": true, "sendMessageDraft": true, "deleteMessage": true}
 
 // chatMethod runs a method that addresses a chat, after the rate limits
 // and faults.
@@ -874,6 +892,9 @@ func (s *Server) chatMethod(method string, p params) (any, *apiError) {
 	result, aerr := s.chatMethodLocked(method, p, now, &call)
 	if aerr != nil {
 		call.Status, call.Description, call.RetryAfter = aerr.code, aerr.description, aerr.retryAfter
+		if aerr.violation {
+			s.violations = append(s.violations, call)
+		}
 	}
 	s.recordLocked(call)
 	return result, aerr
@@ -889,7 +910,9 @@ func (s *Server) chatMethodLocked(method string, p params, now time.Time, call *
 		return nil, &apiError{code: 400, description: "Bad Request: group chat was upgraded to a supergroup chat", migrateTo: c.movedTo}
 	}
 	if now.Before(c.blocked) {
-		return nil, tooMany(c.blocked.Sub(now))
+		aerr := tooMany(c.blocked.Sub(now))
+		aerr.violation = true
+		return nil, aerr
 	}
 	for i, f := range s.faults {
 		if (f.ChatID != 0 && f.ChatID != c.chat.ID) || (f.Method != "" && f.Method != method) ||
@@ -905,15 +928,8 @@ func (s *Server) chatMethodLocked(method string, p params, now time.Time, call *
 		}
 		return nil, &apiError{code: f.Code, description: f.Description, retryAfter: f.RetryAfter}
 	}
-	if rl := s.opts.RateLimit; rl.Calls > 0 && counted[method] {
-		c.recent = slices.DeleteFunc(c.recent, func(t time.Time) bool { return now.Sub(t) >= rl.Window })
-		if len(c.recent) >= rl.Calls {
-			wait := c.recent[0].Add(rl.Window).Sub(now)
-			retry := time.Duration(math.Ceil(wait.Seconds())) * time.Second
-			s.penaliseLocked(c, now, retry)
-			return nil, tooMany(retry)
-		}
-		c.recent = append(c.recent, now)
+	if aerr := s.floodLocked(c, method, now); aerr != nil {
+		return nil, aerr
 	}
 	switch method {
 	case "sendMessage":
@@ -927,6 +943,52 @@ func (s *Server) chatMethodLocked(method string, p params, now time.Time, call *
 	default:
 		return s.sendChatActionLocked(c, p)
 	}
+}
+
+// floodLocked takes a call's tokens from the flood buckets it counts
+// against; when one is empty it takes none and answers 429 with the
+// whole seconds until all hold a token, penalising the chat until then.
+func (s *Server) floodLocked(c *chatState, method string, now time.Time) *apiError {
+	fl := s.opts.Flood
+	if fl == nil || (!counted[method] && method != "sendChatAction") {
+		return nil
+	}
+	if s.botFlood == nil {
+		s.botFlood = fl.Bot.Full(now)
+	}
+	buckets := []*platform.Tokens{s.botFlood}
+	if counted[method] {
+		if c.flood == nil {
+			c.flood = []*platform.Tokens{fl.Chat.Full(now)}
+			if c.chat.Type == Group || c.chat.Type == Supergroup {
+				c.flood = append(c.flood, fl.Group.Full(now))
+			}
+		}
+		buckets = append(buckets, c.flood...)
+	}
+	var wait time.Duration
+	for _, b := range buckets {
+		wait = max(wait, b.When(now, 1).Sub(now))
+	}
+	if wait <= 0 {
+		for _, b := range buckets {
+			b.Take(now, 1)
+		}
+		return nil
+	}
+	retry := time.Duration(math.Ceil(wait.Seconds())) * time.Second
+	s.penaliseLocked(c, now, retry)
+	aerr := tooMany(retry)
+	aerr.violation = true
+	return aerr
+}
+
+// Violations are the calls made over a flood limit or during a penalty:
+// none, for a client that paces itself.
+func (s *Server) Violations() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.violations)
 }
 
 // tooMany is the 429 answer for a wait of d.

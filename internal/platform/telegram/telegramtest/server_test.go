@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-chat/herald/internal/platform"
 	"go.uber.org/goleak"
 )
 
@@ -275,8 +276,15 @@ func TestDraftsGoAwayWithTheMessage(t *testing.T) {
 	}
 }
 
-func TestRateLimitAndPenalty(t *testing.T) {
-	s := NewServer(Options{RateLimit: RateLimit{Calls: 2, Window: time.Hour}})
+// The flood limits are token buckets: a call over one gets 429 with the
+// whole seconds until it would pass, penalises the chat, and counts as a
+// violation, as does anything sent to the chat during the penalty.
+func TestFloodLimitsAndPenalty(t *testing.T) {
+	s := NewServer(Options{Flood: &Flood{
+		Chat:  platform.Bucket{Rate: 1, Burst: 5},
+		Group: platform.Bucket{Rate: 1.0 / 3600, Burst: 2}, // the group's limit bites first
+		Bot:   platform.Bucket{Rate: 30, Burst: 30},
+	}})
 	defer s.Close()
 	s.AddChat(grp)
 	send := func() response {
@@ -285,6 +293,9 @@ func TestRateLimitAndPenalty(t *testing.T) {
 	}
 	send()
 	send()
+	if len(s.Violations()) != 0 {
+		t.Fatalf("violations within the limits: %+v", s.Violations())
+	}
 	r := send()
 	if r.ErrorCode != 429 || r.Parameters == nil || r.Parameters.RetryAfter < 3590 || r.Description != "Too Many Requests: retry after "+strconv.Itoa(r.Parameters.RetryAfter) {
 		t.Fatalf("third call: %+v", r)
@@ -295,6 +306,9 @@ func TestRateLimitAndPenalty(t *testing.T) {
 	}
 	if p := s.Penalties(grp.ID); len(p) != 1 || p[0].Until.Sub(p[0].From) < time.Hour-time.Second {
 		t.Errorf("penalties %+v", p)
+	}
+	if v := s.Violations(); len(v) != 2 || v[0].Method != "sendMessage" || v[1].Method != "sendChatAction" {
+		t.Errorf("violations %+v, want the third send and the typing during the penalty", v)
 	}
 }
 
