@@ -67,7 +67,7 @@ type Fake struct {
 	violations []Call
 	budgets    map[string][]*platform.Tokens // chat → its buckets, in the order of caps.Budgets
 	accounts   []*platform.Tokens            // the account's buckets, by the index of their budget
-	changed    chan struct{} // closed and replaced at each call
+	changed    chan struct{}                 // closed and replaced at each call
 	ready      chan struct{}
 }
 
