@@ -9,12 +9,14 @@ import (
 	"image/color"
 	"image/png"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,7 +40,7 @@ import (
 // the bot sent is in plaintext on the homeserver. Then the gateway
 // restarts on the same home: the device, its keys and the session stay.
 func TestEncryptedDMAndRestart(t *testing.T) {
-	srv := matrixtest.Start(t)
+	srv := startHomeserver(t, testBudget)
 	alice := newUser(t, srv, "alice")
 	s, simURL := newSim(t)
 	home := t.TempDir()
@@ -122,7 +124,7 @@ func readSessionFile(t *testing.T, dir string) session {
 // not allowed gets nothing: no request reaches the agent. Threads are
 // sessions of their own, and a thread the bot answered in needs no mention.
 func TestGroupRoomMentionsAndThreads(t *testing.T) {
-	srv := matrixtest.Start(t)
+	srv := startHomeserver(t, testBudget)
 	alice := newUser(t, srv, "alice")
 	mallory := newUser(t, srv, "mallory")
 	s, simURL := newSim(t)
@@ -182,7 +184,7 @@ func TestGroupRoomMentionsAndThreads(t *testing.T) {
 // room, so only the journalled target knows the thread) as a reply that
 // mentions the asker.
 func TestResumedAnswerStaysInItsThread(t *testing.T) {
-	srv := matrixtest.Start(t)
+	srv := startHomeserver(t, testBudget)
 	alice := newUser(t, srv, "alice")
 	bob := newUser(t, srv, "bob")
 	home := t.TempDir()
@@ -229,10 +231,70 @@ func TestResumedAnswerStaysInItsThread(t *testing.T) {
 	checkNoPlaintext(t, alice, room, bot)
 }
 
+// With Synapse's default budget (0.2 events a second, bursts of 10), a
+// short answer's first text goes out while the agent still writes, and its
+// final text right after the agent's end, on a token held back for it:
+// nothing waits for an interval or a refill. Told by the order of the
+// bot's events and the tokens its budget held, not by a clock.
+func TestShortAnswerGoesOutAtOnce(t *testing.T) {
+	srv := startHomeserver(t, MessageBudget)
+	alice := newUser(t, srv, "alice")
+	home := t.TempDir()
+	opts, bot, _ := registerBot(t, srv, home, alice.id)
+	opts.Budget = MessageBudget
+
+	s := sim.New(sim.Options{AllowSessionWithoutKey: true, TokensPerSecond: 6, AnswerTokens: 12, Logger: slog.New(slog.DiscardHandler)})
+	var agentEnd atomic.Pointer[time.Time]
+	simSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.ServeHTTP(w, r)
+		if strings.HasSuffix(r.URL.Path, "/chat/completions") {
+			now := time.Now()
+			agentEnd.Store(&now)
+		}
+	}))
+	defer simSrv.Close()
+	startGateway(t, opts, home, simSrv.URL)
+	room := alice.createRoom(false, true, bot)
+	alice.waitJoined(room, bot)
+	asked := alice.say(room, "hello")
+	alice.waitAnswer(room, bot, simAnswer(1, "hello", 12))
+	alice.waitFor("the done marker", func() bool { return slices.Equal(alice.reactionsOn(room, asked, bot), []string{"✅"}) })
+
+	end := *agentEnd.Load()
+	var texts []matrixtest.Event
+	for _, e := range srv.Events() {
+		if e.Type == "m.room.message" {
+			texts = append(texts, e)
+		}
+	}
+	if len(texts) < 2 {
+		t.Fatalf("the bot sent %d text events, want a message and its final edit at least", len(texts))
+	}
+	if first := texts[0]; !first.At.Before(end) {
+		t.Errorf("the first text went out %v after the agent's end, want while it wrote", first.At.Sub(end))
+	}
+	final := texts[len(texts)-1]
+	if final.At.Before(end) {
+		t.Errorf("the last text event came before the agent's end: the final text was not its own")
+	}
+	if final.Level < 3 {
+		t.Errorf("the budget held %.2f tokens at the final text, want the 3 held back for it and the marker", final.Level)
+	}
+	var after []string
+	for _, e := range srv.Events() {
+		if e.At.After(end) {
+			after = append(after, e.Kind+" "+e.Type)
+		}
+	}
+	if want := []string{"send m.room.message", "redact ", "send m.reaction"}; !slices.Equal(after, want) {
+		t.Errorf("after the agent's end the bot sent %q, want the final text at once, then the marker", after)
+	}
+}
+
 // The first start skips the history of the rooms the bot is in: only what
 // comes after it is answered.
 func TestFirstStartSkipsHistory(t *testing.T) {
-	srv := matrixtest.Start(t)
+	srv := startHomeserver(t, testBudget)
 	alice := newUser(t, srv, "alice")
 	s, simURL := newSim(t)
 	home := t.TempDir()
@@ -261,7 +323,7 @@ func TestFirstStartSkipsHistory(t *testing.T) {
 // With a recovery key, the gateway fetches the cross-signing keys from
 // secret storage and signs its device, so others see it as verified.
 func TestCrossSigningWithRecoveryKey(t *testing.T) {
-	srv := matrixtest.Start(t)
+	srv := startHomeserver(t, testBudget)
 	_, simURL := newSim(t)
 	home := t.TempDir()
 	opts, bot, _ := registerBot(t, srv, home)
@@ -334,7 +396,7 @@ func loginDevice(t *testing.T, srv *matrixtest.Server, localpart, pw string) *cr
 // An image sent into an encrypted room reaches the gateway decrypted, as
 // an image attachment with its caption.
 func TestEncryptedImage(t *testing.T) {
-	srv := matrixtest.Start(t)
+	srv := startHomeserver(t, testBudget)
 	alice := newUser(t, srv, "alice")
 	home := t.TempDir()
 	opts, bot, _ := registerBot(t, srv, home, alice.id)
@@ -423,7 +485,7 @@ func waitChan(t *testing.T, ch <-chan struct{}, what string) {
 // the bot runs on without encryption but never writes plaintext into an
 // encrypted room.
 func TestCryptoStoreMismatch(t *testing.T) {
-	srv := matrixtest.Start(t)
+	srv := startHomeserver(t, testBudget)
 	alice := newUser(t, srv, "alice")
 	_, simURL := newSim(t)
 	home := t.TempDir()

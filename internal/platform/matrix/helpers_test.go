@@ -420,6 +420,28 @@ func (k *killable) TurnStatus(ctx context.Context, t chat.Target, state platform
 	return k.Adapter.TurnStatus(ctx, t, state)
 }
 
+// botID is the test bot's user id.
+const botID = "@herald:" + matrixtest.ServerName
+
+// testBudget is the bot's budget in the tests: faster than Synapse's
+// default (0.2/s, burst 10), so that their many turns stream without long
+// waits; the homeserver holds the bot to it.
+var testBudget = platform.Bucket{Rate: 4, Burst: 10}
+
+// startHomeserver runs a Dendrite that holds the bot to budget as Synapse
+// holds a user to rc_message, and fails the test for every event the bot
+// sent over it.
+func startHomeserver(t *testing.T, budget platform.Bucket) *matrixtest.Server {
+	t.Helper()
+	srv := matrixtest.StartWith(t, matrixtest.Options{Limit: &matrixtest.Limit{Users: []string{botID}, Bucket: budget}})
+	t.Cleanup(func() {
+		for _, e := range srv.Violations() {
+			t.Errorf("the bot sent a %s %s into %s at %s over its budget", e.Kind, e.Type, e.Room, e.At.Format("15:04:05.000"))
+		}
+	})
+	return srv
+}
+
 // setup is a test bot: the adapter's options and what the gateway gives
 // it, less the state store, which newAdapter opens.
 type setup struct {
@@ -436,14 +458,12 @@ func registerBot(t *testing.T, srv *matrixtest.Server, home string, allowed ...i
 	s := setup{
 		Options: Options{
 			Homeserver:     srv.URL(),
-			UserID:         "@" + bot + ":" + matrixtest.ServerName,
+			UserID:         botID,
 			Password:       password(bot),
 			E2EE:           E2EERequired,
 			RequireMention: true,
 			Reactions:      true,
-			// Faster than Synapse's default (0.2/s, burst 10), so that the
-			// tests' many turns stream without long waits.
-			Budget: platform.Bucket{Rate: 4, Burst: 10},
+			Budget:         testBudget,
 		},
 		deps: platform.Deps{Dir: filepath.Join(home, "matrix"), Logger: testLogger(t)},
 	}

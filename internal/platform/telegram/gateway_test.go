@@ -10,11 +10,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 	"unicode/utf8"
 
+	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/platform/telegram/telegramtest"
 	"github.com/herald-chat/herald/internal/sim"
@@ -561,4 +563,72 @@ func summary(atts []chat.Attachment) []string {
 		out = append(out, fmt.Sprintf("%s %s %q %d bytes", a.Kind, a.MIMEType, a.Name, len(a.Data)))
 	}
 	return out
+}
+
+// timed is a backend that writes its answer in two halves, a second
+// apart, and notes when it began and ended.
+type timed struct {
+	mu         sync.Mutex
+	began, end time.Time
+}
+
+func (b *timed) Name() string { return "timed" }
+
+func (b *timed) Run(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result {
+	b.mu.Lock()
+	b.began = time.Now()
+	b.mu.Unlock()
+	emit(agent.Event{Kind: agent.EventDelta, Text: "Hello there, "})
+	time.Sleep(time.Second)
+	emit(agent.Event{Kind: agent.EventDelta, Text: "how are you today?"})
+	b.mu.Lock()
+	b.end = time.Now()
+	b.mu.Unlock()
+	text := "Hello there, how are you today?"
+	return agent.Result{FinalResponse: text, Text: text, SessionID: turn.SessionID}
+}
+
+// Within Telegram's flood limits a short answer's first text shows the
+// moment the agent writes it, and its final text the moment the agent
+// ends: no interval is waited, a token is held back for the end. (In the
+// bubble time is exact: "the moment" is the same instant.)
+func TestShortAnswerShowsAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		chat         telegramtest.Chat
+		text         string
+		first, final string // the methods that show the first and the final text
+	}{
+		{"private chat", aliceDM, "hi", "sendMessageDraft", "sendMessage"},
+		{"group", group, "@herald_bot hi", "sendMessage", "editMessageText"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := newServer(t)
+				srv.AddChat(tc.chat)
+				b := &timed{}
+				startGateway(t, srv, newStore(t), b, gwConfig{})
+				srv.Inject(telegramtest.Incoming{Chat: tc.chat, From: alice, Text: tc.text})
+				waitFor(t, srv, "the final text", func() bool {
+					msgs := srv.BotMessages(tc.chat.ID)
+					return len(msgs) == 1 && msgs[0].Text == "Hello there, how are you today?"
+				})
+				var shows []telegramtest.Call
+				for _, c := range srv.CallsTo(tc.chat.ID) {
+					if c.Status == 200 && c.Method != "sendChatAction" {
+						shows = append(shows, c)
+					}
+				}
+				if len(shows) < 2 || shows[0].Method != tc.first || shows[len(shows)-1].Method != tc.final {
+					t.Fatalf("calls %s; want %s first and %s last", methods(shows), tc.first, tc.final)
+				}
+				if at := shows[0].At; !at.Equal(b.began) {
+					t.Errorf("the first text showed %v after the agent wrote it", at.Sub(b.began))
+				}
+				if at := shows[len(shows)-1].At; !at.Equal(b.end) {
+					t.Errorf("the final text showed %v after the agent's end", at.Sub(b.end))
+				}
+			})
+		})
+	}
 }

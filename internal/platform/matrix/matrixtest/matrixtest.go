@@ -19,6 +19,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,7 +39,8 @@ const ServerName = "localhost"
 // startTimeout bounds how long Dendrite may take to answer.
 const startTimeout = 60 * time.Second
 
-// Server is a running Dendrite.
+// Server is a running Dendrite, behind a rate limit of Synapse's kind
+// when Options.Limit asks for one.
 type Server struct {
 	url  string
 	dir  string
@@ -48,6 +50,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	stopped bool
+	limiter *limiter // nil without Options.Limit
 }
 
 // Options change the server's configuration.
@@ -56,6 +59,9 @@ type Options struct {
 	// 500 ms cool-off; M_LIMIT_EXCEEDED with retry_after_ms). It is off by
 	// default, as in Dendrite's CI configuration.
 	RateLimit bool
+	// Limit, when set, puts a rate limit of Synapse's kind in front of
+	// Dendrite, whose own limiter counts differently: see Limit.
+	Limit *Limit
 }
 
 // Start runs a Dendrite for the test and stops it when the test ends. The
@@ -102,6 +108,11 @@ func StartWith(t testing.TB, opts Options) *Server {
 	for attempt := 0; attempt < 3; attempt++ {
 		s, err := launch(bins["dendrite"], dir, configPath)
 		if err == nil {
+			if opts.Limit != nil {
+				proxy := httptest.NewServer(s.limit(*opts.Limit))
+				s.url = proxy.URL
+				t.Cleanup(proxy.Close)
+			}
 			t.Cleanup(func() {
 				s.stop()
 				if t.Failed() {
