@@ -48,9 +48,11 @@ type Server struct {
 	log  *lockedWriter
 	done chan struct{}
 
-	mu      sync.Mutex
-	stopped bool
-	limiter *limiter // nil without Options.Limit
+	mu        sync.Mutex
+	stopped   bool
+	limiter   *limiter         // nil without Options.Limit
+	proxy     *httptest.Server // the limiter's listener; nil without it
+	removeDir bool             // Close removes dir (Launch made it)
 }
 
 // Options change the server's configuration.
@@ -75,56 +77,92 @@ func Start(t testing.TB) *Server {
 // StartWith is Start with options.
 func StartWith(t testing.TB, opts Options) *Server {
 	t.Helper()
-	bins := map[string]string{}
 	for _, name := range Binaries {
-		path, err := exec.LookPath(name)
-		if err != nil {
+		if _, err := exec.LookPath(name); err != nil {
 			if testing.Short() {
 				t.Skipf("Dendrite's %s is not on PATH (-short)", name)
 			}
 			t.Fatalf("Dendrite's %s is not on PATH: the Matrix tests run against a real homeserver. "+
 				"Install it with .ci/dendrite.sh and put the directory it prints on PATH: export PATH=\"$(.ci/dendrite.sh):$PATH\"", name)
 		}
+	}
+	s, err := start(t.TempDir(), opts)
+	if err != nil {
+		t.Fatalf("starting Dendrite: %v", err)
+	}
+	t.Cleanup(func() {
+		s.Close()
+		if t.Failed() {
+			t.Logf("Dendrite's log (last lines):\n%s", s.tail(60))
+		}
+	})
+	return s
+}
+
+// Launch runs a Dendrite for a program other than a test (the
+// benchmarks), with its data in a new temporary directory; Close stops it
+// and removes the directory.
+func Launch(opts Options) (*Server, error) {
+	dir, err := os.MkdirTemp("", "herald-dendrite-")
+	if err != nil {
+		return nil, err
+	}
+	s, err := start(dir, opts)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	s.removeDir = true
+	return s, nil
+}
+
+// start configures and runs a Dendrite with its data in dir, trying a few
+// ports, behind the rate limit when opts asks for one.
+func start(dir string, opts Options) (*Server, error) {
+	bins := map[string]string{}
+	for _, name := range Binaries {
+		path, err := exec.LookPath(name)
+		if err != nil {
+			return nil, fmt.Errorf("no %s of Dendrite's on PATH (install it with .ci/dendrite.sh): %w", name, err)
+		}
 		bins[name] = path
 	}
-	dir := t.TempDir()
 	key := filepath.Join(dir, "matrix_key.pem")
-	run(t, bins["generate-keys"], "--private-key", key)
-	config := run(t, bins["generate-config"], "-ci", "-dir", dir, "-server", ServerName)
-	config = edit(t, config, map[string]string{
+	if _, err := run(bins["generate-keys"], "--private-key", key); err != nil {
+		return nil, err
+	}
+	config, err := run(bins["generate-config"], "-ci", "-dir", dir, "-server", ServerName)
+	if err != nil {
+		return nil, err
+	}
+	replace := map[string]string{
 		"  private_key: matrix_key.pem\n":      "  private_key: " + key + "\n",
 		"  disable_federation: false\n":        "  disable_federation: true\n",
 		"  server_notices:\n    enabled: true": "  server_notices:\n    enabled: false",
-	})
+	}
 	if opts.RateLimit {
-		config = edit(t, config, map[string]string{"  rate_limiting:\n    enabled: false\n": "  rate_limiting:\n    enabled: true\n"})
+		replace["  rate_limiting:\n    enabled: false\n"] = "  rate_limiting:\n    enabled: true\n"
+	}
+	if config, err = edit(config, replace); err != nil {
+		return nil, err
 	}
 	configPath := filepath.Join(dir, "dendrite.yaml")
 	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
 		s, err := launch(bins["dendrite"], dir, configPath)
 		if err == nil {
 			if opts.Limit != nil {
-				proxy := httptest.NewServer(s.limit(*opts.Limit))
-				s.url = proxy.URL
-				t.Cleanup(proxy.Close)
+				s.proxy = httptest.NewServer(s.limit(*opts.Limit))
+				s.url = s.proxy.URL
 			}
-			t.Cleanup(func() {
-				s.stop()
-				if t.Failed() {
-					t.Logf("Dendrite's log (last lines):\n%s", s.tail(60))
-				}
-			})
-			return s
+			return s, nil
 		}
 		lastErr = err
 	}
-	t.Fatalf("starting Dendrite: %v", lastErr)
-	return nil
+	return nil, lastErr
 }
 
 // launch starts Dendrite on a free loopback port and waits until it answers.
@@ -176,6 +214,15 @@ func (s *Server) Dir() string { return s.dir }
 // returns its id and the access token and device id of its first login.
 func (s *Server) Register(t testing.TB, localpart, password string) (userID, accessToken, deviceID string) {
 	t.Helper()
+	userID, accessToken, deviceID, err := s.RegisterUser(localpart, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return userID, accessToken, deviceID
+}
+
+// RegisterUser is Register for programs other than tests.
+func (s *Server) RegisterUser(localpart, password string) (userID, accessToken, deviceID string, err error) {
 	body, _ := json.Marshal(map[string]any{
 		"username":                    localpart,
 		"password":                    password,
@@ -187,8 +234,8 @@ func (s *Server) Register(t testing.TB, localpart, password string) (userID, acc
 		AccessToken string `json:"access_token"`
 		DeviceID    string `json:"device_id"`
 	}
-	s.post(t, "/_matrix/client/v3/register", body, &out)
-	return out.UserID, out.AccessToken, out.DeviceID
+	err = s.post("/_matrix/client/v3/register", body, &out)
+	return out.UserID, out.AccessToken, out.DeviceID, err
 }
 
 // Login logs an existing user in as a new device.
@@ -203,23 +250,37 @@ func (s *Server) Login(t testing.TB, localpart, password string) (accessToken, d
 		AccessToken string `json:"access_token"`
 		DeviceID    string `json:"device_id"`
 	}
-	s.post(t, "/_matrix/client/v3/login", body, &out)
+	if err := s.post("/_matrix/client/v3/login", body, &out); err != nil {
+		t.Fatal(err)
+	}
 	return out.AccessToken, out.DeviceID
 }
 
-func (s *Server) post(t testing.TB, path string, body []byte, out any) {
-	t.Helper()
+func (s *Server) post(path string, body []byte, out any) error {
 	resp, err := http.Post(s.url+path, "application/json", bytes.NewReader(body))
 	if err != nil {
-		t.Fatalf("POST %s: %v", path, err)
+		return fmt.Errorf("POST %s: %w", path, err)
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST %s: %s: %s", path, resp.Status, data)
+		return fmt.Errorf("POST %s: %s: %s", path, resp.Status, data)
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		t.Fatalf("POST %s: %v", path, err)
+		return fmt.Errorf("POST %s: %w", path, err)
+	}
+	return nil
+}
+
+// Close stops Dendrite (and the limiter in front of it), and removes its
+// data when Launch made the directory.
+func (s *Server) Close() {
+	s.stop()
+	if s.proxy != nil {
+		s.proxy.Close()
+	}
+	if s.removeDir {
+		os.RemoveAll(s.dir)
 	}
 }
 
@@ -266,28 +327,26 @@ func (w *lockedWriter) Write(p []byte) (int, error) {
 }
 
 // run runs a Dendrite tool and returns its standard output.
-func run(t testing.TB, bin string, args ...string) string {
-	t.Helper()
+func run(bin string, args ...string) (string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, stderr.String())
+		return "", fmt.Errorf("%s %s: %w\n%s", filepath.Base(bin), strings.Join(args, " "), err, stderr.String())
 	}
-	return stdout.String()
+	return stdout.String(), nil
 }
 
 // edit replaces exact snippets of the generated configuration, failing if
 // one is missing (a Dendrite version with another layout).
-func edit(t testing.TB, config string, replace map[string]string) string {
-	t.Helper()
+func edit(config string, replace map[string]string) (string, error) {
 	for old, repl := range replace {
 		if !strings.Contains(config, old) {
-			t.Fatalf("Dendrite's generated config has no %q: is it v0.13.8?", old)
+			return "", fmt.Errorf("no %q in the config Dendrite generated: is it v0.13.8?", old)
 		}
 		config = strings.Replace(config, old, repl, 1)
 	}
-	return config
+	return config, nil
 }
 
 // freeAddr finds a free loopback port.
