@@ -39,6 +39,10 @@ func testConfig(t *testing.T) benchConfig {
 	c.StartupRuns = 1
 	c.SSERounds = 1
 	c.SSERound = 20 * time.Millisecond
+	c.PacingLengths = []time.Duration{time.Second}
+	c.PacingTelegram = 4
+	c.PacingMatrix = 1
+	c.PacingParallel = 4
 	c.Log = t.Logf
 	return c
 }
@@ -136,6 +140,36 @@ func TestShortMode(t *testing.T) {
 		r.Memory = m
 	})
 
+	t.Run("pacing", func(t *testing.T) {
+		p := measurePacing(ctx, cfg)
+		if p.MatrixSkipped != "" && !testing.Short() {
+			t.Errorf("Matrix not run: %s", p.MatrixSkipped)
+		}
+		for _, x := range []struct {
+			name    string
+			answers []pacedAnswer
+			want    int
+			over    int
+			err     error
+		}{{"Telegram", p.Telegram, cfg.PacingTelegram, p.TelegramOver, p.TelegramErr}, {"Matrix", p.Matrix, cfg.PacingMatrix, p.MatrixOut, p.MatrixErr}} {
+			if x.name == "Matrix" && p.MatrixSkipped != "" {
+				continue
+			}
+			if x.err != nil {
+				t.Errorf("%s: %v", x.name, x.err)
+			}
+			if len(x.answers) != x.want || x.over != 0 || differences(x.answers) != 0 {
+				t.Errorf("%s: %d answers measured of %d, %d calls over the budget, %d shown other than sent", x.name, len(x.answers), x.want, x.over, differences(x.answers))
+			}
+			for _, a := range x.answers {
+				if a.Length <= 0 || a.First < 0 || a.Final < 0 {
+					t.Errorf("%s: answer %+v: a text shown before the agent wrote it", x.name, a)
+				}
+			}
+		}
+		r.Pacing = p
+	})
+
 	t.Run("startup", func(t *testing.T) {
 		if testing.Short() {
 			t.Skip("builds the binary")
@@ -160,7 +194,7 @@ func TestShortMode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{"| measure | figure | target | met? |", "added latency to first text", "errors / answers with dropped text", "idle session", "SSE parsing"} {
+		for _, want := range []string{"| measure | figure | target | met? |", "added latency to first text", "errors / answers with dropped text", "idle session", "SSE parsing", "6. Pacing by budget"} {
 			if !strings.Contains(string(md), want) {
 				t.Errorf("report.md lacks %q", want)
 			}

@@ -25,6 +25,12 @@ type benchConfig struct {
 	StartupRuns  int
 	SSERounds    int
 	SSERound     time.Duration
+	// Measure 6: answers of these lengths to Telegram (that many in all,
+	// PacingParallel at a time) and to Matrix (one at a time).
+	PacingLengths  []time.Duration
+	PacingTelegram int
+	PacingMatrix   int
+	PacingParallel int
 
 	Herald     string // a prebuilt binary for the start-up figure; empty builds one
 	ProfileDir string // where CPU profiles of the largest run go; empty: none
@@ -44,6 +50,11 @@ func fullConfig() benchConfig {
 		StartupRuns:  10,
 		SSERounds:    5,
 		SSERound:     time.Second,
+
+		PacingLengths:  []time.Duration{2 * time.Second, 5 * time.Second, 10 * time.Second, 20 * time.Second},
+		PacingTelegram: 200,
+		PacingMatrix:   8,
+		PacingParallel: 10,
 	}
 }
 
@@ -59,6 +70,9 @@ func shortConfig() benchConfig {
 	c.StartupRuns = 3
 	c.SSERounds = 3
 	c.SSERound = 100 * time.Millisecond
+	c.PacingLengths = []time.Duration{time.Second, 3 * time.Second}
+	c.PacingTelegram = 20
+	c.PacingMatrix = 2
 	return c
 }
 

@@ -26,6 +26,7 @@ type report struct {
 	ScaleErr   error
 	Memory     *memoryResult
 	MemoryErr  error
+	Pacing     *pacingResult
 	ChartNote  string
 	ProfileDir string
 }
@@ -241,7 +242,58 @@ func (r *report) summary() []row {
 	} else if r.SSEErr != nil {
 		rows = append(rows, row{"5 · SSE parsing", "failed: " + errText(r.SSEErr), "≥ 2×", "**no**"})
 	}
+	if p := r.Pacing; p != nil {
+		rows = append(rows, p.summary()...)
+	}
 	return rows
+}
+
+// summary is measure 6's rows: per platform, the first and final text's
+// delay after the agent at p99, and the calls over a budget.
+func (p *pacingResult) summary() []row {
+	var rows []row
+	for _, x := range []struct {
+		name    string
+		answers []pacedAnswer
+		over    int
+		err     error
+		skipped string
+	}{{"Telegram", p.Telegram, p.TelegramOver, p.TelegramErr, ""}, {"Matrix", p.Matrix, p.MatrixOut, p.MatrixErr, p.MatrixSkipped}} {
+		switch {
+		case x.skipped != "":
+			rows = append(rows, row{"6 · " + x.name + ": pacing by budget", "not run: " + x.skipped, dash, dash})
+			continue
+		case x.err != nil:
+			rows = append(rows, row{"6 · " + x.name + ": pacing by budget", "failed: " + errText(x.err), dash, "**no**"})
+		}
+		if len(x.answers) == 0 {
+			continue
+		}
+		first, final := delays(x.answers)
+		rows = append(rows,
+			row{fmt.Sprintf("6 · %s, flood control on: agent's first text → first text shown, p99 (%d answers)", x.name, len(x.answers)), ms(first.p99()), "≤ 50 ms", yesNo(first.p99() <= 50*time.Millisecond)},
+			row{fmt.Sprintf("6 · %s, flood control on: agent's end → final text shown, p99", x.name), ms(final.p99()), "≤ 50 ms", yesNo(final.p99() <= 50*time.Millisecond)},
+			row{fmt.Sprintf("6 · %s: calls over the platform's budget / answers shown other than sent", x.name), fmt.Sprintf("%d / %d", x.over, differences(x.answers)), "0 / 0", yesNo(x.over == 0 && differences(x.answers) == 0)})
+	}
+	return rows
+}
+
+// delays are the answers' first and final text delays.
+func delays(answers []pacedAnswer) (first, final dist) {
+	var f, l []time.Duration
+	for _, a := range answers {
+		f, l = append(f, a.First), append(l, a.Final)
+	}
+	return newDist(f), newDist(l)
+}
+
+// differences counts the answers shown other than the agent sent them.
+func differences(answers []pacedAnswer) int {
+	n := 0
+	for _, a := range answers {
+		n += a.Differences
+	}
+	return n
 }
 
 // convs says "1 conversation", "1,000 conversations".
@@ -456,10 +508,43 @@ func (r *report) markdown() string {
 		w("\n")
 	}
 
+	if p := r.Pacing; p != nil {
+		w("## 6. Pacing by budget\n\n")
+		w("Answers of %v at %d tokens/s, relayed to platforms that keep their rate limits: Telegram's fake Bot API (`telegramtest`) with the flood limits of Telegram's Bot API FAQ on (a chat 1/s in bursts of 3, a group 20/min, the bot 30/s), %d answers in private chats, %d at a time; and Dendrite behind Synapse's default `rc_message` for the bot's account (0.2 events/s, bursts of 10; messages, edits, reactions and redactions all count), %d answers one at a time, reactions on. The fakes refuse and count every call over a limit. Times are taken where the platform receives the calls, from the moment the simulator flushed the agent's first content and its `[DONE]`.\n\n",
+			r.Config.PacingLengths, pacingTPS, r.Config.PacingTelegram, r.Config.PacingParallel, r.Config.PacingMatrix)
+		w("| platform | answer length | answers | first text after the agent p50 / p99 / max | final text after the agent's end p50 / p99 / max | Matrix budget at the first text (tokens) p50 |\n|---|---|---|---|---|---|\n")
+		for _, x := range []struct {
+			name    string
+			answers []pacedAnswer
+		}{{"Telegram", p.Telegram}, {"Matrix", p.Matrix}} {
+			groups := byLength(x.answers, r.Config.PacingLengths)
+			for _, l := range r.Config.PacingLengths {
+				g := groups[l]
+				if len(g) == 0 {
+					continue
+				}
+				first, final := delays(g)
+				tokens := dash
+				if x.name == "Matrix" {
+					var ts []float64
+					for _, a := range g {
+						ts = append(ts, a.Tokens)
+					}
+					sort.Float64s(ts)
+					tokens = fmt.Sprintf("%.1f", ts[len(ts)/2])
+				}
+				w("| %s | %v | %d | %s / %s / %s | %s / %s / %s | %s |\n", x.name, l, len(g),
+					ms(first.p50()), ms(first.p99()), ms(first.max()), ms(final.p50()), ms(final.p99()), ms(final.max()), tokens)
+			}
+		}
+		w("\nHow the delay grows: Matrix's budget refills one event every 5 s, so answers one after another use up the burst of 10; the first text of an answer that starts on an empty bucket waits for a token (the 👀 marker is skipped rather than delay it), while the final text never waits, a token being held back for it from the start.\n\n")
+	}
+
 	var runs []*runResult
 	if r.Relay != nil {
 		runs = append(runs, r.Relay.Zero, r.Relay.Default)
 	}
+
 	for _, lv := range r.Scale {
 		runs = append(runs, lv.Herald)
 	}
