@@ -537,7 +537,7 @@ func (r *report) markdown() string {
 					ms(first.p50()), ms(first.p99()), ms(first.max()), ms(final.p50()), ms(final.p99()), ms(final.max()), tokens)
 			}
 		}
-		w("\nHow the delay grows: Matrix's budget refills one event every 5 s, so answers one after another use up the burst of 10; the first text of an answer that starts on an empty bucket waits for a token (the 👀 marker is skipped rather than delay it), while the final text never waits, a token being held back for it from the start.\n\n")
+		w("\nHow the delay grows: Matrix's budget refills one event every 5 s for the whole account, so answers one after another spend the burst of 10. An answer's intermediate edits always leave two tokens, one for its final text and one for the next answer's first text, and markers (👀, ✅) take only what text can spare; so the final text never waits, and a first text waits only when answers come faster than the budget refills.\n\n")
 	}
 
 	var runs []*runResult

@@ -277,14 +277,16 @@ func (d *Delivery) started() bool {
 	return d.screen.active != nil || len(d.screen.sealed) > 0 || d.screen.drafted != ""
 }
 
-// intermediate is what an intermediate update asks of the budgets: it must
-// leave a token for the final text and for the turn's last marker.
+// intermediate is what an intermediate update asks of the budgets. The
+// first text must leave a token for the final text; the others room for
+// the next answer as well (see spend), so that a long answer spending its
+// share does not hold the next one back.
 func (d *Delivery) intermediate() spend {
 	class := platform.Messages
 	if d.mode == modeDraft {
 		class = platform.Drafts
 	}
-	return spend{class: class, cost: 1, keep: hold{messages: 1, markers: d.shape.caps.MarkerCalls}}
+	return spend{class: class, cost: 1, keep: 1, spare: d.started()}
 }
 
 // dueAt is when the next intermediate update may go: the first at once;
@@ -325,7 +327,7 @@ func (d *Delivery) typing() bool {
 		return false // stopping
 	}
 	defer d.gate.release()
-	s := spend{class: platform.Typing, cost: 1, keep: hold{messages: 2, markers: d.shape.caps.MarkerCalls}}
+	s := spend{class: platform.Typing, cost: 1, keep: 2, spare: true} // the first and the final text
 	if at, ok := d.gate.reserve(time.Now(), s); !ok {
 		d.typingAt = at
 		return false

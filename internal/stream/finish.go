@@ -13,18 +13,18 @@ import (
 // Mark shows the turn's state on the asking message where the platform
 // does that (platform.TurnMarker), through the chat's gate like every other
 // call. A marker is a courtesy: it is skipped when the budgets do not hold
-// its calls besides the tokens the answer still needs (the first and the
-// final text while the turn works, nothing once it is over). It reports
-// whether the marker went out.
+// its calls besides the tokens text still needs (this answer's first and
+// final text while the turn works, and room for the next answer). It
+// reports whether the marker went out.
 func (d *Delivery) Mark(ctx context.Context, state platform.TurnState) (bool, error) {
 	m, ok := d.ad.(platform.TurnMarker)
 	calls := d.shape.caps.MarkerCalls
 	if !ok || calls == 0 {
 		return false, nil
 	}
-	s := spend{class: platform.Markers, cost: calls}
+	s := spend{class: platform.Markers, cost: calls, spare: true}
 	if state == platform.TurnWorking {
-		s.keep = hold{messages: 2, markers: calls}
+		s.keep = 2 // this answer's first and final text
 	}
 	return d.gate.try(ctx, s, func(ctx context.Context) error { return m.TurnStatus(ctx, d.target, state) })
 }

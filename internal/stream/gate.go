@@ -133,28 +133,30 @@ type limit struct {
 }
 
 // spend is what a call asks of the budgets: its class, how many tokens it
-// takes, and how many it must leave for calls still to come (the final
-// text, the turn's last marker).
+// takes, and what it must leave in the budgets text draws on: keep tokens
+// for its own answer's text still to come (its final text), and, with
+// spare, room for the next answer to show at once (its first and final
+// text on an account's budget, which other chats share; its first in a
+// chat's own). Markers have nothing kept for them: they are skipped
+// before text is delayed.
 type spend struct {
 	class platform.Class
 	cost  int
-	keep  hold
+	keep  int
+	spare bool
 }
 
-// hold is the tokens a delivery holds back, by the class that will spend
-// them.
-type hold struct {
-	messages, markers int
-}
-
-// keepIn is how many tokens s must leave in a budget of these classes.
-func (s spend) keepIn(classes platform.Class) float64 {
-	n := 0
-	if classes&(platform.Messages|platform.Drafts) != 0 {
-		n += s.keep.messages
+// keepIn is how many tokens s must leave in the budget l.
+func (s spend) keepIn(l limit) float64 {
+	if l.classes&(platform.Messages|platform.Drafts) == 0 {
+		return 0
 	}
-	if classes&platform.Markers != 0 {
-		n += s.keep.markers
+	n := s.keep
+	switch {
+	case s.spare && l.shared != nil:
+		n += 2
+	case s.spare:
+		n++
 	}
 	return float64(n)
 }
@@ -270,7 +272,7 @@ func (g *Gate) reserve(now time.Time, s spend) (time.Time, bool) {
 		if l.classes&s.class == 0 {
 			continue
 		}
-		when := l.tokens.When(now, float64(s.cost)+s.keepIn(l.classes))
+		when := l.tokens.When(now, float64(s.cost)+s.keepIn(l))
 		if when.IsZero() {
 			// More than the budget can ever hold: wait for it to be full.
 			when = l.tokens.When(now, float64(l.tokens.Shape().Burst))
@@ -304,7 +306,7 @@ func (g *Gate) budgets(now time.Time, s spend) []spare {
 	var out []spare
 	for _, l := range g.limits {
 		if l.classes&s.class != 0 {
-			keep := s.keepIn(l.classes)
+			keep := s.keepIn(l)
 			out = append(out, spare{level: l.tokens.Level(now) - keep, room: float64(l.tokens.Shape().Burst) - keep, rate: l.tokens.Shape().Rate})
 		}
 	}

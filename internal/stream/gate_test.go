@@ -263,7 +263,7 @@ func TestGateBudgets(t *testing.T) {
 		b, doneB := gs.For("p", "b", budgets)
 		defer doneB()
 		now := time.Now()
-		keepOne := spend{class: platform.Messages, cost: 1, keep: hold{messages: 1}}
+		keepOne := spend{class: platform.Messages, cost: 1, keep: 1}
 		for i := range 2 {
 			if _, ok := a.reserve(now, keepOne); !ok {
 				t.Fatalf("intermediate call %d refused with 3 tokens in the chat's budget", i+1)
@@ -298,7 +298,7 @@ func TestGateTrySkipsWhenShort(t *testing.T) {
 		var gs Gates
 		g, done := gs.For("p", "c", []platform.Budget{{Classes: platform.Messages | platform.Markers, Bucket: platform.Bucket{Rate: 0.2, Burst: 4}}})
 		defer done()
-		marker := spend{class: platform.Markers, cost: 2, keep: hold{messages: 2}}
+		marker := spend{class: platform.Markers, cost: 2, keep: 2}
 		calls := 0
 		mark := func(context.Context) error { calls++; return nil }
 		if ran, err := g.try(context.Background(), marker, mark); !ran || err != nil {
@@ -389,6 +389,33 @@ func TestGateDoOneAtATime(t *testing.T) {
 		a, b := <-spans, <-spans
 		if a[0].Before(b[1]) && b[0].Before(a[1]) {
 			t.Errorf("calls overlapped: %v–%v and %v–%v", a[0], a[1], b[0], b[1])
+		}
+	})
+}
+
+// With spare, a call leaves room for the next answer besides its own final
+// text: one token more in a chat's own budget (its first text), two in an
+// account's, which other chats draw on too (their first and final text).
+// From 6 tokens that is 4 calls (2 left) and 3 (3 left).
+func TestGateSpareLeavesRoomForTheNextAnswer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		for _, tc := range []struct {
+			account bool
+			allowed int // calls from a full bucket of 6
+		}{{false, 4}, {true, 3}} {
+			var gs Gates
+			g, done := gs.For("p", "c", []platform.Budget{{Classes: platform.Messages, Account: tc.account, Bucket: platform.Bucket{Rate: 0.01, Burst: 6}}})
+			edit := spend{class: platform.Messages, cost: 1, keep: 1, spare: true}
+			n := 0
+			for ; n < 10; n++ {
+				if _, ok := g.reserve(time.Now(), edit); !ok {
+					break
+				}
+			}
+			done()
+			if n != tc.allowed {
+				t.Errorf("account %v: %d intermediate calls from 6 tokens, want %d", tc.account, n, tc.allowed)
+			}
 		}
 	})
 }

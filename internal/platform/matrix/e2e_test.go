@@ -278,7 +278,7 @@ func TestShortAnswerGoesOutAtOnce(t *testing.T) {
 		t.Errorf("the last text event came before the agent's end: the final text was not its own")
 	}
 	if final.Level < 3 {
-		t.Errorf("the budget held %.2f tokens at the final text, want the 3 held back for it and the marker", final.Level)
+		t.Errorf("the budget held %.2f tokens at the final text, want the 3 intermediate edits leave: its own and the next answer's first and final", final.Level)
 	}
 	var after []string
 	for _, e := range srv.Events() {
