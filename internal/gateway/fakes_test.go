@@ -208,11 +208,11 @@ func (m *marking) Caps(t chat.Target) platform.Caps {
 	return c
 }
 
-func (m *marking) TurnStatus(_ context.Context, _ chat.Target, s platform.TurnState) error {
+func (m *marking) TurnStatus(_ context.Context, _ chat.Target, s platform.TurnState) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.states = append(m.states, s)
-	return nil
+	return 1, nil
 }
 
 func (m *marking) marks() []platform.TurnState {

@@ -42,7 +42,7 @@ type Caps struct {
 	// the calls.
 	Budgets []Budget
 	// MarkerCalls is how many calls of class Markers one change of a
-	// turn's marker makes (Matrix replaces a reaction: a redaction and a
+	// turn's marker may make (Matrix replaces a reaction: a redaction and a
 	// reaction); 0 when the chat shows no markers.
 	MarkerCalls int
 }
@@ -97,6 +97,13 @@ func (t *Tokens) Level(now time.Time) float64 {
 		now = t.at
 	}
 	return min(float64(t.shape.Burst), t.level+t.shape.Rate*now.Sub(t.at).Seconds())
+}
+
+// Return gives back n tokens taken for calls that were not made, up to
+// the burst.
+func (t *Tokens) Return(now time.Time, n float64) {
+	t.Take(now, -n)
+	t.level = min(t.level, float64(t.shape.Burst))
 }
 
 // Take removes n tokens at now; the level may go below zero, which a
@@ -194,9 +201,11 @@ const (
 
 // TurnMarker is an adapter that marks the asking message with the state of
 // its turn (Matrix's 👀, ✅ and ❌ reactions). Only the gateway knows when a
-// turn starts and how it ends.
+// turn starts and how it ends. TurnStatus reports how many calls of class
+// Markers it made (never more than Caps.MarkerCalls), so that the budgets
+// are charged for those only.
 type TurnMarker interface {
-	TurnStatus(ctx context.Context, t chat.Target, state TurnState) error
+	TurnStatus(ctx context.Context, t chat.Target, state TurnState) (calls int, err error)
 }
 
 // Settings are a platform's settings, loaded from the configuration by

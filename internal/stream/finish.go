@@ -26,7 +26,15 @@ func (d *Delivery) Mark(ctx context.Context, state platform.TurnState) (bool, er
 	if state == platform.TurnWorking {
 		s.keep = 2 // this answer's first and final text
 	}
-	return d.gate.try(ctx, s, func(ctx context.Context) error { return m.TurnStatus(ctx, d.target, state) })
+	var made int
+	ran, err := d.gate.try(ctx, s, func(ctx context.Context) (err error) {
+		made, err = m.TurnStatus(ctx, d.target, state)
+		return err
+	})
+	if ran && made < calls {
+		d.gate.refund(s, calls-made) // fewer calls than were provided for
+	}
+	return ran, err
 }
 
 // Finish makes the chat show exactly format.StripThinking(final), the

@@ -295,6 +295,20 @@ func (g *Gate) reserve(now time.Time, s spend) (time.Time, bool) {
 	return now, true
 }
 
+// refund gives back n of the tokens s took, for calls that were not made.
+func (g *Gate) refund(s spend, n int) {
+	now := time.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.lockShared()
+	defer g.unlockShared()
+	for _, l := range g.limits {
+		if l.classes&s.class != 0 {
+			l.tokens.Return(now, float64(n))
+		}
+	}
+}
+
 // budgets returns, for each budget of s's class, its level and shape at
 // now less what s must keep there, for planning how to spread what is
 // left.

@@ -419,3 +419,28 @@ func TestGateSpareLeavesRoomForTheNextAnswer(t *testing.T) {
 		}
 	})
 }
+
+// A marker's calls are provided for at their most; those it did not make
+// go back into the budgets, up to their burst.
+func TestGateRefund(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var gs Gates
+		g, done := gs.For("p", "c", []platform.Budget{{Classes: platform.Messages | platform.Markers, Account: true, Bucket: platform.Bucket{Rate: 0.01, Burst: 5}}})
+		defer done()
+		marker := spend{class: platform.Markers, cost: 2}
+		if _, ok := g.reserve(time.Now(), marker); !ok {
+			t.Fatal("marker refused")
+		}
+		g.refund(marker, 1)
+		g.refund(marker, 5) // never above the burst
+		n := 0
+		for ; n < 10; n++ {
+			if _, ok := g.reserve(time.Now(), aMessage); !ok {
+				break
+			}
+		}
+		if n != 5 {
+			t.Errorf("%d messages after the refunds, want the burst of 5", n)
+		}
+	})
+}

@@ -447,11 +447,11 @@ func TestEncryptedImage(t *testing.T) {
 
 	// Reactions: 👀 while working, then ✅ in its place.
 	target := chat.TargetOf(in.Source)
-	if err := a.TurnStatus(context.Background(), target, platform.TurnWorking); err != nil {
-		t.Fatal(err)
+	if calls, err := a.TurnStatus(context.Background(), target, platform.TurnWorking); err != nil || calls != 1 {
+		t.Fatalf("👀: %d calls, %v; want a reaction", calls, err)
 	}
-	if err := a.TurnStatus(context.Background(), target, platform.TurnDone); err != nil {
-		t.Fatal(err)
+	if calls, err := a.TurnStatus(context.Background(), target, platform.TurnDone); err != nil || calls != 2 {
+		t.Fatalf("✅: %d calls, %v; want a redaction and a reaction", calls, err)
 	}
 	alice.waitFor("✅ on the image, 👀 removed", func() bool {
 		keys := alice.reactionsOn(room, id.EventID(in.EventID), bot)

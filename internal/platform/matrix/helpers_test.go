@@ -413,9 +413,9 @@ func (k *killable) Typing(ctx context.Context, t chat.Target) error {
 	return k.Adapter.Typing(ctx, t)
 }
 
-func (k *killable) TurnStatus(ctx context.Context, t chat.Target, state platform.TurnState) error {
+func (k *killable) TurnStatus(ctx context.Context, t chat.Target, state platform.TurnState) (int, error) {
 	if k.dead.Load() {
-		return errKilled
+		return 0, errKilled
 	}
 	return k.Adapter.TurnStatus(ctx, t, state)
 }

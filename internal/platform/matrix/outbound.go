@@ -125,35 +125,39 @@ var reactionKeys = map[platform.TurnState]string{platform.TurnWorking: "👀", p
 
 // TurnStatus marks the asking message (t.ReplyTo) with a turn's state
 // when MATRIX_REACTIONS is on: 👀 while the answer is being written, then
-// ✅ or ❌, each replacing the one before (platform.TurnMarker).
-func (a *Adapter) TurnStatus(ctx context.Context, t chat.Target, status platform.TurnState) error {
+// ✅ or ❌, each replacing the one before: a redaction and a reaction
+// (platform.TurnMarker).
+func (a *Adapter) TurnStatus(ctx context.Context, t chat.Target, status platform.TurnState) (int, error) {
 	key, known := reactionKeys[status]
 	if !a.opts.Reactions || t.ReplyTo == "" {
-		return nil
+		return 0, nil
 	}
 	if !known {
-		return fmt.Errorf("matrix: unknown turn status %q", status)
+		return 0, fmt.Errorf("matrix: unknown turn status %q", status)
 	}
 	c, err := a.connection()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
 	room, asking := id.RoomID(t.ChatID), id.EventID(t.ReplyTo)
+	calls := 0
 	if prev, ok := a.reactions.get(asking); ok {
+		calls++
 		if _, err := c.cli.RedactEvent(ctx, room, prev); err != nil {
 			a.log.Debug("removing the previous reaction failed", "room", room, "error", err)
 		}
 		a.reactions.remove(asking)
 	}
+	calls++
 	reaction := &event.ReactionEventContent{RelatesTo: event.RelatesTo{Type: event.RelAnnotation, EventID: asking, Key: key}}
 	evID, err := a.sendEvent(ctx, c, room, event.EventReaction, reaction)
 	if err != nil {
-		return err
+		return calls, err
 	}
 	a.reactions.put(asking, evID)
-	return nil
+	return calls, nil
 }
 
 // sendEvent sends an event, encrypted when the room is: the room's

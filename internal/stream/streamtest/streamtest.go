@@ -176,9 +176,10 @@ func (f *Fake) Draft(_ context.Context, t chat.Target, draftID int64, text strin
 	})
 }
 
-// TurnStatus implements platform.TurnMarker: it records the mark.
-func (f *Fake) TurnStatus(_ context.Context, t chat.Target, state platform.TurnState) error {
-	return f.do(Call{Kind: "mark", ChatID: t.ChatID, Text: string(state)}, func(*Call) error { return nil })
+// TurnStatus implements platform.TurnMarker: it records the mark, one
+// call of caps.MarkerCalls.
+func (f *Fake) TurnStatus(_ context.Context, t chat.Target, state platform.TurnState) (int, error) {
+	return f.caps.MarkerCalls, f.do(Call{Kind: "mark", ChatID: t.ChatID, Text: string(state)}, func(*Call) error { return nil })
 }
 
 // classes are the budget classes of each kind of call.
