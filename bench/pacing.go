@@ -31,7 +31,7 @@ type pacedAnswer struct {
 	Length      time.Duration // the agent's answer
 	First       time.Duration // the agent's first content → the platform's first text
 	Final       time.Duration // the agent's [DONE] → the platform's final text
-	Tokens      float64       // the budget's tokens at the first text (Matrix: the account's)
+	Tokens      float64       // Matrix: the account's tokens when the agent began (0 for Telegram)
 	Differences int           // the final text is not what the agent sent
 }
 
@@ -321,7 +321,8 @@ func matrixAnswer(ctx context.Context, srv *matrixtest.Server, cli *mautrix.Clie
 	for {
 		if t := texts(); len(t) > 0 && !t[len(t)-1].At.Before(up.LastByte) {
 			first, final := t[0], t[len(t)-1]
-			return pacedAnswer{Length: up.LastByte.Sub(up.FirstText), First: first.At.Sub(up.FirstText), Final: final.At.Sub(up.LastByte), Tokens: first.Level}, nil
+			return pacedAnswer{Length: up.LastByte.Sub(up.FirstText), First: first.At.Sub(up.FirstText), Final: final.At.Sub(up.LastByte),
+				Tokens: levelAt(srv.Events(), up.FirstText)}, nil
 		}
 		select {
 		case <-wait.Done():
@@ -329,6 +330,22 @@ func matrixAnswer(ctx context.Context, srv *matrixtest.Server, cli *mautrix.Clie
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// levelAt is how many tokens the bot's budget (Synapse's rc_message) held
+// at a time, from the events it sent before.
+func levelAt(events []matrixtest.Event, at time.Time) float64 {
+	b := matrix.MessageBudget
+	level := float64(b.Burst)
+	for _, e := range events {
+		if e.At.After(at) {
+			break
+		}
+		if !e.Refused {
+			level = min(float64(b.Burst), e.Level-1+b.Rate*at.Sub(e.At).Seconds())
+		}
+	}
+	return level
 }
 
 // byLength groups answers by their length, shortest first.

@@ -271,7 +271,19 @@ func (p *pacingResult) summary() []row {
 		}
 		first, final := delays(x.answers)
 		rows = append(rows,
-			row{fmt.Sprintf("6 · %s, flood control on: agent's first text → first text shown, p99 (%d answers)", x.name, len(x.answers)), ms(first.p99()), "≤ 50 ms", yesNo(first.p99() <= 50*time.Millisecond)},
+			row{fmt.Sprintf("6 · %s, flood control on: agent's first text → first text shown, p99 (%d answers)", x.name, len(x.answers)), ms(first.p99()), "≤ 50 ms", yesNo(first.p99() <= 50*time.Millisecond)})
+		if x.name == "Matrix" {
+			var funded []pacedAnswer
+			for _, a := range x.answers {
+				if a.Tokens >= 2 {
+					funded = append(funded, a)
+				}
+			}
+			f, _ := delays(funded)
+			rows = append(rows, row{fmt.Sprintf("6 · Matrix: the same, answers that began with the 2 tokens a first and a final text take (%d of %d)", len(funded), len(x.answers)),
+				ms(f.p99()), "≤ 50 ms", yesNo(len(funded) > 0 && f.p99() <= 50*time.Millisecond)})
+		}
+		rows = append(rows,
 			row{fmt.Sprintf("6 · %s, flood control on: agent's end → final text shown, p99", x.name), ms(final.p99()), "≤ 50 ms", yesNo(final.p99() <= 50*time.Millisecond)},
 			row{fmt.Sprintf("6 · %s: calls over the platform's budget / answers shown other than sent", x.name), fmt.Sprintf("%d / %d", x.over, differences(x.answers)), "0 / 0", yesNo(x.over == 0 && differences(x.answers) == 0)})
 	}
@@ -512,7 +524,7 @@ func (r *report) markdown() string {
 		w("## 6. Pacing by budget\n\n")
 		w("Answers of %v at %d tokens/s, relayed to platforms that keep their rate limits: Telegram's fake Bot API (`telegramtest`) with the flood limits of Telegram's Bot API FAQ on (a chat 1/s in bursts of 3, a group 20/min, the bot 30/s), %d answers in private chats, %d at a time; and Dendrite behind Synapse's default `rc_message` for the bot's account (0.2 events/s, bursts of 10; messages, edits, reactions and redactions all count), %d answers one at a time, reactions on. The fakes refuse and count every call over a limit. Times are taken where the platform receives the calls, from the moment the simulator flushed the agent's first content and its `[DONE]`.\n\n",
 			r.Config.PacingLengths, pacingTPS, r.Config.PacingTelegram, r.Config.PacingParallel, r.Config.PacingMatrix)
-		w("| platform | answer length | answers | first text after the agent p50 / p99 / max | final text after the agent's end p50 / p99 / max | Matrix budget at the first text (tokens) p50 |\n|---|---|---|---|---|---|\n")
+		w("| platform | answer length | answers | first text after the agent p50 / p99 / max | final text after the agent's end p50 / p99 / max | Matrix budget when the agent began (tokens) p50 |\n|---|---|---|---|---|---|\n")
 		for _, x := range []struct {
 			name    string
 			answers []pacedAnswer
