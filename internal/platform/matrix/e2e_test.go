@@ -274,9 +274,6 @@ func TestShortAnswerGoesOutAtOnce(t *testing.T) {
 		t.Errorf("the first text went out %v after the agent's end, want while it wrote", first.At.Sub(end))
 	}
 	final := texts[len(texts)-1]
-	if final.At.Before(end) {
-		t.Errorf("the last text event came before the agent's end: the final text was not its own")
-	}
 	if final.Level < 3 {
 		t.Errorf("the budget held %.2f tokens at the final text, want the 3 intermediate edits leave: its own and the next answer's first and final", final.Level)
 	}
@@ -286,8 +283,14 @@ func TestShortAnswerGoesOutAtOnce(t *testing.T) {
 			after = append(after, e.Kind+" "+e.Type)
 		}
 	}
-	if want := []string{"send m.room.message", "redact ", "send m.reaction"}; !slices.Equal(after, want) {
-		t.Errorf("after the agent's end the bot sent %q, want the final text at once, then the marker", after)
+	// The final text comes first, unless the last edit, made once the
+	// last words came and before the agent's [DONE], showed it already.
+	want := []string{"send m.room.message", "redact ", "send m.reaction"}
+	if len(after) < len(want) {
+		want = want[1:]
+	}
+	if !slices.Equal(after, want) {
+		t.Errorf("after the agent's end the bot sent %q, want the final text at once (if not shown yet), then the marker", after)
 	}
 }
 
