@@ -11,6 +11,7 @@ import (
 	"github.com/herald-chat/herald/internal/agent/hermes"
 	"github.com/herald-chat/herald/internal/app"
 	"github.com/herald-chat/herald/internal/config"
+	"github.com/herald-chat/herald/internal/httpserve"
 	"github.com/herald-chat/herald/internal/platform/webchat"
 	"github.com/herald-chat/herald/internal/sim"
 )
@@ -54,7 +55,7 @@ func runDemo(ctx context.Context, opts *options, cfg *config.Config, onListening
 	})
 	simCtx, stopSim := context.WithCancel(context.Background())
 	simDone := make(chan error, 1)
-	go func() { simDone <- app.Serve(simCtx, ln, simulator) }()
+	go func() { simDone <- httpserve.Serve(simCtx, ln, simulator, httpserve.Limits{}) }()
 	defer func() { stopSim(); <-simDone }()
 
 	cfg.Platforms[webchat.Name].(*webchat.Options).Serve = true

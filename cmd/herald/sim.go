@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/herald-chat/herald/internal/app"
+	"github.com/herald-chat/herald/internal/httpserve"
 	"github.com/herald-chat/herald/internal/sim"
 )
 
@@ -35,7 +35,7 @@ func newSimCmd(opts *options) *cobra.Command {
 				return fmt.Errorf("--addr %s: %w", addr, err)
 			}
 			log.Info("Hermes API simulator listening (a simulator, not an agent)", "url", "http://"+ln.Addr().String(), "auth", o.Key != "")
-			return app.Serve(cmd.Context(), ln, sim.New(o))
+			return httpserve.Serve(cmd.Context(), ln, sim.New(o), httpserve.Limits{})
 		},
 	}
 	f := cmd.Flags()

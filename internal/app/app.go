@@ -24,6 +24,7 @@ import (
 	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/config"
 	"github.com/herald-chat/herald/internal/gateway"
+	"github.com/herald-chat/herald/internal/httpserve"
 	"github.com/herald-chat/herald/internal/ops"
 	"github.com/herald-chat/herald/internal/platform"
 	"github.com/herald-chat/herald/internal/store"
@@ -120,6 +121,9 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *App, err erro
 			History:  gateway.Transcripts(a.store, ropts.SessionKeys),
 			HTTPAddr: a.ln.Addr().String(),
 			Logger:   log,
+			// The web chat's event streams: bounded apart from other requests.
+			MaxEventStreams:          cfg.HTTP.MaxEventStreams,
+			MaxEventStreamsPerClient: cfg.HTTP.MaxEventStreamsPerClient,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("platform %s: %w", name, err)
@@ -166,7 +170,7 @@ func (a *App) Run(ctx context.Context) error {
 
 	serveCtx, stopServing := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- Serve(serveCtx, a.ln, a.handler) }()
+	go func() { served <- httpserve.Serve(serveCtx, a.ln, a.handler, httpLimits(a.cfg.HTTP)) }()
 	a.log.Info("herald started", "version", a.opts.Version, "backend", a.backend, "http", "http://"+a.Addr(), "home", a.cfg.Home)
 	runErr := a.Runner.Run(ctx)
 	stopServing()
@@ -201,25 +205,12 @@ func (a *App) close() {
 	}
 }
 
-// shutdownGrace is how long the listener may take to close.
-const shutdownGrace = 10 * time.Second
-
-// Serve runs h on ln until ctx ends, then closes it gracefully.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+// httpLimits are the listener's bounds as the configuration sets them.
+func httpLimits(l config.HTTPLimits) httpserve.Limits {
+	return httpserve.Limits{
+		MaxConnections: l.MaxConnections, MaxConnectionsPerClient: l.MaxConnectionsPerClient,
+		ReadTimeout: l.ReadTimeout, WriteTimeout: l.WriteTimeout, IdleTimeout: l.IdleTimeout,
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }
 
 // keepJournal is how long seen event ids and settled turns are kept: far
@@ -259,6 +250,7 @@ func NewBackend(cfg *config.Config, log *slog.Logger) agent.Backend {
 			Model:          cfg.Proxy.Model,
 			ConnectTimeout: cfg.ConnectTimeout,
 			IdleTimeout:    cfg.IdleTimeout,
+			MaxEventBytes:  cfg.MaxEventBytes,
 			Logger:         log,
 		})
 	case "openai":
@@ -269,6 +261,7 @@ func NewBackend(cfg *config.Config, log *slog.Logger) agent.Backend {
 			SystemPrompt:   cfg.Agent.SystemPrompt,
 			ConnectTimeout: cfg.ConnectTimeout,
 			IdleTimeout:    cfg.IdleTimeout,
+			MaxEventBytes:  cfg.MaxEventBytes,
 			Logger:         log,
 		})
 	}
@@ -300,6 +293,8 @@ func runnerOptions(cfg *config.Config, log *slog.Logger, metrics *ops.Metrics) g
 			Logger:          log,
 		},
 		PlatformStreaming: cfg.PlatformStreaming,
+		MaxAnswerBytes:    cfg.MaxAnswerBytes,
+		KeepThinking:      cfg.KeepThinking,
 		ShutdownGrace:     cfg.ShutdownGrace,
 		Logger:            log,
 		Metrics:           metrics,

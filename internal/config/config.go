@@ -34,6 +34,18 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// IdleTimeout bounds the time between two reads from the agent server.
 	IdleTimeout time.Duration
+	// MaxEventBytes bounds one event of the agent server's stream (or its
+	// whole answer when it answers with JSON).
+	MaxEventBytes int
+	// MaxAnswerBytes bounds the answer text delivered to a chat; beyond
+	// it the answer is cut with a note.
+	MaxAnswerBytes int
+	// KeepThinking keeps the agent's <think> reasoning in the transcript;
+	// by default it holds the answer as the user saw it.
+	KeepThinking bool
+
+	// HTTP bounds what clients may hold of Herald's listener.
+	HTTP HTTPLimits
 
 	// Streaming controls progressive delivery of answers.
 	Streaming Streaming
@@ -60,6 +72,14 @@ type Config struct {
 	PlatformStreaming map[string]bool
 
 	effective []Effective
+}
+
+// HTTPLimits bound the connections and event streams clients may hold of
+// Herald's HTTP listener, and how long a request may take.
+type HTTPLimits struct {
+	MaxConnections, MaxConnectionsPerClient   int
+	MaxEventStreams, MaxEventStreamsPerClient int
+	ReadTimeout, WriteTimeout, IdleTimeout    time.Duration
 }
 
 // Proxy is the Hermes API server (gateway proxy mode).

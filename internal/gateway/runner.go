@@ -45,6 +45,11 @@ type Options struct {
 	// PlatformStreaming turns streaming on or off for one platform, over
 	// Streaming.Enabled.
 	PlatformStreaming map[string]bool
+	// MaxAnswerBytes bounds the answer text delivered; a longer answer is
+	// cut with a note. 0 means no bound.
+	MaxAnswerBytes int
+	// KeepThinking keeps the agent's <think> reasoning in the transcript.
+	KeepThinking bool
 	// ShutdownGrace is how long running turns may finish on shutdown.
 	ShutdownGrace time.Duration
 	// HistoryLimit is how many transcript entries go with each turn.

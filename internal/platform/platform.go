@@ -243,6 +243,10 @@ type Deps struct {
 	// HTTPAddr is the address of Herald's HTTP listener, for a platform
 	// that serves pages there (see HTTPHandler).
 	HTTPAddr string
+	// MaxEventStreams and MaxEventStreamsPerClient bound the event streams
+	// a platform that serves pages keeps open (the web chat), in all and
+	// per client address; 0 leaves a bound off.
+	MaxEventStreams, MaxEventStreamsPerClient int
 	// HTTPClient makes the platform's requests to its servers; nil means
 	// a client of the adapter's own.
 	HTTPClient *http.Client

@@ -44,6 +44,10 @@ type Client struct {
 	HTTP *http.Client
 	// IdleTimeout fails the turn when the server sends nothing for this long.
 	IdleTimeout time.Duration
+	// MaxEventBytes bounds one event of the stream, or the whole answer
+	// when the server answers with JSON; 0 means no bound beyond the SSE
+	// reader's line limit.
+	MaxEventBytes int
 	// Logger receives one line per turn; nil discards.
 	Logger *slog.Logger
 }
