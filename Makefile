@@ -43,6 +43,7 @@ fuzz:
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzGrowingHTMLLines -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/format/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzPlainParagraph -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/format/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzDecodeMatchesEncodingJSON -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/agent/completions/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzDotenv -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/config/
 
 # End-to-end benchmarks (some minutes): bench/results/report.md and latency.svg/.png.
 bench:

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-
-	"github.com/joho/godotenv"
 )
 
 // Category groups environment variables as Hermes does.
@@ -85,18 +83,16 @@ func ProcessEnv() *Env {
 
 // LoadFile reads a .env file beneath the environment. A missing file is not an error.
 func (e *Env) LoadFile(path string) error {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	defer f.Close()
-	m, err := godotenv.Parse(f)
+	m, err := parseDotenv(data)
 	if err != nil {
-		// The parser's message quotes the file, secrets included: say only where.
-		return fmt.Errorf("%s: cannot be read as NAME=value lines (check quoting; values are not shown, they may be secrets)", path)
+		return fmt.Errorf("%s: %w (values are not shown, they may be secrets)", path, err)
 	}
 	e.file, e.filePath = m, path
 	return nil
