@@ -7,6 +7,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -167,6 +168,9 @@ func Load(opts Options) (*Config, error) {
 		return nil, err
 	}
 	c.Home = home
+	if err := checkHomePrivate(home); err != nil {
+		return nil, err
+	}
 	if err := env.LoadFile(filepath.Join(home, ".env")); err != nil {
 		errs = append(errs, err)
 	}
@@ -283,6 +287,24 @@ func homeDir(env *Env) (string, error) {
 		return "", fmt.Errorf("cannot find a home directory for ~/.herald; set HERALD_HOME: %w", err)
 	}
 	return filepath.Join(dir, ".herald"), nil
+}
+
+// checkHomePrivate refuses a HERALD_HOME that other users may write to:
+// whoever can replace its .env or config.yaml chooses where answers and keys
+// go, and its state holds the sessions and the Matrix encryption keys. A
+// home that does not exist yet is created private by the app.
+func checkHomePrivate(home string) error {
+	info, err := os.Stat(home)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("HERALD_HOME %s: %w", home, err)
+	}
+	if perm := info.Mode().Perm(); perm&0o002 != 0 {
+		return fmt.Errorf("HERALD_HOME %s is writable by every user (mode %04o), who could change its .env, config.yaml and state: run chmod o-w %s, or choose a directory of your own", home, perm, home)
+	}
+	return nil
 }
 
 // fromEnv reads a variable, treating a whitespace-only value as unset.

@@ -318,3 +318,20 @@ func TestBrokenDotEnvDoesNotShowValues(t *testing.T) {
 		t.Errorf("err = %v, want one naming .env without the value", err)
 	}
 }
+
+func TestWorldWritableHomeIsRefused(t *testing.T) {
+	home := t.TempDir()
+	if err := os.Chmod(home, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(Options{Env: mapEnv(map[string]string{"HERALD_HOME": home})})
+	if err == nil || !strings.Contains(err.Error(), "HERALD_HOME "+home+" is writable by every user") || !strings.Contains(err.Error(), "chmod o-w") {
+		t.Errorf("err = %v, want a refusal naming HERALD_HOME and the fix", err)
+	}
+	if err := os.Chmod(home, 0o770); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(Options{Env: mapEnv(map[string]string{"HERALD_HOME": home})}); err != nil {
+		t.Errorf("a home only its group may write to: %v", err)
+	}
+}
