@@ -293,7 +293,6 @@ func runnerOptions(cfg *config.Config, log *slog.Logger, metrics *ops.Metrics) g
 			Logger:          log,
 		},
 		PlatformStreaming: cfg.PlatformStreaming,
-		MaxAnswerBytes:    cfg.MaxAnswerBytes,
 		KeepThinking:      cfg.KeepThinking,
 		ShutdownGrace:     cfg.ShutdownGrace,
 		Logger:            log,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/chat"
+	"github.com/herald-chat/herald/internal/format"
 	"github.com/herald-chat/herald/internal/ops"
 	"github.com/herald-chat/herald/internal/platform"
 	"github.com/herald-chat/herald/internal/store"
@@ -45,10 +46,9 @@ type Options struct {
 	// PlatformStreaming turns streaming on or off for one platform, over
 	// Streaming.Enabled.
 	PlatformStreaming map[string]bool
-	// MaxAnswerBytes bounds the answer text delivered; a longer answer is
-	// cut with a note. 0 means no bound.
-	MaxAnswerBytes int
-	// KeepThinking keeps the agent's <think> reasoning in the transcript.
+	// KeepThinking keeps the agent's <think> reasoning in the transcript
+	// (it goes back to the agent with the history); by default the
+	// transcript holds the answer as the user saw it.
 	KeepThinking bool
 	// ShutdownGrace is how long running turns may finish on shutdown.
 	ShutdownGrace time.Duration
@@ -112,6 +112,10 @@ type job struct {
 	turn    store.Turn
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
+	// stopDelivery, set (under the runner's mu) once the final text is
+	// being delivered, cuts that delivery short: a long answer can take
+	// minutes of a platform's budget, and /stop or shutdown must reach it.
+	stopDelivery context.CancelCauseFunc
 }
 
 // New returns a runner. Adapters are looked up by their Name.
@@ -214,6 +218,13 @@ func (r *Runner) shutdown() {
 	}
 	r.log.Info("grace period over, cancelling running turns")
 	r.cancelTurns(errShutdown)
+	r.mu.Lock()
+	for _, l := range r.lanes {
+		if l.running != nil && l.running.stopDelivery != nil {
+			l.running.stopDelivery(errShutdown)
+		}
+	}
+	r.mu.Unlock()
 	select {
 	case <-done:
 	case <-time.After(r.opts.ShutdownGrace + 5*time.Second):
@@ -352,6 +363,9 @@ func (r *Runner) cancelLane(key string, cause error, clear bool) bool {
 	running := l != nil && l.running != nil
 	if running {
 		l.running.cancel(cause)
+		if l.running.stopDelivery != nil {
+			l.running.stopDelivery(cause)
+		}
 		if clear {
 			dropped, l.queue = l.queue, nil
 		}
@@ -408,7 +422,15 @@ func Transcripts(st TranscriptReader, keys chat.SessionKeyOptions) func(ctx cont
 		if err != nil {
 			return nil, err
 		}
-		return messages(entries), nil
+		msgs := messages(entries)
+		for i, m := range msgs {
+			if m.Role == chat.Assistant {
+				// As the user saw it, even when the transcript keeps the
+				// reasoning (gateway.Options.KeepThinking).
+				msgs[i].Content = format.StripThinking(m.Content)
+			}
+		}
+		return msgs, nil
 	}
 }
 

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -48,6 +49,12 @@ func defaultOptions() Options {
 // start runs a runner over a store file (a new one when path is empty).
 func start(t *testing.T, opts Options, be *backend, path string) *harness {
 	t.Helper()
+	return startOn(t, opts, be, path, func(f *fakePlatform) platform.Adapter { return f })
+}
+
+// startOn is start with the fake platform wrapped by wrap.
+func startOn(t *testing.T, opts Options, be *backend, path string, wrap func(*fakePlatform) platform.Adapter) *harness {
+	t.Helper()
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "state.db")
 	}
@@ -56,7 +63,7 @@ func start(t *testing.T, opts Options, be *backend, path string) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, plat: newFakePlatform("fake"), be: be, store: st, done: make(chan error, 1)}
-	h.runner = New(opts, be, st, h.plat)
+	h.runner = New(opts, be, st, wrap(h.plat))
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	go func() { h.done <- h.runner.Run(ctx) }()
@@ -82,7 +89,7 @@ func (h *harness) finalIs(chatID string, want ...string) {
 	deadline := time.Now().Add(15 * time.Second)
 	for !reflect.DeepEqual(h.plat.shown(chatID), want) {
 		if time.Now().After(deadline) {
-			h.t.Fatalf("chat %s shows %q, want %q", chatID, h.plat.shown(chatID), want)
+			h.t.Fatalf("chat %s shows %.200q, want %.200q", chatID, h.plat.shown(chatID), want)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -662,4 +669,124 @@ func TestRunStoppedWhileStartingIsNoError(t *testing.T) {
 			t.Errorf("Run stopped at start: %v, want nil", err)
 		}
 	})
+}
+
+// stuck is a platform whose nth send never completes on its own: it ends
+// only when its context does, as a send waiting for a platform's budget
+// does.
+type stuck struct {
+	*fakePlatform
+	nth     int
+	sends   int
+	waiting chan struct{}
+}
+
+func stuckAt(nth int) (*stuck, func(*fakePlatform) platform.Adapter) {
+	s := &stuck{nth: nth, waiting: make(chan struct{})}
+	return s, func(f *fakePlatform) platform.Adapter { s.fakePlatform = f; return s }
+}
+
+func (s *stuck) Send(ctx context.Context, t chat.Target, text string) (string, error) {
+	s.mu.Lock()
+	s.sends++
+	n := s.sends
+	s.mu.Unlock()
+	if n == s.nth {
+		close(s.waiting)
+		<-ctx.Done()
+		return "", ctx.Err()
+	}
+	return s.fakePlatform.Send(ctx, t, text)
+}
+
+// longAnswer is three messages' worth of text, returned at once so that
+// the final delivery sends it.
+func longAnswer(_ context.Context, turn agent.Turn, _ func(agent.Event)) agent.Result {
+	text := strings.Repeat("a", 4000) + "\n\n" + strings.Repeat("b", 4000) + "\n\n" + strings.Repeat("c", 4000)
+	return agent.Result{FinalResponse: text, Text: text, SessionID: turn.SessionID}
+}
+
+// A final text that takes long to deliver (a long answer over a slow
+// platform budget) is cut short by /stop, and the chat says so.
+func TestStopReachesTheFinalDelivery(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		plat, wrap := stuckAt(2)
+		h := startOn(t, defaultOptions(), &backend{answer: longAnswer}, "", wrap)
+		h.plat.deliver(t, dm("alice", "tell me everything", "e1"))
+		<-plat.waiting
+		h.plat.deliver(t, dm("alice", "/stop", "e2"))
+		h.finalIs("dm-alice", strings.Repeat("a", 4000), texts.Stopped)
+		h.allSettled()
+		entries := h.transcript("dm-alice")
+		if last := entries[len(entries)-1].Content; !strings.HasSuffix(last, texts.Stopped) {
+			t.Errorf("the transcript's answer ends %q, want the stop notice", last[max(len(last)-40, 0):])
+		}
+	})
+}
+
+// Shutdown reaches a final delivery too, once the grace period is over.
+func TestShutdownReachesTheFinalDelivery(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		plat, wrap := stuckAt(2)
+		opts := defaultOptions()
+		opts.ShutdownGrace = 20 * time.Millisecond
+		h := startOn(t, opts, &backend{answer: longAnswer}, "", wrap)
+		h.plat.deliver(t, dm("alice", "tell me everything", "e1"))
+		<-plat.waiting
+		if err := h.stop(); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{strings.Repeat("a", 4000), texts.ShutdownNotice}
+		if got := h.plat.shown("dm-alice"); !reflect.DeepEqual(got, want) {
+			t.Errorf("shown = %.60q, want %.60q", got, want)
+		}
+	})
+}
+
+// transcript is what the store keeps of a DM's current conversation.
+func (h *harness) transcript(chatID string) []store.Entry {
+	h.t.Helper()
+	id, ok, err := h.store.SessionID(context.Background(), chat.SessionKey(chat.Source{Platform: "fake", ChatID: chatID, ChatType: chat.DM, UserID: strings.TrimPrefix(chatID, "dm-")}, defaultOptions().SessionKeys))
+	if err != nil || !ok {
+		h.t.Fatalf("session of %s: %v, %v", chatID, ok, err)
+	}
+	entries, err := h.store.History(context.Background(), id, 0)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return entries
+}
+
+// thinking answers with the model's reasoning before the answer.
+func thinking(_ context.Context, turn agent.Turn, _ func(agent.Event)) agent.Result {
+	text := "<think>The user greets me; greet back.</think>\n\nHello!"
+	return agent.Result{FinalResponse: text, Text: text, SessionID: turn.SessionID}
+}
+
+// The transcript keeps the answer as the user saw it, so that a reload
+// (the web chat's history) never shows the reasoning; keep_thinking keeps
+// the raw text, and the history shown is still the answer.
+func TestTranscriptKeepsTheAnswerAsShown(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keep_thinking=%v", keep), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				opts := defaultOptions()
+				opts.KeepThinking = keep
+				h := start(t, opts, &backend{answer: thinking}, "")
+				h.plat.deliver(t, dm("alice", "hi", "e1"))
+				h.finalIs("dm-alice", "Hello!")
+				h.allSettled()
+				stored := h.transcript("dm-alice")[1].Content
+				if want := map[bool]string{false: "Hello!", true: thinking(nil, agent.Turn{}, nil).Text}[keep]; stored != want {
+					t.Errorf("stored %q, want %q", stored, want)
+				}
+				src := dm("alice", "", "").Source
+				src.Platform = "fake"
+				shown, err := Transcripts(h.store, opts.SessionKeys)(context.Background(), src)
+				if err != nil || len(shown) != 2 || shown[1].Content != "Hello!" {
+					t.Errorf("history shown = %q, %v; want the answer without its reasoning", shown, err)
+				}
+			})
+		})
+	}
 }

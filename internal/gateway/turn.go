@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/chat"
+	"github.com/herald-chat/herald/internal/format"
 	"github.com/herald-chat/herald/internal/platform"
 	"github.com/herald-chat/herald/internal/store"
 	"github.com/herald-chat/herald/internal/stream"
@@ -100,7 +102,7 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 	})
 	out := ran{res: res}
 	out.final, out.outcome = r.finalText(j, res)
-	out.delivered, out.err = delivery.Finish(r.sendCtx, out.final)
+	r.finish(j, delivery, p.target, &out)
 	r.metrics.Edits.Add(float64(out.delivered.Edits))
 	r.metrics.RateLimitWaits.Add(float64(out.delivered.RateLimitWaits))
 	if out.err != nil {
@@ -115,6 +117,36 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 	return out
 }
 
+// finish delivers a turn's final text on a context that /stop and the end
+// of the shutdown grace cancel (the turn's own may be over already: a
+// stopped turn still shows its notice). When they cut it short, the chat is
+// told why in a message of its own.
+func (r *Runner) finish(j *job, d *stream.Delivery, t chat.Target, out *ran) {
+	ctx, stop := context.WithCancelCause(r.sendCtx)
+	defer stop(nil)
+	r.mu.Lock()
+	j.stopDelivery = stop
+	r.mu.Unlock()
+	out.delivered, out.err = d.Finish(ctx, out.final)
+	cause := context.Cause(ctx)
+	var notice string
+	switch {
+	case out.err == nil:
+		return
+	case errors.Is(cause, errStopped):
+		out.outcome, notice = "stopped", texts.Stopped
+	case errors.Is(cause, errShutdown):
+		out.outcome, notice = "interrupted", texts.ShutdownNotice
+	default:
+		return
+	}
+	r.log.Info("the final text's delivery was cut short", "turn", j.turn.ID, "cause", cause)
+	if !strings.HasSuffix(out.final, notice) {
+		out.final = texts.WithNotice(out.final, notice)
+	}
+	out.err = r.reply(j.adapter, t, notice)
+}
+
 // record keeps what a turn leaves: the session the agent rotated to, the
 // exchange in the transcript, the turn's end in the journal.
 func (r *Runner) record(j *job, p prepared, out ran, log *slog.Logger) {
@@ -127,7 +159,11 @@ func (r *Runner) record(j *job, p prepared, out ran, log *slog.Logger) {
 		}
 		sessionID = rotated
 	}
-	answer := store.Entry{Role: chat.Assistant, Content: out.final, At: time.Now()}
+	shown := out.final
+	if !r.opts.KeepThinking {
+		shown = format.StripThinking(shown)
+	}
+	answer := store.Entry{Role: chat.Assistant, Content: shown, At: time.Now()}
 	if n := len(out.delivered.MessageIDs); n > 0 {
 		answer.MessageID = out.delivered.MessageIDs[n-1]
 	}

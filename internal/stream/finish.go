@@ -87,9 +87,10 @@ func finalTargets(s screen, f string) (sealed, targets, stale []*message) {
 
 // finalStep is the next call that brings the targets closer to showing
 // the final pieces, and the index of the piece or target it concerns; nil
-// when they show them all.
-func finalStep(pieces []piece, targets []*message) (*op, int) {
-	i := 0
+// when they show them all. Those before from are known to show theirs, so
+// that a long answer's delivery costs linear time.
+func finalStep(pieces []piece, targets []*message, from int) (*op, int) {
+	i := from
 	for i < len(pieces) && i < len(targets) && targets[i].shown == pieces[i].text {
 		i++
 	}
@@ -105,17 +106,19 @@ func finalStep(pieces []piece, targets []*message) (*op, int) {
 }
 
 // finish lays the final text f out over the messages and sends, edits and
-// deletes until the chat shows it.
+// deletes until the chat shows it. f is laid out once, and again only when
+// the messages it follows change.
 func (d *Delivery) finish(ctx context.Context, f string) error {
 	sealed, targets, stale := finalTargets(d.screen, f)
 	d.screen = screen{sealed: sealed}
 	for _, m := range stale {
 		d.remove(ctx, m)
 	}
-	attempts := 0
+	attempts, from := 0, 0
+	pieces := d.shape.layout(f, d.screen.sealed, d.shape.caps.MaxLength)
 	for {
-		pieces := d.shape.layout(f, d.screen.sealed, d.shape.caps.MaxLength)
-		o, i := finalStep(pieces, targets)
+		o, i := finalStep(pieces, targets, from)
+		from = i
 		if o == nil {
 			for j, m := range targets {
 				m.record(pieces[j].text, pieces[j], f)
@@ -152,8 +155,9 @@ func (d *Delivery) finish(ctx context.Context, f string) error {
 			targets = append(targets[:i], targets[i+1:]...)
 			continue
 		case o.kind == opEdit && (errors.Is(err, platform.ErrCannotEdit) || attempts >= maxAttempts):
-			attempts = 0
+			attempts, from = 0, 0
 			targets = d.giveUpEditing(ctx, targets, i, pieces, f)
+			pieces = d.shape.layout(f, d.screen.sealed, d.shape.caps.MaxLength)
 			continue
 		case attempts >= maxAttempts:
 			d.screen.sealed = append(d.screen.sealed, targets...)

@@ -730,7 +730,7 @@ func TestFinalStep(t *testing.T) {
 		{"nothing at all", nil, nil, 0, true, 0},
 	}
 	for _, tc := range tests {
-		o, i := finalStep(tc.pieces, tc.targets)
+		o, i := finalStep(tc.pieces, tc.targets, 0)
 		if i != tc.index {
 			t.Errorf("%s: index %d, want %d", tc.name, i, tc.index)
 		}
