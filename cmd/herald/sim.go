@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/herald-chat/herald/internal/config"
 	"github.com/herald-chat/herald/internal/httpserve"
 	"github.com/herald-chat/herald/internal/sim"
 )
@@ -34,6 +35,9 @@ func newSimCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--addr %s: %w", addr, err)
 			}
+			if o.Key == "" && !config.IsLoopback(ln.Addr().String()) {
+				log.Warn("the simulator listens beyond this machine without a key: anyone who reaches it can use it; set --key, or listen on 127.0.0.1", "addr", ln.Addr().String())
+			}
 			log.Info("Hermes API simulator listening (a simulator, not an agent)", "url", "http://"+ln.Addr().String(), "auth", o.Key != "")
 			return httpserve.Serve(cmd.Context(), ln, sim.New(o), httpserve.Limits{})
 		},
@@ -53,5 +57,12 @@ func newSimCmd(opts *options) *cobra.Command {
 	f.BoolVar(&o.MalformedLines, "malformed", false, "fault: send a malformed data line before the first token")
 	f.BoolVar(&o.AgentError, "agent-error", false, "fault: fail halfway with finish_reason \"error\"")
 	f.BoolVar(&o.RotateSessionID, "rotate-session", false, "answer each turn with a new session id, as after context compression")
+	f.IntVar(&o.MaxSessions, "max-sessions", 0, fmt.Sprintf("sessions to remember the turn count of (default %d)", sim.DefaultMaxSessions))
+	f.IntVar(&o.AnswerBytes, "answer-bytes", 0, "answer with this many bytes of filler text instead, in many chunks")
+	f.StringVar(&o.Think, "think", "", "put a <think> block with this text before the answer")
+	f.IntVar(&o.EndlessEventBytes, "endless-event-bytes", 0, "fault: after the first token, send this many bytes of data lines without ending the event")
+	f.IntVar(&o.JSONAnswerBytes, "json-answer-bytes", 0, "fault: answer every chat request with a JSON completion of this many bytes of content")
+	f.BoolVar(&o.HTMLAnswer, "html", false, "fault: answer every chat request with a web page (200, text/html)")
+	f.StringVar(&o.RedirectTo, "redirect-to", "", "fault: redirect every request (307) to this base URL")
 	return cmd
 }

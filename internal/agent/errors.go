@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"unicode"
 
 	"github.com/herald-chat/herald/internal/texts"
 )
@@ -17,10 +18,21 @@ var ErrIdleTimeout = errors.New("no data from the server within the idle timeout
 // ErrIncomplete means the stream ended before the answer was finished.
 var ErrIncomplete = errors.New("the connection closed before the answer was complete")
 
+// ErrTooLarge means the server sent more in one piece (an event of the
+// stream, or a whole JSON answer) than the backend holds; the error that
+// wraps it names the limit and the setting that raises it.
+var ErrTooLarge = errors.New("the agent server sent more at once than Herald accepts")
+
+// ErrNotAStream means a 2xx answer was neither an event stream nor a JSON
+// completion: a web page from a proxy or a login portal, say.
+var ErrNotAStream = errors.New("the agent server did not answer with a stream")
+
 // StatusError is a non-2xx answer from the server.
 type StatusError struct {
-	Status  int
-	Message string // error.message from a JSON error body, else the body's start
+	Status int
+	// Message is a short summary fit for a chat (see Summary); the body
+	// itself goes to the debug log.
+	Message string
 }
 
 func (e *StatusError) Error() string {
@@ -38,13 +50,11 @@ func (e *ConnectionError) Unwrap() error { return e.Err }
 
 // StreamError is an error object the server sent inside the stream.
 type StreamError struct {
+	// Message is a short summary fit for a chat (see Summary).
 	Message string
 }
 
 func (e *StreamError) Error() string { return "server error in stream: " + e.Message }
-
-// maxErrorText is how much of an error body the user sees, as in Hermes.
-const maxErrorText = 300
 
 // FinalText is the text the user sees at the end of a turn: the answer, or
 // what went wrong (worded by package texts), the same for every backend.
@@ -61,7 +71,7 @@ func FinalText(server, text string, err error) string {
 	var conn *ConnectionError
 	switch {
 	case errors.As(err, &status):
-		return texts.ServerError(server, status.Status, truncate(status.Message, maxErrorText))
+		return texts.ServerError(server, status.Status, status.Message)
 	case errors.Is(err, context.Canceled):
 		return texts.WithNotice(text, texts.Stopped)
 	case errors.Is(err, ErrAgentFailed):
@@ -72,10 +82,46 @@ func FinalText(server, text string, err error) string {
 	return texts.WithNotice(text, texts.Interrupted(err))
 }
 
-func truncate(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
+// maxSummary is the most characters of a server's own error text that a
+// chat shows: our choice, about two lines of a phone's chat, enough for
+// "Invalid API key" or "model \"llama9\" not found" and too little for a
+// stack trace.
+const maxSummary = 160
+
+// Summary is what a chat may show of an error text that a server wrote:
+// its first line that is not blank, control characters removed, white
+// space collapsed, cut to maxSummary characters (the last one "…" when
+// cut). Markup (text that starts with "<", an error page) gives "": it
+// says nothing a chat can show, so the caller shows the status instead.
+// Invalid UTF-8 becomes U+FFFD.
+func Summary(s string) string {
+	out := make([]rune, 0, maxSummary+1)
+	space := false // white space seen since the last character kept
+	for _, r := range s {
+		switch {
+		case r == '\n' || r == '\r':
+			if len(out) > 0 {
+				return string(out)
+			}
+		case unicode.IsSpace(r):
+			space = len(out) > 0
+		case unicode.IsControl(r):
+		case len(out) == 0 && r == '<':
+			return ""
+		default:
+			if space {
+				out = append(out, ' ')
+				space = false
+			}
+			out = append(out, r)
+			if len(out) > maxSummary {
+				out = out[:maxSummary-1]
+				for len(out) > 0 && out[len(out)-1] == ' ' {
+					out = out[:len(out)-1]
+				}
+				return string(out) + "…"
+			}
+		}
 	}
-	return string(r[:n])
+	return string(out)
 }

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -81,9 +82,27 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, rerr)
 		return
 	}
+	if s.opts.HTMLAnswer {
+		s.log.Debug("answering with a web page (HTMLAnswer fault)")
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, htmlPage)
+		return
+	}
 
 	turn, replySession := s.startTurn(session)
-	tokens := replyTokens(turn, in, s.opts.AnswerTokens)
+	var tokens []string
+	switch {
+	case s.opts.AnswerBytes > 0:
+		tokens = fillerTokens(s.opts.AnswerBytes)
+	case s.opts.JSONAnswerBytes > 0:
+		tokens = fillerTokens(s.opts.JSONAnswerBytes)
+	default:
+		tokens = replyTokens(turn, in, s.opts.AnswerTokens)
+	}
+	if s.opts.Think != "" {
+		tokens = append(splitTokens("<think>\n"+s.opts.Think+"\n</think>\n\n"), tokens...)
+	}
 	s.log.Debug("chat turn", "session", replySession, "turn", turn, "stream", req.Stream, "tokens", len(tokens))
 	a := answer{
 		id:           "chatcmpl-" + randomHex(12),
@@ -92,12 +111,18 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		tokens:       tokens,
 		promptTokens: in.promptTokens,
 	}
-	if req.Stream {
+	if req.Stream && s.opts.JSONAnswerBytes == 0 {
 		s.stream(w, r, a)
 	} else {
 		s.complete(w, r, a)
 	}
 }
+
+// htmlPage is what the HTMLAnswer fault sends: a login portal's page.
+const htmlPage = `<!DOCTYPE html>
+<html><head><title>Sign in</title></head>
+<body><h1>Sign in to continue</h1><p>This page comes from the Hermes API server simulator (HTMLAnswer fault).</p></body></html>
+`
 
 // reject answers a refused chat request and counts it.
 func (s *Server) reject(w http.ResponseWriter, e *requestError) {
@@ -208,6 +233,8 @@ func readContent(raw json.RawMessage) (string, int, *requestError) {
 
 // startTurn advances the session's turn counter and returns the turn number
 // and the session id to echo (a new one for a fresh or rotated session).
+// The session becomes the most recent; past MaxSessions, the least recent
+// is forgotten.
 func (s *Server) startTurn(session string) (turn int, reply string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -220,10 +247,23 @@ func (s *Server) startTurn(session string) (turn int, reply string) {
 		reply = s.newSessionIDLocked()
 	}
 	s.countLocked(func(st *Stats) {
-		delete(st.Turns, session)
+		s.forgetLocked(session)
 		st.Turns[reply] = turn
+		s.places[reply] = s.recent.PushFront(reply)
+		for s.recent.Len() > s.opts.MaxSessions {
+			s.forgetLocked(s.recent.Back().Value.(string))
+		}
 	})
 	return turn, reply
+}
+
+// forgetLocked drops a session's turn count, if it has one.
+func (s *Server) forgetLocked(id string) {
+	if e, ok := s.places[id]; ok {
+		s.recent.Remove(e)
+		delete(s.places, id)
+		delete(s.stats.Turns, id)
+	}
 }
 
 // newSessionIDLocked makes an unused id shaped like the real server's:
@@ -274,9 +314,7 @@ func echo(s string) string {
 	return b.String()
 }
 
-// replyTokens builds the deterministic answer, split into the tokens that
-// are streamed one per chunk: each word with its trailing space, the last
-// word without one.
+// replyTokens builds the deterministic answer, split into tokens.
 func replyTokens(turn int, in turnInput, fillerTokens int) []string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[Hermes simulator · turn %d] You said: \"%s\"", turn, echo(in.said))
@@ -291,11 +329,45 @@ func replyTokens(turn int, in turnInput, fillerTokens int) []string {
 		b.WriteString(" ")
 		b.WriteString(filler[i%len(filler)])
 	}
+	return splitTokens(b.String())
+}
+
+// splitTokens cuts text into the tokens that are streamed one per chunk:
+// each word with its trailing space, the last word without one.
+func splitTokens(text string) []string {
 	var tokens []string
-	for _, t := range strings.SplitAfter(b.String(), " ") {
+	for _, t := range strings.SplitAfter(text, " ") {
 		if t != "" {
 			tokens = append(tokens, t)
 		}
+	}
+	return tokens
+}
+
+// answerPiece is the size of the filler pieces fillerTokens cuts a large
+// answer into: our choice, a paragraph of some eighty words.
+const answerPiece = 512
+
+// piece is one answerPiece bytes of filler words ending in a line break.
+var piece = func() string {
+	var b strings.Builder
+	for i := 0; b.Len() < answerPiece-1; i++ {
+		b.WriteString(filler[i%len(filler)])
+		b.WriteByte(' ')
+	}
+	return b.String()[:answerPiece-1] + "\n"
+}()
+
+// fillerTokens is exactly n bytes of filler text, as whole pieces and the
+// start of one. The pieces share one string, so the answer takes little
+// memory however long it is.
+func fillerTokens(n int) []string {
+	tokens := make([]string, 0, n/answerPiece+1)
+	for ; n >= answerPiece; n -= answerPiece {
+		tokens = append(tokens, piece)
+	}
+	if n > 0 {
+		tokens = append(tokens, piece[:n])
 	}
 	return tokens
 }
@@ -308,8 +380,6 @@ type answer struct {
 	tokens       []string
 	promptTokens int
 }
-
-func (a answer) text() string { return strings.Join(a.tokens, "") }
 
 func (a answer) usage() *usage {
 	return &usage{
@@ -379,19 +449,58 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, a answer) {
 		})
 		return
 	}
-	w.Header().Set(SessionHeader, a.session)
-	writeJSON(w, http.StatusOK, completion{
+	// The content is written a token at a time inside the rest of the
+	// completion, so that a huge answer (JSONAnswerBytes) is never held
+	// whole.
+	envelope, err := marshal(completion{
 		ID:      a.id,
 		Object:  "chat.completion",
 		Created: a.created,
 		Model:   s.opts.Model,
 		Choices: []completionChoice{{
-			Message:      completionMessage{Role: "assistant", Content: a.text()},
+			Message:      completionMessage{Role: "assistant", Content: contentMark},
 			FinishReason: "stop",
 		}},
 		Usage: a.usage(),
 	})
+	if err != nil {
+		panic(err) // only our own fixed types are marshalled
+	}
+	before, after, _ := bytes.Cut(envelope, []byte(contentMark))
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set(SessionHeader, a.session)
+	w.WriteHeader(http.StatusOK)
+	if err := writeContent(w, before, a.tokens, after); err != nil {
+		s.gone(a, err)
+		return
+	}
 	s.count(func(st *Stats) { st.Completed++ })
+}
+
+// contentMark stands in for the content while a completion is marshalled:
+// a private-use character, which the completion's other fields (ids, the
+// model name) do not hold.
+const contentMark = "\uE000"
+
+// writeContent writes before, the tokens as the inside of a JSON string,
+// and after. A token that repeats, as filler pieces do, is encoded once.
+func writeContent(w io.Writer, before []byte, tokens []string, after []byte) error {
+	if _, err := w.Write(before); err != nil {
+		return err
+	}
+	var last string
+	var encoded []byte
+	for i, tok := range tokens {
+		if i == 0 || tok != last {
+			q, _ := marshal(tok) // a string always marshals
+			last, encoded = tok, q[1:len(q)-1]
+		}
+		if _, err := w.Write(encoded); err != nil {
+			return err
+		}
+	}
+	_, err := w.Write(after)
+	return err
 }
 
 // gone records a client that left before its answer was complete.
@@ -400,11 +509,11 @@ func (s *Server) gone(a answer, err error) {
 	s.count(func(st *Stats) { st.ClientGone++ })
 }
 
-// abort records a DisconnectAfter fault and drops the connection: net/http
-// closes it without ending the response when a handler panics with
-// http.ErrAbortHandler.
+// abort records a DisconnectAfter or EndlessEventBytes fault and drops the
+// connection: net/http closes it without ending the response when a
+// handler panics with http.ErrAbortHandler.
 func (s *Server) abort(a answer) {
-	s.log.Info("cutting the connection (DisconnectAfter fault)", "session", a.session, "id", a.id)
+	s.log.Info("cutting the connection (fault)", "session", a.session, "id", a.id)
 	s.count(func(st *Stats) { st.Aborted++ })
 	panic(http.ErrAbortHandler)
 }

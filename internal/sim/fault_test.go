@@ -250,3 +250,128 @@ func streamUntil(t *testing.T, ctx context.Context, ts *httptest.Server, marker,
 		}
 	}
 }
+
+func TestAnswerBytes(t *testing.T) {
+	const n = 3*answerPiece + 100
+	sim, ts := start(t, Options{AnswerBytes: n})
+	_, events := stream(t, ts, "hi")
+	text := streamText(t, events)
+	if len(text) != n || !strings.HasPrefix(text, "This is simulated filler text") || strings.Count(text, "\n") != 3 {
+		t.Errorf("streamed %d bytes (%d line breaks), want %d bytes of filler with one break per %d: %.80q", len(text), strings.Count(text, "\n"), n, answerPiece, text)
+	}
+	// role, 4 content chunks, finish, [DONE]
+	if len(events) != 7 || events[len(events)-1].Data != "[DONE]" {
+		t.Errorf("%d events, want 7 ending in [DONE]", len(events))
+	}
+
+	resp := post(t, ts, chatBody(false, "hi"))
+	var c struct {
+		Choices []struct {
+			Message struct{ Content string } `json:"message"`
+		} `json:"choices"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Choices) != 1 || c.Choices[0].Message.Content != text {
+		t.Errorf("non-streaming answer differs from the streamed one")
+	}
+	waitStats(t, sim, func(st Stats) bool { return st.Completed == 2 })
+}
+
+func TestThink(t *testing.T) {
+	_, ts := start(t, Options{Think: "The user greets me.", AnswerTokens: 1})
+	_, events := stream(t, ts, "hello")
+	want := "<think>\nThe user greets me.\n</think>\n\n[Hermes simulator · turn 1] You said: \"hello\". This"
+	if got := streamText(t, events); got != want {
+		t.Errorf("text = %q, want %q", got, want)
+	}
+	// The block is streamed word by word, like the answer.
+	if n := strings.Count(streamText(t, events[:4]), "think>"); n != 1 {
+		t.Errorf("the first chunks hold %d think tags, want only the opening one", n)
+	}
+}
+
+func TestEndlessEventBytes(t *testing.T) {
+	const n = 200<<10 + 7
+	sim, ts := start(t, Options{EndlessEventBytes: n})
+	resp := post(t, ts, chatBody(true, "hello"))
+	body, err := io.ReadAll(resp.Body)
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("reading the stream: err = %v, want the connection cut", err)
+	}
+	head, endless, ok := strings.Cut(string(body), "\n\ndata: xxx")
+	if !ok {
+		t.Fatalf("no endless event in %q", tail(string(body)))
+	}
+	if got := streamText(t, parseSSE(t, head+"\n\n")); got != "[Hermes " {
+		t.Errorf("text before the endless event = %q, want the first token", got)
+	}
+	endless = "data: xxx" + endless
+	if len(endless) != n || strings.Contains(endless, "\n\n") {
+		t.Errorf("endless event of %d bytes (blank line: %v), want %d bytes of data lines without one",
+			len(endless), strings.Contains(endless, "\n\n"), n)
+	}
+	for line := range strings.SplitSeq(strings.TrimSuffix(endless, "\n"), "\n") {
+		if !strings.HasPrefix(line, "data: ") || len(line) > 1<<10 {
+			t.Fatalf("line %.40q… (%d bytes), want data lines of 1 KiB at most", line, len(line))
+		}
+	}
+	waitStats(t, sim, func(st Stats) bool { return st.Aborted == 1 })
+}
+
+func TestJSONAnswerBytes(t *testing.T) {
+	const n = 2*answerPiece + 3
+	sim, ts := start(t, Options{JSONAnswerBytes: n})
+	for _, streaming := range []bool{true, false} {
+		resp := post(t, ts, chatBody(streaming, "hi"))
+		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("stream %v: Content-Type = %q, want application/json", streaming, ct)
+		}
+		var c struct {
+			Object  string `json:"object"`
+			Choices []struct {
+				Message      struct{ Role, Content string } `json:"message"`
+				FinishReason string                         `json:"finish_reason"`
+			} `json:"choices"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
+			t.Fatal(err)
+		}
+		if c.Object != "chat.completion" || len(c.Choices) != 1 || len(c.Choices[0].Message.Content) != n || c.Choices[0].FinishReason != "stop" {
+			t.Errorf("stream %v: object %q, %d choices, content of %d bytes; want a chat.completion of %d",
+				streaming, c.Object, len(c.Choices), len(c.Choices[0].Message.Content), n)
+		}
+	}
+	waitStats(t, sim, func(st Stats) bool { return st.Completed == 2 })
+}
+
+func TestHTMLAnswer(t *testing.T) {
+	_, ts := start(t, Options{HTMLAnswer: true})
+	resp := post(t, ts, chatBody(true, "hi"))
+	body := readAll(t, resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
+		!strings.HasPrefix(body, "<!DOCTYPE html>") {
+		t.Errorf("status %d, Content-Type %q, body %.40q; want a 200 web page", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+}
+
+// Every request is redirected with its path, before the key is checked.
+func TestRedirectTo(t *testing.T) {
+	sim, ts := start(t, Options{Key: "k", RedirectTo: "http://127.0.0.1:9/moved/"})
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, path := range []string{"/v1/chat/completions", "/health", "/v1/models"} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, ts.URL+path, strings.NewReader(chatBody(true, "hi")))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusTemporaryRedirect || loc != "http://127.0.0.1:9/moved"+path {
+			t.Errorf("%s: %d to %q, want 307 to the new base with the path", path, resp.StatusCode, loc)
+		}
+	}
+	if st := sim.Stats(); st.Requests != 1 || st.Rejected != 0 || len(st.Turns) != 0 {
+		t.Errorf("stats = %+v, want the chat request counted and nothing else", st)
+	}
+}

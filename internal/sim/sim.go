@@ -9,6 +9,7 @@ package sim
 
 import (
 	"bytes"
+	"container/list"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -30,6 +32,10 @@ const (
 	DefaultModel             = "hermes-agent"
 	DefaultAnswerTokens      = 20
 	DefaultKeepaliveInterval = 30 * time.Second
+	// DefaultMaxSessions is how many sessions the simulator remembers: our
+	// choice, more than a demo or a benchmark runs at once, and a bound
+	// on the memory a long-running simulator spends on them.
+	DefaultMaxSessions = 10_000
 )
 
 // defaultTools is what ToolProgress reports when Options.Tools is empty.
@@ -70,6 +76,18 @@ type Options struct {
 	// 0 means DefaultAnswerTokens.
 	AnswerTokens int
 
+	// AnswerBytes, when not 0, replaces the answer with exactly this many
+	// bytes of filler text (words, a line break every answerPiece bytes),
+	// streamed in chunks of that size, for tests and benchmarks of large
+	// answers. The chunks repeat, so each is encoded once: a large answer
+	// costs the simulator little.
+	AnswerBytes int
+
+	// Think, when not "", puts a reasoning block before the answer,
+	// "<think>\n" + Think + "\n</think>\n\n", streamed word by word like
+	// the answer, as reasoning models behind OpenAI-compatible servers do.
+	Think string
+
 	// ToolProgress emits a running/completed hermes.tool.progress pair for
 	// each of Tools before the answer, as when the agent runs tools; the
 	// tools share the first-token delay.
@@ -103,10 +121,36 @@ type Options struct {
 	// non-streaming request gets a 500 JSON error.
 	AgentError bool
 
+	// EndlessEventBytes, when not 0, ends a streamed answer in an endless
+	// event: after the first content token, data lines adding up to this
+	// many bytes with no blank line between them, then the connection is
+	// cut.
+	EndlessEventBytes int
+
+	// JSONAnswerBytes, when not 0, answers every chat request, streaming
+	// or not, with one chat.completion JSON body (application/json) whose
+	// content is this many bytes of filler text.
+	JSONAnswerBytes int
+
+	// HTMLAnswer answers every chat request with 200 and a web page
+	// (text/html), as a login portal or a misrouted proxy does.
+	HTMLAnswer bool
+
+	// RedirectTo, when not "", answers every request (any path, before
+	// the key is checked) with 307 Temporary Redirect to this base URL
+	// followed by the request's path, as a server that moved does.
+	RedirectTo string
+
 	// RotateSessionID answers each turn with a new session id, as the real
 	// server does after compressing a session's context. The turn counter
 	// moves to the new id; the old id starts over.
 	RotateSessionID bool
+
+	// MaxSessions is how many sessions the simulator remembers the turn
+	// count of; past it, the session whose last turn is oldest is
+	// forgotten (and starts again at turn 1 if it comes back). 0 means
+	// DefaultMaxSessions.
+	MaxSessions int
 
 	// Now is the clock used for ids and "created" times; nil means time.Now.
 	// Delays always use real time.
@@ -119,6 +163,11 @@ type Options struct {
 // maxAnswerTokens bounds AnswerTokens so a typo cannot make the simulator
 // build a gigabyte answer.
 const maxAnswerTokens = 1_000_000
+
+// maxFaultBytes bounds the byte sizes of answers and faults: our choice,
+// beyond any limit a client is likely to set (Herald's event bound is
+// 16 MiB by default), and short of a typo that streams for an hour.
+const maxFaultBytes = 1 << 30
 
 // Validate reports every option that New cannot honour, naming the option, so
 // the CLI can reject bad flags with a clear message.
@@ -145,6 +194,37 @@ func (o Options) Validate() error {
 	if o.DisconnectAfter < 0 {
 		bad("DisconnectAfter must not be negative (got %d)", o.DisconnectAfter)
 	}
+	for _, size := range []struct {
+		name string
+		n    int
+	}{{"AnswerBytes", o.AnswerBytes}, {"EndlessEventBytes", o.EndlessEventBytes}, {"JSONAnswerBytes", o.JSONAnswerBytes}} {
+		if size.n < 0 || size.n > maxFaultBytes {
+			bad("%s must be between 0 and %d (got %d)", size.name, maxFaultBytes, size.n)
+		}
+	}
+	if o.RedirectTo != "" {
+		if u, err := url.Parse(o.RedirectTo); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("RedirectTo must be an http or https URL with a host (got %q)", o.RedirectTo)
+		}
+	}
+	var answers []string // the options set that each replace the answer
+	for _, opt := range []struct {
+		name string
+		set  bool
+	}{
+		{"AnswerBytes", o.AnswerBytes != 0}, {"EndlessEventBytes", o.EndlessEventBytes != 0}, {"FailStatus", o.FailStatus != 0},
+		{"HTMLAnswer", o.HTMLAnswer}, {"JSONAnswerBytes", o.JSONAnswerBytes != 0}, {"RedirectTo", o.RedirectTo != ""},
+	} {
+		if opt.set {
+			answers = append(answers, opt.name)
+		}
+	}
+	if len(answers) > 1 {
+		bad("%s each replace the answer: set one at most", strings.Join(answers, ", "))
+	}
+	if o.MaxSessions < 0 {
+		bad("MaxSessions must not be negative (got %d)", o.MaxSessions)
+	}
 	for i, name := range o.Tools {
 		if strings.TrimSpace(name) == "" {
 			bad("Tools[%d] must not be empty", i)
@@ -169,11 +249,11 @@ type Stats struct {
 	// ClientGone counts answers abandoned because the client went away
 	// before the end.
 	ClientGone int
-	// Aborted counts answers cut on purpose by the DisconnectAfter fault.
+	// Aborted counts answers cut on purpose by the DisconnectAfter or
+	// EndlessEventBytes fault.
 	Aborted int
-	// Turns holds the number of turns so far for each live session id. It
-	// gains an entry per new session and never shrinks (but for rotation):
-	// the simulator is meant for runs of a demo's or a benchmark's length.
+	// Turns holds the number of turns so far for each session the
+	// simulator remembers: the MaxSessions whose last turn is most recent.
 	Turns map[string]int
 }
 
@@ -188,8 +268,10 @@ type Server struct {
 
 	mu         sync.Mutex
 	stats      Stats
-	changed    chan struct{} // closed and replaced whenever stats change
-	clientGone chan struct{} // closed the first time a client leaves
+	recent     *list.List               // the ids in stats.Turns, the latest turn's first
+	places     map[string]*list.Element // each id's element in recent
+	changed    chan struct{}            // closed and replaced whenever stats change
+	clientGone chan struct{}            // closed the first time a client leaves
 }
 
 // New returns a server for opts with defaults applied. It panics if
@@ -212,6 +294,9 @@ func New(opts Options) *Server {
 	if opts.KeepaliveInterval == 0 {
 		opts.KeepaliveInterval = DefaultKeepaliveInterval
 	}
+	if opts.MaxSessions == 0 {
+		opts.MaxSessions = DefaultMaxSessions
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -224,6 +309,8 @@ func New(opts Options) *Server {
 		key:        bearer.New(opts.Key),
 		created:    opts.Now().Unix(),
 		stats:      Stats{Turns: map[string]int{}},
+		recent:     list.New(),
+		places:     map[string]*list.Element{},
 		changed:    make(chan struct{}),
 		clientGone: make(chan struct{}),
 	}
@@ -236,6 +323,14 @@ func New(opts Options) *Server {
 
 // ServeHTTP checks the bearer key (except on /health) and routes the request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.opts.RedirectTo != "" {
+		if r.URL.Path == "/v1/chat/completions" {
+			s.count(func(st *Stats) { st.Requests++ })
+		}
+		s.log.Debug("redirecting (RedirectTo fault)", "path", r.URL.Path)
+		http.Redirect(w, r, strings.TrimRight(s.opts.RedirectTo, "/")+r.URL.Path, http.StatusTemporaryRedirect)
+		return
+	}
 	if r.URL.Path != "/health" && !s.authorized(r) {
 		if r.URL.Path == "/v1/chat/completions" {
 			s.count(func(st *Stats) { st.Requests++; st.Rejected++ })

@@ -345,6 +345,15 @@ func TestValidate(t *testing.T) {
 		{"DisconnectAfter", Options{DisconnectAfter: -2}},
 		{"Model", Options{Model: "hermes agent"}},
 		{"Tools[1]", Options{Tools: []string{"web_search", " "}}},
+		{"AnswerBytes", Options{AnswerBytes: -1}},
+		{"EndlessEventBytes", Options{EndlessEventBytes: maxFaultBytes + 1}},
+		{"JSONAnswerBytes", Options{JSONAnswerBytes: -1}},
+		{"RedirectTo", Options{RedirectTo: "127.0.0.1:8642"}},
+		{"RedirectTo", Options{RedirectTo: "ftp://example.org"}},
+		{"RedirectTo", Options{RedirectTo: "http://"}},
+		{"HTMLAnswer, JSONAnswerBytes", Options{HTMLAnswer: true, JSONAnswerBytes: 10}},
+		{"AnswerBytes, FailStatus, RedirectTo", Options{AnswerBytes: 1, FailStatus: 500, RedirectTo: "http://127.0.0.1:1"}},
+		{"MaxSessions", Options{MaxSessions: -1}},
 	} {
 		err := tc.opts.Validate()
 		if err == nil || !strings.Contains(err.Error(), tc.name) {
@@ -354,6 +363,42 @@ func TestValidate(t *testing.T) {
 	err := Options{FirstTokenDelay: -1, DisconnectAfter: -1}.Validate()
 	if err == nil || !strings.Contains(err.Error(), "FirstTokenDelay") || !strings.Contains(err.Error(), "DisconnectAfter") {
 		t.Errorf("Validate with two bad options = %v, want both named", err)
+	}
+}
+
+// The simulator remembers the sessions whose last turn is most recent, no
+// more than MaxSessions of them; one it forgot starts over at turn 1.
+func TestMaxSessions(t *testing.T) {
+	sim, ts := start(t, Options{MaxSessions: 2, AllowSessionWithoutKey: true})
+	turn := func(session string) {
+		t.Helper()
+		_, events := stream(t, ts, "hi", SessionHeader, session)
+		if text := streamText(t, events); !strings.HasPrefix(text, "[Hermes simulator · turn ") {
+			t.Fatalf("answer %q", text)
+		}
+	}
+	turn("a")
+	turn("b")
+	turn("a") // a is now the most recent: b goes first
+	turn("c")
+	if st := sim.Stats(); len(st.Turns) != 2 || st.Turns["a"] != 2 || st.Turns["c"] != 1 {
+		t.Fatalf("turns = %v, want a:2 and c:1 (b forgotten)", st.Turns)
+	}
+	_, events := stream(t, ts, "hi", SessionHeader, "b")
+	if text := streamText(t, events); !strings.HasPrefix(text, "[Hermes simulator · turn 1]") {
+		t.Errorf("a forgotten session answered %q, want it to start over", text)
+	}
+	if st := sim.Stats(); len(st.Turns) != 2 || st.Turns["b"] != 1 || st.Turns["c"] != 1 {
+		t.Errorf("turns = %v, want b:1 and c:1 (a forgotten)", st.Turns)
+	}
+
+	// Many new sessions leave the default number at most.
+	sim = New(Options{Logger: discardLogger()})
+	for range DefaultMaxSessions + 5 {
+		sim.startTurn("")
+	}
+	if n := len(sim.Stats().Turns); n != DefaultMaxSessions {
+		t.Errorf("%d sessions kept, want %d", n, DefaultMaxSessions)
 	}
 }
 

@@ -40,7 +40,8 @@ type toolProgress struct {
 	Status     string `json:"status"`
 }
 
-// errAbort ends a stream that the DisconnectAfter fault cuts.
+// errAbort ends a stream that the DisconnectAfter or EndlessEventBytes
+// fault cuts.
 var errAbort = errors.New("sim: connection cut on purpose")
 
 // stream sends the answer as server-sent events and records how it ended.
@@ -94,7 +95,7 @@ func (s *Server) sendAnswer(sw *sseWriter, a answer) error {
 		return err
 	}
 	if s.opts.MalformedLines {
-		if err := sw.write("data: {not json\n\n"); err != nil {
+		if err := sw.write([]byte("data: {not json\n\n")); err != nil {
 			return err
 		}
 	}
@@ -105,14 +106,29 @@ func (s *Server) sendAnswer(sw *sseWriter, a answer) error {
 	}
 	cutAfter := min(s.opts.DisconnectAfter, len(send))
 	interval := s.tokenInterval()
+	var last string // the token encoded in line: a repeated one is encoded once
+	var line []byte
 	for i, tok := range send {
 		if i > 0 {
 			if err := sw.wait(interval); err != nil {
 				return err
 			}
 		}
-		if err := sw.data(newChunk(delta{Content: tok}, "", nil)); err != nil {
+		if i == 0 || tok != last {
+			var err error
+			if line, err = encode("", newChunk(delta{Content: tok}, "", nil)); err != nil {
+				return err
+			}
+			last = tok
+		}
+		if err := sw.write(line); err != nil {
 			return err
+		}
+		if i == 0 && s.opts.EndlessEventBytes > 0 {
+			if err := sw.endlessEvent(s.opts.EndlessEventBytes); err != nil {
+				return err
+			}
+			return errAbort
 		}
 		if i+1 == cutAfter {
 			return errAbort
@@ -126,7 +142,7 @@ func (s *Server) sendAnswer(sw *sseWriter, a answer) error {
 	if err := sw.data(final); err != nil {
 		return err
 	}
-	return sw.write("data: [DONE]\n\n")
+	return sw.write([]byte("data: [DONE]\n\n"))
 }
 
 // toolLook is how a tool is shown in its running event.
@@ -188,28 +204,59 @@ type sseWriter struct {
 	last      time.Time // when output was last written
 }
 
-func (sw *sseWriter) data(v any) error {
+// encode makes v an event: its name (if not "") and v as JSON data.
+func encode(name string, v any) ([]byte, error) {
 	b, err := marshal(v)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return sw.write("data: " + string(b) + "\n\n")
+	var ev []byte
+	if name != "" {
+		ev = append(ev, "event: "+name+"\n"...)
+	}
+	ev = append(ev, "data: "...)
+	ev = append(ev, b...)
+	return append(ev, "\n\n"...), nil
+}
+
+func (sw *sseWriter) data(v any) error {
+	return sw.event("", v)
 }
 
 func (sw *sseWriter) event(name string, v any) error {
-	b, err := marshal(v)
+	ev, err := encode(name, v)
 	if err != nil {
 		return err
 	}
-	return sw.write("event: " + name + "\ndata: " + string(b) + "\n\n")
+	return sw.write(ev)
 }
 
-// write sends text and flushes it, failing once the client is gone.
-func (sw *sseWriter) write(text string) error {
+// endlessLine is a data line of an endless event: 1 KiB, our choice, far
+// below any client's line limit, so that only the event grows too large.
+var endlessLine = "data: " + strings.Repeat("x", 1<<10-len("data: \n")) + "\n"
+
+// endlessBlock is what endlessEvent writes at a time: 64 lines.
+var endlessBlock = []byte(strings.Repeat(endlessLine, 64))
+
+// endlessEvent writes n bytes of data lines without the blank line that
+// would end their event.
+func (sw *sseWriter) endlessEvent(n int) error {
+	for n > 0 {
+		b := endlessBlock[:min(n, len(endlessBlock))]
+		if err := sw.write(b); err != nil {
+			return err
+		}
+		n -= len(b)
+	}
+	return nil
+}
+
+// write sends p and flushes it, failing once the client is gone.
+func (sw *sseWriter) write(p []byte) error {
 	if err := sw.ctx.Err(); err != nil {
 		return err
 	}
-	if _, err := sw.w.Write([]byte(text)); err != nil {
+	if _, err := sw.w.Write(p); err != nil {
 		return err
 	}
 	if err := sw.rc.Flush(); err != nil {
@@ -239,11 +286,11 @@ func (sw *sseWriter) wait(d time.Duration) error {
 			// Both timers may be due when the goroutine wakes late; a
 			// silence this long still gets its keepalive.
 			if time.Since(sw.last) >= sw.keepalive {
-				return sw.write(": keepalive\n\n")
+				return sw.write([]byte(": keepalive\n\n"))
 			}
 			return nil
 		case <-ka.C:
-			if err := sw.write(": keepalive\n\n"); err != nil {
+			if err := sw.write([]byte(": keepalive\n\n")); err != nil {
 				return err
 			}
 		}

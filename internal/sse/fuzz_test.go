@@ -155,6 +155,8 @@ func FuzzReader(f *testing.F) {
 		"data: 0123456789abcdefghij\n\ndata: a\r",
 		"retry: 100\nretry: x\n\n",
 		"data: incomplete\n",
+		"data: 12345678\ndata: 12345678\n\n",
+		"id: 0123456789\nevent: 012345\ndata: a\n\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -167,7 +169,7 @@ func FuzzReader(f *testing.F) {
 			"whole":      func() *Reader { return NewReader(bytes.NewReader(input)) },
 			"onebyte":    func() *Reader { return NewReader(iotest.OneByteReader(bytes.NewReader(input))) },
 			"random":     func() *Reader { return NewReader(newRandomChunkReader(input)) },
-			"tinybuffer": func() *Reader { return newReaderSize(bytes.NewReader(input), 1, MaxLineSize) },
+			"tinybuffer": func() *Reader { return newReaderSize(bytes.NewReader(input), 1, DefaultLimit) },
 		}
 		for name, feed := range feeds {
 			got, err := readAll(feed())
@@ -191,8 +193,17 @@ func FuzzReader(f *testing.F) {
 			"bigbuf":  func() *Reader { return newReaderSize(bytes.NewReader(input), 4096, limit) },
 		}
 		base, baseErr := readAll(small["whole"]())
-		if baseErr != io.EOF && !errors.Is(baseErr, ErrLineTooLong) {
+		if baseErr != io.EOF && !errors.Is(baseErr, ErrLineTooLong) && !errors.Is(baseErr, ErrEventTooLarge) {
 			t.Fatalf("limit %d: err = %v", limit, baseErr)
+		}
+		// Where decoding changes nothing, every event given out fits
+		// the limit: its data with the ending "\n", name and id.
+		if utf8.Valid(input) {
+			for _, r := range base {
+				if e := r.Event; !r.IsComment && len(e.Data)+1+len(e.Name)+len(e.ID) > limit {
+					t.Fatalf("limit %d: input %q gave %v, over the limit", limit, input, r)
+				}
+			}
 		}
 		if len(base) > len(want) || !slices.Equal(base, want[:len(base)]) {
 			t.Fatalf("limit %d: input %q\n got %v\nnot a prefix of %v", limit, input, base, want)

@@ -16,13 +16,20 @@ import (
 	"unicode/utf8"
 )
 
-// MaxLineSize is the longest line accepted (16 MiB, excluding the line ending).
-// It bounds the memory a misbehaving server can make us hold for one line.
-const MaxLineSize = 16 << 20
+// DefaultLimit bounds a line (without its ending) and an event when
+// NewReader is used: 16 MiB, our choice, far beyond any chat completion
+// chunk yet small enough that a misbehaving server cannot make a gateway
+// with many streams hold much for each.
+const DefaultLimit = 16 << 20
 
 // ErrLineTooLong is returned (wrapped, with the limit in the message) when a
-// line exceeds MaxLineSize.
+// line exceeds the Reader's limit.
 var ErrLineTooLong = errors.New("sse: line too long")
+
+// ErrEventTooLarge is returned (wrapped, with the limit in the message) when
+// an event's data lines, name and id together exceed the Reader's limit:
+// lines each within the limit can still add up to an endless event.
+var ErrEventTooLarge = errors.New("sse: event too large")
 
 // defaultBufSize is the initial read buffer. Chat completion chunks are a few
 // hundred bytes, so this holds a few lines; a streamed answer arrives an
@@ -64,8 +71,8 @@ type Reader struct {
 	start   int    // first unconsumed byte
 	end     int    // end of buffered input
 	scanned int    // buf[start:scanned] is known to hold no line ending
-	maxLine int    // line length limit; MaxLineSize except in tests
-	err     error  // sticky error from src, or ErrLineTooLong
+	limit   int    // the most bytes a line, or an event, may hold
+	err     error  // sticky error from src, or ErrLineTooLong or ErrEventTooLarge
 
 	bomDone bool // the stream start has been checked for a BOM
 	skipLF  bool // the last line ended in CR at the buffer end; a following LF belongs to it
@@ -77,14 +84,29 @@ type Reader struct {
 	comment  string // last comment, reused when keepalives repeat
 }
 
-// NewReader returns a Reader that reads events from r.
+// NewReader returns a Reader that reads events from r, within DefaultLimit.
 func NewReader(r io.Reader) *Reader {
-	return newReaderSize(r, defaultBufSize, MaxLineSize)
+	return NewReaderLimit(r, DefaultLimit)
 }
 
-// newReaderSize lets tests use a tiny buffer and line limit.
-func newReaderSize(r io.Reader, bufSize, maxLine int) *Reader {
-	return &Reader{src: r, buf: make([]byte, max(bufSize, 1)), maxLine: maxLine}
+// NewReaderLimit returns a Reader that reads events from r and fails with
+// ErrLineTooLong on a line longer than limit bytes, and with
+// ErrEventTooLarge on an event whose data (its lines, each with a "\n"),
+// name and id add up to more than limit bytes. So it holds two limits'
+// worth at most, the line being read and the event's data, and for the
+// rare event that is not valid UTF-8 the repaired copy too (U+FFFD takes
+// three bytes where an invalid one took one). A limit <= 0 means
+// DefaultLimit.
+func NewReaderLimit(r io.Reader, limit int) *Reader {
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	return newReaderSize(r, defaultBufSize, limit)
+}
+
+// newReaderSize lets tests use a tiny buffer and limit.
+func newReaderSize(r io.Reader, bufSize, limit int) *Reader {
+	return &Reader{src: r, buf: make([]byte, max(bufSize, 1)), limit: limit}
 }
 
 // Next returns the next event. It returns io.EOF when the stream ends
@@ -109,7 +131,9 @@ func (r *Reader) Next() (Event, error) {
 			}
 			continue
 		}
-		r.field(line)
+		if err := r.field(line); err != nil {
+			return Event{}, err
+		}
 	}
 }
 
@@ -140,8 +164,9 @@ func (r *Reader) dispatch() (Event, bool) {
 	return ev, true
 }
 
-// field processes one non-blank line.
-func (r *Reader) field(line []byte) {
+// field processes one non-blank line. It fails when the line would make
+// the event larger than the limit.
+func (r *Reader) field(line []byte) error {
 	if line[0] == ':' {
 		if r.OnComment != nil {
 			c := line[1:]
@@ -151,7 +176,7 @@ func (r *Reader) field(line []byte) {
 			r.comment = reuse(r.comment, c)
 			r.OnComment(r.comment)
 		}
-		return
+		return nil
 	}
 	name, value := line, []byte(nil)
 	if i := bytes.IndexByte(line, ':'); i >= 0 {
@@ -162,22 +187,40 @@ func (r *Reader) field(line []byte) {
 	}
 	// Splitting the raw bytes before UTF-8 decoding gives the same result as
 	// decoding first: ':' and ' ' are ASCII and end any invalid sequence.
+	// Each field is checked before it is kept, sizes counted as received.
 	switch string(name) {
 	case "data":
+		if r.exceeds(len(r.data)+len(value)+1, len(r.name), len(r.id)) {
+			return r.stop(fmt.Errorf("%w (over %d bytes)", ErrEventTooLarge, r.limit))
+		}
 		r.data = append(r.data, value...)
 		r.data = append(r.data, '\n')
 	case "event":
+		if r.exceeds(len(r.data), len(value), len(r.id)) {
+			return r.stop(fmt.Errorf("%w (over %d bytes)", ErrEventTooLarge, r.limit))
+		}
 		// The name buffer is reset after each event, so remember the
 		// last name separately to reuse it.
 		r.lastName = reuse(r.lastName, value)
 		r.name = r.lastName
 	case "id":
-		if bytes.IndexByte(value, 0) < 0 {
-			r.id = reuse(r.id, value)
+		if bytes.IndexByte(value, 0) >= 0 {
+			break
 		}
+		if r.exceeds(len(r.data), len(r.name), len(value)) {
+			return r.stop(fmt.Errorf("%w (over %d bytes)", ErrEventTooLarge, r.limit))
+		}
+		r.id = reuse(r.id, value)
 	case "retry":
 		// Ignored: the reader does not reconnect, and no caller used it.
 	}
+	return nil
+}
+
+// exceeds tells whether an event of these data, name and id sizes is over
+// the limit.
+func (r *Reader) exceeds(data, name, id int) bool {
+	return data+name+id > r.limit
 }
 
 // reuse returns prev if b decodes to it, so a repeated event name, id or
@@ -213,12 +256,12 @@ func (r *Reader) readLine() ([]byte, error) {
 			r.skipLF = false
 		}
 		if line, ok := r.scanLine(); ok {
-			if len(line) > r.maxLine {
+			if len(line) > r.limit {
 				return nil, r.tooLong()
 			}
 			return line, nil
 		}
-		if r.end-r.start > r.maxLine {
+		if r.end-r.start > r.limit {
 			return nil, r.tooLong()
 		}
 		if r.err != nil {
@@ -265,18 +308,23 @@ func (r *Reader) consume(eol, next int) []byte {
 	return line
 }
 
-// tooLong stops the stream: it drops the buffered input and makes the
-// error sticky.
+// tooLong stops the stream at a line over the limit.
 func (r *Reader) tooLong() error {
-	r.err = fmt.Errorf("%w (limit %d bytes)", ErrLineTooLong, r.maxLine)
+	return r.stop(fmt.Errorf("%w (over %d bytes)", ErrLineTooLong, r.limit))
+}
+
+// stop ends the stream with err: it drops the buffered input and the
+// event so far, and makes the error sticky.
+func (r *Reader) stop(err error) error {
+	r.err = err
 	r.start, r.end, r.scanned = 0, 0, 0
-	r.buf = nil
-	return r.err
+	r.buf, r.data = nil, nil
+	return err
 }
 
 // fill reads more input, first making room by sliding the unconsumed bytes
 // to the front or, when a single line fills the buffer, growing it. The
-// buffer never grows past maxLine+1 bytes, which is enough to tell that a
+// buffer never grows past limit+1 bytes, which is enough to tell that a
 // line is too long.
 func (r *Reader) fill() {
 	if r.start == r.end {
@@ -289,8 +337,8 @@ func (r *Reader) fill() {
 			r.start, r.end = 0, n
 		} else {
 			size := 2 * len(r.buf)
-			if size >= r.maxLine {
-				size = r.maxLine + 1
+			if size >= r.limit {
+				size = r.limit + 1
 			}
 			buf := make([]byte, size)
 			copy(buf, r.buf[:r.end])

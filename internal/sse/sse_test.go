@@ -376,6 +376,109 @@ func TestLineTooLongMessageAndSticky(t *testing.T) {
 	}
 }
 
+// An event's lines, each within the limit, may not add up to more than it:
+// data lines count with their "\n", and the name and id count too.
+func TestEventTooLarge(t *testing.T) {
+	const limit = 10
+	tests := []struct {
+		input string
+		want  []record
+		err   error
+	}{
+		// Every line is within the limit of 10 bytes.
+		{"data: 1234\ndata: 1234\n\n", []record{ev("", "1234\n1234", "")}, io.EOF}, // exactly 10
+		{"data: 1234\ndata: 1234\ndata: \n\n", nil, ErrEventTooLarge},
+		{"data: 12\ndata: 12\ndata: 12\ndata: 12\n\n", nil, ErrEventTooLarge},
+		{"data: 12\ndata: 12\ndata: 12\ndata: 12\n", nil, ErrEventTooLarge}, // before the event ends
+		{"data: a\n\ndata: 1234\ndata: 1234\ndata: \n\ndata: b\n\n", []record{ev("", "a", "")}, ErrEventTooLarge},
+		{"event: 12\ndata: 1234\ndata: 12\n\n", []record{ev("12", "1234\n12", "")}, io.EOF},
+		{"event: 12\ndata: 1234\ndata: 123\n\n", nil, ErrEventTooLarge},
+		{"data: 1234\ndata: 123\nevent: 12\n\n", nil, ErrEventTooLarge},
+		{"id: 12\ndata: 1234\ndata: 12\n\n", []record{ev("", "1234\n12", "12")}, io.EOF},
+		{"id: 12\ndata: 1234\ndata: 123\n\n", nil, ErrEventTooLarge},
+		{"id: 12\x00\ndata: 1234\ndata: 123\n\n", []record{ev("", "1234\n123", "")}, io.EOF}, // an id with NUL is not kept
+		// The id is carried over, so it counts in the next event too.
+		{"id: 123456\ndata: 1\n\ndata: 1234\n\n", []record{ev("", "1", "123456")}, ErrEventTooLarge},
+		// A name is reset after each event.
+		{"event: 123\n\nevent: 12\ndata: 1234\ndata: 12\n\n", []record{ev("12", "1234\n12", "")}, io.EOF},
+		// Comments and unknown fields are not kept, so they do not count.
+		{"data: 1234\n: 12345678\nfoo: 12345\ndata: 1234\n\n", []record{comment("12345678"), ev("", "1234\n1234", "")}, io.EOF},
+	}
+	for _, tt := range tests {
+		for name, feed := range feeds(tt.input) {
+			for _, bufSize := range []int{1, 64} {
+				got, err := readAll(newReaderSize(feed(), bufSize, limit))
+				if !errors.Is(err, tt.err) {
+					t.Errorf("%q %s buf %d: err = %v, want %v", tt.input, name, bufSize, err, tt.err)
+				}
+				if !slices.Equal(got, tt.want) {
+					t.Errorf("%q %s buf %d: got %v, want %v", tt.input, name, bufSize, got, tt.want)
+				}
+			}
+		}
+	}
+}
+
+func TestEventTooLargeMessageAndSticky(t *testing.T) {
+	rd := newReaderSize(strings.NewReader("data: 1234\ndata: 1234\ndata: \n\ndata: a\n\n"), 4, 10)
+	_, err := rd.Next()
+	if !errors.Is(err, ErrEventTooLarge) || !strings.Contains(err.Error(), "10 bytes") {
+		t.Fatalf("err = %v, want ErrEventTooLarge naming the limit", err)
+	}
+	if _, err2 := rd.Next(); err2 != err {
+		t.Fatalf("second Next err = %v, want the same error", err2)
+	}
+}
+
+// endlessLine is the line linesReader repeats: 16 bytes of data, which
+// take 17 in the event with their "\n".
+const endlessLine = "data: 0123456789abcdef\n"
+
+// linesReader supplies an endless event, short data lines and no blank
+// line, and counts what it gave out.
+type linesReader struct{ n int64 }
+
+func (l *linesReader) Read(p []byte) (int, error) {
+	const line = endlessLine
+	n := 0
+	for len(p)-n >= len(line) {
+		n += copy(p[n:], line)
+	}
+	if n == 0 {
+		n = copy(p, line)
+	}
+	l.n += int64(n)
+	return n, nil
+}
+
+// The endless event a misbehaving server sends fails once the event holds
+// the limit, having read no more than that and one buffer.
+func TestEndlessEvent(t *testing.T) {
+	const limit = 1 << 20
+	src := &linesReader{}
+	_, err := NewReaderLimit(src, limit).Next()
+	if !errors.Is(err, ErrEventTooLarge) || !strings.Contains(err.Error(), fmt.Sprint(limit)) {
+		t.Fatalf("err = %v, want ErrEventTooLarge naming the limit", err)
+	}
+	// The data fills up after limit/17 lines: the next one fails.
+	fit := int64(limit / 17 * len(endlessLine))
+	if max := fit + int64(len(endlessLine)+defaultBufSize); src.n > max {
+		t.Errorf("read %d bytes, want at most %d", src.n, max)
+	}
+	if src.n < fit {
+		t.Errorf("read %d bytes, want the event to fail only past the limit (%d lines, %d bytes)", src.n, limit/17, fit)
+	}
+}
+
+func TestReaderLimitDefault(t *testing.T) {
+	if got := NewReaderLimit(strings.NewReader(""), 0).limit; got != DefaultLimit {
+		t.Errorf("limit 0 gives %d, want DefaultLimit", got)
+	}
+	if got := NewReader(strings.NewReader("")).limit; got != DefaultLimit {
+		t.Errorf("NewReader's limit is %d, want DefaultLimit", got)
+	}
+}
+
 // fillReader supplies an endless line of 'a' and counts what it gave out.
 type fillReader struct{ n int64 }
 
@@ -399,11 +502,11 @@ func TestLineTooLongReal(t *testing.T) {
 	if !errors.Is(err, ErrLineTooLong) {
 		t.Fatalf("err = %v, want ErrLineTooLong", err)
 	}
-	if !strings.Contains(err.Error(), fmt.Sprint(MaxLineSize)) {
+	if !strings.Contains(err.Error(), fmt.Sprint(DefaultLimit)) {
 		t.Errorf("error %q does not mention the limit", err)
 	}
 	// Memory stays bounded: we read no more than the limit plus one buffer.
-	if max := int64(MaxLineSize + defaultBufSize); src.n > max {
+	if max := int64(DefaultLimit + defaultBufSize); src.n > max {
 		t.Errorf("read %d bytes of the line, want at most %d", src.n, max)
 	}
 
@@ -412,7 +515,7 @@ func TestLineTooLongReal(t *testing.T) {
 	if _, err := NewReader(src).Next(); !errors.Is(err, ErrLineTooLong) {
 		t.Fatalf("endless line: err = %v, want ErrLineTooLong", err)
 	}
-	if max := int64(MaxLineSize + defaultBufSize); src.n > max {
+	if max := int64(DefaultLimit + defaultBufSize); src.n > max {
 		t.Errorf("endless line: read %d bytes, want at most %d", src.n, max)
 	}
 }
@@ -422,7 +525,7 @@ func TestLongLineJustUnderLimit(t *testing.T) {
 		t.Skip("allocates 16 MiB several times")
 	}
 	const prefix = "data: "
-	n := MaxLineSize - len(prefix) // the line is exactly MaxLineSize bytes
+	n := DefaultLimit - len(prefix) // the line is exactly DefaultLimit bytes
 	body := io.MultiReader(strings.NewReader(prefix), io.LimitReader(&fillReader{}, int64(n)),
 		strings.NewReader("\r\n\r\ndata: next\n\n"))
 	rd := NewReader(body)
@@ -465,7 +568,7 @@ func TestDataAcrossBufferMoves(t *testing.T) {
 		parts = append(parts, "\r\n")
 	}
 	for _, bufSize := range []int{1, 4, 64, defaultBufSize} {
-		rd := newReaderSize(chunks(parts...), bufSize, MaxLineSize)
+		rd := newReaderSize(chunks(parts...), bufSize, DefaultLimit)
 		for i, w := range want {
 			ev, err := rd.Next()
 			if err != nil || string(ev.Data) != w {

@@ -72,6 +72,11 @@ const (
 	AgentFailed = "⚠️ The agent reported an error."
 )
 
+// AnswerTruncated ends an answer cut at gateway.max_answer_bytes.
+func AnswerTruncated(limit int) string {
+	return fmt.Sprintf("⚠️ The answer was longer than %d bytes; the rest was cut off.", limit)
+}
+
 // ServerError is an error status from the agent server, with its message.
 func ServerError(server string, status int, message string) string {
 	return fmt.Sprintf("⚠️ %s error (%d): %s", server, status, message)

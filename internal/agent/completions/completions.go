@@ -16,7 +16,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/herald-chat/herald/internal/agent"
@@ -27,8 +26,13 @@ import (
 // ToolProgressEvent is the SSE event name Hermes uses for tool progress.
 const ToolProgressEvent = "hermes.tool.progress"
 
-// maxErrorBody bounds how much of an error answer is read.
+// maxErrorBody bounds how much of an error answer is read (and logged):
+// our choice, enough for any JSON error and the start of an error page.
 const maxErrorBody = 64 << 10
+
+// limitSetting names the setting behind MaxEventBytes, so that a failure
+// says what the operator can raise.
+const limitSetting = "gateway.max_event_bytes"
 
 // Client sends chat completion requests to one endpoint.
 type Client struct {
@@ -44,20 +48,22 @@ type Client struct {
 	HTTP *http.Client
 	// IdleTimeout fails the turn when the server sends nothing for this long.
 	IdleTimeout time.Duration
-	// MaxEventBytes bounds one event of the stream, or the whole answer
-	// when the server answers with JSON; 0 means no bound beyond the SSE
-	// reader's line limit.
+	// MaxEventBytes bounds one event of the stream (and one line of it),
+	// or the whole answer when the server answers with JSON; 0 means
+	// sse.DefaultLimit. Beyond it the turn fails.
 	MaxEventBytes int
 	// Logger receives one line per turn; nil discards.
 	Logger *slog.Logger
 }
 
 // NewHTTPClient returns an HTTP client for streaming turns: a connect
-// timeout, no overall deadline (answers may take many minutes), and no proxy
-// from the environment (the registry is the only reader of the environment).
+// timeout, no overall deadline (answers may take many minutes), no proxy
+// from the environment (the registry is the only reader of the
+// environment), and no redirects (the Client refuses them whatever HTTP
+// client it is given).
 func NewHTTPClient(connectTimeout time.Duration) *http.Client {
 	dialer := &net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}
-	return &http.Client{Transport: &http.Transport{
+	return &http.Client{CheckRedirect: refuseRedirect, Transport: &http.Transport{
 		Proxy:               nil,
 		DialContext:         dialer.DialContext,
 		TLSHandshakeTimeout: connectTimeout,
@@ -132,7 +138,7 @@ type requestBody struct {
 // when no response arrived), from which a backend reads what is its own.
 func (c *Client) Run(ctx context.Context, call Call, emit func(agent.Event)) (agent.Result, http.Header) {
 	start := time.Now()
-	st := &stream{emit: emit}
+	st := &stream{emit: emit, log: c.log(), limit: c.limit()}
 	header, err := c.do(ctx, call, st)
 	text := st.text.String()
 	res := agent.Result{
@@ -141,9 +147,22 @@ func (c *Client) Run(ctx context.Context, call Call, emit func(agent.Event)) (ag
 		SessionID:     call.Turn.SessionID,
 		Err:           err,
 	}
-	c.log().Debug("turn finished", "server", c.Server, "session", res.SessionID,
-		"chars", len(text), "finish", st.finish, "duration", time.Since(start), "error", err)
+	attrs := []any{"server", c.Server, "session", res.SessionID,
+		"chars", len(text), "finish", st.finish, "duration", time.Since(start), "error", err}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		c.log().Warn("turn failed", attrs...) // the operator's log says why
+	} else {
+		c.log().Debug("turn finished", attrs...)
+	}
 	return res, header
+}
+
+// limit is the bound on one event, or on a JSON answer.
+func (c *Client) limit() int {
+	if c.MaxEventBytes <= 0 {
+		return sse.DefaultLimit
+	}
+	return c.MaxEventBytes
 }
 
 func (c *Client) log() *slog.Logger {
@@ -184,22 +203,31 @@ func (c *Client) do(parent context.Context, call Call, st *stream) (http.Header,
 		req.Header.Set("Authorization", "Bearer "+c.Key)
 	}
 
-	resp, err := c.HTTP.Do(req)
+	resp, err := c.send(req)
 	if err != nil {
 		return nil, transportError(ctx, parent, err)
 	}
 	defer resp.Body.Close()
 	r := &idleReader{r: resp.Body, timer: idle, d: c.IdleTimeout}
 
+	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		data, _ := io.ReadAll(io.LimitReader(r, maxErrorBody))
-		return resp.Header, &agent.StatusError{Status: resp.StatusCode, Message: errorMessage(resp.StatusCode, data)}
+		c.log().Debug("the agent server answered with an error", "server", c.Server,
+			"status", resp.StatusCode, "content_type", mediaType, "body", string(data))
+		return resp.Header, &agent.StatusError{Status: resp.StatusCode, Message: errorSummary(resp, mediaType, data)}
 	}
-	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	if mediaType == "application/json" {
+	switch mediaType {
+	case "application/json":
 		err = st.readCompletion(r)
-	} else {
-		err = st.readEvents(r, c.log())
+	case "text/html", "application/xhtml+xml":
+		data, _ := io.ReadAll(io.LimitReader(r, maxErrorBody))
+		c.log().Debug("the agent server answered with a web page", "server", c.Server, "body", string(data))
+		err = fmt.Errorf("%w (it sent a web page, Content-Type %s)", agent.ErrNotAStream, mediaType)
+	default:
+		// Servers that send events under another type, or none, are read
+		// as a stream all the same.
+		err = st.readEvents(r, mediaType == "text/event-stream")
 	}
 	switch {
 	case err == nil:
@@ -213,6 +241,22 @@ func (c *Client) do(parent context.Context, call Call, st *stream) (http.Header,
 	return resp.Header, err
 }
 
+// send sends req and returns the first answer, a redirect too: the bearer
+// key, the body and the identity headers are for the configured server
+// only. (Go would follow a redirect to another port of the same host with
+// the key.) Whatever HTTP client the Client was given, its copy here
+// follows no redirect.
+func (c *Client) send(req *http.Request) (*http.Response, error) {
+	hc := *c.HTTP
+	hc.CheckRedirect = refuseRedirect
+	return hc.Do(req)
+}
+
+// refuseRedirect makes an HTTP client return a redirect as the answer.
+func refuseRedirect(*http.Request, []*http.Request) error {
+	return http.ErrUseLastResponse
+}
+
 // Ping checks that the server answers a GET of target with a 2xx status.
 func (c *Client) Ping(ctx context.Context, target string) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -224,7 +268,7 @@ func (c *Client) Ping(ctx context.Context, target string) error {
 	if c.Key != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Key)
 	}
-	resp, err := c.HTTP.Do(req)
+	resp, err := c.send(req)
 	if err != nil {
 		var uerr *url.Error
 		if errors.As(err, &uerr) {
@@ -244,7 +288,7 @@ func (c *Client) Ping(ctx context.Context, target string) error {
 func isAgentError(err error) bool {
 	var se *agent.StreamError
 	return errors.Is(err, agent.ErrAgentFailed) || errors.Is(err, agent.ErrIncomplete) ||
-		errors.Is(err, sse.ErrLineTooLong) || errors.As(err, &se)
+		errors.Is(err, agent.ErrTooLarge) || errors.Is(err, agent.ErrNotAStream) || errors.As(err, &se)
 }
 
 // transportError names why a request failed: our cancellation, the idle
@@ -263,22 +307,50 @@ func transportError(ctx, parent context.Context, err error) error {
 	return &agent.ConnectionError{Err: err}
 }
 
-// errorMessage prefers error.message from a JSON error body, the shape
-// OpenAI-compatible servers use, over the raw body.
-func errorMessage(status int, data []byte) string {
+// errorSummary is what a chat shows of an error answer (see
+// agent.Summary): the message of a JSON error body, else a text body's
+// first line, else the status text; never a web page. A redirect names
+// where it points, since it is not followed.
+func errorSummary(resp *http.Response, mediaType string, data []byte) string {
+	status := http.StatusText(resp.StatusCode)
+	if status == "" {
+		status = "unknown status"
+	}
+	var msg string
 	var body struct {
-		Error struct {
-			Message string `json:"message"`
-		} `json:"error"`
+		Error json.RawMessage `json:"error"`
 	}
-	if json.Unmarshal(data, &body) == nil && body.Error.Message != "" {
-		return body.Error.Message
+	switch {
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		msg = status
+		if loc := agent.Summary(resp.Header.Get("Location")); loc != "" {
+			msg += " to " + loc
+		}
+		return msg + "; redirects are not followed"
+	case json.Unmarshal(data, &body) == nil:
+		msg = agent.Summary(jsonErrorMessage(body.Error))
+	case mediaType != "text/html" && mediaType != "application/xhtml+xml":
+		msg = agent.Summary(string(data))
 	}
-	msg := strings.TrimSpace(string(data))
 	if msg == "" {
-		return http.StatusText(status)
+		return status
 	}
 	return msg
+}
+
+// jsonErrorMessage reads the error of a JSON error body in the two shapes
+// servers use: {"message": "..."} (OpenAI and compatible servers) or a
+// string (Ollama).
+func jsonErrorMessage(raw json.RawMessage) string {
+	var text string
+	if json.Unmarshal(raw, &text) == nil {
+		return text
+	}
+	var obj struct {
+		Message string `json:"message"`
+	}
+	_ = json.Unmarshal(raw, &obj) // another shape has no message to show
+	return obj.Message
 }
 
 // idleReader resets the idle timer whenever bytes arrive.

@@ -18,6 +18,8 @@ import (
 // stream gathers one answer while passing its events on.
 type stream struct {
 	emit   func(agent.Event)
+	log    *slog.Logger
+	limit  int // bytes in one event, or in a JSON answer
 	text   strings.Builder
 	finish string
 }
@@ -55,36 +57,44 @@ func (c *chunk) reset() {
 
 // readEvents reads the SSE answer until [DONE], the end of the stream or an
 // error. [DONE] ends the turn at once, even if the server keeps the
-// connection open. This loop runs once per token for every stream the
+// connection open. typed tells whether the server said it sends an event
+// stream: a body of another type that holds no event at all was not one.
+// This loop runs once per token for every stream the
 // gateway relays, so events are parsed in place, in the reader's buffer,
 // with go-json rather than encoding/json: it decodes a chunk several times
 // faster with a third of the allocations, and FuzzDecodeMatchesEncodingJSON
 // holds it to encoding/json's results for the types decoded here.
-func (st *stream) readEvents(r io.Reader, log *slog.Logger) error {
-	events := sse.NewReader(r)
+func (st *stream) readEvents(r io.Reader, typed bool) error {
+	events := sse.NewReaderLimit(r, st.limit)
 	var c chunk // one for every event; see reset
 	var failed error
+	seen := false // an event arrived
 	for {
 		ev, err := events.Next()
-		if errors.Is(err, io.EOF) {
+		switch {
+		case errors.Is(err, io.EOF) && !seen && !typed:
+			return agent.ErrNotAStream
+		case errors.Is(err, io.EOF):
 			if failed == nil && st.finish == "" {
 				return agent.ErrIncomplete
 			}
 			return failed
-		}
-		if err != nil {
+		case errors.Is(err, sse.ErrEventTooLarge) || errors.Is(err, sse.ErrLineTooLong):
+			return fmt.Errorf("%w: %w; %s sets the limit", agent.ErrTooLarge, err, limitSetting)
+		case err != nil:
 			return err
 		}
+		seen = true
 		switch ev.Name {
 		case ToolProgressEvent:
-			st.toolProgress(ev.Data, log)
+			st.toolProgress(ev.Data)
 		case "", "message":
 			if bytes.Equal(bytes.TrimSpace(ev.Data), doneMarker) {
 				return failed
 			}
 			c.reset()
 			if err := gojson.Unmarshal(ev.Data, &c); err != nil {
-				log.Debug("skipping a malformed stream chunk", "error", err, "bytes", len(ev.Data))
+				st.log.Debug("skipping a malformed stream chunk", "error", err, "bytes", len(ev.Data))
 				continue
 			}
 			if err := st.chunk(&c, false); err != nil && failed == nil {
@@ -95,10 +105,15 @@ func (st *stream) readEvents(r io.Reader, log *slog.Logger) error {
 }
 
 // readCompletion reads a non-streaming answer, for servers that ignore
-// "stream": true.
+// "stream": true. The answer is one piece, held whole while it is decoded,
+// so it is bounded like an event.
 func (st *stream) readCompletion(r io.Reader) error {
 	var c chunk
-	if err := json.NewDecoder(r).Decode(&c); err != nil {
+	lr := &io.LimitedReader{R: r, N: int64(st.limit)}
+	if err := json.NewDecoder(lr).Decode(&c); err != nil {
+		if lr.N == 0 {
+			return fmt.Errorf("%w: a JSON answer over %d bytes; %s sets the limit", agent.ErrTooLarge, st.limit, limitSetting)
+		}
 		return fmt.Errorf("%w: reading the answer: %v", agent.ErrIncomplete, err)
 	}
 	if err := st.chunk(&c, true); err != nil {
@@ -111,9 +126,17 @@ func (st *stream) readCompletion(r io.Reader) error {
 }
 
 // chunk applies one chunk; it reports the agent's failure, after the text.
+// An error the server sends is summarised for the chat; the whole of it
+// (as much as an error answer's body) goes to the debug log.
 func (st *stream) chunk(c *chunk, whole bool) error {
 	if c.Error != nil {
-		return &agent.StreamError{Message: c.Error.Message}
+		msg := c.Error.Message
+		st.log.Debug("the agent server sent an error", "message", msg[:min(len(msg), maxErrorBody)])
+		summary := agent.Summary(msg)
+		if summary == "" {
+			summary = "no message"
+		}
+		return &agent.StreamError{Message: summary}
 	}
 	var failed error
 	for _, ch := range c.Choices {
@@ -137,10 +160,10 @@ func (st *stream) chunk(c *chunk, whole bool) error {
 
 // toolProgress passes a hermes.tool.progress event on. Tools whose names
 // start with "_" are internal to the agent and not shown.
-func (st *stream) toolProgress(data []byte, log *slog.Logger) {
+func (st *stream) toolProgress(data []byte) {
 	var p agent.ToolProgress
 	if err := gojson.Unmarshal(data, &p); err != nil || p.Tool == "" {
-		log.Debug("skipping a malformed tool progress event", "bytes", len(data))
+		st.log.Debug("skipping a malformed tool progress event", "bytes", len(data))
 		return
 	}
 	if strings.HasPrefix(p.Tool, "_") {

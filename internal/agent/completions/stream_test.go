@@ -11,6 +11,7 @@ import (
 
 	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/sim"
+	"github.com/herald-chat/herald/internal/sse"
 )
 
 // simulatorAnswer is a streamed answer of the simulator: a role chunk, tool
@@ -41,8 +42,8 @@ func TestReadEventsReusesNothingOfEarlierChunks(t *testing.T) {
 		"data:  [DONE] \n\n" +
 		`data: {"choices":[{"delta":{"content":"after the end"}}]}` + "\n\n"
 	var got []agent.Event
-	st := &stream{emit: func(e agent.Event) { got = append(got, e) }}
-	if err := st.readEvents(strings.NewReader(input), slog.New(slog.DiscardHandler)); err != nil {
+	st := &stream{emit: func(e agent.Event) { got = append(got, e) }, log: slog.New(slog.DiscardHandler), limit: sse.DefaultLimit}
+	if err := st.readEvents(strings.NewReader(input), true); err != nil {
 		t.Fatalf("err = %v", err)
 	}
 	want := []agent.Event{
@@ -67,8 +68,8 @@ func BenchmarkReadEvents(b *testing.B) {
 	b.SetBytes(int64(len(input)))
 	b.ReportAllocs()
 	for b.Loop() {
-		st := &stream{emit: func(agent.Event) {}}
-		if err := st.readEvents(bytes.NewReader(input), log); err != nil {
+		st := &stream{emit: func(agent.Event) {}, log: log, limit: sse.DefaultLimit}
+		if err := st.readEvents(bytes.NewReader(input), true); err != nil {
 			b.Fatal(err)
 		}
 		if st.finish != "stop" {

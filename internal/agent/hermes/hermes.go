@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/agent/completions"
@@ -92,12 +94,13 @@ func (b *Backend) Run(ctx context.Context, turn agent.Turn, emit func(agent.Even
 	return res
 }
 
-// identityHeaders tells the agent who is speaking and where. Values are
-// stripped of CR, LF and NUL, which would break or smuggle headers.
+// identityHeaders tells the agent who is speaking and where. Each value
+// is made valid for HTTP whatever the platform gave (see headerValue); a
+// value with nothing left is not sent.
 func identityHeaders(turn agent.Turn) http.Header {
 	h := http.Header{}
 	set := func(name, value string) {
-		if v := clean(value); v != "" {
+		if v := headerValue(value); v != "" {
 			h.Set(name, v)
 		}
 	}
@@ -112,11 +115,39 @@ func identityHeaders(turn agent.Turn) http.Header {
 	return h
 }
 
-func clean(v string) string {
-	return strings.TrimSpace(strings.Map(func(r rune) rune {
-		if r == '\r' || r == '\n' || r == 0 {
+// maxHeaderValue bounds one identity header value, in bytes: our choice,
+// far above any platform's name or id, and well under the 8190 bytes that
+// aiohttp (the Hermes API server's HTTP library) accepts in one header
+// field before it refuses the whole request.
+const maxHeaderValue = 1024
+
+// headerValue makes s a field value that HTTP allows (RFC 9110, section
+// 5.5) and Go's client sends: control characters are removed (CR, LF and
+// NUL could smuggle headers; Go and aiohttp refuse the other C0 controls
+// and DEL; the C1 controls are invisible), a tab becomes a space, white
+// space at either end is trimmed, and the value is cut to maxHeaderValue
+// bytes on a character boundary. Other text is sent as UTF-8, unencoded,
+// which RFC 9110 allows as obs-text: the Hermes API server reads these
+// headers as they come, and aiohttp decodes a header's bytes as UTF-8, so
+// "Zoë" arrives as "Zoë" where percent-encoding would show the agent
+// "Zo%C3%AB". Invalid UTF-8 becomes U+FFFD.
+func headerValue(s string) string {
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t':
+			return ' '
+		case unicode.IsControl(r):
 			return -1
 		}
 		return r
-	}, v))
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+	s = strings.TrimSpace(s)
+	if len(s) > maxHeaderValue {
+		cut := maxHeaderValue
+		for !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = strings.TrimSpace(s[:cut])
+	}
+	return s
 }

@@ -1,13 +1,16 @@
 package hermes
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -155,7 +158,10 @@ func TestHandlesHTTPError(t *testing.T) {
 	}
 }
 
-func TestHTTPErrorShowsJSONMessageAndIsCappedAt300(t *testing.T) {
+// An error answer shows its status and a short summary: the JSON
+// error.message, else a text body's first line, capped, never a web page.
+// The whole (bounded) body goes to the debug log.
+func TestHTTPErrorShowsJSONMessageAndIsCapped(t *testing.T) {
 	srv, _ := upstream(t, 401, http.Header{"Content-Type": {"application/json"}},
 		`{"error":{"message":"Invalid API key","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}`)
 	res, _ := run(t, newBackend(srv.URL, "wrong"), agent.Turn{SessionID: "s", Message: "hi", Source: source()})
@@ -164,11 +170,44 @@ func TestHTTPErrorShowsJSONMessageAndIsCappedAt300(t *testing.T) {
 	}
 
 	long := strings.Repeat("x", 1000)
-	srv2, _ := upstream(t, 502, nil, long)
-	res, _ = run(t, newBackend(srv2.URL, ""), agent.Turn{SessionID: "s", Message: "hi", Source: source()})
-	if want := "⚠️ Proxy error (502): " + long[:300]; res.FinalResponse != want {
-		t.Errorf("final has %d chars, want the first 300 of the body", len(res.FinalResponse))
+	page := "<!DOCTYPE html>\n<html><body><h1>502 Bad Gateway</h1><pre>Traceback: secret=hunter2</pre></body></html>"
+	for _, tc := range []struct {
+		name, contentType, body, want string
+	}{
+		{"long", "text/plain", long, "⚠️ Proxy error (502): " + long[:159] + "…"},
+		{"lines", "text/plain", "\nupstream timed out\n  at handler.go:12\n", "⚠️ Proxy error (502): upstream timed out"},
+		{"controls", "text/plain", "bad\x1b[31m gateway\x00", "⚠️ Proxy error (502): bad[31m gateway"},
+		{"web page", "text/html", page, "⚠️ Proxy error (502): Bad Gateway"},
+		{"markup as text", "text/plain", page, "⚠️ Proxy error (502): Bad Gateway"},
+		{"empty", "text/plain", "", "⚠️ Proxy error (502): Bad Gateway"},
+	} {
+		var logs bytes.Buffer
+		srv, _ := upstream(t, 502, http.Header{"Content-Type": {tc.contentType}}, tc.body)
+		b := New(Config{URL: srv.URL, ConnectTimeout: time.Second, IdleTimeout: time.Minute,
+			Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		res, _ := run(t, b, agent.Turn{SessionID: "s", Message: "hi", Source: source()})
+		if res.FinalResponse != tc.want {
+			t.Errorf("%s: final = %q, want %q", tc.name, res.FinalResponse, tc.want)
+		}
+		if logged := logs.String(); tc.body != "" && !strings.Contains(logged, "body="+tc.body) && !strings.Contains(logged, "body="+strconv.Quote(tc.body)) {
+			t.Errorf("%s: the debug log lacks the body:\n%s", tc.name, logs.String())
+		}
 	}
+}
+
+// A server's error inside the stream is summarised like an error answer.
+func TestStreamErrorIsSummarised(t *testing.T) {
+	msg := "quota exceeded\n" + strings.Repeat("stack frame\n", 100_000) // over 1 MiB
+	body, _ := json.Marshal(map[string]any{"error": map[string]any{"message": msg}})
+	srv, _ := upstream(t, 200, nil, okDelta("so far")+"data: "+string(body)+"\n\ndata: [DONE]\n\n")
+	res, _ := run(t, newBackend(srv.URL, ""), turn())
+	if want := "so far\n\n⚠️ The answer was interrupted: server error in stream: quota exceeded"; res.FinalResponse != want {
+		t.Errorf("final = %.200q, want %q", res.FinalResponse, want)
+	}
+}
+
+func okDelta(text string) string {
+	return "data: {\"choices\":[{\"delta\":{\"content\":\"" + text + "\"}}]}\n\n"
 }
 
 // Seed: test_handles_connection_error.

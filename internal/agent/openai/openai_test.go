@@ -4,15 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/chat"
+	"github.com/herald-chat/herald/internal/sim"
 )
 
 type seen struct {
@@ -106,5 +109,41 @@ func TestNonStreamingAnswerIsAccepted(t *testing.T) {
 	})
 	if res.FinalResponse != "whole answer" || res.Err != nil || !reflect.DeepEqual(got, []string{"whole answer"}) {
 		t.Errorf("final %q, err %v, deltas %q", res.FinalResponse, res.Err, got)
+	}
+}
+
+// The model server's redirect is not followed either: the API key stays
+// with the configured server, for turns and for Ping.
+func TestRedirectIsNotFollowed(t *testing.T) {
+	var reached atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+	}))
+	defer elsewhere.Close()
+	srv := httptest.NewServer(sim.New(sim.Options{RedirectTo: elsewhere.URL, Logger: slog.New(slog.DiscardHandler)}))
+	defer srv.Close()
+
+	b := New(Config{BaseURL: srv.URL + "/v1", APIKey: "sk-1", Model: "m", ConnectTimeout: time.Second, IdleTimeout: time.Minute})
+	res := b.Run(context.Background(), agent.Turn{Message: "hi"}, func(agent.Event) {})
+	if !strings.HasPrefix(res.FinalResponse, "⚠️ Model server error (307): Temporary Redirect to "+elsewhere.URL) {
+		t.Errorf("final = %q", res.FinalResponse)
+	}
+	if err := b.Ping(context.Background()); err == nil || !strings.Contains(err.Error(), "307") {
+		t.Errorf("ping = %v, want the redirect status", err)
+	}
+	if n := reached.Load(); n != 0 {
+		t.Errorf("the other server got %d requests", n)
+	}
+}
+
+// The backend hands on what the model wrote, <think> block and all: what a
+// chat shows of it is the gateway's choice.
+func TestThinkingIsPassedOn(t *testing.T) {
+	srv := httptest.NewServer(sim.New(sim.Options{Think: "Two and two.", AnswerTokens: 1, Logger: slog.New(slog.DiscardHandler)}))
+	defer srv.Close()
+	b := New(Config{BaseURL: srv.URL + "/v1", Model: "m", ConnectTimeout: time.Second, IdleTimeout: time.Minute})
+	res := b.Run(context.Background(), agent.Turn{Message: "2+2?"}, func(agent.Event) {})
+	if res.Err != nil || !strings.HasPrefix(res.Text, "<think>\nTwo and two.\n</think>\n\n[Hermes simulator") {
+		t.Errorf("text = %q, err = %v", res.Text, res.Err)
 	}
 }

@@ -1,0 +1,92 @@
+package completions
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/herald-chat/herald/internal/agent"
+	"github.com/herald-chat/herald/internal/sim"
+	"github.com/herald-chat/herald/internal/sse"
+)
+
+func TestLimitDefaultsToTheReaders(t *testing.T) {
+	if got := (&Client{}).limit(); got != sse.DefaultLimit {
+		t.Errorf("limit of a Client without MaxEventBytes = %d, want sse.DefaultLimit", got)
+	}
+	if got := (&Client{MaxEventBytes: 5}).limit(); got != 5 {
+		t.Errorf("limit = %d, want MaxEventBytes", got)
+	}
+}
+
+// A JSON answer of exactly the bound is read; one byte more is not.
+func TestJSONAnswerBound(t *testing.T) {
+	const answer = `{"choices":[{"message":{"content":"hello"},"finish_reason":"stop"}]}`
+	for _, tc := range []struct {
+		limit   int
+		tooLong bool
+	}{{len(answer), false}, {len(answer) - 1, true}} {
+		st := &stream{emit: func(agent.Event) {}, log: slog.New(slog.DiscardHandler), limit: tc.limit}
+		err := st.readCompletion(strings.NewReader(answer))
+		if tc.tooLong != errors.Is(err, agent.ErrTooLarge) || (!tc.tooLong && (err != nil || st.text.String() != "hello")) {
+			t.Errorf("limit %d: err = %v, text %q", tc.limit, err, st.text.String())
+		}
+	}
+}
+
+// The operator's log says why the turn failed and what to raise.
+func TestTooLargeIsLoggedWithTheSetting(t *testing.T) {
+	srv := httptest.NewServer(sim.New(sim.Options{EndlessEventBytes: 300 << 10, Logger: slog.New(slog.DiscardHandler)}))
+	defer srv.Close()
+	var logs bytes.Buffer
+	c := &Client{Endpoint: srv.URL + "/v1/chat/completions", Server: "Proxy", HTTP: NewHTTPClient(time.Second),
+		IdleTimeout: time.Minute, MaxEventBytes: 100 << 10, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	res, _ := c.Run(context.Background(), Call{}, func(agent.Event) {})
+	if !errors.Is(res.Err, agent.ErrTooLarge) {
+		t.Fatalf("err = %v", res.Err)
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "gateway.max_event_bytes") {
+		t.Errorf("log:\n%s\nwant a warning naming gateway.max_event_bytes", logs.String())
+	}
+}
+
+func TestErrorSummaryOfOddStatuses(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		header http.Header
+		want   string
+	}{
+		{599, nil, "unknown status"},
+		{302, nil, "Found; redirects are not followed"},
+		{301, http.Header{"Location": {"https://new.example/\x00v1"}}, "Moved Permanently to https://new.example/v1; redirects are not followed"},
+		{500, http.Header{"Content-Type": {"application/json"}}, "Internal Server Error"},
+	} {
+		resp := &http.Response{StatusCode: tc.status, Header: tc.header}
+		if got := errorSummary(resp, resp.Header.Get("Content-Type"), []byte(`{"error":{}}`)); got != tc.want {
+			t.Errorf("%d: %q, want %q", tc.status, got, tc.want)
+		}
+	}
+}
+
+// Ollama's error body is {"error": "..."}; OpenAI's {"error": {"message": "..."}}.
+func TestErrorSummaryOfJSONShapes(t *testing.T) {
+	resp := &http.Response{StatusCode: 404}
+	for body, want := range map[string]string{
+		`{"error":"model 'llama9' not found"}`:      "model 'llama9' not found",
+		`{"error":{"message":"model not found"}}`:   "model not found",
+		`{"error":{"message":"<b>down</b>"}}`:       "Not Found",
+		`{"detail":"Not Found"}`:                    "Not Found",
+		`{"error":{"message":"a\nb","code":"x"}}`:   "a",
+		`not json: {"error":{"message":"ignored"}}`: `not json: {"error":{"message":"ignored"}}`,
+	} {
+		if got := errorSummary(resp, "application/json", []byte(body)); got != want {
+			t.Errorf("%s: %q, want %q", body, got, want)
+		}
+	}
+}
