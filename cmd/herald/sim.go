@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -39,7 +40,10 @@ func newSimCmd(opts *options) *cobra.Command {
 				log.Warn("the simulator listens beyond this machine without a key: anyone who reaches it can use it; set --key, or listen on 127.0.0.1", "addr", ln.Addr().String())
 			}
 			log.Info("Hermes API simulator listening (a simulator, not an agent)", "url", "http://"+ln.Addr().String(), "auth", o.Key != "")
-			return httpserve.Serve(cmd.Context(), ln, sim.New(o), httpserve.Limits{})
+			// Timeouts, so that nobody holds it open; no write timeout (its
+			// streams last as long as an answer) and no connection caps (a
+			// benchmark drives it from one address).
+			return httpserve.Serve(cmd.Context(), ln, sim.New(o), httpserve.Limits{ReadTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second})
 		},
 	}
 	f := cmd.Flags()

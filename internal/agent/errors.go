@@ -27,6 +27,17 @@ var ErrTooLarge = errors.New("the agent server sent more at once than Herald acc
 // completion: a web page from a proxy or a login portal, say.
 var ErrNotAStream = errors.New("the agent server did not answer with a stream")
 
+// AnswerTooLongError means the answer's text reached the limit
+// (gateway.max_answer_bytes): what came before it is the answer, cut, and
+// the rest was not read.
+type AnswerTooLongError struct {
+	Limit int
+}
+
+func (e *AnswerTooLongError) Error() string {
+	return fmt.Sprintf("the answer was cut at %d bytes (gateway.max_answer_bytes)", e.Limit)
+}
+
 // StatusError is a non-2xx answer from the server.
 type StatusError struct {
 	Status int
@@ -69,9 +80,12 @@ func FinalText(server, text string, err error) string {
 	}
 	var status *StatusError
 	var conn *ConnectionError
+	var tooLong *AnswerTooLongError
 	switch {
 	case errors.As(err, &status):
 		return texts.ServerError(server, status.Status, status.Message)
+	case errors.As(err, &tooLong):
+		return texts.WithNotice(text, texts.AnswerTruncated(tooLong.Limit))
 	case errors.Is(err, context.Canceled):
 		return texts.WithNotice(text, texts.Stopped)
 	case errors.Is(err, ErrAgentFailed):

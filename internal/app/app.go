@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/herald-chat/herald/internal/agent"
+	"github.com/herald-chat/herald/internal/agent/completions"
 	"github.com/herald-chat/herald/internal/agent/hermes"
 	"github.com/herald-chat/herald/internal/agent/openai"
 	"github.com/herald-chat/herald/internal/chat"
@@ -170,7 +171,7 @@ func (a *App) Run(ctx context.Context) error {
 
 	serveCtx, stopServing := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- httpserve.Serve(serveCtx, a.ln, a.handler, httpLimits(a.cfg.HTTP)) }()
+	go func() { served <- httpserve.Serve(serveCtx, a.ln, a.handler, httpLimits(a.cfg.HTTP, a.log)) }()
 	a.log.Info("herald started", "version", a.opts.Version, "backend", a.backend, "http", "http://"+a.Addr(), "home", a.cfg.Home)
 	runErr := a.Runner.Run(ctx)
 	stopServing()
@@ -205,11 +206,14 @@ func (a *App) close() {
 	}
 }
 
-// httpLimits are the listener's bounds as the configuration sets them.
-func httpLimits(l config.HTTPLimits) httpserve.Limits {
+// httpLimits are the listener's bounds as the configuration sets them;
+// the health checks are answered even over the connection caps.
+func httpLimits(l config.HTTPLimits, log *slog.Logger) httpserve.Limits {
 	return httpserve.Limits{
 		MaxConnections: l.MaxConnections, MaxConnectionsPerClient: l.MaxConnectionsPerClient,
 		ReadTimeout: l.ReadTimeout, WriteTimeout: l.WriteTimeout, IdleTimeout: l.IdleTimeout,
+		Probes: []string{ops.HealthPath, ops.ReadyPath},
+		Logger: log,
 	}
 }
 
@@ -250,7 +254,7 @@ func NewBackend(cfg *config.Config, log *slog.Logger) agent.Backend {
 			Model:          cfg.Proxy.Model,
 			ConnectTimeout: cfg.ConnectTimeout,
 			IdleTimeout:    cfg.IdleTimeout,
-			MaxEventBytes:  cfg.MaxEventBytes,
+			Limits:         answerLimits(cfg),
 			Logger:         log,
 		})
 	case "openai":
@@ -261,11 +265,16 @@ func NewBackend(cfg *config.Config, log *slog.Logger) agent.Backend {
 			SystemPrompt:   cfg.Agent.SystemPrompt,
 			ConnectTimeout: cfg.ConnectTimeout,
 			IdleTimeout:    cfg.IdleTimeout,
-			MaxEventBytes:  cfg.MaxEventBytes,
+			Limits:         answerLimits(cfg),
 			Logger:         log,
 		})
 	}
 	return nil
+}
+
+// answerLimits bound what the agent server can make Herald hold of one answer.
+func answerLimits(cfg *config.Config) completions.Limits {
+	return completions.Limits{MaxEventBytes: cfg.MaxEventBytes, MaxAnswerBytes: cfg.MaxAnswerBytes}
 }
 
 // runnerOptions are the runner's options as the configuration sets them.

@@ -757,10 +757,11 @@ func (h *harness) transcript(chatID string) []store.Entry {
 	return entries
 }
 
-// thinking answers with the model's reasoning before the answer.
+// thinkingAnswer is an answer with the model's reasoning before it.
+const thinkingAnswer = "<think>The user greets me; greet back.</think>\n\nHello!"
+
 func thinking(_ context.Context, turn agent.Turn, _ func(agent.Event)) agent.Result {
-	text := "<think>The user greets me; greet back.</think>\n\nHello!"
-	return agent.Result{FinalResponse: text, Text: text, SessionID: turn.SessionID}
+	return agent.Result{FinalResponse: thinkingAnswer, Text: thinkingAnswer, SessionID: turn.SessionID}
 }
 
 // The transcript keeps the answer as the user saw it, so that a reload
@@ -777,7 +778,7 @@ func TestTranscriptKeepsTheAnswerAsShown(t *testing.T) {
 				h.finalIs("dm-alice", "Hello!")
 				h.allSettled()
 				stored := h.transcript("dm-alice")[1].Content
-				if want := map[bool]string{false: "Hello!", true: thinking(nil, agent.Turn{}, nil).Text}[keep]; stored != want {
+				if want := map[bool]string{false: "Hello!", true: thinkingAnswer}[keep]; stored != want {
 					t.Errorf("stored %q, want %q", stored, want)
 				}
 				src := dm("alice", "", "").Source

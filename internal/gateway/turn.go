@@ -204,9 +204,16 @@ func (r *Runner) finalText(j *job, res agent.Result) (string, string) {
 func errorKind(err error) string {
 	var status *agent.StatusError
 	var conn *agent.ConnectionError
+	var tooLong *agent.AnswerTooLongError
 	switch {
 	case errors.As(err, &status):
 		return "status"
+	case errors.As(err, &tooLong):
+		return "answer_too_long"
+	case errors.Is(err, agent.ErrTooLarge):
+		return "event_too_large"
+	case errors.Is(err, agent.ErrNotAStream):
+		return "not_a_stream"
 	case errors.As(err, &conn):
 		return "connection"
 	case errors.Is(err, agent.ErrIdleTimeout):

@@ -14,7 +14,8 @@ type Metrics struct {
 	Turns *prometheus.CounterVec
 	// FirstDelta is the time from sending a turn upstream to its first text.
 	FirstDelta prometheus.Histogram
-	// UpstreamErrors counts agent server failures by kind: status, connection, idle_timeout, agent, incomplete.
+	// UpstreamErrors counts agent server failures by kind: status, connection, idle_timeout, agent, incomplete,
+	// answer_too_long, event_too_large, not_a_stream.
 	UpstreamErrors *prometheus.CounterVec
 	// ActiveTurns is the number of turns running now.
 	ActiveTurns prometheus.Gauge

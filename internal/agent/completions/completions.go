@@ -34,6 +34,17 @@ const maxErrorBody = 64 << 10
 // says what the operator can raise.
 const limitSetting = "gateway.max_event_bytes"
 
+// Limits bound what an agent server can make Herald hold of one answer.
+type Limits struct {
+	// MaxEventBytes bounds one event of the stream (and one line of it),
+	// or the whole answer when the server answers with JSON; 0 means
+	// sse.DefaultLimit. Beyond it the turn fails.
+	MaxEventBytes int
+	// MaxAnswerBytes bounds an answer's text: the answer is cut there,
+	// with a note, and the rest is not read. 0 means no bound.
+	MaxAnswerBytes int
+}
+
 // Client sends chat completion requests to one endpoint.
 type Client struct {
 	// Endpoint is the full URL of the chat completions endpoint.
@@ -48,10 +59,7 @@ type Client struct {
 	HTTP *http.Client
 	// IdleTimeout fails the turn when the server sends nothing for this long.
 	IdleTimeout time.Duration
-	// MaxEventBytes bounds one event of the stream (and one line of it),
-	// or the whole answer when the server answers with JSON; 0 means
-	// sse.DefaultLimit. Beyond it the turn fails.
-	MaxEventBytes int
+	Limits
 	// Logger receives one line per turn; nil discards.
 	Logger *slog.Logger
 }
@@ -138,7 +146,7 @@ type requestBody struct {
 // when no response arrived), from which a backend reads what is its own.
 func (c *Client) Run(ctx context.Context, call Call, emit func(agent.Event)) (agent.Result, http.Header) {
 	start := time.Now()
-	st := &stream{emit: emit, log: c.log(), limit: c.limit()}
+	st := &stream{emit: emit, log: c.log(), limit: c.limit(), maxText: c.MaxAnswerBytes}
 	header, err := c.do(ctx, call, st)
 	text := st.text.String()
 	res := agent.Result{
@@ -287,8 +295,10 @@ func (c *Client) Ping(ctx context.Context, target string) error {
 // isAgentError tells errors that describe the answer from those of the connection.
 func isAgentError(err error) bool {
 	var se *agent.StreamError
+	var tooLong *agent.AnswerTooLongError
 	return errors.Is(err, agent.ErrAgentFailed) || errors.Is(err, agent.ErrIncomplete) ||
-		errors.Is(err, agent.ErrTooLarge) || errors.Is(err, agent.ErrNotAStream) || errors.As(err, &se)
+		errors.Is(err, agent.ErrTooLarge) || errors.Is(err, agent.ErrNotAStream) ||
+		errors.As(err, &se) || errors.As(err, &tooLong)
 }
 
 // transportError names why a request failed: our cancellation, the idle

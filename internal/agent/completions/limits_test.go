@@ -14,13 +14,14 @@ import (
 	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/sim"
 	"github.com/herald-chat/herald/internal/sse"
+	"github.com/herald-chat/herald/internal/texts"
 )
 
 func TestLimitDefaultsToTheReaders(t *testing.T) {
 	if got := (&Client{}).limit(); got != sse.DefaultLimit {
 		t.Errorf("limit of a Client without MaxEventBytes = %d, want sse.DefaultLimit", got)
 	}
-	if got := (&Client{MaxEventBytes: 5}).limit(); got != 5 {
+	if got := (&Client{Limits: Limits{MaxEventBytes: 5}}).limit(); got != 5 {
 		t.Errorf("limit = %d, want MaxEventBytes", got)
 	}
 }
@@ -46,7 +47,7 @@ func TestTooLargeIsLoggedWithTheSetting(t *testing.T) {
 	defer srv.Close()
 	var logs bytes.Buffer
 	c := &Client{Endpoint: srv.URL + "/v1/chat/completions", Server: "Proxy", HTTP: NewHTTPClient(time.Second),
-		IdleTimeout: time.Minute, MaxEventBytes: 100 << 10, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+		IdleTimeout: time.Minute, Limits: Limits{MaxEventBytes: 100 << 10}, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	res, _ := c.Run(context.Background(), Call{}, func(agent.Event) {})
 	if !errors.Is(res.Err, agent.ErrTooLarge) {
 		t.Fatalf("err = %v", res.Err)
@@ -88,5 +89,44 @@ func TestErrorSummaryOfJSONShapes(t *testing.T) {
 		if got := errorSummary(resp, "application/json", []byte(body)); got != want {
 			t.Errorf("%s: %q, want %q", body, got, want)
 		}
+	}
+}
+
+// An answer longer than MaxAnswerBytes is cut there with a note, and the
+// rest is not read: the server sees Herald leave (32 MiB is more than
+// loopback's socket buffers hold, so it cannot finish first).
+func TestLongAnswerIsCutWithANote(t *testing.T) {
+	simulator := sim.New(sim.Options{AnswerBytes: 32 << 20, Logger: slog.New(slog.DiscardHandler)})
+	srv := httptest.NewServer(simulator)
+	defer srv.Close()
+	const limit = 1 << 20
+	c := &Client{Endpoint: srv.URL + "/v1/chat/completions", Server: "Proxy", HTTP: NewHTTPClient(time.Second),
+		IdleTimeout: time.Minute, Limits: Limits{MaxAnswerBytes: limit}}
+	streamed := 0
+	res, _ := c.Run(context.Background(), Call{Turn: agent.Turn{Message: "hi"}}, func(ev agent.Event) { streamed += len(ev.Text) })
+	var tooLong *agent.AnswerTooLongError
+	if !errors.As(res.Err, &tooLong) || tooLong.Limit != limit {
+		t.Fatalf("err = %v, want the answer cut at %d bytes", res.Err, limit)
+	}
+	if len(res.Text) != limit || streamed != limit {
+		t.Errorf("kept %d bytes and streamed %d, want %d", len(res.Text), streamed, limit)
+	}
+	if !strings.HasSuffix(res.FinalResponse, texts.AnswerTruncated(limit)) || !strings.HasPrefix(res.FinalResponse, res.Text) {
+		t.Errorf("final text ends %q, want the answer and the truncation note", res.FinalResponse[len(res.FinalResponse)-80:])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := simulator.Wait(ctx, func(s sim.Stats) bool { return s.ClientGone == 1 }); err != nil {
+		t.Errorf("the server never saw Herald leave: %+v", simulator.Stats())
+	}
+}
+
+// The cut never splits a character.
+func TestAnswerCutKeepsCharactersWhole(t *testing.T) {
+	st := &stream{emit: func(agent.Event) {}, log: slog.New(slog.DiscardHandler), limit: 1 << 10, maxText: 3}
+	err := st.readEvents(strings.NewReader("data: {\"choices\":[{\"delta\":{\"content\":\"éé\"}}]}\n\n"), true)
+	var tooLong *agent.AnswerTooLongError
+	if !errors.As(err, &tooLong) || st.text.String() != "é" {
+		t.Errorf("kept %q, err %v; want one whole é and the cut reported", st.text.String(), err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"unicode/utf8"
 
 	gojson "github.com/goccy/go-json"
 
@@ -17,11 +18,12 @@ import (
 
 // stream gathers one answer while passing its events on.
 type stream struct {
-	emit   func(agent.Event)
-	log    *slog.Logger
-	limit  int // bytes in one event, or in a JSON answer
-	text   strings.Builder
-	finish string
+	emit    func(agent.Event)
+	log     *slog.Logger
+	limit   int // bytes in one event, or in a JSON answer
+	maxText int // bytes of answer text; 0 means no bound
+	text    strings.Builder
+	finish  string
 }
 
 // chunk is the part of a chat.completion.chunk (or, with Message, a whole
@@ -97,7 +99,12 @@ func (st *stream) readEvents(r io.Reader, typed bool) error {
 				st.log.Debug("skipping a malformed stream chunk", "error", err, "bytes", len(ev.Data))
 				continue
 			}
-			if err := st.chunk(&c, false); err != nil && failed == nil {
+			err := st.chunk(&c, false)
+			var tooLong *agent.AnswerTooLongError
+			if errors.As(err, &tooLong) {
+				return err // the rest is not read
+			}
+			if err != nil && failed == nil {
 				failed = err
 			}
 		}
@@ -144,9 +151,16 @@ func (st *stream) chunk(c *chunk, whole bool) error {
 		if whole {
 			text = ch.Message.Content
 		}
+		cut := false
+		if st.maxText > 0 && st.text.Len()+len(text) > st.maxText {
+			text, cut = cutUTF8(text, st.maxText-st.text.Len()), true
+		}
 		if text != "" {
 			st.text.WriteString(text)
 			st.emit(agent.Event{Kind: agent.EventDelta, Text: text})
+		}
+		if cut {
+			return &agent.AnswerTooLongError{Limit: st.maxText}
 		}
 		if ch.FinishReason != "" {
 			st.finish = ch.FinishReason
@@ -156,6 +170,18 @@ func (st *stream) chunk(c *chunk, whole bool) error {
 		}
 	}
 	return failed
+}
+
+// cutUTF8 is the longest start of s of at most n bytes that does not
+// split a character.
+func cutUTF8(s string, n int) string {
+	if n >= len(s) {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // toolProgress passes a hermes.tool.progress event on. Tools whose names

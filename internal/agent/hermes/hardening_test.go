@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/herald-chat/herald/internal/agent"
+	"github.com/herald-chat/herald/internal/agent/completions"
 	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/sim"
 	"github.com/herald-chat/herald/internal/sse"
@@ -31,7 +32,7 @@ func simulator(t *testing.T, opts sim.Options) *httptest.Server {
 }
 
 func limited(url string, maxEvent int) *Backend {
-	return New(Config{URL: url, Key: "k", ConnectTimeout: 5 * time.Second, IdleTimeout: time.Minute, MaxEventBytes: maxEvent})
+	return New(Config{URL: url, Key: "k", ConnectTimeout: 5 * time.Second, IdleTimeout: time.Minute, Limits: completions.Limits{MaxEventBytes: maxEvent}})
 }
 
 // Data lines without the blank line that ends their event fail the turn

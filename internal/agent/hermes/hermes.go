@@ -25,9 +25,8 @@ type Config struct {
 	Model          string // default "hermes-agent"
 	ConnectTimeout time.Duration
 	IdleTimeout    time.Duration
-	// MaxEventBytes bounds one event of the stream, or a JSON answer.
-	MaxEventBytes int
-	Logger        *slog.Logger
+	completions.Limits
+	Logger *slog.Logger
 	// HTTPClient sends the requests; nil means a client of the backend's
 	// own, with ConnectTimeout.
 	HTTPClient *http.Client
@@ -55,14 +54,14 @@ func New(cfg Config) *Backend {
 	}
 	return &Backend{
 		client: completions.Client{
-			Endpoint:      strings.TrimRight(cfg.URL, "/") + "/v1/chat/completions",
-			Key:           cfg.Key,
-			Model:         cfg.Model,
-			Server:        "Proxy",
-			HTTP:          client,
-			IdleTimeout:   cfg.IdleTimeout,
-			MaxEventBytes: cfg.MaxEventBytes,
-			Logger:        log,
+			Endpoint:    strings.TrimRight(cfg.URL, "/") + "/v1/chat/completions",
+			Key:         cfg.Key,
+			Model:       cfg.Model,
+			Server:      "Proxy",
+			HTTP:        client,
+			IdleTimeout: cfg.IdleTimeout,
+			Limits:      cfg.Limits,
+			Logger:      log,
 		},
 		base: strings.TrimRight(cfg.URL, "/"),
 		log:  log,

@@ -21,9 +21,8 @@ type Config struct {
 	SystemPrompt   string
 	ConnectTimeout time.Duration
 	IdleTimeout    time.Duration
-	// MaxEventBytes bounds one event of the stream, or a JSON answer.
-	MaxEventBytes int
-	Logger        *slog.Logger
+	completions.Limits
+	Logger *slog.Logger
 }
 
 // Backend sends turns to a model server.
@@ -37,14 +36,14 @@ type Backend struct {
 func New(cfg Config) *Backend {
 	return &Backend{
 		client: completions.Client{
-			Endpoint:      strings.TrimRight(cfg.BaseURL, "/") + "/chat/completions",
-			Key:           cfg.APIKey,
-			Model:         cfg.Model,
-			Server:        "Model server",
-			HTTP:          completions.NewHTTPClient(cfg.ConnectTimeout),
-			IdleTimeout:   cfg.IdleTimeout,
-			MaxEventBytes: cfg.MaxEventBytes,
-			Logger:        cfg.Logger,
+			Endpoint:    strings.TrimRight(cfg.BaseURL, "/") + "/chat/completions",
+			Key:         cfg.APIKey,
+			Model:       cfg.Model,
+			Server:      "Model server",
+			HTTP:        completions.NewHTTPClient(cfg.ConnectTimeout),
+			IdleTimeout: cfg.IdleTimeout,
+			Limits:      cfg.Limits,
+			Logger:      cfg.Logger,
 		},
 		base:   strings.TrimRight(cfg.BaseURL, "/"),
 		system: cfg.SystemPrompt,

@@ -35,24 +35,40 @@ func TestNameAndCaps(t *testing.T) {
 	}
 }
 
-// Off loopback the web chat needs a token, both when it is built and when
-// the configuration is checked.
+// Off loopback the web chat needs a token of at least 16 characters, both
+// when it is built and when the configuration is checked; the error says
+// which setting and how long, and never shows the token. On loopback any
+// token, or none, is the user's choice.
 func TestTokenRequiredOffLoopback(t *testing.T) {
 	open := platform.Deps{HTTPAddr: "0.0.0.0:8643"}
 	if _, err := New(Options{Serve: true}, open); err == nil || !strings.Contains(err.Error(), "WEBCHAT_TOKEN") {
 		t.Errorf("New off loopback without a token: %v, want WEBCHAT_TOKEN asked for", err)
 	}
-	if _, err := New(Options{Serve: true, Token: "s3cret"}, open); err != nil {
-		t.Errorf("New with a token: %v", err)
+	const short = "fifteen-chars-x"
+	_, err := New(Options{Serve: true, Token: short}, open)
+	if err == nil || !strings.Contains(err.Error(), "WEBCHAT_TOKEN") || !strings.Contains(err.Error(), "platforms.webchat.token") ||
+		!strings.Contains(err.Error(), "16 characters") || strings.Contains(err.Error(), short) {
+		t.Errorf("New off loopback with a 15-character token: %v, want an error naming the setting and 16 characters, without the token", err)
 	}
-	_, err := configtest.Load(t, "", map[string]string{"HERALD_HTTP_ADDR": "0.0.0.0:8643"})
-	if err == nil || !strings.Contains(err.Error(), "WEBCHAT_TOKEN") {
-		t.Errorf("config off loopback without a token: %v, want WEBCHAT_TOKEN asked for", err)
+	if _, err := New(Options{Serve: true, Token: "sixteen-chars-xy"}, open); err != nil {
+		t.Errorf("New with a 16-character token: %v", err)
+	}
+	if _, err := New(Options{Serve: true, Token: "x"}, platform.Deps{HTTPAddr: "127.0.0.1:8643"}); err != nil {
+		t.Errorf("New on loopback with a short token: %v", err)
+	}
+	for env, want := range map[string]map[string]string{
+		"without a token":    {"HERALD_HTTP_ADDR": "0.0.0.0:8643"},
+		"with a short token": {"HERALD_HTTP_ADDR": "0.0.0.0:8643", "WEBCHAT_TOKEN": short},
+	} {
+		if _, err := configtest.Load(t, "", want); err == nil || !strings.Contains(err.Error(), "WEBCHAT_TOKEN") {
+			t.Errorf("config off loopback %s: %v, want WEBCHAT_TOKEN asked for", env, err)
+		}
 	}
 	for env, ok := range map[string]map[string]string{
-		"with a token": {"HERALD_HTTP_ADDR": "0.0.0.0:8643", "WEBCHAT_TOKEN": "s3cret"},
-		"turned off":   {"HERALD_HTTP_ADDR": "0.0.0.0:8643", "WEBCHAT_ENABLED": "false"},
-		"on loopback":  {"HERALD_HTTP_ADDR": "127.0.0.1:8643"},
+		"with a token":             {"HERALD_HTTP_ADDR": "0.0.0.0:8643", "WEBCHAT_TOKEN": testToken},
+		"turned off":               {"HERALD_HTTP_ADDR": "0.0.0.0:8643", "WEBCHAT_ENABLED": "false"},
+		"on loopback":              {"HERALD_HTTP_ADDR": "127.0.0.1:8643"},
+		"on loopback, short token": {"HERALD_HTTP_ADDR": "127.0.0.1:8643", "WEBCHAT_TOKEN": "x"},
 	} {
 		if _, err := configtest.Load(t, "", ok); err != nil {
 			t.Errorf("%s: %v", env, err)
@@ -235,10 +251,12 @@ func TestNotRunning(t *testing.T) {
 
 func TestToken(t *testing.T) {
 	var rec recorder
-	_, ts := start(t, Options{Token: "s3cret-token"}, platform.Deps{}, rec.handle)
+	_, ts := start(t, Options{Token: testToken}, platform.Deps{}, rec.handle)
 	body := map[string]string{"conversation": conv, "text": "hi"}
 
-	for _, auth := range []string{"", "Bearer wrong", "Bearer s3cret-tokeN", "Basic s3cret-token", "s3cret-token", "Bearer s3cret-token-and-more"} {
+	// Requests without a bearer token guess nothing: they do not count
+	// towards a lockout, however many there are.
+	for _, auth := range []string{"", "Basic " + testToken, testToken, "Bearer"} {
 		resp := request(t, ts, "POST", "/api/messages", body, "Authorization: "+auth)
 		if resp.Header.Get("WWW-Authenticate") == "" {
 			t.Errorf("%q: no WWW-Authenticate", auth)
@@ -247,13 +265,18 @@ func TestToken(t *testing.T) {
 		decode[apiError](t, request(t, ts, "GET", "/api/history?conversation="+conv, nil, "Authorization: "+auth), http.StatusUnauthorized)
 		decode[apiError](t, request(t, ts, "GET", "/api/events?conversation="+conv, nil, "Authorization: "+auth), http.StatusUnauthorized)
 	}
+	// Fewer wrong tokens than a lockout takes, one on each endpoint.
+	wrong := []string{"Bearer wrong", "Bearer " + strings.ToUpper(testToken[:1]) + testToken[1:], "Bearer " + testToken + "-and-more"}
+	decode[apiError](t, request(t, ts, "POST", "/api/messages", body, "Authorization: "+wrong[0]), http.StatusUnauthorized)
+	decode[apiError](t, request(t, ts, "GET", "/api/history?conversation="+conv, nil, "Authorization: "+wrong[1]), http.StatusUnauthorized)
+	decode[apiError](t, request(t, ts, "GET", "/api/events?conversation="+conv, nil, "Authorization: "+wrong[2]), http.StatusUnauthorized)
 	if len(rec.inbound()) != 0 {
 		t.Fatal("a message got through without the token")
 	}
 
-	decode[map[string]string](t, request(t, ts, "POST", "/api/messages", body, "Authorization: Bearer s3cret-token"), http.StatusAccepted)
-	decode[historyBody](t, request(t, ts, "GET", "/api/history?conversation="+conv, nil, "Authorization: bearer s3cret-token"), http.StatusOK)
-	openStream(t, ts, conv, "", "Authorization: Bearer s3cret-token").waitComment("ready")
+	decode[map[string]string](t, request(t, ts, "POST", "/api/messages", body, "Authorization: Bearer "+testToken), http.StatusAccepted)
+	decode[historyBody](t, request(t, ts, "GET", "/api/history?conversation="+conv, nil, "Authorization: bearer "+testToken), http.StatusOK)
+	openStream(t, ts, conv, "", "Authorization: Bearer "+testToken).waitComment("ready")
 
 	// The page itself holds no secret: it loads without the token.
 	resp := request(t, ts, "GET", "/", nil)
@@ -278,7 +301,7 @@ func TestOrigin(t *testing.T) {
 
 func TestHostWithoutToken(t *testing.T) {
 	_, open := start(t, Options{}, platform.Deps{}, nil)
-	_, locked := start(t, Options{Token: "s3cret-token"}, platform.Deps{}, nil)
+	_, locked := start(t, Options{Token: testToken}, platform.Deps{}, nil)
 	for _, host := range []string{"localhost:8080", "app.localhost", "127.0.0.1:1", "[::1]:8080", "192.168.1.9"} {
 		decode[historyBody](t, request(t, open, "GET", "/api/history?conversation="+conv, nil, "Host: "+host), http.StatusOK)
 	}
@@ -286,7 +309,7 @@ func TestHostWithoutToken(t *testing.T) {
 	// listener from another site: without a token, it is refused.
 	decode[apiError](t, request(t, open, "GET", "/api/history?conversation="+conv, nil, "Host: rebind.evil.example"), http.StatusForbidden)
 	decode[historyBody](t, request(t, locked, "GET", "/api/history?conversation="+conv, nil,
-		"Host: chat.example.com", "Authorization: Bearer s3cret-token"), http.StatusOK)
+		"Host: chat.example.com", "Authorization: Bearer "+testToken), http.StatusOK)
 }
 
 func TestPageAndHeaders(t *testing.T) {

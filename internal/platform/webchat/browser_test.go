@@ -223,7 +223,7 @@ func TestBrowserConversation(t *testing.T) {
 
 func TestBrowserTokenAndRetry(t *testing.T) {
 	ctx := webchattest.NewBrowser(t)
-	g, url := startWithGateway(t, Options{Token: "s3cret-token"}, platform.Deps{HTTPAddr: "0.0.0.0:8643"})
+	g, url := startWithGateway(t, Options{Token: testToken}, platform.Deps{HTTPAddr: "0.0.0.0:8643"})
 
 	// Without the token the page says what is missing.
 	do(t, ctx, chromedp.Navigate(url))
@@ -231,7 +231,7 @@ func TestBrowserTokenAndRetry(t *testing.T) {
 
 	// Opened afresh, as from the link Herald prints (a fragment change
 	// alone would not load the page again).
-	do(t, ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(url+"/#token=s3cret-token"))
+	do(t, ctx, chromedp.Navigate("about:blank"), chromedp.Navigate(url+"/#token="+testToken))
 	webchattest.Wait(t, ctx, "the page to be ready with the token", ready)
 	if h := eval[string](t, ctx, `location.hash`); h != "" {
 		t.Errorf("the token stays in the address bar: %q", h)

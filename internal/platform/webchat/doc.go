@@ -28,10 +28,16 @@
 // a page that reconnects or reloads misses nothing while the process runs.
 // A page that falls behind (a bounded buffer per stream) is cut off, and
 // catches up when it reconnects; the adapter never waits for a page.
+// Streams are capped in all and per client (platform.Deps), 503 beyond;
+// the listener's write timeout does not apply to them, as each write
+// sets its own deadline.
 //
 // Security: with Options.Token set, every /api/ request needs
 // "Authorization: Bearer <token>" (compared in constant time), else 401.
-// The page takes the token from its URL fragment (/#token=...) and keeps it
+// Off loopback the token must be at least 16 characters; on loopback any
+// token is the user's choice. A client (an IP address, an IPv6 /64) that
+// sends 5 wrong tokens in a minute gets 429 with Retry-After for the rest
+// of that minute, whatever token it sends (see lockout). The page takes the token from its URL fragment (/#token=...) and keeps it
 // in sessionStorage. A request whose Origin is not this host gets 403, and
 // without a token only localhost names and IP addresses are answered (DNS
 // rebinding). Every response has a Content-Security-Policy that allows only

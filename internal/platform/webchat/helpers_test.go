@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -26,6 +27,9 @@ func TestMain(m *testing.M) {
 }
 
 const conv = "conv-0123456789"
+
+// testToken is a web chat token long enough for any listener.
+const testToken = "s3cret-token-0123456789"
 
 // target is where the gateway answers conv.
 var target = chat.Target{ChatID: conv}
@@ -79,6 +83,12 @@ func run(t *testing.T, a *Adapter, h platform.Handler) (stop func()) {
 // the given headers, in "Name: value" form.
 func request(t *testing.T, ts *httptest.Server, method, path string, body any, headers ...string) *http.Response {
 	t.Helper()
+	return requestAt(t, ts.Client(), ts.URL, method, path, body, headers...)
+}
+
+// requestAt is request to the server at base, with client hc.
+func requestAt(t *testing.T, hc *http.Client, base, method, path string, body any, headers ...string) *http.Response {
+	t.Helper()
 	var rd io.Reader
 	if body != nil {
 		if s, ok := body.(string); ok {
@@ -91,7 +101,7 @@ func request(t *testing.T, ts *httptest.Server, method, path string, body any, h
 			rd = bytes.NewReader(b)
 		}
 	}
-	req, err := http.NewRequestWithContext(t.Context(), method, ts.URL+path, rd)
+	req, err := http.NewRequestWithContext(t.Context(), method, base+path, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +115,7 @@ func request(t *testing.T, ts *httptest.Server, method, path string, body any, h
 		}
 		req.Header.Set(name, value)
 	}
-	resp, err := ts.Client().Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,6 +138,16 @@ func decode[T any](t *testing.T, resp *http.Response, status int) T {
 		t.Fatalf("decoding %s: %v", body, err)
 	}
 	return v
+}
+
+// clientFrom is an HTTP client whose connections come from the loopback
+// address ip: another client, for what is counted per client.
+func clientFrom(t *testing.T, ip string) *http.Client {
+	t.Helper()
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	tr := &http.Transport{DialContext: dialer.DialContext}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
 }
 
 // fastKeepalive makes the adapter's streams send keepalives every few
@@ -169,12 +189,18 @@ type received struct {
 // empty), with the given headers in "Name: value" form.
 func openStream(t *testing.T, ts *httptest.Server, conv, after string, headers ...string) *stream {
 	t.Helper()
+	return openStreamAt(t, ts.Client(), ts.URL, conv, after, headers...)
+}
+
+// openStreamAt is openStream on the server at base, with client hc.
+func openStreamAt(t *testing.T, hc *http.Client, base, conv, after string, headers ...string) *stream {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	path := "/api/events?conversation=" + conv
 	if after != "" {
 		path += "&after=" + after
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +208,7 @@ func openStream(t *testing.T, ts *httptest.Server, conv, after string, headers .
 		name, value, _ := strings.Cut(h, ": ")
 		req.Header.Set(name, value)
 	}
-	resp, err := ts.Client().Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -13,10 +13,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/herald-chat/herald/internal/chat"
+	"github.com/herald-chat/herald/internal/httpserve"
 )
 
 // Limits on what a page may post.
@@ -26,8 +28,14 @@ const (
 )
 
 // writeTimeout bounds each write to an event stream, so that a page that
-// stopped reading cannot hold a goroutine forever.
+// stopped reading cannot hold a goroutine forever. A stream sets it before
+// each write in place of the listener's write timeout, which bounds a whole
+// response; the keepalive writes at least every 15 s.
 const writeTimeout = 30 * time.Second
+
+// streamRetryAfter is the Retry-After of a 503 for too many event streams,
+// in seconds (our choice): streams come free as pages close.
+const streamRetryAfter = "5"
 
 // csp allows only the page's own files: no inline script, no other sites,
 // no framing. It also keeps images in answers from calling other servers.
@@ -72,9 +80,9 @@ func (a *Adapter) routes() http.Handler {
 }
 
 // guard sets the security headers and refuses requests from other sites,
-// requests without the token, and (without a token) requests for a host
-// name that is not local, which is how DNS rebinding would reach a
-// loopback listener.
+// API requests without the token or from a client locked out for wrong
+// ones, and (without a token) requests for a host name that is not local,
+// which is how DNS rebinding would reach a loopback listener.
 func (a *Adapter) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
@@ -86,10 +94,7 @@ func (a *Adapter) guard(next http.Handler) http.Handler {
 			writeError(w, http.StatusForbidden, "", "requests from other sites are refused")
 		case a.opts.Token == "" && !localHost(r.Host):
 			writeError(w, http.StatusForbidden, "", "without a token the web chat answers only on localhost or an IP address")
-		case strings.HasPrefix(r.URL.Path, "/api/") && !a.authorized(r):
-			h.Set("WWW-Authenticate", `Bearer realm="herald"`)
-			writeError(w, http.StatusUnauthorized, "", "a valid token is required: open the link that ends in #token=...")
-		default:
+		case !strings.HasPrefix(r.URL.Path, "/api/") || a.authorized(w, r):
 			next.ServeHTTP(w, r)
 		}
 	})
@@ -126,14 +131,33 @@ func localHost(host string) bool {
 	return host == "localhost" || strings.HasSuffix(host, ".localhost") || net.ParseIP(host) != nil
 }
 
-// authorized checks the bearer token (the scheme in any case, as RFC 6750
-// allows).
-func (a *Adapter) authorized(r *http.Request) bool {
+// authorized checks an API request's bearer token (the scheme in any case,
+// as RFC 6750 allows), answering 401 or 429 itself when it fails. A wrong
+// token counts against the client (see lockout); a request without one
+// does not, as it guesses nothing: a page opened without its #token link
+// retries without one.
+func (a *Adapter) authorized(w http.ResponseWriter, r *http.Request) bool {
 	if !a.token.Required() {
 		return true
 	}
+	client, now := httpserve.Client(r.RemoteAddr), time.Now()
+	if wait := a.failures.wait(client, now); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+		writeError(w, http.StatusTooManyRequests, "", "too many wrong tokens from your address: try again later")
+		return false
+	}
 	scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	return ok && strings.EqualFold(scheme, "Bearer") && a.token.Matches(strings.TrimSpace(got))
+	if ok && strings.EqualFold(scheme, "Bearer") {
+		if a.token.Matches(strings.TrimSpace(got)) {
+			return true
+		}
+		if a.failures.fail(client, now) {
+			a.log.Warn("refusing a client for a while: too many wrong web chat tokens", "client", client, "for", failureWindow)
+		}
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
+	writeError(w, http.StatusUnauthorized, "", "a valid token is required: open the link that ends in #token=...")
+	return false
 }
 
 // postRequest is the body of POST /api/messages.
@@ -249,6 +273,17 @@ func (a *Adapter) streamEvents(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	client := httpserve.Client(r.RemoteAddr)
+	if err := a.streams.Take(client); err != nil {
+		msg := "too many event streams are open: try again later"
+		if errors.Is(err, httpserve.ErrClientFull) {
+			msg = "too many event streams are open from your address: close other tabs of the chat, or try again later"
+		}
+		w.Header().Set("Retry-After", streamRetryAfter)
+		writeError(w, http.StatusServiceUnavailable, "", msg)
+		return
+	}
+	defer a.streams.Give(client)
 	sub, replay, ok := a.subscribe(conv, r.URL.Query().Get("after"))
 	if !ok {
 		writeError(w, http.StatusServiceUnavailable, "", "the web chat is not running")

@@ -2,6 +2,7 @@ package webchat
 
 import (
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/herald-chat/herald/internal/config"
 	"github.com/herald-chat/herald/internal/platform"
@@ -24,12 +25,13 @@ func (o *Options) Settings() []config.Setting {
 		{Key: "platforms.webchat.enabled", Env: "WEBCHAT_ENABLED", Default: "true", Set: config.Bool(&o.Serve), Category: config.Messaging,
 			Description: "Serve the built-in web chat on HERALD_HTTP_ADDR", Prompt: "Enable the web chat"},
 		{Key: "platforms.webchat.token", Env: "WEBCHAT_TOKEN", Secret: true, Set: config.Text(&o.Token), Category: config.Messaging,
-			Description: "Token the web chat requires; mandatory when HERALD_HTTP_ADDR is not a loopback address (open http://host:8643/#token=…)",
+			Description: fmt.Sprintf("Token the web chat requires; mandatory, of at least %d characters, when HERALD_HTTP_ADDR is not a loopback address (open http://host:8643/#token=…)", minTokenLength),
 			Prompt:      "Web chat token"},
 	}
 }
 
-// Check refuses a web chat open beyond this machine without a token.
+// Check refuses a web chat open beyond this machine without a strong
+// enough token.
 func (o *Options) Check(shared *config.Config) error {
 	if !o.Serve {
 		return nil
@@ -37,11 +39,24 @@ func (o *Options) Check(shared *config.Config) error {
 	return checkToken(*o, shared.HTTPAddr)
 }
 
+// minTokenLength is the shortest token accepted off loopback (our choice,
+// as issue 12 suggests): 16 random characters are beyond guessing at the
+// few wrong tokens a minute the web chat lets a client send (see lockout).
+const minTokenLength = 16
+
+// checkToken refuses a web chat beyond this machine without a token or
+// with a short one. On loopback any token, or none, is the user's choice:
+// only this machine can reach the listener.
 func checkToken(o Options, addr string) error {
-	if o.Token != "" || config.IsLoopback(addr) {
+	switch {
+	case config.IsLoopback(addr):
 		return nil
+	case o.Token == "":
+		return fmt.Errorf("the web chat listens on %s, beyond this machine: set WEBCHAT_TOKEN (or platforms.webchat.token) to at least %d random characters, or a loopback HERALD_HTTP_ADDR, or WEBCHAT_ENABLED=false", addr, minTokenLength)
+	case utf8.RuneCountInString(o.Token) < minTokenLength:
+		return fmt.Errorf("WEBCHAT_TOKEN (platforms.webchat.token) is too short for a web chat listening on %s, beyond this machine: it needs at least %d characters (for example from `openssl rand -hex 16`)", addr, minTokenLength)
 	}
-	return fmt.Errorf("the web chat listens on %s, beyond this machine: set WEBCHAT_TOKEN (or platforms.webchat.token), or a loopback HERALD_HTTP_ADDR, or WEBCHAT_ENABLED=false", addr)
+	return nil
 }
 
 // Enabled tells whether the web chat is served.

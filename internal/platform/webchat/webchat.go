@@ -12,6 +12,7 @@ import (
 	"github.com/herald-chat/herald/internal/bearer"
 	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/format"
+	"github.com/herald-chat/herald/internal/httpserve"
 	"github.com/herald-chat/herald/internal/platform"
 )
 
@@ -25,6 +26,8 @@ type Adapter struct {
 	opts       Options
 	transcript func(ctx context.Context, src chat.Source) ([]chat.Message, error)
 	token      bearer.Token
+	failures   *lockout
+	streams    *httpserve.Slots
 	log        *slog.Logger
 	handler    http.Handler
 	// epoch tells this process's cursors from an earlier one's.
@@ -48,8 +51,9 @@ var _ platform.Adapter = (*Adapter)(nil)
 
 // New returns a web chat adapter for the listener at d.HTTPAddr; d.History,
 // if set, shows a reloaded page its conversation again, even after a
-// restart. It fails without a token when the listener is not on a loopback
-// address, so that the agent is never open to the network by accident.
+// restart. It fails without a token of at least 16 characters when the
+// listener is not on a loopback address, so that the agent is never open
+// to the network by accident.
 func New(opts Options, d platform.Deps) (*Adapter, error) {
 	if err := checkToken(opts, d.HTTPAddr); err != nil {
 		return nil, err
@@ -61,6 +65,8 @@ func New(opts Options, d platform.Deps) (*Adapter, error) {
 		opts:       opts,
 		transcript: d.History,
 		token:      bearer.New(opts.Token),
+		failures:   newLockout(),
+		streams:    httpserve.NewSlots(d.MaxEventStreams, d.MaxEventStreamsPerClient),
 		log:        d.Logger.With("platform", Name),
 		epoch:      rand.Text()[:8],
 		keepalive:  15 * time.Second,
