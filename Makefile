@@ -44,6 +44,10 @@ fuzz:
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzPlainParagraph -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/format/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzDecodeMatchesEncodingJSON -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/agent/completions/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzDotenv -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/config/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzIdentityHeaders -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/agent/hermes/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzSummary -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/agent/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzClient -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/httpserve/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzRenderHTML -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/platform/telegram/
 
 # End-to-end benchmarks (some minutes): bench/results/report.md and latency.svg/.png.
 bench:

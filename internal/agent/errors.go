@@ -35,7 +35,7 @@ type AnswerTooLongError struct {
 }
 
 func (e *AnswerTooLongError) Error() string {
-	return fmt.Sprintf("the answer was cut at %d bytes (gateway.max_answer_bytes)", e.Limit)
+	return fmt.Sprintf("the answer was cut at %d bytes (gateway.max_answer_bytes, HERALD_MAX_ANSWER_BYTES)", e.Limit)
 }
 
 // StatusError is a non-2xx answer from the server.

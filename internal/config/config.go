@@ -289,20 +289,23 @@ func homeDir(env *Env) (string, error) {
 	return filepath.Join(dir, ".herald"), nil
 }
 
-// checkHomePrivate refuses a HERALD_HOME that other users may write to:
-// whoever can replace its .env or config.yaml chooses where answers and keys
-// go, and its state holds the sessions and the Matrix encryption keys. A
-// home that does not exist yet is created private by the app.
+// checkHomePrivate refuses a HERALD_HOME, .env or config.yaml that other
+// users may write to: whoever can replace the files chooses where answers
+// and keys go, and the home's state holds the sessions and the Matrix
+// encryption keys. A home that does not exist yet is created private by
+// the app.
 func checkHomePrivate(home string) error {
-	info, err := os.Stat(home)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("HERALD_HOME %s: %w", home, err)
-	}
-	if perm := info.Mode().Perm(); perm&0o002 != 0 {
-		return fmt.Errorf("HERALD_HOME %s is writable by every user (mode %04o), who could change its .env, config.yaml and state: run chmod o-w %s, or choose a directory of your own", home, perm, home)
+	for _, path := range []string{home, filepath.Join(home, ".env"), filepath.Join(home, "config.yaml")} {
+		info, err := os.Stat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("HERALD_HOME %s: %w", home, err)
+		}
+		if perm := info.Mode().Perm(); perm&0o002 != 0 {
+			return fmt.Errorf("%s is writable by every user (mode %04o), who could change Herald's configuration and state: run chmod o-w %s, or choose a HERALD_HOME of your own", path, perm, path)
+		}
 	}
 	return nil
 }

@@ -325,13 +325,23 @@ func TestWorldWritableHomeIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := Load(Options{Env: mapEnv(map[string]string{"HERALD_HOME": home})})
-	if err == nil || !strings.Contains(err.Error(), "HERALD_HOME "+home+" is writable by every user") || !strings.Contains(err.Error(), "chmod o-w") {
-		t.Errorf("err = %v, want a refusal naming HERALD_HOME and the fix", err)
+	if err == nil || !strings.Contains(err.Error(), home+" is writable by every user") || !strings.Contains(err.Error(), "chmod o-w "+home) {
+		t.Errorf("err = %v, want a refusal naming the home and the fix", err)
 	}
 	if err := os.Chmod(home, 0o770); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Load(Options{Env: mapEnv(map[string]string{"HERALD_HOME": home})}); err != nil {
 		t.Errorf("a home only its group may write to: %v", err)
+	}
+	env := filepath.Join(home, ".env")
+	if err := os.WriteFile(env, []byte("GATEWAY_PROXY_KEY=k\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(env, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(Options{Env: mapEnv(map[string]string{"HERALD_HOME": home})}); err == nil || !strings.Contains(err.Error(), env+" is writable by every user") {
+		t.Errorf("a world-writable .env: err = %v, want a refusal naming it", err)
 	}
 }

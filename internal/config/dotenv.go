@@ -10,15 +10,21 @@ import (
 // NAME=value lines, an optional "export " before the name, blank lines and
 // "#" comments. Values are taken literally: "$NAME" and "${NAME}" are not
 // expanded, since a key like "key$SECRET" must reach the server whole.
-// Quoting works as in shells and python-dotenv: single quotes keep every
+// A name is anything without white space, quotes, "#" or "="; names
+// Herald does not read are ignored. Quoting works as in shells and python-dotenv: single quotes keep every
 // byte, double quotes understand \n, \r, \t, \", \\ and \$, and either may
 // span lines (a PEM key); an unquoted value ends at a " #" comment and is
-// trimmed. A UTF-8 byte order mark and CRLF line endings are accepted.
+// trimmed. A UTF-8 byte order mark, CRLF and (in a file without LF) CR
+// line endings are accepted.
 //
 // Errors name the line and the variable but never a value, which may be a
 // secret.
 func parseDotenv(data []byte) (map[string]string, error) {
-	p := dotenvParser{rest: string(bytes.TrimPrefix(data, []byte("\uFEFF"))), line: 1}
+	text := string(bytes.TrimPrefix(data, []byte("\uFEFF")))
+	if !strings.Contains(text, "\n") {
+		text = strings.ReplaceAll(text, "\r", "\n") // classic Mac line endings
+	}
+	p := dotenvParser{rest: text, line: 1}
 	vars := map[string]string{}
 	for p.rest != "" {
 		name, value, ok, err := p.next()
@@ -67,7 +73,9 @@ func (p *dotenvParser) next() (name, value string, ok bool, err error) {
 	}
 	// The name is not quoted in errors: a pasted line may hold a secret.
 	name = strings.TrimSpace(line[:eq])
-	name = strings.TrimSpace(strings.TrimPrefix(name, "export "))
+	if rest, ok := strings.CutPrefix(name, "export"); ok && rest != "" && (rest[0] == ' ' || rest[0] == '\t') {
+		name = strings.TrimSpace(rest)
+	}
 	if !validEnvName(name) {
 		p.takeLine()
 		return "", "", false, fmt.Errorf("line %d: the text before \"=\" is not a variable name", start)
@@ -135,16 +143,9 @@ func (p *dotenvParser) quoted(q byte, start int, name string) (string, error) {
 	}
 }
 
-// validEnvName accepts the names a shell accepts: a letter or "_", then
-// letters, digits and "_".
+// validEnvName accepts what a .env file can hold as a name: no white
+// space, quotes, "#" or "=". Names Herald does not read (MY-VAR, a.b) are
+// accepted and ignored, as the environment's are.
 func validEnvName(s string) bool {
-	if s == "" || s[0] >= '0' && s[0] <= '9' {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
+	return s != "" && !strings.ContainsAny(s, " \t\r\n'\"#=")
 }

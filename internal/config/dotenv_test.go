@@ -46,6 +46,22 @@ func TestDotenvFixtures(t *testing.T) {
 	}
 }
 
+// Files that other tools write and read: names Herald does not read, a
+// tab after export, classic Mac line endings.
+func TestDotenvOtherWriters(t *testing.T) {
+	for text, want := range map[string]map[string]string{
+		"MY-VAR=1\na.b=2\nGATEWAY_PROXY_KEY=k\n": {"MY-VAR": "1", "a.b": "2", "GATEWAY_PROXY_KEY": "k"},
+		"export\tGATEWAY_PROXY_KEY=k\n":          {"GATEWAY_PROXY_KEY": "k"},
+		"exported=1\n":                           {"exported": "1"},
+		"A=1\rGATEWAY_PROXY_KEY=k\r":             {"A": "1", "GATEWAY_PROXY_KEY": "k"},
+	} {
+		got, err := parseDotenv([]byte(text))
+		if err != nil || !maps.Equal(got, want) {
+			t.Errorf("%q: got %q, %v; want %q", text, got, err, want)
+		}
+	}
+}
+
 func TestDotenvKeyWithDollarReachesTheConfig(t *testing.T) {
 	home := t.TempDir()
 	if err := os.WriteFile(filepath.Join(home, ".env"), []byte("\uFEFFGATEWAY_PROXY_KEY=key$SECRET\n"), 0o600); err != nil {

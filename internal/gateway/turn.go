@@ -117,6 +117,12 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 	return out
 }
 
+// lateDeliveryAllowance is how long a final text that begins after the
+// shutdown grace may take before it is cut short too (our choice): the
+// runner waits the grace period and 5 s more for deliveries, and the
+// notice must fit in what is left.
+const lateDeliveryAllowance = 2 * time.Second
+
 // finish delivers a turn's final text on a context that /stop and the end
 // of the shutdown grace cancel (the turn's own may be over already: a
 // stopped turn still shows its notice). When they cut it short, the chat is
@@ -126,7 +132,20 @@ func (r *Runner) finish(j *job, d *stream.Delivery, t chat.Target, out *ran) {
 	defer stop(nil)
 	r.mu.Lock()
 	j.stopDelivery = stop
+	// What came before the delivery could be reached: a /stop after the
+	// final text was chosen, or the end of the grace period.
+	lateStop := errors.Is(context.Cause(j.ctx), errStopped) && out.outcome != "stopped"
+	shuttingDown := errors.Is(context.Cause(r.turnsCtx), errShutdown)
 	r.mu.Unlock()
+	if lateStop {
+		stop(errStopped)
+	}
+	if shuttingDown {
+		// A final text that began after the grace period (a cut answer and
+		// its notice, usually one edit) gets a little longer, not minutes.
+		cut := time.AfterFunc(lateDeliveryAllowance, func() { stop(errShutdown) })
+		defer cut.Stop()
+	}
 	out.delivered, out.err = d.Finish(ctx, out.final)
 	cause := context.Cause(ctx)
 	var notice string

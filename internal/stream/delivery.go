@@ -134,9 +134,18 @@ func (d *Delivery) trackTool(t agent.ToolProgress) {
 		}
 	}
 	if toolRunning(t.Status) {
+		if len(d.tools) == maxRunningTools {
+			d.tools = append(d.tools[:0], d.tools[1:]...) // the oldest goes
+		}
 		d.tools = append(d.tools, t)
 	}
 }
+
+// maxRunningTools is how many running tools a delivery remembers (our
+// choice): the status line shows the latest, and when it ends the one
+// before; an agent server that starts tools and never ends them cannot
+// make the list grow.
+const maxRunningTools = 8
 
 // snapshot returns the answer so far and the status line of the tool that
 // runs, if any.
@@ -238,8 +247,12 @@ func (d *Delivery) step(now time.Time) time.Duration {
 	// whole answer, can wait. Until then new text need not even start the
 	// worker.
 	grown := d.checkedGrowth + utf8.RuneCountInString(text[d.checkedRaw:])
-	if due := dueAt(d.opts, now, d.gate.LastChange(), d.retryAt, grown); due.After(now) && d.started() {
-		d.setWakeAt(len(text) + d.opts.BufferThreshold - grown) // a rune is at least a byte
+	if due := dueAt(d.opts, now, d.gate.LastChange(), d.retryAt, grown, len(text)); due.After(now) && d.started() {
+		if grown < d.opts.BufferThreshold {
+			d.setWakeAt(len(text) + d.opts.BufferThreshold - grown) // a rune is at least a byte
+		} else {
+			d.setWakeAt(math.MaxInt) // only time can make it due now
+		}
 		later(due)
 		return next
 	}
@@ -297,7 +310,7 @@ func (d *Delivery) dueAt(now time.Time, growth int, s spend) time.Time {
 		return d.retryAt
 	}
 	last := d.gate.LastChange()
-	due := dueAt(d.opts, now, last, d.retryAt, growth)
+	due := dueAt(d.opts, now, last, d.retryAt, growth, d.checkedRaw)
 	if paced := last.Add(paceGap(d.gate.budgets(now, s), float64(s.cost))); paced.After(due) {
 		due = paced
 	}

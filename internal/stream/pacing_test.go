@@ -135,3 +135,35 @@ func checkPacing(t *testing.T, s answerShape) {
 		t.Errorf("the final text went out %v after the end (a refill takes %v): no token was held back for it", late, s.refill())
 	}
 }
+
+// A long answer trickling in to a chat without budgets (the web chat) is
+// updated by time, not for every few characters: each update reads the
+// whole answer, so updates every BufferThreshold characters would cost
+// time quadratic in its size.
+func TestTrickledAnswerUpdatesAreSpacedBySize(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		caps := testCaps()
+		caps.MaxLength = 64000
+		fake := streamtest.New(caps)
+		o := testOptions()
+		o.BufferThreshold = 24
+		d := stream.Start(t.Context(), stream.Params{Adapter: fake, Target: target, Options: o})
+		delta := strings.Repeat("word ", 12) + "\n" // 61 bytes: past the threshold each time
+		const deltas = 4096                         // 250 KB at 61 KB/s
+		for range deltas {
+			d.Handle(agent.Event{Kind: agent.EventDelta, Text: delta})
+			time.Sleep(time.Millisecond)
+		}
+		final := strings.Repeat(delta, deltas)
+		if _, err := d.Finish(t.Context(), final); err != nil {
+			t.Fatal(err)
+		}
+		updates := len(fake.Calls())
+		if updates > deltas/2 {
+			t.Errorf("%d calls for %d deltas: updates follow the characters, not the time", updates, deltas)
+		}
+		if got := strings.Join(fake.Messages(chatID), "\n"); normalize(got) != normalize(final) {
+			t.Errorf("the chat does not show the answer")
+		}
+	})
+}

@@ -280,14 +280,27 @@ func visibleChars(s string) int {
 	return n
 }
 
+// planRate is how many bytes of answer make one second between
+// intermediate updates (our choice). Planning an update reads the whole
+// answer a few times, at about a gigabyte a second, so spacing updates by
+// size/planRate keeps planning to about 1% of a core however long an
+// answer grows or however slowly it trickles in, where updates every
+// BufferThreshold characters would cost time quadratic in its size. An
+// ordinary answer is not held back: 100 KB gives 10 ms.
+const planRate = 10 << 20
+
 // dueAt is when the next intermediate update may be made, the text having
-// grown by grown characters since the last one: once the edit interval
-// has passed since the chat last changed, at once if it grew by the
-// threshold, and never before a retry is due.
-func dueAt(o Options, now, lastChange, retryAt time.Time, grown int) time.Time {
+// grown by grown characters since the last one and being size bytes long:
+// once the edit interval has passed since the chat last changed, at once
+// if it grew by the threshold, never sooner than size/planRate after the
+// last change, and never before a retry is due.
+func dueAt(o Options, now, lastChange, retryAt time.Time, grown, size int) time.Time {
 	due := lastChange.Add(o.EditInterval)
 	if grown >= o.BufferThreshold {
 		due = now
+	}
+	if spaced := lastChange.Add(time.Duration(size) * time.Second / planRate); spaced.After(due) {
+		due = spaced
 	}
 	if retryAt.After(due) {
 		due = retryAt

@@ -587,21 +587,24 @@ func TestDueAt(t *testing.T) {
 	tests := []struct {
 		name                string
 		lastChange, retryAt time.Time
-		grown               int
+		grown, size         int
 		want                time.Time
 	}{
-		{"interval after the last change", ms(-300), time.Time{}, 10, ms(500)},
-		{"interval already over", ms(-5000), time.Time{}, 0, ms(-4200)},
-		{"grown by the threshold: at once", ms(-300), time.Time{}, 24, now},
-		{"grown by more: at once", ms(-10), time.Time{}, 1000, now},
-		{"just below the threshold waits", ms(-300), time.Time{}, 23, ms(500)},
-		{"retry later than the interval", ms(-300), ms(2000), 10, ms(2000)},
-		{"retry later than at once", ms(-300), ms(2000), 50, ms(2000)},
-		{"retry earlier changes nothing", ms(-300), ms(100), 10, ms(500)},
-		{"never changed", time.Time{}, time.Time{}, 0, time.Time{}.Add(800 * time.Millisecond)},
+		{"interval after the last change", ms(-300), time.Time{}, 10, 100, ms(500)},
+		{"interval already over", ms(-5000), time.Time{}, 0, 100, ms(-4200)},
+		{"grown by the threshold: at once", ms(-300), time.Time{}, 24, 100, now},
+		{"grown by more: at once", ms(-10), time.Time{}, 1000, 100, now},
+		{"just below the threshold waits", ms(-300), time.Time{}, 23, 100, ms(500)},
+		{"retry later than the interval", ms(-300), ms(2000), 10, 100, ms(2000)},
+		{"retry later than at once", ms(-300), ms(2000), 50, 100, ms(2000)},
+		{"retry earlier changes nothing", ms(-300), ms(100), 10, 100, ms(500)},
+		{"never changed", time.Time{}, time.Time{}, 0, 100, time.Time{}.Add(800 * time.Millisecond)},
+		{"a 1 MiB answer: 100 ms apart, over already", ms(-300), time.Time{}, 24, 1 << 20, now},
+		{"a 1 MiB answer: 100 ms apart", ms(-30), time.Time{}, 24, 1 << 20, ms(70)},
+		{"a 20 MiB answer: 2 s apart, past the interval", ms(-300), time.Time{}, 10, 20 << 20, ms(1700)},
 	}
 	for _, tc := range tests {
-		if got := dueAt(o, now, tc.lastChange, tc.retryAt, tc.grown); !got.Equal(tc.want) {
+		if got := dueAt(o, now, tc.lastChange, tc.retryAt, tc.grown, tc.size); !got.Equal(tc.want) {
 			t.Errorf("%s: dueAt = %v, want %v", tc.name, got.Sub(now), tc.want.Sub(now))
 		}
 	}
@@ -763,5 +766,21 @@ func TestFinalStep(t *testing.T) {
 				t.Errorf("%s: a send concerns message %+v", tc.name, *o.msg)
 			}
 		}
+	}
+}
+
+// An agent server that starts tools and never ends them cannot make the
+// list of running tools grow: the latest are kept, the newest shown.
+func TestRunningToolsAreBounded(t *testing.T) {
+	d := &Delivery{}
+	for i := range 1000 {
+		d.trackTool(agent.ToolProgress{Tool: "search", ToolCallID: fmt.Sprint("call-", i), Status: "running"})
+	}
+	if len(d.tools) != maxRunningTools || d.tools[len(d.tools)-1].ToolCallID != "call-999" {
+		t.Fatalf("kept %d tools, the last %q; want the %d latest", len(d.tools), d.tools[len(d.tools)-1].ToolCallID, maxRunningTools)
+	}
+	d.trackTool(agent.ToolProgress{Tool: "search", ToolCallID: "call-999", Status: "completed"})
+	if last := d.tools[len(d.tools)-1].ToolCallID; last != "call-998" {
+		t.Errorf("after the latest ended, %q shows; want call-998", last)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/herald-chat/herald/internal/agent"
@@ -32,7 +33,7 @@ const maxErrorBody = 64 << 10
 
 // limitSetting names the setting behind MaxEventBytes, so that a failure
 // says what the operator can raise.
-const limitSetting = "gateway.max_event_bytes"
+const limitSetting = "gateway.max_event_bytes (HERALD_MAX_EVENT_BYTES)"
 
 // Limits bound what an agent server can make Herald hold of one answer.
 type Limits struct {
@@ -333,7 +334,7 @@ func errorSummary(resp *http.Response, mediaType string, data []byte) string {
 	switch {
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
 		msg = status
-		if loc := agent.Summary(resp.Header.Get("Location")); loc != "" {
+		if loc := redirectSite(resp.Header.Get("Location")); loc != "" {
 			msg += " to " + loc
 		}
 		return msg + "; redirects are not followed"
@@ -346,6 +347,17 @@ func errorSummary(resp *http.Response, mediaType string, data []byte) string {
 		return status
 	}
 	return msg
+}
+
+// redirectSite is where a redirect points, as far as a chat may see it:
+// the scheme, host and port only, since a path or query may carry a
+// signed token and the user part a password; "" when it is not a URL.
+func redirectSite(location string) string {
+	u, err := url.Parse(strings.TrimSpace(location))
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return agent.Summary(u.Scheme + "://" + u.Host)
 }
 
 // jsonErrorMessage reads the error of a JSON error body in the two shapes

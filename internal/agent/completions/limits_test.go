@@ -65,7 +65,9 @@ func TestErrorSummaryOfOddStatuses(t *testing.T) {
 	}{
 		{599, nil, "unknown status"},
 		{302, nil, "Found; redirects are not followed"},
-		{301, http.Header{"Location": {"https://new.example/\x00v1"}}, "Moved Permanently to https://new.example/v1; redirects are not followed"},
+		{301, http.Header{"Location": {"https://new.example/v1"}}, "Moved Permanently to https://new.example; redirects are not followed"},
+		{307, http.Header{"Location": {"https://user:pass@new.example:8443/v1?sig=secret"}}, "Temporary Redirect to https://new.example:8443; redirects are not followed"},
+		{308, http.Header{"Location": {"/v2/chat"}}, "Permanent Redirect; redirects are not followed"},
 		{500, http.Header{"Content-Type": {"application/json"}}, "Internal Server Error"},
 	} {
 		resp := &http.Response{StatusCode: tc.status, Header: tc.header}
@@ -128,5 +130,20 @@ func TestAnswerCutKeepsCharactersWhole(t *testing.T) {
 	var tooLong *agent.AnswerTooLongError
 	if !errors.As(err, &tooLong) || st.text.String() != "é" {
 		t.Errorf("kept %q, err %v; want one whole é and the cut reported", st.text.String(), err)
+	}
+}
+
+// A tool progress event's fields are cut to a few hundred bytes: the
+// status line shows a few words, and a running tool is remembered.
+func TestToolProgressFieldsAreBounded(t *testing.T) {
+	var got *agent.ToolProgress
+	st := &stream{emit: func(ev agent.Event) { got = ev.Tool }, log: slog.New(slog.DiscardHandler)}
+	long := strings.Repeat("é", 100<<10)
+	st.toolProgress([]byte(`{"tool":"web_search","label":"` + long + `","toolCallId":"` + long + `","status":"running"}`))
+	if got == nil {
+		t.Fatal("the event was not passed on")
+	}
+	if len(got.Label) > maxToolField || len(got.ToolCallID) > maxToolField || !strings.HasPrefix(long, got.Label) || got.Tool != "web_search" {
+		t.Errorf("tool progress kept %d bytes of label and %d of id; want at most %d, whole characters", len(got.Label), len(got.ToolCallID), maxToolField)
 	}
 }

@@ -172,6 +172,10 @@ func (st *stream) chunk(c *chunk, whole bool) error {
 	return failed
 }
 
+// maxToolField bounds each field of a tool progress event (our choice):
+// names, labels and ids are a few words, and the status line shows fewer.
+const maxToolField = 256
+
 // cutUTF8 is the longest start of s of at most n bytes that does not
 // split a character.
 func cutUTF8(s string, n int) string {
@@ -194,6 +198,9 @@ func (st *stream) toolProgress(data []byte) {
 	}
 	if strings.HasPrefix(p.Tool, "_") {
 		return
+	}
+	for _, f := range []*string{&p.Tool, &p.Emoji, &p.Label, &p.ToolCallID, &p.Status} {
+		*f = cutUTF8(*f, maxToolField)
 	}
 	st.emit(agent.Event{Kind: agent.EventTool, Tool: &p})
 }

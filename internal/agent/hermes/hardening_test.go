@@ -136,7 +136,7 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 		"client passed": New(Config{URL: srv.URL, Key: "k", IdleTimeout: time.Minute, HTTPClient: &http.Client{}}),
 	} {
 		res, _ := run(t, b, turn())
-		want := "⚠️ Proxy error (307): Temporary Redirect to " + elsewhere.URL + "/v1/chat/completions; redirects are not followed"
+		want := "⚠️ Proxy error (307): Temporary Redirect to " + elsewhere.URL + "; redirects are not followed"
 		if res.FinalResponse != want {
 			t.Errorf("%s: final = %q, want %q", name, res.FinalResponse, want)
 		}

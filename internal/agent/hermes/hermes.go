@@ -86,7 +86,12 @@ func (b *Backend) Run(ctx context.Context, turn agent.Turn, emit func(agent.Even
 		Turn:   turn,
 		Header: identityHeaders(turn),
 	}, emit)
-	if id := strings.TrimSpace(header.Get(SessionHeader)); id != "" && id != turn.SessionID {
+	switch id := strings.TrimSpace(header.Get(SessionHeader)); {
+	case id == "" || id == turn.SessionID:
+	case id != headerValue(id):
+		// Kept, it would be sent back changed: another session.
+		b.log.Warn("agent server answered with a session id that cannot be sent back; keeping the session", "session", turn.SessionID, "bytes", len(id))
+	default:
 		b.log.Info("agent server rotated the session id", "from", turn.SessionID, "to", id)
 		res.SessionID = id
 	}

@@ -334,6 +334,14 @@ func TestRotatedSessionIDIsAdopted(t *testing.T) {
 	if res.SessionID != "20260101_000000_aaaaaa" {
 		t.Errorf("session = %q, want it kept", res.SessionID)
 	}
+
+	// An id that could not be sent back as it is (too long for a header
+	// value) would be another session: the current one is kept.
+	huge, _ := upstream(t, 200, http.Header{"X-Hermes-Session-Id": {strings.Repeat("s", 2000)}}, okStream)
+	res, _ = run(t, newBackend(huge.URL, ""), agent.Turn{SessionID: "20260101_000000_aaaaaa", Message: "hi", Source: source()})
+	if res.SessionID != "20260101_000000_aaaaaa" {
+		t.Errorf("session = %.40q…, want the current one kept", res.SessionID)
+	}
 }
 
 func TestPingUsesHealthWithTheKey(t *testing.T) {
