@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/herald-chat/herald/internal/texts"
 )
 
 // TestMain lets the test binary be the gateway under test too: the bench
@@ -30,6 +32,10 @@ func TestMain(m *testing.M) {
 func testConfig(t *testing.T) benchConfig {
 	c := shortConfig()
 	c.RelaySamples = 5
+	// 20 pages at once hold more event streams than the listener lets one
+	// client address hold by default (16), as the bench's every page comes
+	// from 127.0.0.1: startChild must lift the caps.
+	c.Levels = []int{1, 20}
 	c.RelayShape = streamShape{Tokens: 12, TPS: 200, FirstDelay: 5 * time.Millisecond}
 	c.ScaleShape = streamShape{Tokens: 20, TPS: 100, FirstDelay: 5 * time.Millisecond}
 	c.Ramp = 100 * time.Millisecond
@@ -43,6 +49,8 @@ func testConfig(t *testing.T) benchConfig {
 	c.PacingTelegram = 4
 	c.PacingMatrix = 1
 	c.PacingParallel = 4
+	c.EndlessBytes = 20 << 20 // past the default event limit, 16 MiB
+	c.AnswerBytes = 2 << 20   // past the default answer limit, 1 MiB
 	c.Log = t.Logf
 	return c
 }
@@ -170,6 +178,28 @@ func TestShortMode(t *testing.T) {
 		r.Pacing = p
 	})
 
+	t.Run("hardening", func(t *testing.T) {
+		h := measureHardening(ctx, cfg)
+		if err := h.errs(); err != nil {
+			t.Fatal(err)
+		}
+		for name, turn := range map[string]boundedTurn{"endless": h.Endless, "cut": h.Cut, "whole": h.Whole} {
+			if turn.RSSBefore <= 0 || turn.PeakRSS < turn.RSSBefore || turn.CPU <= 0 || turn.Messages == 0 {
+				t.Errorf("%s: %+v", name, turn)
+			}
+		}
+		if want := "⚠️ The answer was interrupted: the agent server sent more at once than Herald accepts"; !strings.HasPrefix(h.Endless.Last, want) {
+			t.Errorf("endless event: the chat ends with %q, want %q…", h.Endless.Last, want)
+		}
+		if want := texts.AnswerTruncated(h.AnswerLimit); h.Cut.Last != want || h.Cut.Shown > h.AnswerLimit+len(want)+4 {
+			t.Errorf("answer cut: the chat shows %d bytes ending with %q, want at most %d and %q", h.Cut.Shown, h.Cut.Last, h.AnswerLimit, want)
+		}
+		if !h.Whole.Whole {
+			t.Errorf("answer whole: %d messages of %d bytes in all, not the agent's %d", h.Whole.Messages, h.Whole.Shown, cfg.AnswerBytes)
+		}
+		r.Hardening = h
+	})
+
 	t.Run("startup", func(t *testing.T) {
 		if testing.Short() {
 			t.Skip("builds the binary")
@@ -194,7 +224,7 @@ func TestShortMode(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{"| measure | figure | target | met? |", "added latency to first text", "errors / answers with dropped text", "idle session", "SSE parsing", "6. Pacing by budget"} {
+		for _, want := range []string{"| measure | figure | target | met? |", "added latency to first text", "errors / answers with dropped text", "idle session", "SSE parsing", "6. Pacing by budget", "7. Hardening"} {
 			if !strings.Contains(string(md), want) {
 				t.Errorf("report.md lacks %q", want)
 			}

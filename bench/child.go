@@ -473,13 +473,17 @@ func counterValue(c interface{ Write(*dto.Metric) error }) float64 {
 
 // vmRSS reads a process's resident set size from /proc (pid "self" for this
 // one), or -1 where there is no /proc.
-func vmRSS(pid string) int64 {
+func vmRSS(pid string) int64 { return procStatusBytes(pid, "VmRSS") }
+
+// procStatusBytes reads a size field of /proc/<pid>/status (given there in
+// kB) in bytes, or -1 where there is no /proc.
+func procStatusBytes(pid, field string) int64 {
 	b, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		return -1
 	}
 	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			f := strings.Fields(v)
 			if len(f) > 0 {
 				n, _ := strconv.ParseInt(f[0], 10, 64)
@@ -510,6 +514,22 @@ type child struct {
 	hc     *http.Client
 }
 
+// benchHTTPTimeout is the gateway's HTTP idle and write timeouts in the
+// bench (see startChild): far beyond what any measure waits, our choice.
+const benchHTTPTimeout = "1h"
+
+// benchHTTPCap is the listener's caps for the bench: as many connections
+// as the open-file limit holds beside the cap's spare quarter and the
+// process's own files (the gateway warns beyond that), which is far above
+// the bench's 10,000 connections on a machine set up for it.
+func benchHTTPCap() string {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<30 {
+		return "1000000"
+	}
+	return strconv.FormatUint((rl.Cur-64)*4/5, 10)
+}
+
 // startChild starts the gateway under test, relaying to the simulator at
 // simURL with the given pacing ("zero" or "default").
 // Extra variables (NAME=value) configure more of it, such as a platform.
@@ -530,6 +550,21 @@ func startChild(ctx context.Context, simURL, pacing string, extra ...string) (*c
 		"GATEWAY_PROXY_URL="+simURL,
 		"HERALD_HTTP_ADDR=127.0.0.1:0",
 		"HERALD_LOG_LEVEL=warn",
+		// Every bench client comes from 127.0.0.1, one client address to
+		// the listener's caps, which are sized for people's browsers: the
+		// bench holds up to 5,000 pages of two connections each, one of
+		// them an event stream. Caps far above that keep it out of their way.
+		"HERALD_HTTP_MAX_CONNECTIONS="+benchHTTPCap(),
+		"HERALD_HTTP_MAX_CONNECTIONS_PER_CLIENT="+benchHTTPCap(),
+		"HERALD_HTTP_MAX_EVENT_STREAMS="+benchHTTPCap(),
+		"HERALD_HTTP_MAX_EVENT_STREAMS_PER_CLIENT="+benchHTTPCap(),
+		// Pages hold their API connection idle from the history until their
+		// post, the driver's connection waits between its stats calls, and
+		// /bench/settled answers only once a run's turns are done (minutes,
+		// for a large run): neither the idle nor the write timeout may cut
+		// them. A request still has to arrive within the read timeout.
+		"HERALD_HTTP_IDLE_TIMEOUT="+benchHTTPTimeout,
+		"HERALD_HTTP_WRITE_TIMEOUT="+benchHTTPTimeout,
 	)
 	cmd.Env = append(cmd.Env, extra...)
 	c := &child{cmd: cmd, home: home, stderr: &tailBuffer{max: 64 << 10}}

@@ -54,13 +54,19 @@ type webEvent struct {
 	Text string `json:"text"`
 }
 
+// page is one web chat page: a conversation and the page's own
+// connections.
+type page struct {
+	c    *webClient
+	hc   *http.Client
+	conv string
+}
+
 // eventStream is one open GET /api/events, read by its own goroutine, which
 // records when the answer's first and final texts arrive and reconnects
 // (from the last cursor, as the page does) when Herald cuts it off.
 type eventStream struct {
-	c      *webClient
-	hc     *http.Client // the page's
-	conv   string
+	page
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -84,10 +90,10 @@ type eventStream struct {
 func (c *webClient) open(ctx context.Context, conv string, onFirst func()) (*eventStream, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	s := &eventStream{
-		c: c, hc: newHTTPClient(2, 5*time.Minute), conv: conv, ctx: sctx, cancel: cancel, onFirst: onFirst,
+		page: c.pageFor(conv), ctx: sctx, cancel: cancel, onFirst: onFirst,
 		ready: make(chan struct{}), final: make(chan struct{}), ended: make(chan struct{}),
 	}
-	body, err := s.connect("")
+	body, err := s.connect(sctx, "")
 	if err != nil {
 		cancel()
 		s.hc.CloseIdleConnections()
@@ -98,7 +104,7 @@ func (c *webClient) open(ctx context.Context, conv string, onFirst func()) (*eve
 	case <-s.ready:
 		// The history comes on a second connection (the first holds the
 		// stream), which stays open for the page's posts.
-		if err := s.history(); err != nil {
+		if err := s.history(sctx); err != nil {
 			s.close()
 			return nil, err
 		}
@@ -112,13 +118,19 @@ func (c *webClient) open(ctx context.Context, conv string, onFirst func()) (*eve
 	}
 }
 
+// pageFor is a page on a conversation, with connections of its own, as a
+// browser tab has.
+func (c *webClient) pageFor(conv string) page {
+	return page{c: c, hc: newHTTPClient(2, 5*time.Minute), conv: conv}
+}
+
 // history reads GET /api/history, as a page does when it loads.
-func (s *eventStream) history() error {
-	req, err := http.NewRequestWithContext(s.ctx, http.MethodGet, s.c.base+"/api/history?"+url.Values{"conversation": {s.conv}}.Encode(), nil)
+func (p page) history(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.c.base+"/api/history?"+url.Values{"conversation": {p.conv}}.Encode(), nil)
 	if err != nil {
 		return err
 	}
-	resp, err := s.hc.Do(req)
+	resp, err := p.hc.Do(req)
 	if err != nil {
 		return err
 	}
@@ -130,16 +142,18 @@ func (s *eventStream) history() error {
 	return nil
 }
 
-func (s *eventStream) connect(after string) (io.ReadCloser, error) {
-	q := url.Values{"conversation": {s.conv}}
+// connect opens the conversation's event stream, from a cursor if after is
+// not "".
+func (p page) connect(ctx context.Context, after string) (io.ReadCloser, error) {
+	q := url.Values{"conversation": {p.conv}}
 	if after != "" {
 		q.Set("after", after)
 	}
-	req, err := http.NewRequestWithContext(s.ctx, http.MethodGet, s.c.base+"/api/events?"+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.c.base+"/api/events?"+q.Encode(), nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := s.hc.Do(req)
+	resp, err := p.hc.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +194,7 @@ func (s *eventStream) read(body io.ReadCloser) {
 			s.fail(fmt.Errorf("event stream cut %d times, last: %v", n, err))
 			return
 		}
-		if body, err = s.connect(lastCursor); err != nil {
+		if body, err = s.connect(s.ctx, lastCursor); err != nil {
 			if s.ctx.Err() == nil {
 				s.fail(fmt.Errorf("reopening the event stream: %w", err))
 			}
@@ -256,14 +270,14 @@ func (s *eventStream) close() {
 }
 
 // post sends a message to the conversation, as the page does.
-func (s *eventStream) post(ctx context.Context, id, text string) error {
-	body, _ := json.Marshal(map[string]string{"conversation": s.conv, "text": text, "id": id})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.c.base+"/api/messages", bytes.NewReader(body))
+func (p page) post(ctx context.Context, id, text string) error {
+	body, _ := json.Marshal(map[string]string{"conversation": p.conv, "text": text, "id": id})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.c.base+"/api/messages", bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := s.hc.Do(req)
+	resp, err := p.hc.Do(req)
 	if err != nil {
 		return err
 	}

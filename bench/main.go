@@ -40,7 +40,7 @@ func main() {
 	out := flag.String("out", "", "directory for report.md and the chart (default: bench/results of the module)")
 	herald := flag.String("herald", "", "a built herald binary to time and size (default: build one as `make build` does)")
 	profile := flag.Bool("profile", false, "write a CPU profile of the gateway during the largest concurrency run to the output directory (cpu-N.prof)")
-	only := flag.String("only", "", "run only these measures, comma-separated: sse, startup, relay, scale, memory, pacing")
+	only := flag.String("only", "", "run only these measures, comma-separated: sse, startup, relay, scale, memory, pacing, hardening")
 	levels := flag.String("levels", "", "concurrency levels to run instead of the mode's, comma-separated (e.g. 100,1000)")
 	flag.Parse()
 
@@ -125,6 +125,9 @@ func collect(ctx context.Context, cfg benchConfig, want func(string) bool) *repo
 	if want("pacing") && ctx.Err() == nil {
 		r.Pacing = measurePacing(ctx, cfg)
 	}
+	if want("hardening") && ctx.Err() == nil {
+		r.Hardening = measureHardening(ctx, cfg)
+	}
 	r.Finished, r.LoadEnd = time.Now(), loadAvg()
 	return r
 }
@@ -157,6 +160,9 @@ func write(ctx context.Context, r *report, dir string) error {
 	err := errors.Join(r.SSEErr, r.RelayErr, r.ScaleErr, r.MemoryErr)
 	if r.Pacing != nil {
 		err = errors.Join(err, r.Pacing.TelegramErr, r.Pacing.MatrixErr)
+	}
+	if r.Hardening != nil {
+		err = errors.Join(err, r.Hardening.errs())
 	}
 	return err
 }

@@ -31,6 +31,10 @@ type benchConfig struct {
 	PacingTelegram int
 	PacingMatrix   int
 	PacingParallel int
+	// Measure 7: the endless event's bytes of data lines, and the long
+	// answer's bytes.
+	EndlessBytes int
+	AnswerBytes  int
 
 	Herald     string // a prebuilt binary for the start-up figure; empty builds one
 	ProfileDir string // where CPU profiles of the largest run go; empty: none
@@ -55,6 +59,9 @@ func fullConfig() benchConfig {
 		PacingTelegram: 200,
 		PacingMatrix:   8,
 		PacingParallel: 10,
+
+		EndlessBytes: 200 << 20, // the sizes issue 12 asks about
+		AnswerBytes:  20 << 20,
 	}
 }
 

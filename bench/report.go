@@ -27,6 +27,7 @@ type report struct {
 	Memory     *memoryResult
 	MemoryErr  error
 	Pacing     *pacingResult
+	Hardening  *hardeningResult
 	ChartNote  string
 	ProfileDir string
 }
@@ -244,6 +245,9 @@ func (r *report) summary() []row {
 	}
 	if p := r.Pacing; p != nil {
 		rows = append(rows, p.summary()...)
+	}
+	if h := r.Hardening; h != nil {
+		rows = append(rows, h.summary(r.Config)...)
 	}
 	return rows
 }
@@ -550,6 +554,10 @@ func (r *report) markdown() string {
 			}
 		}
 		w("\nHow the delay grows: Matrix's budget refills one event every 5 s for the whole account, so answers one after another spend the burst of 10. An answer's intermediate edits always leave two tokens, one for its final text and one for the next answer's first text, and markers (👀, ✅) take only what text can spare; so the final text never waits, and a first text waits only when answers come faster than the budget refills.\n\n")
+	}
+
+	if h := r.Hardening; h != nil {
+		h.markdown(w, r.Config)
 	}
 
 	var runs []*runResult

@@ -28,6 +28,18 @@
 // (1024 + 256 with Herald's defaults), and one client at most
 // MaxConnectionsPerClient plus a quarter of it. Behind a reverse proxy
 // every client has the proxy's address: raise the per-client cap there.
+// A request's line and headers are bounded too (maxHeaderBytes; 431
+// beyond), so that no connection holds more than a few tens of kilobytes
+// of them.
+//
+// Open files: each connection is a file descriptor. With a Logger, Serve
+// warns when the caps, with the files the process needs besides, exceed
+// the soft RLIMIT_NOFILE as it is then (Go, since 1.19, raises it to the
+// hard limit at start on Unix). Should the descriptors run out anyway,
+// Accept fails with EMFILE or ENFILE; the listener passes that error to
+// http.Server unchanged, which sees it as temporary (a *net.OpError whose
+// errno is EMFILE or ENFILE), logs it, and retries after a pause that
+// doubles up to a second, instead of ending Serve.
 package httpserve
 
 import (
@@ -60,6 +72,13 @@ const (
 	// headerTimeout bounds a request's headers (our choice): a few hundred
 	// bytes, which even a slow mobile link sends in well under a second.
 	headerTimeout = 10 * time.Second
+	// maxHeaderBytes bounds a request's line and headers: 32 KiB, as much
+	// as nginx reads by default (large_client_header_buffers 4 8k, in
+	// nginx's ngx_http_core_module documentation). Go's default of 1 MiB
+	// would let 1024 + 256 connections hold 1.3 GB of headers; this bound,
+	// with the 4 KiB net/http reads past it, 47 MB. Beyond it, net/http
+	// answers 431.
+	maxHeaderBytes = 32 << 10
 	// spareLife is how long a connection over the caps may live (our
 	// choice): a client or health check sends its request at once, and
 	// one that sends nothing frees its spare place soon.
@@ -81,10 +100,21 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, limits Limits) 
 		ReadTimeout:       limits.ReadTimeout,
 		WriteTimeout:      limits.WriteTimeout,
 		IdleTimeout:       limits.IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ConnContext:       connContext,
 	}
 	if limits.ReadTimeout > 0 {
 		srv.ReadHeaderTimeout = min(headerTimeout, limits.ReadTimeout)
+	}
+	if limits.Logger != nil {
+		// net/http's own complaints (accept errors it retries, handlers
+		// that misbehave) go to the same log as the rest.
+		srv.ErrorLog = slog.NewLogLogger(limits.Logger.Handler(), slog.LevelWarn)
+	}
+	if limits.Logger != nil {
+		if limit, known := openFileLimit(); known {
+			warnOpenFiles(limits.Logger, limits.MaxConnections, limit)
+		}
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(newListener(ln, limits)) }()
@@ -137,9 +167,9 @@ func (l *listener) refuse(why error) {
 	n := l.refused
 	l.refused, l.nextReport = 0, now.Add(refusalReport)
 	l.mu.Unlock()
-	setting := "http.max_connections"
+	setting := "http.max_connections (HERALD_HTTP_MAX_CONNECTIONS)"
 	if errors.Is(why, ErrClientFull) {
-		setting = "http.max_connections_per_client"
+		setting = "http.max_connections_per_client (HERALD_HTTP_MAX_CONNECTIONS_PER_CLIENT)"
 	}
 	l.log.Warn("HTTP connections refused over the caps", "refused", n, "cap", setting, "next_report_in", refusalReport)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -41,16 +42,22 @@ func serve(t *testing.T, limits Limits) (addr string, uploads bodyErrs) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveOn(t, ln, mux, limits)
+	return ln.Addr().String(), uploads
+}
+
+// serveOn serves h on ln within limits until the test ends.
+func serveOn(t *testing.T, ln net.Listener, h http.Handler, limits Limits) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- Serve(ctx, ln, mux, limits) }()
+	go func() { served <- Serve(ctx, ln, h, limits) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-served; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return ln.Addr().String(), uploads
 }
 
 // A kept-alive connection that sends no further request is closed after
@@ -181,9 +188,40 @@ func TestRefusalsAreLoggedOnce(t *testing.T) {
 		over.Closed()
 	}
 	got := logs.String()
-	if strings.Count(got, "HTTP connections refused") != 1 || !strings.Contains(got, "cap=http.max_connections_per_client") {
-		t.Errorf("log:\n%s\nwant one warning naming http.max_connections_per_client", got)
+	if strings.Count(got, "HTTP connections refused") != 1 ||
+		!strings.Contains(got, `cap="http.max_connections_per_client (HERALD_HTTP_MAX_CONNECTIONS_PER_CLIENT)"`) {
+		t.Errorf("log:\n%s\nwant one warning naming http.max_connections_per_client and its environment variable", got)
 	}
+}
+
+// headerRequest is GET / with fields header fields of 4 KiB each.
+func headerRequest(fields int) string {
+	var b strings.Builder
+	b.WriteString("GET / HTTP/1.1\r\nHost: herald\r\n")
+	for i := range fields {
+		fmt.Fprintf(&b, "X-Filler-%d: %s\r\n", i, strings.Repeat("x", 4<<10))
+	}
+	b.WriteString("\r\n")
+	return b.String()
+}
+
+// Headers within nginx's default bound are read; beyond maxHeaderBytes
+// (and net/http's 4 KiB of slack) they get 431, not a megabyte of memory.
+func TestHeadersAreBounded(t *testing.T) {
+	addr, _ := serve(t, Limits{ReadTimeout: time.Minute, IdleTimeout: time.Minute})
+	resp := httpservetest.Dial(t, addr, "").Send(headerRequest(6))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("24 KiB of headers: %s, want 200", resp.Status)
+	}
+
+	over := httpservetest.Dial(t, addr, "")
+	resp = over.Send(headerRequest(12))
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || string(body) != "431 Request Header Fields Too Large" {
+		t.Errorf("48 KiB of headers: %s %q, want 431 Request Header Fields Too Large", resp.Status, body)
+	}
+	over.Closed()
 }
 
 // syncBuffer is a bytes.Buffer the server's goroutines may write to.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -49,12 +50,20 @@ func Dial(t testing.TB, addr, from string) *Conn {
 // response with its body unread (an event stream's does not end).
 func (c *Conn) Start(path string) *http.Response {
 	c.t.Helper()
-	if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: "+c.addr+"\r\n\r\n"); err != nil {
-		c.t.Fatal(err)
+	return c.Send("GET " + path + " HTTP/1.1\r\nHost: " + c.addr + "\r\n\r\n")
+}
+
+// Send sends request, the raw text of a request, and returns the response
+// with its body unread.
+func (c *Conn) Send(request string) *http.Response {
+	c.t.Helper()
+	line, _, _ := strings.Cut(request, "\r\n")
+	if _, err := io.WriteString(c, request); err != nil {
+		c.t.Fatalf("%s: %v", line, err)
 	}
 	resp, err := http.ReadResponse(c.rd, nil)
 	if err != nil {
-		c.t.Fatalf("GET %s: %v", path, err)
+		c.t.Fatalf("%s: %v", line, err)
 	}
 	return resp
 }

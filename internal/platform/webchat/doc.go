@@ -35,13 +35,23 @@
 // Security: with Options.Token set, every /api/ request needs
 // "Authorization: Bearer <token>" (compared in constant time), else 401.
 // Off loopback the token must be at least 16 characters; on loopback any
-// token is the user's choice. A client (an IP address, an IPv6 /64) that
-// sends 5 wrong tokens in a minute gets 429 with Retry-After for the rest
-// of that minute, whatever token it sends (see lockout). The page takes the token from its URL fragment (/#token=...) and keeps it
-// in sessionStorage. A request whose Origin is not this host gets 403, and
-// without a token only localhost names and IP addresses are answered (DNS
-// rebinding). Every response has a Content-Security-Policy that allows only
-// the page's own files, X-Content-Type-Options: nosniff and
-// Referrer-Policy: no-referrer. The token and message texts are never
-// logged; debug logs note a message's length.
+// token is the user's choice. The page takes the token from its URL
+// fragment (/#token=...) and keeps it in sessionStorage.
+//
+// Wrong tokens: a client (an IP address, an IPv6 /64) that sends 5 wrong
+// tokens in a minute gets 429 with Retry-After for the rest of that
+// minute, whatever token it sends (see lockout). Past 4096 such clients in
+// a minute, the rest share one count, except those that sent the right
+// token within the last 10 minutes. The count is per address: behind a
+// reverse proxy every user has the proxy's address, so anyone's wrong
+// tokens lock everyone out for a minute. Herald does not read
+// X-Forwarded-For, as it cannot tell whether the proxy that set it is one
+// to trust.
+//
+// A request whose Origin is not this host gets 403, and without a token
+// only localhost names and IP addresses are answered (DNS rebinding).
+// Every response has a Content-Security-Policy that allows only the page's
+// own files, X-Content-Type-Options: nosniff and Referrer-Policy:
+// no-referrer. The token and message texts are never logged; debug logs
+// note a message's length.
 package webchat

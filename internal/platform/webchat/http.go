@@ -133,9 +133,9 @@ func localHost(host string) bool {
 
 // authorized checks an API request's bearer token (the scheme in any case,
 // as RFC 6750 allows), answering 401 or 429 itself when it fails. A wrong
-// token counts against the client (see lockout); a request without one
-// does not, as it guesses nothing: a page opened without its #token link
-// retries without one.
+// token counts against the client (see lockout) and a right one trusts it
+// for a while; a request without one does not count, as it guesses
+// nothing: a page opened without its #token link retries without one.
 func (a *Adapter) authorized(w http.ResponseWriter, r *http.Request) bool {
 	if !a.token.Required() {
 		return true
@@ -149,6 +149,7 @@ func (a *Adapter) authorized(w http.ResponseWriter, r *http.Request) bool {
 	scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if ok && strings.EqualFold(scheme, "Bearer") {
 		if a.token.Matches(strings.TrimSpace(got)) {
+			a.failures.pass(client, now)
 			return true
 		}
 		if a.failures.fail(client, now) {

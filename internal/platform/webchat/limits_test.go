@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -143,5 +145,45 @@ func TestEventStreamOutlivesTheListenerTimeouts(t *testing.T) {
 	}
 	if ev := s.next(); ev.Name != "message" || ev.Text != "still there" {
 		t.Errorf("after the timeouts: %+v, want the message", ev)
+	}
+}
+
+// When guessers from more addresses than the lockout's table holds have
+// locked the record they share, a user who sent the right token lately
+// still gets in; a newcomer does not; and the user's own wrong tokens
+// still lock it out.
+func TestTrustedClientIsNotLockedOutByTheCrowd(t *testing.T) {
+	a, _ := start(t, Options{Token: testToken}, platform.Deps{}, nil)
+	h := a.Handler()
+	history := "/api/history?conversation=" + conv
+	get := func(from, token string) int {
+		r := httptest.NewRequest("GET", history, nil)
+		r.RemoteAddr = from + ":50000"
+		r.Header.Set("Authorization", "Bearer "+token)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	const user = "192.0.2.1"
+	if code := get(user, testToken); code != http.StatusOK {
+		t.Fatalf("the user with the right token: %d", code)
+	}
+	for i := range maxClients + maxFailures {
+		guesser := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String()
+		if code := get(guesser, "a-guess"); code != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d, want 401", i, code)
+		}
+	}
+	if code := get("198.51.100.1", testToken); code != http.StatusTooManyRequests {
+		t.Errorf("a newcomer while the shared record is locked: %d, want 429", code)
+	}
+	if code := get(user, testToken); code != http.StatusOK {
+		t.Errorf("the user, trusted, while the shared record is locked: %d, want 200", code)
+	}
+	for range maxFailures {
+		get(user, "a-typo")
+	}
+	if code := get(user, testToken); code != http.StatusTooManyRequests {
+		t.Errorf("the user after %d wrong tokens of its own: %d, want 429", maxFailures, code)
 	}
 }

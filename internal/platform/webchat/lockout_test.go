@@ -64,3 +64,40 @@ func TestLockoutTableIsBounded(t *testing.T) {
 		t.Errorf("after every window ended, a wrong token leaves %d clients kept, want the newcomer alone", len(l.clients))
 	}
 }
+
+// Trust lasts trustFor after the last right token, and the trusted set
+// stays bounded: beyond maxTrusted, a newcomer is trusted only once an
+// older trust has lapsed.
+func TestLockoutTrustIsBounded(t *testing.T) {
+	l := newLockout()
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	for i := range maxTrusted {
+		l.pass("user-"+strconv.Itoa(i), now)
+	}
+	l.pass("late", now)
+	if len(l.trusted) != maxTrusted {
+		t.Errorf("%d clients trusted, want at most %d", len(l.trusted), maxTrusted)
+	}
+
+	// Guessers fill the table and lock the shared record shortly before
+	// the trust ends.
+	guessed := now.Add(trustFor - failureWindow/2)
+	for i := range maxClients + maxFailures {
+		l.fail("guesser-"+strconv.Itoa(i), guessed)
+	}
+	if l.wait("late", guessed) == 0 {
+		t.Error("a client the trusted set had no room for is spared the shared record")
+	}
+	if l.wait("user-0", guessed) != 0 {
+		t.Error("a trusted client is locked out by the shared record")
+	}
+	lapsed := now.Add(trustFor)
+	if l.wait("user-0", lapsed) == 0 {
+		t.Error("a client whose trust lapsed is spared the shared record")
+	}
+
+	l.pass("late", lapsed)
+	if len(l.trusted) != 1 || l.wait("late", lapsed) != 0 {
+		t.Errorf("once every trust lapsed, a newcomer's right token leaves %d trusted, want it alone and spared", len(l.trusted))
+	}
+}
