@@ -32,6 +32,10 @@ type Caps struct {
 	Threads bool
 	// Typing: the platform shows a typing indicator (see Adapter.Typing).
 	Typing bool
+	// TypingEvery is how often the indicator must be refreshed to stay on,
+	// for a platform whose indicator lasts longer than the delivery's
+	// default refresh; zero keeps that default.
+	TypingEvery time.Duration
 	// Cursor: intermediate edits may end with a cursor.
 	Cursor bool
 	// Format is the markup the adapter renders the agent's markdown into.

@@ -348,7 +348,11 @@ func (d *Delivery) typing() bool {
 	if err := d.ad.Typing(d.ctx, d.target); err != nil {
 		d.rateLimited(err)
 	}
-	d.typingAt = time.Now().Add(d.opts.TypingInterval)
+	every := d.opts.TypingInterval
+	if d.shape.caps.TypingEvery > 0 {
+		every = d.shape.caps.TypingEvery
+	}
+	d.typingAt = time.Now().Add(every)
 	return true
 }
 

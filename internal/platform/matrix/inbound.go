@@ -76,7 +76,7 @@ func (a *Adapter) onMessage(ctx context.Context, evt *event.Event) {
 		return
 	}
 	if evt.Sender == c.cli.UserID {
-		a.own.put(evt.ID, true)
+		a.own.Put(evt.ID, true)
 		return // its own messages, edits included
 	}
 	content := evt.Content.AsMessage()
@@ -255,10 +255,10 @@ func (a *Adapter) fetchMembers(ctx context.Context, c *conn, room id.RoomID) err
 // sentByBot reports whether an event was sent by the bot, asking the
 // homeserver for events it does not remember.
 func (a *Adapter) sentByBot(ctx context.Context, c *conn, room id.RoomID, ev id.EventID) bool {
-	if _, ok := a.own.get(ev); ok {
+	if _, ok := a.own.Get(ev); ok {
 		return true
 	}
-	if mine, ok := a.relationSeen.get(ev); ok {
+	if mine, ok := a.relationSeen.Get(ev); ok {
 		return mine
 	}
 	e, err := c.cli.GetEvent(ctx, room, ev)
@@ -267,21 +267,21 @@ func (a *Adapter) sentByBot(ctx context.Context, c *conn, room id.RoomID, ev id.
 		return false
 	}
 	mine := e.Sender == c.cli.UserID
-	a.relationSeen.put(ev, mine)
+	a.relationSeen.Put(ev, mine)
 	return mine
 }
 
 // botAnsweredIn reports whether the bot has answered in a thread.
 func (a *Adapter) botAnsweredIn(ctx context.Context, c *conn, room id.RoomID, root id.EventID) bool {
 	key := roomKey(room, root)
-	if _, ok := a.botThreads.get(key); ok {
+	if _, ok := a.botThreads.Get(key); ok {
 		return true
 	}
 	v, ok, err := a.deps.State.State(ctx, a.stateKey(c, "thread:"+key))
 	if err != nil || !ok || v == "" {
 		return false
 	}
-	a.botThreads.put(key, true)
+	a.botThreads.Put(key, true)
 	return true
 }
 
@@ -289,10 +289,10 @@ func (a *Adapter) botAnsweredIn(ctx context.Context, c *conn, room id.RoomID, ro
 // thread, so the thread needs no mention from then on.
 func (a *Adapter) markBotThread(ctx context.Context, c *conn, room id.RoomID, root id.EventID) {
 	key := roomKey(room, root)
-	if _, ok := a.botThreads.get(key); ok {
+	if _, ok := a.botThreads.Get(key); ok {
 		return
 	}
-	a.botThreads.put(key, true)
+	a.botThreads.Put(key, true)
 	if err := a.deps.State.SetState(ctx, a.stateKey(c, "thread:"+key), "1"); err != nil {
 		a.log.Warn("remembering a thread the bot answered in failed", "error", err)
 	}
@@ -300,14 +300,14 @@ func (a *Adapter) markBotThread(ctx context.Context, c *conn, room id.RoomID, ro
 
 // roomName is a room's name, if it has one.
 func (a *Adapter) roomName(ctx context.Context, c *conn, room id.RoomID) string {
-	if name, ok := a.roomNames.get(room); ok {
+	if name, ok := a.roomNames.Get(room); ok {
 		return name
 	}
 	var content event.RoomNameEventContent
 	if err := c.cli.StateEvent(ctx, room, event.StateRoomName, "", &content); err != nil && !errors.Is(err, mautrix.MNotFound) {
 		return ""
 	}
-	a.roomNames.put(room, content.Name)
+	a.roomNames.Put(room, content.Name)
 	return content.Name
 }
 
@@ -334,10 +334,10 @@ func (a *Adapter) onUndecryptable(evt *event.Event, err error) {
 	if !a.userAllowed(evt.Sender) {
 		return
 	}
-	if last, ok := a.undecrypted.get(evt.RoomID); ok && time.Since(last) < undecryptableNoticeEvery {
+	if last, ok := a.undecrypted.Get(evt.RoomID); ok && time.Since(last) < undecryptableNoticeEvery {
 		return
 	}
-	a.undecrypted.put(evt.RoomID, time.Now())
+	a.undecrypted.Put(evt.RoomID, time.Now())
 	ctx, cancel := context.WithTimeout(c.runCtx, lookupTimeout)
 	defer cancel()
 	notice := &event.MessageEventContent{

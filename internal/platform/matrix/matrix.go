@@ -67,13 +67,13 @@ type Adapter struct {
 
 	mu           sync.Mutex
 	encrypted    map[id.RoomID]bool // encryption state known for sure
-	own          *bounded[id.EventID, bool]
-	botThreads   *bounded[string, bool]           // room|root the bot answered in
-	reactions    *bounded[id.EventID, id.EventID] // asking event → the bot's reaction on it
-	roomNames    *bounded[id.RoomID, string]
-	undecrypted  *bounded[id.RoomID, time.Time] // last "cannot decrypt" notice per room
-	relationSeen *bounded[id.EventID, bool]     // event → sent by the bot, looked up
-	syncFailed   error                          // a handler failure in the sync being processed
+	own          *platform.Recent[id.EventID, bool]
+	botThreads   *platform.Recent[string, bool]           // room|root the bot answered in
+	reactions    *platform.Recent[id.EventID, id.EventID] // asking event → the bot's reaction on it
+	roomNames    *platform.Recent[id.RoomID, string]
+	undecrypted  *platform.Recent[id.RoomID, time.Time] // last "cannot decrypt" notice per room
+	relationSeen *platform.Recent[id.EventID, bool]     // event → sent by the bot, looked up
+	syncFailed   error                                  // a handler failure in the sync being processed
 }
 
 // conn is what a connection holds.
@@ -161,12 +161,12 @@ func New(opts Options, d platform.Deps) (*Adapter, error) {
 		http:         client,
 		ready:        make(chan struct{}),
 		encrypted:    map[id.RoomID]bool{},
-		own:          newBounded[id.EventID, bool](4096),
-		botThreads:   newBounded[string, bool](4096),
-		reactions:    newBounded[id.EventID, id.EventID](4096),
-		roomNames:    newBounded[id.RoomID, string](1024),
-		undecrypted:  newBounded[id.RoomID, time.Time](1024),
-		relationSeen: newBounded[id.EventID, bool](4096),
+		own:          platform.NewRecent[id.EventID, bool](4096),
+		botThreads:   platform.NewRecent[string, bool](4096),
+		reactions:    platform.NewRecent[id.EventID, id.EventID](4096),
+		roomNames:    platform.NewRecent[id.RoomID, string](1024),
+		undecrypted:  platform.NewRecent[id.RoomID, time.Time](1024),
+		relationSeen: platform.NewRecent[id.EventID, bool](4096),
 	}, nil
 }
 
@@ -253,51 +253,3 @@ func (a *Adapter) pathIn(name string) string { return filepath.Join(a.deps.Dir, 
 
 // roomKey joins a room and an event id for the bounded maps.
 func roomKey(room id.RoomID, ev id.EventID) string { return string(room) + "|" + string(ev) }
-
-// bounded is a map that forgets its oldest entries beyond a size, for the
-// adapter's memory of recent events.
-type bounded[K comparable, V any] struct {
-	mu    sync.Mutex
-	max   int
-	m     map[K]V
-	order []K
-}
-
-func newBounded[K comparable, V any](max int) *bounded[K, V] {
-	return &bounded[K, V]{max: max, m: map[K]V{}}
-}
-
-func (b *bounded[K, V]) get(k K) (V, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	v, ok := b.m[k]
-	return v, ok
-}
-
-func (b *bounded[K, V]) put(k K, v V) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if _, ok := b.m[k]; !ok {
-		b.order = append(b.order, k)
-		if len(b.order) > b.max {
-			delete(b.m, b.order[0])
-			b.order = b.order[1:]
-		}
-	}
-	b.m[k] = v
-}
-
-func (b *bounded[K, V]) remove(k K) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if _, ok := b.m[k]; !ok {
-		return
-	}
-	delete(b.m, k)
-	for i, o := range b.order {
-		if o == k {
-			b.order = append(b.order[:i], b.order[i+1:]...)
-			break
-		}
-	}
-}

@@ -69,7 +69,7 @@ func (a *Adapter) Send(ctx context.Context, t chat.Target, text string) (string,
 	if err != nil {
 		return "", err
 	}
-	a.own.put(evID, true)
+	a.own.Put(evID, true)
 	if thread != "" {
 		a.markBotThread(ctx, c, room, thread)
 	}
@@ -143,12 +143,12 @@ func (a *Adapter) TurnStatus(ctx context.Context, t chat.Target, status platform
 	defer cancel()
 	room, asking := id.RoomID(t.ChatID), id.EventID(t.ReplyTo)
 	calls := 0
-	if prev, ok := a.reactions.get(asking); ok {
+	if prev, ok := a.reactions.Get(asking); ok {
 		calls++
 		if _, err := c.cli.RedactEvent(ctx, room, prev); err != nil {
 			a.log.Debug("removing the previous reaction failed", "room", room, "error", err)
 		}
-		a.reactions.remove(asking)
+		a.reactions.Remove(asking)
 	}
 	calls++
 	reaction := &event.ReactionEventContent{RelatesTo: event.RelatesTo{Type: event.RelAnnotation, EventID: asking, Key: key}}
@@ -156,7 +156,7 @@ func (a *Adapter) TurnStatus(ctx context.Context, t chat.Target, status platform
 	if err != nil {
 		return calls, err
 	}
-	a.reactions.put(asking, evID)
+	a.reactions.Put(asking, evID)
 	return calls, nil
 }
 

@@ -250,25 +250,6 @@ func TestMautrixLogsAreFiltered(t *testing.T) {
 	}
 }
 
-func TestBounded(t *testing.T) {
-	b := newBounded[int, int](3)
-	for i := range 5 {
-		b.put(i, i)
-	}
-	if _, ok := b.get(0); ok {
-		t.Error("the oldest entry was kept")
-	}
-	if v, ok := b.get(4); !ok || v != 4 {
-		t.Error("the newest entry was lost")
-	}
-	b.remove(3)
-	b.put(3, 33)
-	b.put(5, 5)
-	if v, ok := b.get(3); !ok || v != 33 {
-		t.Error("an entry put again after removal was lost")
-	}
-}
-
 // memState is a StateStore in memory.
 type memState map[string]string
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/chat"
+	"github.com/herald-chat/herald/internal/platform/platformtest"
 	"github.com/herald-chat/herald/internal/platform/telegram/telegramtest"
 	"github.com/herald-chat/herald/internal/sim"
 )
@@ -28,7 +29,7 @@ func TestPrivateChatStreamsDraftsThenOneMessage(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newServer(t)
 		_, hb := newSim(t, sim.Options{FirstTokenDelay: 1500 * time.Millisecond, TokensPerSecond: 20, AnswerTokens: 60})
-		b := count(hb)
+		b := platformtest.Count(hb)
 		g := startGateway(t, srv, newStore(t), b, gwConfig{})
 
 		want := []telegramtest.BotCommand{
@@ -97,7 +98,7 @@ func TestGroupAnswersOnlyWhenAddressed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newServer(t)
 		simSrv, hb := newSim(t, sim.Options{TokensPerSecond: 25, AnswerTokens: 50})
-		b := count(hb)
+		b := platformtest.Count(hb)
 		g := startGateway(t, srv, newStore(t), b, gwConfig{})
 
 		// Not addressed: journalled, not answered.
@@ -168,7 +169,7 @@ func TestGroupAnswersOnlyWhenAddressed(t *testing.T) {
 				t.Errorf("topic message has source %+v, want a thread 77", in.Source)
 			}
 		}
-		if n := b.calls("hello everyone") + b.calls("ask @someone_else") + b.calls("/status@other_bot"); n != 0 {
+		if n := b.Calls("hello everyone") + b.Calls("ask @someone_else") + b.Calls("/status@other_bot"); n != 0 {
 			t.Errorf("%d turns for messages not addressed to the bot", n)
 		}
 		checkPenalties(t, srv, group.ID)
@@ -181,7 +182,7 @@ func TestFloodWaitIsHonoured(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newServer(t)
 		_, hb := newSim(t, sim.Options{TokensPerSecond: 15, AnswerTokens: 80})
-		b := count(hb)
+		b := platformtest.Count(hb)
 		srv.AddChat(group)
 		srv.RateLimitNth(group.ID, "editMessageText", 1, 3)
 		g := startGateway(t, srv, newStore(t), b, gwConfig{})
@@ -267,11 +268,11 @@ func TestLongAnswerIsSplitWithFencesBalanced(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				srv := newServer(t)
 				srv.AddChat(tc.chat)
-				b := count(scripted{answer: md, piece: 60, every: 5 * time.Millisecond})
+				b := platformtest.Count(platformtest.Scripted{Answer: md, Piece: 60, Every: 5 * time.Millisecond})
 				g := startGateway(t, srv, newStore(t), b, gwConfig{})
 				srv.Inject(telegramtest.Incoming{Chat: tc.chat, From: alice, Text: tc.text})
 				waitFor(t, srv, "the whole answer", func() bool {
-					_, done := b.final(tc.text)
+					_, done := b.Final(tc.text)
 					var texts []string
 					for _, m := range srv.BotMessages(tc.chat.ID) {
 						texts = append(texts, m.Text)
@@ -322,11 +323,11 @@ func TestAstralCharactersAtTheSplitPoint(t *testing.T) {
 		answer := "x" + strings.Repeat("😀🎉𝔘𠜎", 1500) // 1 + 12,000 units, no space to cut at
 		srv := newServer(t)
 		srv.AddChat(group)
-		b := count(scripted{answer: answer, piece: 200, every: 5 * time.Millisecond})
+		b := platformtest.Count(platformtest.Scripted{Answer: answer, Piece: 200, Every: 5 * time.Millisecond})
 		g := startGateway(t, srv, newStore(t), b, gwConfig{})
 		srv.Inject(telegramtest.Incoming{Chat: group, From: alice, Text: "@herald_bot emoji please"})
 		waitFor(t, srv, "the whole answer", func() bool {
-			_, done := b.final("@herald_bot emoji please")
+			_, done := b.Final("@herald_bot emoji please")
 			return done && strings.Join(srv.BotTexts(group.ID), "") == answer
 		})
 		g.stop()
@@ -354,7 +355,7 @@ func TestParseErrorFallsBackToPlainText(t *testing.T) {
 		srv := newServer(t)
 		srv.AddChat(aliceDM)
 		srv.ParseErrorNext(aliceDM.ID, "sendMessage")
-		b := count(scripted{answer: answer, piece: 8, every: 5 * time.Millisecond})
+		b := platformtest.Count(platformtest.Scripted{Answer: answer, Piece: 8, Every: 5 * time.Millisecond})
 		g := startGateway(t, srv, newStore(t), b, gwConfig{})
 		srv.Inject(telegramtest.Incoming{Chat: aliceDM, From: alice, Text: "format something"})
 		waitFor(t, srv, "the answer", func() bool { return len(srv.BotMessages(aliceDM.ID)) > 0 })
@@ -381,7 +382,7 @@ func TestRestartLosesNothingAndRepeatsNothing(t *testing.T) {
 		srv := newServer(t)
 		st := newStore(t)
 		_, hb := newSim(t, sim.Options{TokensPerSecond: 50, AnswerTokens: 10})
-		b := count(hb)
+		b := platformtest.Count(hb)
 
 		texts := []string{"first", "second", "third", "fourth", "fifth"}
 		injected := map[string]telegramtest.Injected{}
@@ -404,7 +405,7 @@ func TestRestartLosesNothingAndRepeatsNothing(t *testing.T) {
 			wctx, cancel := context.WithTimeout(ctx, waitTimeout)
 			defer cancel()
 			_ = srv.WaitFor(wctx, func() bool {
-				final, ok := b.final("third")
+				final, ok := b.Final("third")
 				msgs := srv.BotMessages(aliceDM.ID)
 				return ok && len(msgs) > 0 && msgs[len(msgs)-1].Text == final
 			})
@@ -462,7 +463,7 @@ func TestRestartLosesNothingAndRepeatsNothing(t *testing.T) {
 			t.Errorf("%d of the 3 updates sent again reached the gateway", redelivered)
 		}
 		for _, text := range texts {
-			if n := b.calls(text); n != 1 {
+			if n := b.Calls(text); n != 1 {
 				t.Errorf("%q went to the agent %d times, want once", text, n)
 			}
 		}
@@ -486,7 +487,7 @@ func TestUnauthorizedUserGetsNoAnswer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newServer(t)
 		simSrv, hb := newSim(t, sim.Options{})
-		g := startGateway(t, srv, newStore(t), count(hb), gwConfig{})
+		g := startGateway(t, srv, newStore(t), platformtest.Count(hb), gwConfig{})
 		dm := telegramtest.Chat{ID: stranger.ID, Type: telegramtest.Private, FirstName: stranger.FirstName}
 		in := srv.Inject(telegramtest.Incoming{Chat: dm, From: stranger, Text: "let me in"})
 		waitTaken(t, srv, in)
@@ -509,7 +510,7 @@ func TestPhotoIsPassedAsImage(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newServer(t)
 		_, hb := newSim(t, sim.Options{TokensPerSecond: 50, AnswerTokens: 5})
-		b := count(hb)
+		b := platformtest.Count(hb)
 		g := startGateway(t, srv, newStore(t), b, gwConfig{adapter: func(o *Options) { o.MaxMediaBytes = 2000 }})
 
 		small := pngBytes[:1500]
@@ -523,9 +524,7 @@ func TestPhotoIsPassedAsImage(t *testing.T) {
 		if !strings.Contains(final, `You said: "what is this?" (+1 image).`) {
 			t.Errorf("answer %q, want the simulator to have seen one image", final)
 		}
-		b.mu.Lock()
-		turn := b.turns[0]
-		b.mu.Unlock()
+		turn := b.Turns()[0]
 		if len(turn.Images) != 1 || turn.Images[0].MIMEType != "image/png" || string(turn.Images[0].Data) != string(small) {
 			t.Errorf("the backend got images %v, want the photo as image/png", summary(turn.Images))
 		}

@@ -15,10 +15,10 @@ import (
 	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/agent/hermes"
 	"github.com/herald-chat/herald/internal/chat"
-	"github.com/herald-chat/herald/internal/format"
 	"github.com/herald-chat/herald/internal/gateway"
 	"github.com/herald-chat/herald/internal/memnet"
 	"github.com/herald-chat/herald/internal/platform"
+	"github.com/herald-chat/herald/internal/platform/platformtest"
 	"github.com/herald-chat/herald/internal/platform/telegram/telegramtest"
 	"github.com/herald-chat/herald/internal/sim"
 	"github.com/herald-chat/herald/internal/store/sqlite"
@@ -113,83 +113,6 @@ func newSim(t *testing.T, opts sim.Options) (*sim.Server, agent.Backend) {
 	url := n.Serve(t, s)
 	return s, hermes.New(hermes.Config{URL: url, ConnectTimeout: time.Second, IdleTimeout: time.Minute, HTTPClient: n.Client()})
 }
-
-// counting wraps a backend, recording every turn it ran and its result.
-type counting struct {
-	agent.Backend
-	mu      sync.Mutex
-	turns   []agent.Turn
-	results map[string]agent.Result // by the user's message
-}
-
-func count(b agent.Backend) *counting {
-	return &counting{Backend: b, results: map[string]agent.Result{}}
-}
-
-func (c *counting) Run(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result {
-	c.mu.Lock()
-	c.turns = append(c.turns, turn)
-	c.mu.Unlock()
-	res := c.Backend.Run(ctx, turn, emit)
-	c.mu.Lock()
-	c.results[turn.Message] = res
-	c.mu.Unlock()
-	return res
-}
-
-// calls counts the turns run for a message.
-func (c *counting) calls(message string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for _, t := range c.turns {
-		if t.Message == message {
-			n++
-		}
-	}
-	return n
-}
-
-// final returns what the chat must show at the end of the turn for a
-// message, once the backend has answered it.
-func (c *counting) final(message string) (string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	res, ok := c.results[message]
-	return format.StripThinking(res.FinalResponse), ok
-}
-
-// scripted is a backend that streams a fixed markdown answer in small
-// pieces, at a generation speed like a model's.
-type scripted struct {
-	answer string
-	piece  int
-	every  time.Duration
-}
-
-func (s scripted) Name() string { return "scripted" }
-
-func (s scripted) Run(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result {
-	tick := time.NewTicker(s.every)
-	defer tick.Stop()
-	rest := s.answer
-	for rest != "" {
-		n := min(s.piece, len(rest))
-		for n < len(rest) && !isRuneStart(rest[n]) {
-			n++
-		}
-		emit(agent.Event{Kind: agent.EventDelta, Text: rest[:n]})
-		rest = rest[n:]
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			return agent.Result{Err: ctx.Err(), SessionID: turn.SessionID}
-		}
-	}
-	return agent.Result{FinalResponse: s.answer, Text: s.answer, SessionID: turn.SessionID}
-}
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
 
 // recording is the adapter with its handler watched: it keeps every
 // message the gateway took, and before handing one over it asks hook,
@@ -314,11 +237,11 @@ func waitTaken(t *testing.T, srv *telegramtest.Server, in telegramtest.Injected)
 
 // waitAnswer waits until the chat's last bot message is the final answer
 // to message, and returns that answer.
-func waitAnswer(t *testing.T, srv *telegramtest.Server, b *counting, chatID int64, message string) string {
+func waitAnswer(t *testing.T, srv *telegramtest.Server, b *platformtest.Counting, chatID int64, message string) string {
 	t.Helper()
 	var want string
 	waitFor(t, srv, "the answer to "+message, func() bool {
-		final, ok := b.final(message)
+		final, ok := b.Final(message)
 		if !ok {
 			return false
 		}

@@ -1,0 +1,258 @@
+package discord
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/herald-chat/herald/internal/chat"
+	"github.com/herald-chat/herald/internal/format"
+	"github.com/herald-chat/herald/internal/platform"
+)
+
+// channelOf is the channel an answer goes to: the thread, if it has one.
+func channelOf(t chat.Target) string {
+	if t.ThreadID != "" {
+		return t.ThreadID
+	}
+	return t.ChatID
+}
+
+// startsThread tells a target whose answer starts a thread on the asking
+// message (auto-thread): such a thread has the message's id.
+func startsThread(t chat.Target) bool {
+	return t.ThreadID != "" && t.ThreadID == t.ReplyTo
+}
+
+// askedIn is the channel the asking message is in.
+func askedIn(t chat.Target) string {
+	if startsThread(t) {
+		return t.ChatID
+	}
+	return channelOf(t)
+}
+
+// pings limits whom a message may ping to the asking user: never
+// @everyone, @here or a role, whatever the agent wrote
+// (discord.com/developers/docs/resources/message#allowed-mentions-object).
+func pings(t chat.Target) *discordgo.MessageAllowedMentions {
+	am := &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{}, RepliedUser: true}
+	if t.Asker != "" {
+		am.Users = []string{t.Asker}
+	}
+	return am
+}
+
+// Send posts a message, replying to the asking message; for a slash
+// command it completes the command's deferred response. A text over
+// Discord's limit (the gateway splits before that) is split here, fences
+// balanced, and the last message's id returned.
+func (a *Adapter) Send(ctx context.Context, t chat.Target, text string) (string, error) {
+	if startsThread(t) {
+		if err := a.startThread(ctx, t); err != nil {
+			return "", err
+		}
+	}
+	var id string
+	for _, part := range format.Split(text, MaxLength, format.Runes) {
+		var err error
+		if id, err = a.sendOne(ctx, t, part); err != nil {
+			return "", err
+		}
+	}
+	return id, nil
+}
+
+func (a *Adapter) sendOne(ctx context.Context, t chat.Target, text string) (string, error) {
+	if id, ok := strings.CutPrefix(t.ReplyTo, interactionPrefix); ok {
+		if m, handled, err := a.interactions.answer(ctx, a.s, id, text, pings(t)); handled {
+			if err != nil {
+				return "", a.apiError(err)
+			}
+			return m.ID, nil
+		}
+	}
+	send := &discordgo.MessageSend{Content: text, AllowedMentions: pings(t)}
+	if t.ReplyTo != "" && !startsThread(t) && !strings.HasPrefix(t.ReplyTo, interactionPrefix) {
+		no := false
+		send.Reference = &discordgo.MessageReference{MessageID: t.ReplyTo, ChannelID: channelOf(t), FailIfNotExists: &no}
+	}
+	m, err := a.s.ChannelMessageSendComplex(channelOf(t), send, discordgo.WithContext(ctx))
+	if err != nil {
+		return "", a.apiError(err)
+	}
+	return m.ID, nil
+}
+
+// startThread starts the thread an answer goes in, on the asking message,
+// once; a thread that exists already is fine.
+func (a *Adapter) startThread(ctx context.Context, t chat.Target) error {
+	if _, ok := a.threads.Get(t.ThreadID); ok {
+		return nil
+	}
+	name, ok := a.threadNames.Get(t.ReplyTo)
+	if !ok {
+		name = "Conversation"
+	}
+	_, err := a.s.MessageThreadStartComplex(t.ChatID, t.ReplyTo, &discordgo.ThreadStart{
+		Name: name,
+		// A week, as Hermes keeps them reopenable; Discord's longest
+		// (discord.com/developers/docs/resources/channel#start-thread-from-message).
+		AutoArchiveDuration: 10080,
+	}, discordgo.WithContext(ctx))
+	if err != nil && apiCode(err) != codeThreadExists {
+		return a.apiError(err)
+	}
+	a.threads.Put(t.ThreadID, true)
+	return nil
+}
+
+// Edit replaces a message's text. A message that is gone, or that Discord
+// no longer lets the bot edit, gives platform.ErrCannotEdit.
+func (a *Adapter) Edit(ctx context.Context, t chat.Target, id, text string) error {
+	if n := format.Length(text, format.Runes); n > MaxLength {
+		return fmt.Errorf("discord: an edit of %d characters is over the limit of %d", n, MaxLength)
+	}
+	_, err := a.s.ChannelMessageEditComplex(&discordgo.MessageEdit{
+		ID: id, Channel: channelOf(t), Content: &text, AllowedMentions: pings(t),
+	}, discordgo.WithContext(ctx))
+	if err != nil {
+		return a.apiError(err)
+	}
+	return nil
+}
+
+// Delete removes a message; one that is gone already counts as deleted.
+func (a *Adapter) Delete(ctx context.Context, t chat.Target, id string) error {
+	err := a.s.ChannelMessageDelete(channelOf(t), id, discordgo.WithContext(ctx))
+	if err != nil && apiCode(err) != codeUnknownMessage {
+		return a.apiError(err)
+	}
+	return nil
+}
+
+// Typing shows "Herald is typing…" for about ten seconds. In a thread that
+// the answer has yet to start, it shows in the channel.
+func (a *Adapter) Typing(ctx context.Context, t chat.Target) error {
+	channel := channelOf(t)
+	if startsThread(t) {
+		if _, ok := a.threads.Get(t.ThreadID); !ok {
+			channel = t.ChatID
+		}
+	}
+	if err := a.s.ChannelTyping(channel, discordgo.WithContext(ctx)); err != nil {
+		return a.apiError(err)
+	}
+	return nil
+}
+
+// The reactions that mark the asking message.
+const (
+	reactWorking = "👀"
+	reactDone    = "✅"
+	reactFailed  = "❌"
+)
+
+// TurnStatus marks the asking message: 👀 while the turn runs, then ✅ or
+// ❌ in its place.
+func (a *Adapter) TurnStatus(ctx context.Context, t chat.Target, state platform.TurnState) (int, error) {
+	if !a.opts.Reactions || t.ReplyTo == "" || strings.HasPrefix(t.ReplyTo, interactionPrefix) {
+		return 0, nil
+	}
+	channel := askedIn(t)
+	if state == platform.TurnWorking {
+		return 1, a.react(a.s.MessageReactionAdd(channel, t.ReplyTo, reactWorking, discordgo.WithContext(ctx)))
+	}
+	if err := a.s.MessageReactionRemove(channel, t.ReplyTo, reactWorking, "@me", discordgo.WithContext(ctx)); err != nil && apiCode(err) != codeUnknownMessage {
+		return 1, a.apiError(err)
+	}
+	mark := reactDone
+	if state == platform.TurnFailed {
+		mark = reactFailed
+	}
+	return 2, a.react(a.s.MessageReactionAdd(channel, t.ReplyTo, mark, discordgo.WithContext(ctx)))
+}
+
+// react is a reaction's error: a message deleted meanwhile is no failure.
+func (a *Adapter) react(err error) error {
+	if err == nil || apiCode(err) == codeUnknownMessage {
+		return nil
+	}
+	return a.apiError(err)
+}
+
+// Discord's JSON error codes the adapter tells apart
+// (discord.com/developers/docs/topics/opcodes-and-status-codes#json-json-error-codes).
+const (
+	codeUnknownMessage  = 10008
+	codeCannotEditOther = 50005
+	codeTooManyEdits    = 30046 // edits to messages older than an hour
+	codeThreadExists    = 160004
+)
+
+// apiCode is the JSON error code of a REST error, 0 for other errors.
+func apiCode(err error) int {
+	var rest *discordgo.RESTError
+	if errors.As(err, &rest) && rest.Message != nil {
+		return rest.Message.Code
+	}
+	return 0
+}
+
+// apiError gives a REST error the meaning the gateway needs: a rate limit
+// with its wait, a message that cannot be edited, or a failure.
+func (a *Adapter) apiError(err error) error {
+	var rl *discordgo.RateLimitError
+	if errors.As(err, &rl) && rl.RateLimit != nil && rl.TooManyRequests != nil {
+		return &platform.RateLimitError{RetryAfter: max(rl.RetryAfter, 1), Err: err}
+	}
+	switch apiCode(err) {
+	case codeUnknownMessage, codeCannotEditOther, codeTooManyEdits:
+		return fmt.Errorf("%w: %w", platform.ErrCannotEdit, err)
+	}
+	return fmt.Errorf("discord: %w", err)
+}
+
+// rewrite sends discordgo's requests, which name https://discord.com and
+// API version 9 in package variables, to the configured site and version
+// 10; and asks for the gateway through /gateway/bot, which checks the
+// token and answers the same URL.
+type rewrite struct {
+	base string // {DISCORD_BASE_URL}/api/v10/
+	next http.RoundTripper
+}
+
+func newRewrite(base string, next http.RoundTripper) (*rewrite, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("expected an http(s) URL such as %s, got %q", DefaultBaseURL, base)
+	}
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return &rewrite{base: base + "/api/v10/", next: next}, nil
+}
+
+// RoundTrip rewrites requests to discordgo's API address; others (the
+// attachments' CDN) go as they are.
+func (r *rewrite) RoundTrip(req *http.Request) (*http.Response, error) {
+	rest, ok := strings.CutPrefix(req.URL.String(), discordgo.EndpointAPI)
+	if !ok {
+		return r.next.RoundTrip(req)
+	}
+	if rest == "gateway" {
+		rest = "gateway/bot"
+	}
+	u, err := url.Parse(r.base + rest)
+	if err != nil {
+		return nil, err
+	}
+	out := req.Clone(req.Context())
+	out.URL, out.Host = u, ""
+	return r.next.RoundTrip(out)
+}

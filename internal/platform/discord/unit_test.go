@@ -1,0 +1,187 @@
+package discord
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+	"github.com/gorilla/websocket"
+
+	"github.com/herald-chat/herald/internal/chat"
+)
+
+func TestSnowflakes(t *testing.T) {
+	at := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+	id := snowflakeAt(at)
+	if got := snowflakeTime(id); !got.Equal(at) {
+		t.Errorf("snowflakeTime(snowflakeAt(%s)) = %s", at, got)
+	}
+	// Discord's documented example: 175928847299117063 was made at
+	// 2016-04-30 11:18:25.796 UTC.
+	if got := snowflakeTime("175928847299117063"); !got.Equal(time.Date(2016, 4, 30, 11, 18, 25, 796e6, time.UTC)) {
+		t.Errorf("the docs' example decodes to %s", got)
+	}
+	for _, c := range []struct {
+		a, b string
+		want int
+	}{{"9", "10", -1}, {"175928847299117063", "175928847299117063", 0}, {"1000000000000000000", "999999999999999999", 1}} {
+		if got := compareSnowflakes(c.a, c.b); got != c.want {
+			t.Errorf("compareSnowflakes(%s, %s) = %d, want %d", c.a, c.b, got, c.want)
+		}
+	}
+}
+
+// memState is a StateStore in memory.
+type memState map[string]string
+
+func (m memState) State(_ context.Context, name string) (string, bool, error) {
+	v, ok := m[name]
+	return v, ok, nil
+}
+
+func (m memState) SetState(_ context.Context, name, value string) error {
+	m[name] = value
+	return nil
+}
+
+func TestSeenKeepsRecentConversationsOnly(t *testing.T) {
+	state := memState{}
+	now := time.Now()
+	s, err := loadSeen(t.Context(), state, "k", testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := snowflakeAt(now.Add(-2 * recentConversation))
+	fresh := snowflakeAt(now.Add(-time.Minute))
+	s.saw(t.Context(), "old", old)
+	s.saw(t.Context(), "fresh", fresh)
+	s.saw(t.Context(), "fresh", old) // an older message never moves a position back
+	again, err := loadSeen(t.Context(), state, "k", testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := again.recent(now)
+	if len(got) != 1 || got["fresh"] != fresh {
+		t.Errorf("recent = %v, want only the fresh conversation at its last message", got)
+	}
+	for i := range maxConversations + 10 {
+		s.saw(t.Context(), strings.Repeat("c", i+1), snowflakeAt(now.Add(time.Duration(i)*time.Millisecond)))
+	}
+	if n := len(s.recent(now)); n != maxConversations {
+		t.Errorf("%d conversations kept, want the bound %d", n, maxConversations)
+	}
+}
+
+func TestRewriteSendsDiscordgoToTheConfiguredSite(t *testing.T) {
+	var got []string
+	r, err := newRewrite("http://127.0.0.1:9/proxy", roundTrip(func(req *http.Request) (*http.Response, error) {
+		got = append(got, req.Method+" "+req.URL.String())
+		return &http.Response{StatusCode: http.StatusNoContent, Body: http.NoBody, Request: req}, nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{
+		discordgo.EndpointGateway,
+		discordgo.EndpointChannelMessage("1", "2"),
+		discordgo.EndpointMessageReaction("1", "2", "👀", "@me"),
+		"https://cdn.discordapp.com/attachments/1/2/cat.png",
+	} {
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		if _, err := r.RoundTrip(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{
+		"GET http://127.0.0.1:9/proxy/api/v10/gateway/bot",
+		"GET http://127.0.0.1:9/proxy/api/v10/channels/1/messages/2",
+		"GET http://127.0.0.1:9/proxy/api/v10/channels/1/messages/2/reactions/%F0%9F%91%80/@me",
+		"GET https://cdn.discordapp.com/attachments/1/2/cat.png",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("requests went to\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if _, err := newRewrite("discord.com", nil); err == nil {
+		t.Error("a base URL without a scheme was accepted")
+	}
+}
+
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestCloseCodesThatDoNotMend(t *testing.T) {
+	for code, want := range map[int]string{4004: "DISCORD_BOT_TOKEN", 4014: "MESSAGE CONTENT INTENT", 4013: "4013"} {
+		err := closeError(&websocket.CloseError{Code: code})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("close %d: %v, want an error naming %s", code, err, want)
+		}
+	}
+	for _, err := range []error{&websocket.CloseError{Code: 4000}, &websocket.CloseError{Code: 1006}, errors.New("EOF")} {
+		if closeError(err) != nil {
+			t.Errorf("%v is taken as fatal; it mends by reconnecting", err)
+		}
+	}
+}
+
+func TestThreadName(t *testing.T) {
+	long := strings.Repeat("é", 150)
+	for in, want := range map[string]string{
+		"plan the trip\nwith details": "plan the trip",
+		"  ":                          "Conversation",
+		long:                          strings.Repeat("é", 99) + "…",
+	} {
+		if got := threadName(in); got != want {
+			t.Errorf("threadName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestMentionRules(t *testing.T) {
+	a := &Adapter{opts: Options{RequireMention: true, FreeResponseChannels: []string{"free"}}}
+	const bot = "b"
+	channel := place{channel: "c"}
+	for _, c := range []struct {
+		name string
+		p    place
+		ad   addressing
+		want bool
+	}{
+		{"dm", place{dm: true, channel: "d"}, addressing{}, true},
+		{"channel, nothing", channel, addressing{}, false},
+		{"channel, mention", channel, addressing{mentionsBot: true}, true},
+		{"channel, reply to the bot", channel, addressing{repliesToBot: true}, true},
+		{"channel, command", channel, addressing{command: true}, true},
+		{"free channel", place{channel: "free"}, addressing{}, true},
+		{"thread of a free channel", place{channel: "t", parent: "free"}, addressing{}, true},
+		{"thread the bot started", place{channel: "t", parent: "c", ownedBy: bot}, addressing{}, true},
+		{"thread someone else started", place{channel: "t", parent: "c", ownedBy: "u"}, addressing{}, false},
+	} {
+		if got := a.mentioned(c.p, c.ad, bot); got != c.want {
+			t.Errorf("%s: mentioned = %v, want %v", c.name, got, c.want)
+		}
+	}
+	a.opts.RequireMention = false
+	if !a.mentioned(channel, addressing{}, bot) {
+		t.Error("with DISCORD_REQUIRE_MENTION=false a channel message is not taken")
+	}
+}
+
+func TestTargets(t *testing.T) {
+	thread := chat.Target{ChatID: "c", ThreadID: "m", ReplyTo: "m"}
+	inThread := chat.Target{ChatID: "c", ThreadID: "t", ReplyTo: "m"}
+	channel := chat.Target{ChatID: "c", ReplyTo: "m"}
+	if !startsThread(thread) || channelOf(thread) != "m" || askedIn(thread) != "c" {
+		t.Errorf("an auto-thread target: starts %v, channel %s, asked in %s", startsThread(thread), channelOf(thread), askedIn(thread))
+	}
+	if startsThread(inThread) || channelOf(inThread) != "t" || askedIn(inThread) != "t" {
+		t.Error("a target in an existing thread is misread")
+	}
+	if startsThread(channel) || channelOf(channel) != "c" || askedIn(channel) != "c" {
+		t.Error("a channel target is misread")
+	}
+}
