@@ -69,6 +69,13 @@ var (
 	// ChannelBudget is a channel's message budget: five at once, then one
 	// a second.
 	ChannelBudget = platform.Bucket{Rate: 1, Burst: 5}
+	// MarkerBudget is a channel's for reactions, whose routes have buckets
+	// of their own, apart from the messages': one change of marker (a
+	// removal and an addition) at once, then one call a second.
+	MarkerBudget = platform.Bucket{Rate: 1, Burst: 2}
+	// TypingBudget is a channel's for the typing indicator, a route of its
+	// own too.
+	TypingBudget = platform.Bucket{Rate: 1, Burst: 1}
 	// GlobalBudget is the bot's: "50 requests per second"
 	// (discord.com/developers/docs/topics/rate-limits#global-rate-limit).
 	GlobalBudget = platform.Bucket{Rate: 50, Burst: 50}
@@ -220,8 +227,9 @@ func signal(c chan struct{}) {
 func (a *Adapter) Name() string { return Name }
 
 // Caps declares Discord's limits: 2000 characters, edits, threads,
-// typing, markdown as the agent writes it, the channel's budget
-// (platforms.discord.rate and .burst override it) and the bot's.
+// typing, markdown as the agent writes it; the channel's budgets for
+// messages (platforms.discord.rate and .burst override it), reactions and
+// typing, each a route of its own, and the bot's.
 func (a *Adapter) Caps(chat.Target) platform.Caps {
 	c := platform.Caps{
 		MaxLength:   MaxLength,
@@ -233,7 +241,9 @@ func (a *Adapter) Caps(chat.Target) platform.Caps {
 		Cursor:      true,
 		Format:      format.Markdown,
 		Budgets: []platform.Budget{
-			{Classes: platform.Messages | platform.Markers, Bucket: a.opts.Budget},
+			{Classes: platform.Messages, Bucket: a.opts.Budget},
+			{Classes: platform.Markers, Bucket: MarkerBudget},
+			{Classes: platform.Typing, Bucket: TypingBudget},
 			{Classes: platform.Messages | platform.Markers | platform.Typing, Account: true, Bucket: GlobalBudget},
 		},
 	}

@@ -33,7 +33,7 @@ const (
 func TestDMAnswerIsStreamedByEdits(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, discordtest.Options{})
-	_, b := w.sim(sim.Options{FirstTokenDelay: 1500 * time.Millisecond, TokensPerSecond: 20, AnswerTokens: 80})
+	_, b := w.sim(sim.Options{FirstTokenDelay: 9 * time.Second, TokensPerSecond: 20, AnswerTokens: 40})
 	g := w.start(b, w.options())
 
 	var names []string
@@ -58,9 +58,21 @@ func TestDMAnswerIsStreamedByEdits(t *testing.T) {
 	}
 	calls := w.srv.CallsTo(aliceDM.ID)
 	firstText := slices.IndexFunc(calls, func(c discordtest.Call) bool { return c.Route == createMessage })
-	if firstText < 0 || !slices.ContainsFunc(calls[:firstText], func(c discordtest.Call) bool { return c.Route == typing }) {
-		t.Errorf("no typing before the first text: %s", routes(calls))
+	var typed []time.Time
+	for _, c := range calls[:max(firstText, 0)] {
+		if c.Route == typing {
+			typed = append(typed, c.At)
+		}
 	}
+	// The indicator lasts 10 s: while the agent thinks for 9 s it is
+	// shown, then refreshed once, not every few seconds.
+	if len(typed) != 2 || typed[1].Sub(typed[0]) < typingEvery-100*time.Millisecond {
+		t.Errorf("typing at %v before the first text, want twice, %s apart: %s", typed, typingEvery, routes(calls))
+	}
+	w.waitFor("the asking message marked done (👀 replaced by ✅)", func() bool {
+		i := slices.IndexFunc(w.srv.Messages(aliceDM.ID), func(m discordtest.Message) bool { return m.ID == asked.ID })
+		return i >= 0 && slices.Equal(w.srv.Messages(aliceDM.ID)[i].Reactions, []string{"✅"})
+	})
 
 	w.srv.Inject(discordtest.Incoming{ChannelID: aliceDM.ID, Author: alice, Content: "and again"})
 	second := w.waitAnswer(b, aliceDM.ID, "and again")
@@ -303,10 +315,13 @@ func TestAttachments(t *testing.T) {
 	png := append([]byte("\x89PNG\r\n\x1a\n"), make([]byte, 64)...)
 	w := newWorld(t, discordtest.Options{})
 	_, b := w.sim(sim.Options{TokensPerSecond: 50, AnswerTokens: 10})
-	g := w.start(b, w.options())
+	opts := w.options()
+	opts.MaxMediaBytes = 1000
+	g := w.start(b, opts)
 	w.srv.Inject(discordtest.Incoming{ChannelID: aliceDM.ID, Author: alice, Content: "what is this?", Attachments: []discordtest.Attachment{
 		{Filename: "cat.png", ContentType: "image/png", Data: png},
 		{Filename: "report.pdf", ContentType: "application/pdf", Data: []byte("%PDF-1.7")},
+		{Filename: "huge.png", ContentType: "image/png", Data: append(png, make([]byte, 2000)...)},
 	}})
 	w.waitFor("the turn", func() bool { return len(b.Turns()) == 1 })
 	turn := b.Turns()[0]
@@ -314,8 +329,9 @@ func TestAttachments(t *testing.T) {
 	if len(turn.Images) != 1 || turn.Images[0].MIMEType != "image/png" || string(turn.Images[0].Data) != string(png) {
 		t.Errorf("the agent got %d images, want the PNG", len(turn.Images))
 	}
-	if !strings.HasPrefix(turn.Message, "what is this?") || !strings.Contains(turn.Message, "report.pdf") {
-		t.Errorf("the agent read %q, want the text and the PDF named", turn.Message)
+	if !strings.HasPrefix(turn.Message, "what is this?") || !strings.Contains(turn.Message, "report.pdf") ||
+		!strings.Contains(turn.Message, "huge.png") || !strings.Contains(turn.Message, "DISCORD_MAX_MEDIA_BYTES") {
+		t.Errorf("the agent read %q, want the text, the PDF named and the image over the cap named", turn.Message)
 	}
 }
 
@@ -386,6 +402,32 @@ func TestReconnectMidAnswer(t *testing.T) {
 		if strings.HasSuffix(m.Content, "▉") {
 			t.Errorf("a message was left with the cursor: %q", m.Content)
 		}
+	}
+}
+
+// Discord invalidates the session while the connection is down: the
+// message dispatched meanwhile is never replayed, and is read back after
+// the new session's READY, answered once.
+func TestInvalidSessionReadsBackWhatItMissed(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, discordtest.Options{})
+	_, b := w.sim(sim.Options{TokensPerSecond: 50, AnswerTokens: 10})
+	g := w.start(b, w.options())
+	w.srv.Inject(discordtest.Incoming{ChannelID: aliceDM.ID, Author: alice, Content: "first"})
+	w.waitAnswer(b, aliceDM.ID, "first")
+	w.srv.DropConnection()
+	w.srv.InvalidateSession(false)
+	w.srv.Inject(discordtest.Incoming{ChannelID: aliceDM.ID, Author: alice, Content: "lost in the gap"})
+	w.waitAnswer(b, aliceDM.ID, "lost in the gap")
+	g.stop()
+	if n := w.srv.Identifies(); n != 2 {
+		t.Errorf("%d IDENTIFYs, want a fresh one after op 9", n)
+	}
+	if n := b.Calls("lost in the gap"); n != 1 {
+		t.Errorf("the missed message ran %d times", n)
+	}
+	if n := b.Calls("first"); n != 1 {
+		t.Errorf("the message before ran %d times", n)
 	}
 }
 
