@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -119,16 +120,26 @@ func open(t *testing.T, dg *discordgo.Session) {
 	t.Cleanup(func() { dg.Close() })
 }
 
+// settle waits until a session's connection has sent its first heartbeat.
+// discordgo's heartbeat goroutine sends one as soon as it starts, without
+// looking whether its connection is still open; if that send fails it
+// closes the session, which by then may hold the next connection. A test
+// that closes a connection waits for that first heartbeat before.
+func settle(t *testing.T, srv *Server, before int) {
+	t.Helper()
+	waitFor(t, srv, "the connection's first heartbeat", func() bool { return srv.Heartbeats() > before })
+}
+
 // reopen connects a session again once its connection closed, resuming
-// it. It waits first for the other goroutine of discordgo's that noticed
-// a lost connection: its late close would cut the new one.
-func reopen(t *testing.T, dg *discordgo.Session, ev *events) {
+// it, as the adapter does (discordgo's own reconnection loop is off).
+func reopen(t *testing.T, srv *Server, dg *discordgo.Session, ev *events) {
 	t.Helper()
 	recv(t, ev.disconnects, "the disconnection")
-	time.Sleep(2 * time.Second)
-	if err := dg.Open(); err != nil && !errors.Is(err, discordgo.ErrWSAlreadyOpen) {
+	hb := srv.Heartbeats()
+	if err := dg.Open(); err != nil {
 		t.Fatalf("Open again: %v", err)
 	}
+	settle(t, srv, hb)
 }
 
 func recv[T any](t *testing.T, ch <-chan T, what string) T {
@@ -633,8 +644,9 @@ func TestReconnectAndResume(t *testing.T) {
 	dg, ev := newSession(t, srv, nil)
 	open(t, dg)
 	ready := recv(t, ev.ready, "READY")
+	settle(t, srv, 0)
 	srv.SendReconnect()
-	reopen(t, dg, ev)
+	reopen(t, srv, dg, ev)
 	recv(t, ev.resumed, "RESUMED after op 7")
 	if srv.Resumes() != 1 || srv.Identifies() != 1 || srv.Connections() != 2 {
 		t.Errorf("resumes %d identifies %d connections %d", srv.Resumes(), srv.Identifies(), srv.Connections())
@@ -648,7 +660,7 @@ func TestReconnectAndResume(t *testing.T) {
 		t.Error("still connected after DropConnection")
 	}
 	away := srv.Inject(Incoming{ChannelID: general, Author: alice, Content: "while away"})
-	reopen(t, dg, ev)
+	reopen(t, srv, dg, ev)
 	waitFor(t, srv, "the second resume", func() bool { return srv.Resumes() == 2 })
 	after := srv.Inject(Incoming{ChannelID: general, Author: alice, Content: "after"})
 	seen := 0
@@ -1046,63 +1058,70 @@ func TestGetMessagesPaging(t *testing.T) {
 	}
 }
 
-// Over memnet, the in-memory network of the adapter's tests: the gateway
-// and REST work, discordgo's own limiter waits out a spent bucket (5 s)
-// without a violation, and an interaction answered after 3 s is refused.
-// (Not in a synctest bubble: discordgo's Close sleeps holding a lock its
-// reader waits on, which a bubble cannot tell from a deadlock.)
-func TestOverMemnet(t *testing.T) {
+// In a synctest bubble over memnet: the gateway and REST work, discordgo's
+// own limiter waits out a spent bucket (5 s of fake time) without a
+// violation, and an interaction answered after 3 s is refused.
+//
+// The server closes first: discordgo's Close sleeps a second holding the
+// session's lock, and a reader that waits on that lock is not durably
+// blocked, so the bubble's clock would stop. When the server closes,
+// discordgo's reader is the goroutine that closes, and nobody waits.
+func TestInABubble(t *testing.T) {
 	t.Parallel()
-	var network memnet.Network
-	srv := NewServer(Options{Listener: network.Listen(), Limits: &DocumentedLimits})
-	srv.AddGuild(guildID, "Herald HQ", Channel{ID: general, Name: "general"})
-	client := network.Client()
-	defer client.CloseIdleConnections()
-	defer srv.Close()
+	synctest.Test(t, func(t *testing.T) {
+		var network memnet.Network
+		srv := NewServer(Options{Listener: network.Listen(), Limits: &DocumentedLimits})
+		srv.AddGuild(guildID, "Herald HQ", Channel{ID: general, Name: "general"})
+		client := network.Client()
+		defer client.CloseIdleConnections()
 
-	dg, ev := newSession(t, srv, client.Transport)
-	dg.Dialer = &websocket.Dialer{NetDialContext: network.Dial}
-	dg.ShouldRetryOnRateLimit = true
-	if err := dg.Open(); err != nil {
-		t.Fatal(err)
-	}
-	defer dg.Close()
-	if r := recv(t, ev.ready, "READY"); r.User.ID != srv.Bot.ID {
-		t.Errorf("READY user %+v", r.User)
-	}
-	srv.Inject(Incoming{ChannelID: general, Author: alice, Content: "in the bubble"})
-	nextMessage(t, ev, "in the bubble")
-
-	start := time.Now()
-	for i := range 5 {
-		if _, err := dg.ChannelMessageSend(general, "a"+strconv.Itoa(i)); err != nil {
+		dg, ev := newSession(t, srv, client.Transport)
+		dg.Dialer = &websocket.Dialer{NetDialContext: network.Dial}
+		dg.ShouldRetryOnRateLimit = true
+		if err := dg.Open(); err != nil {
 			t.Fatal(err)
 		}
-	}
-	other, _ := newSession(t, srv, client.Transport)
-	_, err := other.ChannelMessageSend(general, "over")
-	var rl *discordgo.RateLimitError
-	if !errors.As(err, &rl) || rl.RetryAfter <= 0 || rl.RetryAfter > 5*time.Second {
-		t.Fatalf("over the limit: %v", err)
-	}
-	if _, err := dg.ChannelMessageSend(general, "waited"); err != nil {
-		t.Fatal(err)
-	}
-	if since := time.Since(start); since < 5*time.Second {
-		t.Errorf("the sixth message went after %v of waiting", since)
-	}
-	if v := srv.Violations(); len(v) != 1 {
-		t.Errorf("violations %+v, want only the other client's", v)
-	}
+		if r := recv(t, ev.ready, "READY"); r.User.ID != srv.Bot.ID {
+			t.Errorf("READY user %+v", r.User)
+		}
+		srv.Inject(Incoming{ChannelID: general, Author: alice, Content: "in the bubble"})
+		nextMessage(t, ev, "in the bubble")
 
-	id := srv.InjectInteraction(Interaction{Name: "new", ChannelID: general, User: alice})
-	ic := recv(t, ev.interactions, "INTERACTION_CREATE")
-	time.Sleep(interactionDeadline + time.Millisecond)
-	err = dg.InteractionRespond(ic.Interaction, &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredChannelMessageWithSource})
-	if re := restError(t, err); re.Response.StatusCode != 404 || re.Message.Code != 10062 || re.Message.Message != "Unknown interaction" {
-		t.Errorf("late callback: %v", err)
-	}
-	if r := srv.InteractionResponses(id); len(r) != 1 || r[0].Status != 404 {
-		t.Errorf("responses %+v", r)
-	}
+		start := time.Now()
+		for i := range 5 {
+			if _, err := dg.ChannelMessageSend(general, "a"+strconv.Itoa(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		other, _ := newSession(t, srv, client.Transport)
+		_, err := other.ChannelMessageSend(general, "over")
+		var rl *discordgo.RateLimitError
+		if !errors.As(err, &rl) || rl.RetryAfter != 5*time.Second {
+			t.Fatalf("over the limit: %v", err)
+		}
+		if _, err := dg.ChannelMessageSend(general, "waited"); err != nil {
+			t.Fatal(err)
+		}
+		if since := time.Since(start); since != 5*time.Second {
+			t.Errorf("the sixth message went after %v of fake time, want the 5 s window", since)
+		}
+		if v := srv.Violations(); len(v) != 1 {
+			t.Errorf("violations %+v, want only the other client's", v)
+		}
+
+		id := srv.InjectInteraction(Interaction{Name: "new", ChannelID: general, User: alice})
+		ic := recv(t, ev.interactions, "INTERACTION_CREATE")
+		time.Sleep(interactionDeadline + time.Millisecond) // moves the fake clock past the deadline
+		err = dg.InteractionRespond(ic.Interaction, &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredChannelMessageWithSource})
+		if re := restError(t, err); re.Response.StatusCode != 404 || re.Message.Code != 10062 || re.Message.Message != "Unknown interaction" {
+			t.Errorf("late callback: %v", err)
+		}
+		if r := srv.InteractionResponses(id); len(r) != 1 || r[0].Status != 404 {
+			t.Errorf("responses %+v", r)
+		}
+
+		srv.Close()
+		recv(t, ev.disconnects, "the disconnection")
+		dg.Close()
+	})
 }
