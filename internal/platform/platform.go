@@ -290,3 +290,26 @@ func BudgetSettings(name string, b *Bucket, documented Bucket) []config.Setting 
 			Description: "Calls " + name + "'s main rate-limit budget allows at once (the platform's documented limit by default)"},
 	}
 }
+
+// Redacted returns err with its text passed through redact (which removes
+// a secret: a token in a URL the error quotes), keeping err for errors.Is
+// and errors.As; err itself when redact changes nothing.
+func Redacted(err error, redact func(string) string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if clean := redact(msg); clean != msg {
+		return &redactedError{msg: clean, err: err}
+	}
+	return err
+}
+
+// redactedError shows an error's text without a secret.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }

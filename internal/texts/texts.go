@@ -13,13 +13,10 @@ import (
 
 // Answers to the gateway's commands and its notices.
 const (
-	NewSession       = "✨ New conversation started."
-	NewSessionFailed = "⚠️ Could not start a new conversation: the state store failed."
-	NothingToStop    = "Nothing to stop: no answer is being written."
-	Stopped          = "⏹ Stopped."
-	// CommandDone completes a slash command whose effect shows elsewhere
-	// (a /stop: the stopped answer ends with its own notice).
-	CommandDone          = "✓ Done."
+	NewSession           = "✨ New conversation started."
+	NewSessionFailed     = "⚠️ Could not start a new conversation: the state store failed."
+	NothingToStop        = "Nothing to stop: no answer is being written."
+	Stopped              = "⏹ Stopped."
 	ShutdownNotice       = "⚠️ Herald is shutting down; the answer was cut short. Please send your message again in a moment."
 	InterruptedByRestart = "⚠️ Herald restarted while answering your message; the answer was cut short. Please send it again."
 	// CannotDecrypt tells the sender of an encrypted message that could

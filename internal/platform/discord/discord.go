@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -104,7 +105,7 @@ type Adapter struct {
 
 	// Signals from discordgo's event handlers to Run.
 	disconnected chan struct{}
-	fresh        chan struct{} // a new session started (READY): read back what it may have missed
+	fresh        chan map[string]string // a new session started (READY): the conversations to read back
 
 	mu      sync.Mutex
 	started bool
@@ -151,7 +152,7 @@ func New(opts Options, d platform.Deps) (*Adapter, error) {
 		log:          d.Logger.With("platform", Name),
 		ready:        make(chan struct{}),
 		disconnected: make(chan struct{}, 1),
-		fresh:        make(chan struct{}, 1),
+		fresh:        make(chan map[string]string, 1),
 		channels:     platform.NewRecent[string, *discordgo.Channel](4096),
 		threadNames:  platform.NewRecent[string, string](1024),
 		threads:      platform.NewRecent[string, bool](4096),
@@ -178,6 +179,9 @@ func New(opts Options, d platform.Deps) (*Adapter, error) {
 	// sleep inside a call.
 	s.ShouldReconnectOnError = false
 	s.ShouldRetryOnRateLimit = false
+	// A POST repeated after a 502 may post a message twice; the delivery
+	// knows better what to retry.
+	s.MaxRestRetries = 0
 	// Handlers run in order, on the connection's reader: a message is
 	// journalled before the next one is read.
 	s.SyncEvents = true
@@ -190,8 +194,18 @@ func New(opts Options, d platform.Deps) (*Adapter, error) {
 	s.State = st
 	s.AddHandler(func(_ *discordgo.Session, r *discordgo.Ready) { a.onReady(r) })
 	s.AddHandler(func(_ *discordgo.Session, _ *discordgo.Disconnect) { signal(a.disconnected) })
-	s.AddHandler(func(_ *discordgo.Session, m *discordgo.MessageCreate) { a.onMessage(m.Message) })
-	s.AddHandler(func(_ *discordgo.Session, i *discordgo.InteractionCreate) { a.onInteraction(i.Interaction) })
+	s.AddHandler(func(_ *discordgo.Session, m *discordgo.MessageCreate) {
+		if a.enter() {
+			defer a.work.Done()
+			a.onMessage(m.Message)
+		}
+	})
+	s.AddHandler(func(_ *discordgo.Session, i *discordgo.InteractionCreate) {
+		if a.enter() {
+			defer a.work.Done()
+			a.onInteraction(i.Interaction)
+		}
+	})
 	a.s = s
 	return a, nil
 }
@@ -306,8 +320,8 @@ func (a *Adapter) Run(ctx context.Context, h platform.Handler) error {
 		case <-ctx.Done():
 			a.log.Info("discord stopped")
 			return nil
-		case <-a.fresh:
-			a.backfill(ctx)
+		case recent := <-a.fresh:
+			a.backfill(ctx, recent)
 		case <-a.disconnected:
 			a.log.Info("the Discord gateway connection closed; resuming")
 			// discordgo's reader and heartbeat both close the session when
@@ -325,18 +339,27 @@ func (a *Adapter) Run(ctx context.Context, h platform.Handler) error {
 	}
 }
 
-// goWork runs f in a goroutine that Run waits for, unless Run is ending.
-func (a *Adapter) goWork(f func()) {
+// enter counts a piece of work that Run waits for before it returns (a
+// handler of discordgo's, which its Close does not wait for), unless Run
+// is ending; the caller calls a.work.Done when it is over.
+func (a *Adapter) enter() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.stopping {
-		return
+		return false
 	}
 	a.work.Add(1)
-	go func() {
-		defer a.work.Done()
-		f()
-	}()
+	return true
+}
+
+// goWork runs f in a goroutine that Run waits for, unless Run is ending.
+func (a *Adapter) goWork(f func()) {
+	if a.enter() {
+		go func() {
+			defer a.work.Done()
+			f()
+		}()
+	}
 }
 
 // identify asks Discord who the bot is, retrying until it answers; a
@@ -351,9 +374,8 @@ func (a *Adapter) identify(ctx context.Context) (*discordgo.User, error) {
 		if ctx.Err() != nil {
 			return nil, nil
 		}
-		var rest *discordgo.RESTError
-		if errors.As(err, &rest) && rest.Response != nil && rest.Response.StatusCode == http.StatusUnauthorized {
-			return nil, errors.New("discord: the bot token was refused (DISCORD_BOT_TOKEN): copy it again from the developer portal, Bot → Reset Token")
+		if tokenRefused(err) {
+			return nil, errTokenRefused
 		}
 		wait := delay.next()
 		a.log.Warn("reaching Discord failed; retrying", "error", err, "in", wait)
@@ -361,6 +383,16 @@ func (a *Adapter) identify(ctx context.Context) (*discordgo.User, error) {
 			return nil, nil
 		}
 	}
+}
+
+// errTokenRefused says Discord answered 401: the token is wrong or was
+// reset.
+var errTokenRefused = errors.New("discord: the bot token was refused (DISCORD_BOT_TOKEN): copy it again from the developer portal, Bot → Reset Token")
+
+// tokenRefused tells a REST call that Discord answered with 401.
+func tokenRefused(err error) bool {
+	var rest *discordgo.RESTError
+	return errors.As(err, &rest) && rest.Response != nil && rest.Response.StatusCode == http.StatusUnauthorized
 }
 
 // connect opens the gateway connection, resuming the session if there is
@@ -375,6 +407,9 @@ func (a *Adapter) connect(ctx context.Context) error {
 		}
 		if fatal := closeError(err); fatal != nil {
 			return fatal
+		}
+		if tokenRefused(err) { // the token was reset while Herald ran
+			return errTokenRefused
 		}
 		if ctx.Err() != nil {
 			return nil
@@ -410,7 +445,8 @@ func closeError(err error) error {
 
 // onReady keeps who the bot is, and asks Run to read back what a new
 // session may have missed (at start, or after Discord invalidated the
-// last one).
+// last one). The conversations to read back are taken now, before the
+// session's first message moves their positions past what was missed.
 func (a *Adapter) onReady(r *discordgo.Ready) {
 	a.mu.Lock()
 	a.me = r.User
@@ -418,7 +454,13 @@ func (a *Adapter) onReady(r *discordgo.Ready) {
 		a.appID = r.Application.ID
 	}
 	a.mu.Unlock()
-	signal(a.fresh)
+	recent := a.seen.begin(time.Now())
+	select {
+	case old := <-a.fresh: // a backfill not started yet: one does for both
+		maps.Insert(recent, maps.All(old))
+	default:
+	}
+	a.fresh <- recent
 }
 
 // registerCommands registers the gateway's commands as the application's

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 // place is where a message sits, as the rules need to know it.
 type place struct {
+	kind    discordgo.ChannelType
 	dm      bool
 	channel string // the channel the message is in (a thread is a channel)
 	parent  string // the channel a thread belongs to, if in a thread
@@ -38,7 +40,7 @@ func (a *Adapter) where(ctx context.Context, channelID, guildID string) (place, 
 		}
 		return place{}, err
 	}
-	p := place{channel: ch.ID, name: "#" + ch.Name}
+	p := place{kind: ch.Type, channel: ch.ID, name: "#" + ch.Name}
 	switch {
 	case ch.Type == discordgo.ChannelTypeDM || ch.Type == discordgo.ChannelTypeGroupDM:
 		p.dm, p.name = true, ""
@@ -94,11 +96,11 @@ func (a *Adapter) mentioned(p place, ad addressing, botID string) bool {
 }
 
 // onMessage takes a message from the gateway; it returns once the
-// message is journalled, or ctx ended (the backfill of the next start
-// reads it again).
+// message is journalled, or given up (the backfill of a new session reads
+// it again if it is recent).
 func (a *Adapter) onMessage(m *discordgo.Message) {
 	ctx := a.runContext()
-	if err := a.take(ctx, m); err != nil && ctx.Err() == nil {
+	if err := a.take(ctx, m, false); err != nil && ctx.Err() == nil {
 		a.log.Error("a Discord message could not be taken", "message", m.ID, "error", err)
 	}
 }
@@ -110,30 +112,45 @@ func (a *Adapter) runContext() context.Context {
 	return a.ctx
 }
 
+// takeFor bounds how long a message is retried on the gateway's reader:
+// past five heartbeats unread, discordgo gives the session up.
+const takeFor = time.Minute
+
 // take hands a message to the gateway, retrying while it cannot be
-// journalled, and remembers it as the last one seen in its channel.
-func (a *Adapter) take(ctx context.Context, m *discordgo.Message) error {
-	in, ok, err := a.inbound(ctx, m)
-	if err != nil || !ok {
-		return err
-	}
+// looked at or journalled, and remembers it as the last one seen in its
+// channel (read back: as the last one read back).
+func (a *Adapter) take(ctx context.Context, m *discordgo.Message, readBack bool) error {
 	var delay backoff
+	deadline := time.Now().Add(takeFor)
 	for {
-		err := a.handler(ctx, in)
+		err := a.takeOnce(ctx, m)
 		if err == nil {
 			break
 		}
-		if ctx.Err() != nil {
+		wait := delay.next()
+		if ctx.Err() != nil || time.Now().Add(wait).After(deadline) {
 			return err
 		}
-		wait := delay.next()
 		a.log.Warn("a message could not be taken; it will be tried again", "message", m.ID, "error", err, "in", wait)
 		if !sleep(ctx, wait) {
 			return ctx.Err()
 		}
 	}
-	a.seen.saw(ctx, m.ChannelID, m.ID)
+	if readBack {
+		a.seen.readBack(ctx, m.ChannelID, m.ID)
+	} else {
+		a.seen.saw(ctx, m.ChannelID, m.ID)
+	}
 	return nil
+}
+
+// takeOnce hands a message to the gateway once.
+func (a *Adapter) takeOnce(ctx context.Context, m *discordgo.Message) error {
+	in, ok, err := a.inbound(ctx, m)
+	if err != nil || !ok {
+		return err
+	}
+	return a.handler(ctx, in)
 }
 
 // inbound turns a user's message into what the gateway takes; ok is false
@@ -181,6 +198,11 @@ func (a *Adapter) inbound(ctx context.Context, m *discordgo.Message) (chat.Inbou
 	if m.Timestamp.IsZero() {
 		in.Received = time.Now().UTC()
 	}
+	if p.thread() && m.ID == p.channel {
+		// The first message of a forum post has the post's id: the answer
+		// goes in the post, which exists already.
+		in.To = &chat.Target{ChatID: p.channel, ThreadID: p.channel, ReplyTo: m.ID, Asker: m.Author.ID}
+	}
 	if in.Mentioned && !ad.command && a.autoThread(p) {
 		// The answer starts a thread on the message, whose id is the
 		// message's (discord.com/developers/docs/resources/channel#start-thread-from-message),
@@ -191,9 +213,12 @@ func (a *Adapter) inbound(ctx context.Context, m *discordgo.Message) (chat.Inbou
 	return in, true, nil
 }
 
-// autoThread tells whether the answer to a message in p starts a thread.
+// autoThread tells whether the answer to a message in p starts a thread:
+// in text and announcement channels only (a voice channel's chat has no
+// threads).
 func (a *Adapter) autoThread(p place) bool {
-	return a.opts.AutoThread && !p.dm && !p.thread() && !a.inList(a.opts.NoThreadChannels, p)
+	text := p.kind == discordgo.ChannelTypeGuildText || p.kind == discordgo.ChannelTypeGuildNews
+	return a.opts.AutoThread && text && !a.inList(a.opts.NoThreadChannels, p)
 }
 
 // source describes where a message came from. A thread's messages are
@@ -303,6 +328,10 @@ func (a *Adapter) image(ctx context.Context, att *discordgo.MessageAttachment) (
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL: its query signs the download
+		}
 		return chat.Attachment{}, fmt.Errorf("downloading: %w", err)
 	}
 	defer resp.Body.Close()
@@ -331,40 +360,43 @@ const backfillPage = 100
 // the last one taken, within the backfill window, and takes them: those
 // sent while Herald was stopped, or dispatched to a session that ended
 // before they were taken. The gateway drops those it has already.
-func (a *Adapter) backfill(ctx context.Context) {
-	if a.opts.Backfill <= 0 {
-		return
-	}
+func (a *Adapter) backfill(ctx context.Context, recent map[string]string) {
 	from := snowflakeAt(time.Now().Add(-a.opts.Backfill))
-	for channel, last := range a.seen.recent(time.Now()) {
-		after := last
-		if compareSnowflakes(from, last) > 0 {
-			after = from
+	for channel, last := range recent {
+		if a.opts.Backfill > 0 && !a.readBack(ctx, channel, later(last, from)) {
+			return // ctx ended: the next start reads the rest
 		}
-		// Messages read back carry no server: the channel must be known
-		// before one of them is taken for a DM's.
-		if _, err := a.channel(ctx, channel); err != nil {
-			a.log.Warn("a conversation cannot be read back", "channel", channel, "error", err)
-			continue
+		a.seen.done(ctx, channel)
+	}
+}
+
+// readBack takes the messages of a channel after the message after; it
+// reports false when ctx ended first.
+func (a *Adapter) readBack(ctx context.Context, channel, after string) bool {
+	// Messages read back carry no server: the channel must be known
+	// before one of them is taken for a DM's.
+	if _, err := a.channel(ctx, channel); err != nil {
+		a.log.Warn("a conversation cannot be read back", "channel", channel, "error", err)
+		return ctx.Err() == nil
+	}
+	for ctx.Err() == nil {
+		msgs, err := a.s.ChannelMessages(channel, backfillPage, "", after, "", discordgo.WithContext(ctx))
+		if err != nil {
+			if ctx.Err() == nil {
+				a.log.Warn("reading back a conversation failed", "channel", channel, "error", a.redact(err))
+			}
+			break
 		}
-		for ctx.Err() == nil {
-			msgs, err := a.s.ChannelMessages(channel, backfillPage, "", after, "", discordgo.WithContext(ctx))
-			if err != nil {
-				if ctx.Err() == nil {
-					a.log.Warn("reading back a conversation failed", "channel", channel, "error", err)
-				}
-				break
+		slices.SortFunc(msgs, func(x, y *discordgo.Message) int { return compareSnowflakes(x.ID, y.ID) })
+		for _, m := range msgs {
+			if err := a.take(ctx, m, true); err != nil {
+				return false
 			}
-			slices.SortFunc(msgs, func(x, y *discordgo.Message) int { return compareSnowflakes(x.ID, y.ID) })
-			for _, m := range msgs {
-				if err := a.take(ctx, m); err != nil {
-					return // ctx ended: the next start reads it again
-				}
-				after = m.ID
-			}
-			if len(msgs) < backfillPage {
-				break
-			}
+			after = m.ID
+		}
+		if len(msgs) < backfillPage {
+			break
 		}
 	}
+	return ctx.Err() == nil
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/herald-chat/herald/internal/chat"
-	"github.com/herald-chat/herald/internal/texts"
 )
 
 // interactionPrefix marks a target's ReplyTo that is a slash command's
@@ -84,7 +83,9 @@ func (p *interactions) answer(ctx context.Context, s *discordgo.Session, id, tex
 	return m, true, err
 }
 
-// settle completes a deferred response that got no answer in time.
+// settle ends a deferred response that got no answer in time (a /stop
+// whose stopped answer ends with its own notice, a user the gateway does
+// not answer): the "thinking…" goes away.
 func (p *interactions) settle(ctx context.Context, s *discordgo.Session, id string) error {
 	p.mu.Lock()
 	pi := p.pending[id]
@@ -92,11 +93,9 @@ func (p *interactions) settle(ctx context.Context, s *discordgo.Session, id stri
 		p.mu.Unlock()
 		return nil
 	}
-	pi.answered = true
+	pi.answered = true // an answer after this is a follow-up
 	p.mu.Unlock()
-	done := texts.CommandDone
-	_, err := s.InteractionResponseEdit(pi.i, &discordgo.WebhookEdit{Content: &done}, discordgo.WithContext(ctx))
-	return err
+	return s.InteractionResponseDelete(pi.i, discordgo.WithContext(ctx))
 }
 
 // onInteraction takes a slash command: it defers the response at once
@@ -113,10 +112,20 @@ func (a *Adapter) onInteraction(i *discordgo.Interaction) {
 	}
 	err := a.s.InteractionRespond(i, &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredChannelMessageWithSource}, discordgo.WithContext(ctx))
 	if err != nil {
-		a.log.Warn("answering a slash command failed", "command", word, "error", err)
+		a.log.Warn("answering a slash command failed", "command", word, "error", a.redact(err))
 		return
 	}
 	a.interactions.add(i, time.Now())
+	// Whatever comes of it, the deferred response does not stay
+	// "thinking…": the answer replaces it, or it goes.
+	a.goWork(func() {
+		if !sleep(ctx, unansweredGrace) {
+			return
+		}
+		if err := a.interactions.settle(ctx, a.s, i.ID); err != nil && ctx.Err() == nil {
+			a.log.Warn("completing a slash command failed", "command", word, "error", a.redact(err))
+		}
+	})
 	user := i.User
 	if i.Member != nil && i.Member.User != nil {
 		user = i.Member.User
@@ -145,12 +154,4 @@ func (a *Adapter) onInteraction(i *discordgo.Interaction) {
 			return
 		}
 	}
-	a.goWork(func() {
-		if !sleep(ctx, unansweredGrace) {
-			return
-		}
-		if err := a.interactions.settle(ctx, a.s, i.ID); err != nil && ctx.Err() == nil {
-			a.log.Warn("completing a slash command failed", "command", word, "error", err)
-		}
-	})
 }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
+	"time"
 
 	"github.com/bwmarrin/discordgo"
 
@@ -24,9 +26,22 @@ func channelOf(t chat.Target) string {
 }
 
 // startsThread tells a target whose answer starts a thread on the asking
-// message (auto-thread): such a thread has the message's id.
+// message (auto-thread): such a thread has the message's id, and belongs
+// to another channel (the first message of a forum post has its post's id
+// too, but is answered in the post: see inbound).
 func startsThread(t chat.Target) bool {
-	return t.ThreadID != "" && t.ThreadID == t.ReplyTo
+	return t.ThreadID != "" && t.ThreadID == t.ReplyTo && t.ChatID != t.ThreadID
+}
+
+// answerChannel is where the answer to t goes: its thread, unless the
+// thread it was to start could not be started, and then its channel.
+func (a *Adapter) answerChannel(t chat.Target) string {
+	if startsThread(t) {
+		if ok, known := a.threads.Get(t.ThreadID); known && !ok {
+			return t.ChatID
+		}
+	}
+	return channelOf(t)
 }
 
 // askedIn is the channel the asking message is in.
@@ -57,6 +72,9 @@ func (a *Adapter) Send(ctx context.Context, t chat.Target, text string) (string,
 		if err := a.startThread(ctx, t); err != nil {
 			return "", err
 		}
+	}
+	if a.answerChannel(t) != channelOf(t) {
+		t.ThreadID = "" // the thread could not be started: a reply in the channel
 	}
 	var id string
 	for _, part := range format.Split(text, MaxLength, format.Runes) {
@@ -92,7 +110,7 @@ func (a *Adapter) sendOne(ctx context.Context, t chat.Target, text string) (stri
 // startThread starts the thread an answer goes in, on the asking message,
 // once; a thread that exists already is fine.
 func (a *Adapter) startThread(ctx context.Context, t chat.Target) error {
-	if _, ok := a.threads.Get(t.ThreadID); ok {
+	if _, known := a.threads.Get(t.ThreadID); known {
 		return nil
 	}
 	name, ok := a.threadNames.Get(t.ReplyTo)
@@ -105,10 +123,20 @@ func (a *Adapter) startThread(ctx context.Context, t chat.Target) error {
 		// (discord.com/developers/docs/resources/channel#start-thread-from-message).
 		AutoArchiveDuration: 10080,
 	}, discordgo.WithContext(ctx))
-	if err != nil && apiCode(err) != codeThreadExists {
-		return a.apiError(err)
+	switch {
+	case err == nil || apiCode(err) == codeThreadExists:
+		a.threads.Put(t.ThreadID, true)
+	case ctx.Err() != nil:
+		return ctx.Err()
+	default:
+		if err := a.apiError(err); errors.As(err, new(*platform.RateLimitError)) {
+			return err
+		}
+		// No permission to create threads, a channel without them: the
+		// answer goes in the channel rather than nowhere.
+		a.log.Warn("a thread could not be started for the answer; answering in the channel", "channel", t.ChatID, "error", a.redact(err))
+		a.threads.Put(t.ThreadID, false)
 	}
-	a.threads.Put(t.ThreadID, true)
 	return nil
 }
 
@@ -119,7 +147,7 @@ func (a *Adapter) Edit(ctx context.Context, t chat.Target, id, text string) erro
 		return fmt.Errorf("discord: an edit of %d characters is over the limit of %d", n, MaxLength)
 	}
 	_, err := a.s.ChannelMessageEditComplex(&discordgo.MessageEdit{
-		ID: id, Channel: channelOf(t), Content: &text, AllowedMentions: pings(t),
+		ID: id, Channel: a.answerChannel(t), Content: &text, AllowedMentions: pings(t),
 	}, discordgo.WithContext(ctx))
 	if err != nil {
 		return a.apiError(err)
@@ -129,7 +157,7 @@ func (a *Adapter) Edit(ctx context.Context, t chat.Target, id, text string) erro
 
 // Delete removes a message; one that is gone already counts as deleted.
 func (a *Adapter) Delete(ctx context.Context, t chat.Target, id string) error {
-	err := a.s.ChannelMessageDelete(channelOf(t), id, discordgo.WithContext(ctx))
+	err := a.s.ChannelMessageDelete(a.answerChannel(t), id, discordgo.WithContext(ctx))
 	if err != nil && apiCode(err) != codeUnknownMessage {
 		return a.apiError(err)
 	}
@@ -139,10 +167,10 @@ func (a *Adapter) Delete(ctx context.Context, t chat.Target, id string) error {
 // Typing shows "Herald is typing…" for about ten seconds. In a thread that
 // the answer has yet to start, it shows in the channel.
 func (a *Adapter) Typing(ctx context.Context, t chat.Target) error {
-	channel := channelOf(t)
+	channel := a.answerChannel(t)
 	if startsThread(t) {
-		if _, ok := a.threads.Get(t.ThreadID); !ok {
-			channel = t.ChatID
+		if ok, _ := a.threads.Get(t.ThreadID); !ok {
+			channel = t.ChatID // not started yet
 		}
 	}
 	if err := a.s.ChannelTyping(channel, discordgo.WithContext(ctx)); err != nil {
@@ -207,15 +235,35 @@ func apiCode(err error) int {
 // apiError gives a REST error the meaning the gateway needs: a rate limit
 // with its wait, a message that cannot be edited, or a failure.
 func (a *Adapter) apiError(err error) error {
+	err = a.redact(err)
 	var rl *discordgo.RateLimitError
 	if errors.As(err, &rl) && rl.RateLimit != nil && rl.TooManyRequests != nil {
-		return &platform.RateLimitError{RetryAfter: max(rl.RetryAfter, 1), Err: err}
+		return &platform.RateLimitError{RetryAfter: max(rl.RetryAfter, 100*time.Millisecond), Err: err}
 	}
 	switch apiCode(err) {
 	case codeUnknownMessage, codeCannotEditOther, codeTooManyEdits:
 		return fmt.Errorf("%w: %w", platform.ErrCannotEdit, err)
 	}
 	return fmt.Errorf("discord: %w", err)
+}
+
+// secretPaths match the parts of URLs that are secrets: an interaction's
+// token, in the callback and webhook routes, and the signature of a
+// download's link.
+var secretPaths = regexp.MustCompile(`(/(?:interactions|webhooks)/[0-9]+/)[^/\s"?]+|(https?://[^\s"?]+)\?[^\s"]*`)
+
+// redact removes secrets from an error's text: errors of net/http quote
+// the URL, which for interactions holds their token.
+func (a *Adapter) redact(err error) error {
+	return platform.Redacted(err, func(s string) string {
+		return secretPaths.ReplaceAllStringFunc(s, func(m string) string {
+			sub := secretPaths.FindStringSubmatch(m)
+			if sub[1] != "" {
+				return sub[1] + "<token>"
+			}
+			return sub[2] + "?…"
+		})
+	})
 }
 
 // rewrite sends discordgo's requests, which name https://discord.com and

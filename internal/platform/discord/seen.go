@@ -35,6 +35,14 @@ func snowflakeTime(id string) time.Time {
 	return time.UnixMilli(int64(n>>snowflakeShift) + discordEpoch)
 }
 
+// later is the later of two ids.
+func later(a, b string) string {
+	if compareSnowflakes(a, b) >= 0 {
+		return a
+	}
+	return b
+}
+
 // compareSnowflakes orders ids as numbers.
 func compareSnowflakes(a, b string) int {
 	return cmp.Or(cmp.Compare(len(a), len(b)), cmp.Compare(a, b))
@@ -50,20 +58,24 @@ const (
 )
 
 // seen keeps the last message taken in each recent conversation (channel
-// or thread), in the state store, for the backfill.
+// or thread), in the state store, for the backfill. While a conversation
+// is being read back, its kept position moves with the messages read back
+// only, in order; the newer ones the gateway dispatches meanwhile move it
+// once the reading is done. A stop in the middle so reads the rest again.
 type seen struct {
 	state platform.StateStore // nil: memory only
 	key   string
 	log   *slog.Logger
 
-	mu   sync.Mutex
-	last map[string]string // channel → message id
+	mu      sync.Mutex
+	last    map[string]string // channel → message id
+	pending map[string]string // channel being read back → the newest message dispatched meanwhile
 }
 
 // loadSeen reads the positions kept under key, retrying while the store
 // fails; its error is ctx's.
 func loadSeen(ctx context.Context, state platform.StateStore, key string, log *slog.Logger) (*seen, error) {
-	s := &seen{state: state, key: key, log: log, last: map[string]string{}}
+	s := &seen{state: state, key: key, log: log, last: map[string]string{}, pending: map[string]string{}}
 	if state == nil {
 		return s, nil
 	}
@@ -88,11 +100,42 @@ func loadSeen(ctx context.Context, state platform.StateStore, key string, log *s
 	}
 }
 
-// saw records a message taken in channel, and saves the positions. A
-// failure to save costs a message read again after a restart, which the
-// gateway drops as a duplicate.
+// saw records a message the gateway dispatched and took, in channel.
 func (s *seen) saw(ctx context.Context, channel, id string) {
 	s.mu.Lock()
+	if p, ok := s.pending[channel]; ok {
+		if compareSnowflakes(id, p) > 0 {
+			s.pending[channel] = id
+		}
+		s.mu.Unlock()
+		return
+	}
+	s.advanceLocked(ctx, channel, id)
+}
+
+// readBack records a message read back and taken, in channel.
+func (s *seen) readBack(ctx context.Context, channel, id string) {
+	s.mu.Lock()
+	s.advanceLocked(ctx, channel, id)
+}
+
+// done ends the reading back of channel: the messages dispatched meanwhile
+// count as seen.
+func (s *seen) done(ctx context.Context, channel string) {
+	s.mu.Lock()
+	p, ok := s.pending[channel]
+	delete(s.pending, channel)
+	if !ok || p == "" {
+		s.mu.Unlock()
+		return
+	}
+	s.advanceLocked(ctx, channel, p)
+}
+
+// advanceLocked moves channel's position to id, if later, and saves the
+// positions; it unlocks s.mu. A failure to save costs a message read
+// again after a restart, which the gateway drops as a duplicate.
+func (s *seen) advanceLocked(ctx context.Context, channel, id string) {
 	if compareSnowflakes(id, s.last[channel]) <= 0 {
 		s.mu.Unlock()
 		return
@@ -128,10 +171,16 @@ func (s *seen) prune(now time.Time) {
 	}
 }
 
-// recent returns the recent conversations with their last message taken.
-func (s *seen) recent(now time.Time) map[string]string {
+// begin starts reading back the recent conversations, and returns them
+// with their last message taken.
+func (s *seen) begin(now time.Time) map[string]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.prune(now)
+	for ch := range s.last {
+		if _, ok := s.pending[ch]; !ok {
+			s.pending[ch] = ""
+		}
+	}
 	return maps.Clone(s.last)
 }

@@ -64,15 +64,37 @@ func TestSeenKeepsRecentConversationsOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := again.recent(now)
+	got := again.begin(now)
 	if len(got) != 1 || got["fresh"] != fresh {
 		t.Errorf("recent = %v, want only the fresh conversation at its last message", got)
 	}
 	for i := range maxConversations + 10 {
 		s.saw(t.Context(), strings.Repeat("c", i+1), snowflakeAt(now.Add(time.Duration(i)*time.Millisecond)))
 	}
-	if n := len(s.recent(now)); n != maxConversations {
+	if n := len(s.begin(now)); n != maxConversations {
 		t.Errorf("%d conversations kept, want the bound %d", n, maxConversations)
+	}
+}
+
+// While a conversation is read back, the messages the gateway dispatches
+// do not move its kept position: a stop in the middle reads the rest again.
+func TestSeenWhileReadingBack(t *testing.T) {
+	state := memState{}
+	now := time.Now()
+	s, _ := loadSeen(t.Context(), state, "k", testLogger(t))
+	id := func(ms int) string { return snowflakeAt(now.Add(time.Duration(ms) * time.Millisecond)) }
+	s.saw(t.Context(), "c", id(1))
+	s.begin(now)
+	s.saw(t.Context(), "c", id(10))     // a live message while reading back
+	s.readBack(t.Context(), "c", id(2)) // the first message missed
+	stopped, _ := loadSeen(t.Context(), state, "k", testLogger(t))
+	if got := stopped.begin(now)["c"]; got != id(2) {
+		t.Errorf("kept position %s mid-way, want the last read back %s", got, id(2))
+	}
+	s.done(t.Context(), "c")
+	again, _ := loadSeen(t.Context(), state, "k", testLogger(t))
+	if got := again.begin(now)["c"]; got != id(10) {
+		t.Errorf("kept position %s once read back, want the live message's %s", got, id(10))
 	}
 }
 
@@ -183,5 +205,46 @@ func TestTargets(t *testing.T) {
 	}
 	if startsThread(channel) || channelOf(channel) != "c" || askedIn(channel) != "c" {
 		t.Error("a channel target is misread")
+	}
+	// The first message of a forum post has the post's id.
+	post := chat.Target{ChatID: "p", ThreadID: "p", ReplyTo: "p"}
+	if startsThread(post) || channelOf(post) != "p" || askedIn(post) != "p" {
+		t.Error("a forum post's first message is taken for one whose answer starts a thread")
+	}
+}
+
+// Auto-thread starts threads in text and announcement channels only.
+func TestAutoThreadKinds(t *testing.T) {
+	a := &Adapter{opts: Options{AutoThread: true, NoThreadChannels: []string{"n"}}}
+	for _, c := range []struct {
+		p    place
+		want bool
+	}{
+		{place{kind: discordgo.ChannelTypeGuildText, channel: "c"}, true},
+		{place{kind: discordgo.ChannelTypeGuildNews, channel: "c"}, true},
+		{place{kind: discordgo.ChannelTypeGuildVoice, channel: "c"}, false},
+		{place{kind: discordgo.ChannelTypeGuildPublicThread, channel: "t", parent: "c"}, false},
+		{place{kind: discordgo.ChannelTypeDM, dm: true, channel: "d"}, false},
+		{place{kind: discordgo.ChannelTypeGuildText, channel: "n"}, false},
+	} {
+		if got := a.autoThread(c.p); got != c.want {
+			t.Errorf("autoThread(%+v) = %v, want %v", c.p, got, c.want)
+		}
+	}
+}
+
+// Interaction tokens and signed links never show in an error's text.
+func TestRedact(t *testing.T) {
+	a := &Adapter{}
+	err := a.redact(errors.New(`Post "https://discord.com/api/v9/interactions/123/aW50ZXJhY3Rpb246c2VjcmV0/callback": EOF; ` +
+		`Patch "https://discord.com/api/v9/webhooks/456/c2VjcmV0LXRva2Vu/messages/@original": EOF; ` +
+		`Get "https://cdn.discordapp.com/attachments/1/2/cat.png?ex=1&is=2&hm=signature": EOF`))
+	for _, secret := range []string{"aW50ZXJhY3Rpb246c2VjcmV0", "c2VjcmV0LXRva2Vu", "signature"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("%q shows in %v", secret, err)
+		}
+	}
+	if !strings.Contains(err.Error(), "/interactions/123/<token>/callback") || !strings.Contains(err.Error(), "cat.png?…") {
+		t.Errorf("redacted to %v", err)
 	}
 }

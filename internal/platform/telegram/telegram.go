@@ -303,24 +303,8 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // redact removes the token from an error's text: the Bot API's URLs hold
 // it, and so do errors that quote them.
 func (a *Adapter) redact(err error) error {
-	if err == nil {
-		return nil
-	}
-	if !strings.Contains(err.Error(), a.opts.Token) {
-		return err
-	}
-	return &redactedError{msg: strings.ReplaceAll(err.Error(), a.opts.Token, "<token>"), err: err}
+	return platform.Redacted(err, func(s string) string { return strings.ReplaceAll(s, a.opts.Token, "<token>") })
 }
-
-// redactedError shows an error's text without the token, keeping the error
-// for errors.Is and errors.As.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
 
 // chatSource describes where a message came from.
 func chatSource(m *models.Message) chat.Source {
