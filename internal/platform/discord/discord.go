@@ -171,7 +171,7 @@ func New(opts Options, d platform.Deps) (*Adapter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("discord: %w", err)
 	}
-	s.Client = &http.Client{Transport: rewritten, Timeout: callTimeout}
+	s.Client = &http.Client{Transport: &globalHold{next: rewritten}, Timeout: callTimeout}
 	s.Dialer = websocketDialer(a.client)
 	s.Identify.Intents = intents
 	// Herald reconnects itself, from Run, so that nothing reconnects

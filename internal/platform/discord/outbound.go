@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
@@ -303,4 +307,55 @@ func (r *rewrite) RoundTrip(req *http.Request) (*http.Response, error) {
 	out := req.Clone(req.Context())
 	out.URL, out.Host = u, ""
 	return r.next.RoundTrip(out)
+}
+
+// globalHold keeps every REST call back during a global rate limit: a 429
+// with X-RateLimit-Global holds all of the bot's calls for its Retry-After
+// (discord.com/developers/docs/topics/rate-limits#global-rate-limit),
+// which discordgo's limiter honours only with a Reset-After header that
+// such a 429 lacks. A call meanwhile gets a 429 of Herald's own, as
+// Discord would answer it, and reaches nobody.
+type globalHold struct {
+	next http.RoundTripper
+
+	mu    sync.Mutex
+	until time.Time
+}
+
+func (g *globalHold) RoundTrip(req *http.Request) (*http.Response, error) {
+	g.mu.Lock()
+	wait := time.Until(g.until)
+	g.mu.Unlock()
+	if wait > 0 {
+		return held(req, wait), nil
+	}
+	resp, err := g.next.RoundTrip(req)
+	if err == nil && resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("X-RateLimit-Global") != "" {
+		secs, perr := strconv.ParseFloat(resp.Header.Get("Retry-After"), 64)
+		if perr != nil || secs <= 0 {
+			secs = 1
+		}
+		until := time.Now().Add(time.Duration(secs * float64(time.Second)))
+		g.mu.Lock()
+		if until.After(g.until) {
+			g.until = until
+		}
+		g.mu.Unlock()
+	}
+	return resp, err
+}
+
+// held is the 429 a call gets while the global limit holds.
+func held(req *http.Request, wait time.Duration) *http.Response {
+	body := fmt.Sprintf(`{"message": "You are being rate limited (globally; held by Herald).", "retry_after": %.3f, "global": true}`, wait.Seconds())
+	return &http.Response{
+		Status: "429 Too Many Requests", StatusCode: http.StatusTooManyRequests,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{
+			"Content-Type":       {"application/json"},
+			"Retry-After":        {strconv.Itoa(int(math.Ceil(wait.Seconds())))},
+			"X-Ratelimit-Global": {"true"},
+		},
+		Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: req,
+	}
 }

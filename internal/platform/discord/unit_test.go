@@ -2,6 +2,7 @@ package discord
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -246,5 +247,38 @@ func TestRedact(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "/interactions/123/<token>/callback") || !strings.Contains(err.Error(), "cat.png?…") {
 		t.Errorf("redacted to %v", err)
+	}
+}
+
+// After a global 429, no call reaches Discord until its Retry-After has
+// passed; each gets a 429 that says how long is left.
+func TestGlobalRateLimitHoldsEveryCall(t *testing.T) {
+	calls := 0
+	g := &globalHold{next: roundTrip(func(req *http.Request) (*http.Response, error) {
+		calls++
+		if calls == 1 {
+			return &http.Response{StatusCode: http.StatusTooManyRequests, Body: http.NoBody, Request: req,
+				Header: http.Header{"Retry-After": {"30"}, "X-Ratelimit-Global": {"true"}}}, nil
+		}
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: req}, nil
+	})}
+	for _, path := range []string{"/api/v10/channels/1/messages", "/api/v10/channels/2/messages/3"} {
+		req, _ := http.NewRequest(http.MethodPost, "http://discord.test"+path, nil)
+		resp, err := g.RoundTrip(req)
+		if err != nil || resp.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("%s: %v %v, want 429", path, resp.StatusCode, err)
+		}
+		var body struct {
+			RetryAfter float64 `json:"retry_after"`
+			Global     bool    `json:"global"`
+		}
+		if path != "/api/v10/channels/1/messages" {
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || !body.Global || body.RetryAfter < 29 || body.RetryAfter > 30 {
+				t.Errorf("held answer %+v (%v), want global with about 30 s left", body, err)
+			}
+		}
+	}
+	if calls != 1 {
+		t.Errorf("%d calls reached Discord during the global limit, want only the first", calls)
 	}
 }
