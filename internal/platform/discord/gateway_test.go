@@ -22,9 +22,9 @@ import (
 
 // The routes of the calls the tests look at, as the fake names them.
 const (
-	createMessage = "POST /channels/{channel.id}/messages"
-	editMessage   = "PATCH /channels/{channel.id}/messages/{message.id}"
-	typing        = "POST /channels/{channel.id}/typing"
+	createRoute = "POST /channels/{channel.id}/messages"
+	editRoute   = "PATCH /channels/{channel.id}/messages/{message.id}"
+	typing      = "POST /channels/{channel.id}/typing"
 )
 
 // In a DM the answer is a message edited as it grows, typing shows while
@@ -57,7 +57,7 @@ func TestDMAnswerIsStreamedByEdits(t *testing.T) {
 		t.Errorf("the answer was never edited: it was not streamed")
 	}
 	calls := w.srv.CallsTo(aliceDM.ID)
-	firstText := slices.IndexFunc(calls, func(c discordtest.Call) bool { return c.Route == createMessage })
+	firstText := slices.IndexFunc(calls, func(c discordtest.Call) bool { return c.Route == createRoute })
 	var typed []time.Time
 	for _, c := range calls[:max(firstText, 0)] {
 		if c.Route == typing {
@@ -180,7 +180,7 @@ func TestAutoThread(t *testing.T) {
 func TestRateLimitOnTheFirstEdit(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, discordtest.Options{})
-	w.srv.RateLimitNth(aliceDM.ID, editMessage, 1, 3*time.Second)
+	w.srv.RateLimitNth(aliceDM.ID, editRoute, 1, 3*time.Second)
 	answer := strings.Repeat("The quick brown fox jumps over the lazy dog. ", 40)
 	b := platformtest.Count(platformtest.Scripted{Answer: answer, Piece: 30, Every: 50 * time.Millisecond})
 	g := w.start(b, w.options())
@@ -488,5 +488,32 @@ func TestStartUpRefusals(t *testing.T) {
 				t.Errorf("the error shows the token: %v", err)
 			}
 		})
+	}
+}
+
+// A send made again (as the delivery retries one that timed out) posts
+// nothing new: the nonce returns the message made the first time.
+func TestRepeatedSendPostsOnce(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, discordtest.Options{})
+	a, err := New(w.options(), platformDeps(w, t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := w.srv.Inject(discordtest.Incoming{ChannelID: general.ID, Author: alice, Content: "hi"})
+	target := chat.Target{ChatID: general.ID, ReplyTo: asked.ID, Asker: alice.ID}
+	first, err := a.Send(t.Context(), target, "the answer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := a.Send(t.Context(), target, "the answer")
+	if err != nil || again != first {
+		t.Errorf("the same send again gave %s (%v), want the first message %s", again, err, first)
+	}
+	if _, err := a.Send(t.Context(), target, "another answer"); err != nil {
+		t.Fatal(err)
+	}
+	if msgs := w.srv.BotMessages(general.ID); len(msgs) != 2 || msgs[0].ReplyTo != asked.ID {
+		t.Errorf("the channel shows %+v, want two messages replying to the question", msgs)
 	}
 }

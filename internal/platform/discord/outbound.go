@@ -2,6 +2,9 @@ package discord
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -99,16 +102,44 @@ func (a *Adapter) sendOne(ctx context.Context, t chat.Target, text string) (stri
 			return m.ID, nil
 		}
 	}
-	send := &discordgo.MessageSend{Content: text, AllowedMentions: pings(t)}
+	channel := channelOf(t)
+	send := createMessage{Content: text, AllowedMentions: pings(t), Nonce: nonce(channel, t.ReplyTo, text), EnforceNonce: true}
 	if t.ReplyTo != "" && !startsThread(t) && !strings.HasPrefix(t.ReplyTo, interactionPrefix) {
 		no := false
-		send.Reference = &discordgo.MessageReference{MessageID: t.ReplyTo, ChannelID: channelOf(t), FailIfNotExists: &no}
+		send.Reference = &discordgo.MessageReference{MessageID: t.ReplyTo, ChannelID: channel, FailIfNotExists: &no}
 	}
-	m, err := a.s.ChannelMessageSendComplex(channelOf(t), send, discordgo.WithContext(ctx))
+	// discordgo's bucket for this route is its URL, as ChannelMessageSend's.
+	endpoint := discordgo.EndpointChannelMessages(channel)
+	body, err := a.s.RequestWithBucketID(http.MethodPost, endpoint, send, endpoint, discordgo.WithContext(ctx))
 	if err != nil {
 		return "", a.apiError(err)
 	}
+	var m discordgo.Message
+	if err := json.Unmarshal(body, &m); err != nil || m.ID == "" {
+		return "", fmt.Errorf("discord: the created message is not one: %v", err)
+	}
 	return m.ID, nil
+}
+
+// createMessage is Create Message's body with a nonce, which discordgo
+// v0.28.1's MessageSend lacks: with enforce_nonce, a send made again (the
+// delivery retries one that timed out, which Discord may have taken)
+// returns the message it made instead of posting a second
+// (discord.com/developers/docs/resources/message#create-message).
+type createMessage struct {
+	Content         string                            `json:"content"`
+	AllowedMentions *discordgo.MessageAllowedMentions `json:"allowed_mentions,omitempty"`
+	Reference       *discordgo.MessageReference       `json:"message_reference,omitempty"`
+	Nonce           string                            `json:"nonce"`
+	EnforceNonce    bool                              `json:"enforce_nonce"`
+}
+
+// nonce names a send by where it goes, what it answers and its text: the
+// same send made again has the same, another send another (Discord takes
+// up to 25 characters).
+func nonce(channel, replyTo, text string) string {
+	sum := sha256.Sum256([]byte(channel + "\x00" + replyTo + "\x00" + text))
+	return hex.EncodeToString(sum[:])[:25]
 }
 
 // startThread starts the thread an answer goes in, on the asking message,

@@ -553,6 +553,24 @@ type messageBody struct {
 		ChannelID       string `json:"channel_id"`
 		FailIfNotExists *bool  `json:"fail_if_not_exists"`
 	} `json:"message_reference"`
+	// Nonce (an integer or a string of up to 25 characters) with
+	// EnforceNonce makes a second create with the same nonce return the
+	// first message (discord.com/developers/docs/resources/message#create-message).
+	Nonce        json.RawMessage `json:"nonce"`
+	EnforceNonce bool            `json:"enforce_nonce"`
+}
+
+// nonceWindow is how long an enforced nonce is remembered: "within the
+// past few minutes" (same page); taken as five.
+const nonceWindow = 5 * time.Minute
+
+// nonce is a create body's nonce as text, "" for none.
+func (b *messageBody) nonce() string {
+	var v any
+	if len(b.Nonce) == 0 || json.Unmarshal(b.Nonce, &v) != nil || v == nil {
+		return ""
+	}
+	return fmt.Sprint(v)
 }
 
 // checkContent checks a content's length.
@@ -612,10 +630,22 @@ func (s *Server) createMessage(q *request) (int, any, *apiErr) {
 		return 0, nil, aerr
 	}
 	b.Flags &^= flagEphemeral // only interactions' messages may be ephemeral
+	nonce := b.nonce()
+	if len(nonce) > 25 {
+		return 0, nil, formErr("nonce", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+	}
+	if b.EnforceNonce && nonce != "" {
+		for _, m := range cs.msgs {
+			if m.nonce == nonce && !m.deleted && q.now.Sub(m.at) < nonceWindow {
+				return 200, s.messageObjectLocked(m), nil
+			}
+		}
+	}
 	m, aerr := s.newBotMessageLocked(cs, &b, q.files, "", q.now)
 	if aerr != nil {
 		return 0, nil, aerr
 	}
+	m.nonce = nonce
 	s.addMessageLocked(cs, m)
 	return 200, s.messageObjectLocked(m), nil
 }

@@ -140,6 +140,7 @@ type message struct {
 	webhook       bool
 	edits         int
 	deleted       bool
+	nonce         string // as created, for enforce_nonce
 }
 
 // attachment is a stored file.
