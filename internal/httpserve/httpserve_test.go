@@ -1,7 +1,6 @@
 package httpserve
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,13 +9,13 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/herald-chat/herald/internal/httpserve/httpservetest"
+	"github.com/herald-chat/herald/internal/syncbuf"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -178,7 +177,7 @@ func wantRefused(t *testing.T, resp *http.Response, body, why string) {
 // The operator learns that the caps refused connections, and which cap,
 // in one line however many there are.
 func TestRefusalsAreLoggedOnce(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	addr, _ := serve(t, Limits{MaxConnectionsPerClient: 1, ReadTimeout: time.Minute, IdleTimeout: time.Minute,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	httpservetest.Dial(t, addr, "").Get("/")
@@ -222,22 +221,4 @@ func TestHeadersAreBounded(t *testing.T) {
 		t.Errorf("48 KiB of headers: %s %q, want 431 Request Header Fields Too Large", resp.Status, body)
 	}
 	over.Closed()
-}
-
-// syncBuffer is a bytes.Buffer the server's goroutines may write to.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/herald-chat/herald/internal/httpserve/httpservetest"
+	"github.com/herald-chat/herald/internal/syncbuf"
 )
 
 // Serve reads the process's real open-file limit and warns when the cap
@@ -23,7 +24,7 @@ func TestServeWarnsAboveTheOpenFileLimit(t *testing.T) {
 	if !known || limit > 1<<40 {
 		t.Skipf("open-file limit %d (known %v): no cap can exceed it", limit, known)
 	}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	addr, _ := serve(t, Limits{MaxConnections: int(limit), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	httpservetest.Dial(t, addr, "").Get("/") // Serve warns before it serves
 	if got := logs.String(); !strings.Contains(got, "open-file limit") || !strings.Contains(got, "HERALD_HTTP_MAX_CONNECTIONS") {

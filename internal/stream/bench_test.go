@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/herald-chat/herald/internal/agent"
 	"testing"
+
+	"github.com/herald-chat/herald/internal/agent"
 
 	"github.com/herald-chat/herald/internal/stream"
 	"github.com/herald-chat/herald/internal/stream/streamtest"

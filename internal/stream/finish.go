@@ -163,9 +163,9 @@ func (d *Delivery) finish(ctx context.Context, f string) error {
 			d.screen.sealed = append(d.screen.sealed, targets...)
 			return fmt.Errorf("%w: %w", ErrNotDelivered, err)
 		}
-		if err := sleep(ctx, backoff(d.opts.RetryDelay, attempts)); err != nil {
+		if !platform.Sleep(ctx, backoff(d.opts.RetryDelay, attempts)) {
 			d.screen.sealed = append(d.screen.sealed, targets...)
-			return fmt.Errorf("%w: %w", ErrNotDelivered, err)
+			return fmt.Errorf("%w: %w", ErrNotDelivered, ctx.Err())
 		}
 	}
 }
@@ -205,7 +205,7 @@ func (d *Delivery) remove(ctx context.Context, m *message) {
 			return
 		}
 		if !d.rateLimited(err) {
-			if sleep(ctx, backoff(d.opts.RetryDelay, attempt)) != nil {
+			if !platform.Sleep(ctx, backoff(d.opts.RetryDelay, attempt)) {
 				return
 			}
 		}

@@ -196,8 +196,8 @@ func (g *Gate) do(ctx context.Context, s spend, fn func(context.Context) error) 
 			return err
 		}
 		g.release()
-		if err := sleep(ctx, time.Until(at)); err != nil {
-			return err
+		if !platform.Sleep(ctx, time.Until(at)) {
+			return ctx.Err()
 		}
 	}
 }
@@ -359,19 +359,4 @@ func (g *Gate) quietSince(now, t time.Time) bool {
 		}
 	}
 	return true
-}
-
-// sleep waits for d, or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

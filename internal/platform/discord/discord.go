@@ -70,12 +70,14 @@ var (
 	// ChannelBudget is a channel's message budget: five at once, then one
 	// a second.
 	ChannelBudget = platform.Bucket{Rate: 1, Burst: 5}
-	// MarkerBudget is a channel's for reactions, whose routes have buckets
-	// of their own, apart from the messages': one change of marker (a
-	// removal and an addition) at once, then one call a second.
+	// MarkerBudget is a channel's for reactions: "rate limits are applied
+	// on a per-route basis" (same page), so adding and removing reactions
+	// have buckets of their own, apart from the messages'. One change of
+	// marker (a removal and an addition) at once, then one call a second;
+	// discordgo spaces reactions by its own 200 ms besides.
 	MarkerBudget = platform.Bucket{Rate: 1, Burst: 2}
 	// TypingBudget is a channel's for the typing indicator, a route of its
-	// own too.
+	// own too (same page); one call at a time, refreshed every typingEvery.
 	TypingBudget = platform.Bucket{Rate: 1, Burst: 1}
 	// GlobalBudget is the bot's: "50 requests per second"
 	// (discord.com/developers/docs/topics/rate-limits#global-rate-limit).
@@ -328,7 +330,7 @@ func (a *Adapter) Run(ctx context.Context, h platform.Handler) error {
 			// the connection fails, and the later close would cut (and,
 			// with code 1000, end) a new connection made in between: let
 			// them finish first.
-			if !sleep(ctx, closeSettle) {
+			if !platform.Sleep(ctx, closeSettle) {
 				return nil
 			}
 			drain(a.disconnected)
@@ -365,7 +367,7 @@ func (a *Adapter) goWork(f func()) {
 // identify asks Discord who the bot is, retrying until it answers; a
 // refused token ends it with an error.
 func (a *Adapter) identify(ctx context.Context) (*discordgo.User, error) {
-	var delay backoff
+	var delay platform.Backoff
 	for {
 		me, err := a.s.User("@me", discordgo.WithContext(ctx))
 		if err == nil {
@@ -377,9 +379,9 @@ func (a *Adapter) identify(ctx context.Context) (*discordgo.User, error) {
 		if tokenRefused(err) {
 			return nil, errTokenRefused
 		}
-		wait := delay.next()
+		wait := delay.Next()
 		a.log.Warn("reaching Discord failed; retrying", "error", err, "in", wait)
-		if !sleep(ctx, wait) {
+		if !platform.Sleep(ctx, wait) {
 			return nil, nil
 		}
 	}
@@ -399,7 +401,7 @@ func tokenRefused(err error) bool {
 // one, and retries until it is open or ctx ends. Close codes that say the
 // configuration is wrong end it with an error naming what to change.
 func (a *Adapter) connect(ctx context.Context) error {
-	var delay backoff
+	var delay platform.Backoff
 	for {
 		err := a.s.Open()
 		if err == nil || errors.Is(err, discordgo.ErrWSAlreadyOpen) {
@@ -414,9 +416,9 @@ func (a *Adapter) connect(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		wait := delay.next()
+		wait := delay.Next()
 		a.log.Warn("connecting to the Discord gateway failed; retrying", "error", err, "in", wait)
-		if !sleep(ctx, wait) {
+		if !platform.Sleep(ctx, wait) {
 			return nil
 		}
 	}
@@ -479,26 +481,5 @@ func (a *Adapter) registerCommands(ctx context.Context) {
 	}
 	if _, err := a.s.ApplicationCommandBulkOverwrite(appID, "", cmds, discordgo.WithContext(ctx)); err != nil && ctx.Err() == nil {
 		a.log.Warn("registering the slash commands failed; typed commands still work", "error", err)
-	}
-}
-
-// backoff is a pause that doubles with each failure in a row, from one
-// second up to a minute.
-type backoff struct{ d time.Duration }
-
-func (b *backoff) next() time.Duration {
-	b.d = min(max(b.d*2, time.Second), time.Minute)
-	return b.d
-}
-
-// sleep waits for d; it reports false when ctx ended first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

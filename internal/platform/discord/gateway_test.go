@@ -83,7 +83,7 @@ func TestDMAnswerIsStreamedByEdits(t *testing.T) {
 	if len(turns) != 2 || turns[0].SessionID == "" || turns[0].SessionID != turns[1].SessionID {
 		t.Errorf("sessions of the two turns differ or are empty: %q, %q", turns[0].SessionID, turns[1].SessionID)
 	}
-	g.stop()
+	g.Stop()
 	w.checkPenalties(aliceDM.ID)
 }
 
@@ -129,7 +129,7 @@ func TestGuildRules(t *testing.T) {
 	if !strings.HasPrefix(inThread, "[Hermes simulator · turn 1]") {
 		t.Errorf("the thread's answer %q continued another session", inThread)
 	}
-	g.stop()
+	g.Stop()
 	if got := w.srv.BotMessages(quiet.ID); len(got) != 0 {
 		t.Errorf("the bot spoke in a channel nobody asked in: %+v", got)
 	}
@@ -172,7 +172,7 @@ func TestAutoThread(t *testing.T) {
 	if !strings.HasPrefix(next, "[Hermes simulator · turn 2]") {
 		t.Errorf("the thread's second answer %q is not its session's second turn", next)
 	}
-	g.stop()
+	g.Stop()
 }
 
 // A 429 on the first edit: nothing goes to that route of the channel
@@ -186,7 +186,7 @@ func TestRateLimitOnTheFirstEdit(t *testing.T) {
 	g := w.start(b, w.options())
 	w.srv.Inject(discordtest.Incoming{ChannelID: aliceDM.ID, Author: alice, Content: "write"})
 	final := w.waitAnswer(b, aliceDM.ID, "write")
-	g.stop()
+	g.Stop()
 	if final != strings.TrimSpace(answer) && final != answer {
 		t.Errorf("final %q, want the answer", final)
 	}
@@ -227,7 +227,7 @@ func TestLongAnswerIsSplitWithFencesBalanced(t *testing.T) {
 		msgs := w.srv.BotMessages(general.ID)
 		return done && len(msgs) > 0 && strings.HasSuffix(msgs[len(msgs)-1].Content, "That is all.")
 	})
-	g.stop()
+	g.Stop()
 
 	msgs := w.srv.BotMessages(general.ID)
 	if len(msgs) < 3 {
@@ -276,7 +276,7 @@ func TestAnswersPingNobodyElse(t *testing.T) {
 	g := w.start(b, w.options())
 	w.srv.Inject(discordtest.Incoming{ChannelID: general.ID, Author: alice, Content: "<@" + w.srv.Bot.ID + "> ping them"})
 	w.waitAnswer(b, general.ID, "ping them")
-	g.stop()
+	g.Stop()
 	msgs := w.srv.BotMessages(general.ID)
 	if len(msgs) != 1 {
 		t.Fatalf("%d messages", len(msgs))
@@ -299,7 +299,7 @@ func TestUnauthorizedUserReachesNoAgent(t *testing.T) {
 	w.srv.Inject(discordtest.Incoming{ChannelID: general.ID, Author: stranger, Content: "<@" + w.srv.Bot.ID + "> let me in"})
 	w.srv.Inject(discordtest.Incoming{ChannelID: general.ID, Author: alice, Content: "<@" + w.srv.Bot.ID + "> after him"})
 	w.waitAnswer(b, general.ID, "after him")
-	g.stop()
+	g.Stop()
 	if n := simSrv.Stats().Requests; n != 1 {
 		t.Errorf("%d requests upstream, want alice's only", n)
 	}
@@ -325,7 +325,7 @@ func TestAttachments(t *testing.T) {
 	}})
 	w.waitFor("the turn", func() bool { return len(b.Turns()) == 1 })
 	turn := b.Turns()[0]
-	g.stop()
+	g.Stop()
 	if len(turn.Images) != 1 || turn.Images[0].MIMEType != "image/png" || string(turn.Images[0].Data) != string(png) {
 		t.Errorf("the agent got %d images, want the PNG", len(turn.Images))
 	}
@@ -365,7 +365,7 @@ func TestSlashCommandStartsANewSession(t *testing.T) {
 		return len(msgs) > 0 && msgs[len(msgs)-1].Content == texts.NewSession
 	})
 	turns := b.Turns()
-	g.stop()
+	g.Stop()
 	if len(turns) != 2 || turns[0].SessionID == turns[1].SessionID {
 		t.Errorf("turns %d, sessions equal: /new did not start a new session", len(turns))
 	}
@@ -388,7 +388,7 @@ func TestReconnectMidAnswer(t *testing.T) {
 	w.srv.Inject(discordtest.Incoming{ChannelID: aliceDM.ID, Author: alice, Content: "while away"})
 	w.waitFor("the second resume", func() bool { return w.srv.Resumes() == 2 })
 	w.waitAnswer(b, aliceDM.ID, "while away")
-	g.stop()
+	g.Stop()
 	if n := b.Calls("long one"); n != 1 {
 		t.Errorf("the first message ran %d times", n)
 	}
@@ -419,7 +419,7 @@ func TestInvalidSessionReadsBackWhatItMissed(t *testing.T) {
 	w.srv.InvalidateSession(false)
 	w.srv.Inject(discordtest.Incoming{ChannelID: aliceDM.ID, Author: alice, Content: "lost in the gap"})
 	w.waitAnswer(b, aliceDM.ID, "lost in the gap")
-	g.stop()
+	g.Stop()
 	if n := w.srv.Identifies(); n != 2 {
 		t.Errorf("%d IDENTIFYs, want a fresh one after op 9", n)
 	}
@@ -440,13 +440,13 @@ func TestRestartAnswersWhatCameWhileStopped(t *testing.T) {
 	g := w.start(b, w.options())
 	w.srv.Inject(discordtest.Incoming{ChannelID: aliceDM.ID, Author: alice, Content: "before"})
 	w.waitAnswer(b, aliceDM.ID, "before")
-	g.stop()
+	g.Stop()
 
 	w.srv.Inject(discordtest.Incoming{ChannelID: aliceDM.ID, Author: alice, Content: "while stopped"})
 
 	g = w.start(b, w.options())
 	w.waitAnswer(b, aliceDM.ID, "while stopped")
-	g.stop()
+	g.Stop()
 	if n := b.Calls("while stopped"); n != 1 {
 		t.Errorf("the message sent while stopped ran %d times", n)
 	}

@@ -13,15 +13,12 @@ import (
 
 	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/agent/hermes"
-	"github.com/herald-chat/herald/internal/chat"
-	"github.com/herald-chat/herald/internal/gateway"
 	"github.com/herald-chat/herald/internal/memnet"
 	"github.com/herald-chat/herald/internal/platform"
 	"github.com/herald-chat/herald/internal/platform/discord/discordtest"
 	"github.com/herald-chat/herald/internal/platform/platformtest"
 	"github.com/herald-chat/herald/internal/sim"
 	"github.com/herald-chat/herald/internal/store/sqlite"
-	"github.com/herald-chat/herald/internal/stream"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -83,10 +80,6 @@ func newWorld(t *testing.T, opts discordtest.Options) *world {
 	return w
 }
 
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
 // sim starts the Hermes API simulator on the world's network and returns
 // a backend talking to it, counting its turns.
 func (w *world) sim(opts sim.Options) (*sim.Server, *platformtest.Counting) {
@@ -110,58 +103,19 @@ func (w *world) options() Options {
 // platformDeps are what the gateway gives the adapter: the world's store
 // and network.
 func platformDeps(w *world, t testing.TB) platform.Deps {
-	return platform.Deps{State: w.st, Logger: testLogger(t), HTTPClient: w.net.Client()}
-}
-
-// gw is a running gateway with the Discord adapter.
-type gw struct {
-	ad   *Adapter
-	stop func()
-	done chan error
+	return platform.Deps{State: w.st, Logger: platformtest.Logger(t), HTTPClient: w.net.Client()}
 }
 
 // start runs the real gateway (runner, delivery, store) with the Discord
 // adapter, until the test ends or stop is called.
-func (w *world) start(backend agent.Backend, opts Options) *gw {
+func (w *world) start(backend agent.Backend, opts Options) *platformtest.Gateway {
 	t := w.t
 	t.Helper()
 	a, err := New(opts, platformDeps(w, t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	runner := gateway.New(gateway.Options{
-		SessionKeys: chat.SessionKeyOptions{GroupPerUser: true},
-		BusyMode:    "interrupt",
-		Access:      gateway.Access{All: gateway.Allowlist{Users: allowed}, Platforms: map[string]gateway.Allowlist{}},
-		Streaming: stream.Options{Enabled: true, Transport: "auto", EditInterval: 300 * time.Millisecond,
-			BufferThreshold: 24, Cursor: " ▉", Logger: testLogger(t)},
-		ShutdownGrace: time.Second,
-		Logger:        testLogger(t),
-	}, backend, w.st, a)
-	ctx, cancel := context.WithCancel(context.Background())
-	g := &gw{ad: a, done: make(chan error, 1)}
-	go func() { g.done <- runner.Run(ctx) }()
-	stopped := false
-	g.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-g.done; err != nil {
-			t.Errorf("gateway: %v", err)
-		}
-	}
-	t.Cleanup(g.stop)
-	select {
-	case <-a.Ready():
-	case err := <-g.done:
-		stopped = true
-		t.Fatalf("gateway ended before the adapter was ready: %v", err)
-	case <-time.After(waitTimeout):
-		t.Fatal("the adapter never became ready")
-	}
-	return g
+	return platformtest.StartGateway(t, platformtest.GatewayOptions(t, allowed), backend, w.st, a, waitTimeout)
 }
 
 // waitFor waits until cond holds, re-checking it whenever the fake

@@ -14,6 +14,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/herald-chat/herald/internal/chat"
+	"github.com/herald-chat/herald/internal/platform"
 )
 
 // place is where a message sits, as the rules need to know it.
@@ -120,19 +121,19 @@ const takeFor = time.Minute
 // looked at or journalled, and remembers it as the last one seen in its
 // channel (read back: as the last one read back).
 func (a *Adapter) take(ctx context.Context, m *discordgo.Message, readBack bool) error {
-	var delay backoff
+	var delay platform.Backoff
 	deadline := time.Now().Add(takeFor)
 	for {
 		err := a.takeOnce(ctx, m)
 		if err == nil {
 			break
 		}
-		wait := delay.next()
+		wait := delay.Next()
 		if ctx.Err() != nil || time.Now().Add(wait).After(deadline) {
 			return err
 		}
 		a.log.Warn("a message could not be taken; it will be tried again", "message", m.ID, "error", err, "in", wait)
-		if !sleep(ctx, wait) {
+		if !platform.Sleep(ctx, wait) {
 			return ctx.Err()
 		}
 	}

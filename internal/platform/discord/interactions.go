@@ -8,6 +8,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/herald-chat/herald/internal/chat"
+	"github.com/herald-chat/herald/internal/platform"
 )
 
 // interactionPrefix marks a target's ReplyTo that is a slash command's
@@ -119,7 +120,7 @@ func (a *Adapter) onInteraction(i *discordgo.Interaction) {
 	// Whatever comes of it, the deferred response does not stay
 	// "thinking…": the answer replaces it, or it goes.
 	a.goWork(func() {
-		if !sleep(ctx, unansweredGrace) {
+		if !platform.Sleep(ctx, unansweredGrace) {
 			return
 		}
 		if err := a.interactions.settle(ctx, a.s, i.ID); err != nil && ctx.Err() == nil {
@@ -150,7 +151,7 @@ func (a *Adapter) onInteraction(i *discordgo.Interaction) {
 	to.ReplyTo = interactionPrefix + i.ID
 	in.To = &to
 	for err := a.handler(ctx, in); err != nil; err = a.handler(ctx, in) {
-		if ctx.Err() != nil || !sleep(ctx, time.Second) {
+		if ctx.Err() != nil || !platform.Sleep(ctx, time.Second) {
 			return
 		}
 	}

@@ -135,8 +135,8 @@ type createMessage struct {
 }
 
 // nonce names a send by where it goes, what it answers and its text: the
-// same send made again has the same, another send another (Discord takes
-// up to 25 characters).
+// same send made again has the same, another send another. A nonce is "up
+// to 25 characters" (discord.com/developers/docs/resources/message#create-message).
 func nonce(channel, replyTo, text string) string {
 	sum := sha256.Sum256([]byte(channel + "\x00" + replyTo + "\x00" + text))
 	return hex.EncodeToString(sum[:])[:25]

@@ -79,7 +79,7 @@ func loadSeen(ctx context.Context, state platform.StateStore, key string, log *s
 	if state == nil {
 		return s, nil
 	}
-	var delay backoff
+	var delay platform.Backoff
 	for {
 		v, ok, err := state.State(ctx, key)
 		if err == nil {
@@ -92,9 +92,9 @@ func loadSeen(ctx context.Context, state platform.StateStore, key string, log *s
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		wait := delay.next()
+		wait := delay.Next()
 		log.Error("reading the Discord positions failed; retrying", "error", err, "in", wait)
-		if !sleep(ctx, wait) {
+		if !platform.Sleep(ctx, wait) {
 			return nil, ctx.Err()
 		}
 	}

@@ -1,7 +1,6 @@
 package discord
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/herald-chat/herald/internal/chat"
+	"github.com/herald-chat/herald/internal/platform/platformtest"
 )
 
 func TestSnowflakes(t *testing.T) {
@@ -36,23 +36,10 @@ func TestSnowflakes(t *testing.T) {
 	}
 }
 
-// memState is a StateStore in memory.
-type memState map[string]string
-
-func (m memState) State(_ context.Context, name string) (string, bool, error) {
-	v, ok := m[name]
-	return v, ok, nil
-}
-
-func (m memState) SetState(_ context.Context, name, value string) error {
-	m[name] = value
-	return nil
-}
-
 func TestSeenKeepsRecentConversationsOnly(t *testing.T) {
-	state := memState{}
+	state := platformtest.MemState{}
 	now := time.Now()
-	s, err := loadSeen(t.Context(), state, "k", testLogger(t))
+	s, err := loadSeen(t.Context(), state, "k", platformtest.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +48,7 @@ func TestSeenKeepsRecentConversationsOnly(t *testing.T) {
 	s.saw(t.Context(), "old", old)
 	s.saw(t.Context(), "fresh", fresh)
 	s.saw(t.Context(), "fresh", old) // an older message never moves a position back
-	again, err := loadSeen(t.Context(), state, "k", testLogger(t))
+	again, err := loadSeen(t.Context(), state, "k", platformtest.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,20 +67,20 @@ func TestSeenKeepsRecentConversationsOnly(t *testing.T) {
 // While a conversation is read back, the messages the gateway dispatches
 // do not move its kept position: a stop in the middle reads the rest again.
 func TestSeenWhileReadingBack(t *testing.T) {
-	state := memState{}
+	state := platformtest.MemState{}
 	now := time.Now()
-	s, _ := loadSeen(t.Context(), state, "k", testLogger(t))
+	s, _ := loadSeen(t.Context(), state, "k", platformtest.Logger(t))
 	id := func(ms int) string { return snowflakeAt(now.Add(time.Duration(ms) * time.Millisecond)) }
 	s.saw(t.Context(), "c", id(1))
 	s.begin(now)
 	s.saw(t.Context(), "c", id(10))     // a live message while reading back
 	s.readBack(t.Context(), "c", id(2)) // the first message missed
-	stopped, _ := loadSeen(t.Context(), state, "k", testLogger(t))
+	stopped, _ := loadSeen(t.Context(), state, "k", platformtest.Logger(t))
 	if got := stopped.begin(now)["c"]; got != id(2) {
 		t.Errorf("kept position %s mid-way, want the last read back %s", got, id(2))
 	}
 	s.done(t.Context(), "c")
-	again, _ := loadSeen(t.Context(), state, "k", testLogger(t))
+	again, _ := loadSeen(t.Context(), state, "k", platformtest.Logger(t))
 	if got := again.begin(now)["c"]; got != id(10) {
 		t.Errorf("kept position %s once read back, want the live message's %s", got, id(10))
 	}

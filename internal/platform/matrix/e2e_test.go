@@ -29,6 +29,7 @@ import (
 	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/platform"
 	"github.com/herald-chat/herald/internal/platform/matrix/matrixtest"
+	"github.com/herald-chat/herald/internal/platform/platformtest"
 	"github.com/herald-chat/herald/internal/sim"
 )
 
@@ -499,7 +500,7 @@ func TestCryptoStoreMismatch(t *testing.T) {
 	g.stop()
 
 	start := func(opts setup) error {
-		opts.deps.State = memState{}
+		opts.deps.State = platformtest.MemState{}
 		a, err := New(opts.Options, opts.deps)
 		if err != nil {
 			t.Fatal(err)

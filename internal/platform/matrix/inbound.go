@@ -11,6 +11,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/herald-chat/herald/internal/chat"
+	"github.com/herald-chat/herald/internal/platform"
 	"github.com/herald-chat/herald/internal/texts"
 )
 
@@ -207,7 +208,7 @@ func (a *Adapter) deliver(evt *event.Event, c *conn, in chat.Inbound) {
 		if runCtx.Err() == nil {
 			a.log.Warn("the gateway could not take a message; retrying", "event", evt.ID, "error", err, "retry_in", delay)
 		}
-		if runCtx.Err() != nil || sleep(runCtx, delay) != nil {
+		if runCtx.Err() != nil || !platform.Sleep(runCtx, delay) {
 			a.mu.Lock()
 			a.syncFailed = err
 			a.mu.Unlock()

@@ -45,7 +45,7 @@ func (a *Adapter) connect(ctx context.Context, h platform.Handler) (*conn, error
 			return nil, fmt.Errorf("matrix: %w", err)
 		}
 		a.log.Warn("connecting to the Matrix homeserver failed, retrying", "error", err, "retry_in", delay)
-		if sleep(ctx, delay) != nil {
+		if !platform.Sleep(ctx, delay) {
 			return nil, nil
 		}
 		delay = min(delay*2, maxRetryDelay)
@@ -187,7 +187,7 @@ func (a *Adapter) syncLoop(ctx context.Context, c *conn) error {
 			return false
 		}
 		a.log.Warn(what+" failed, retrying", "error", err, "retry_in", delay)
-		if sleep(ctx, delay) != nil {
+		if !platform.Sleep(ctx, delay) {
 			return false
 		}
 		delay = min(delay*2, maxRetryDelay)
@@ -316,18 +316,6 @@ func (a *Adapter) isReady() bool {
 		return true
 	default:
 		return false
-	}
-}
-
-// sleep waits for d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

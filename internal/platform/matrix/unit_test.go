@@ -19,6 +19,7 @@ import (
 
 	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/platform"
+	"github.com/herald-chat/herald/internal/platform/platformtest"
 )
 
 func TestPickleKeyIsGeneratedOnceIntoAPrivateFile(t *testing.T) {
@@ -202,7 +203,7 @@ func TestMessageContent(t *testing.T) {
 }
 
 func TestCaps(t *testing.T) {
-	a, err := New(Options{Homeserver: "http://hs", AccessToken: "t"}, platform.Deps{Dir: t.TempDir(), State: memState{}})
+	a, err := New(Options{Homeserver: "http://hs", AccessToken: "t"}, platform.Deps{Dir: t.TempDir(), State: platformtest.MemState{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +221,7 @@ func TestCaps(t *testing.T) {
 
 func TestNewChecksOptions(t *testing.T) {
 	base := Options{Homeserver: "http://hs", AccessToken: "t"}
-	deps := platform.Deps{Dir: t.TempDir(), State: memState{}}
+	deps := platform.Deps{Dir: t.TempDir(), State: platformtest.MemState{}}
 	for name, mutate := range map[string]func(*Options, *platform.Deps){
 		"no login":          func(o *Options, _ *platform.Deps) { o.AccessToken = "" },
 		"bad mode":          func(o *Options, _ *platform.Deps) { o.E2EE = "sometimes" },
@@ -248,17 +249,4 @@ func TestMautrixLogsAreFiltered(t *testing.T) {
 	if strings.Contains(out, "secret text") || strings.Contains(out, "EsTc") {
 		t.Errorf("log kept a field it should drop: %q", out)
 	}
-}
-
-// memState is a StateStore in memory.
-type memState map[string]string
-
-func (m memState) State(_ context.Context, name string) (string, bool, error) {
-	v, ok := m[name]
-	return v, ok, nil
-}
-
-func (m memState) SetState(_ context.Context, name, value string) error {
-	m[name] = value
-	return nil
 }

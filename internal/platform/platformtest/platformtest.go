@@ -1,15 +1,21 @@
-// Package platformtest runs platform adapters in their tests.
+// Package platformtest runs platform adapters in their tests, alone or in
+// the real gateway, with backends that count or script the agent's turns;
+// and holds what the platforms' fake servers share.
 package platformtest
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/herald-chat/herald/internal/agent"
+	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/format"
+	"github.com/herald-chat/herald/internal/gateway"
 	"github.com/herald-chat/herald/internal/platform"
+	"github.com/herald-chat/herald/internal/stream"
 )
 
 // Run runs a with the handler h until the test ends or the returned stop
@@ -17,9 +23,54 @@ import (
 // ready within readyWithin, fails the test, and so does an error from Run.
 func Run(t testing.TB, a platform.Adapter, h platform.Handler, readyWithin time.Duration) (stop func()) {
 	t.Helper()
+	_, stop = start(t, a, readyWithin, func(ctx context.Context) error { return a.Run(ctx, h) })
+	return stop
+}
+
+// Gateway is a gateway running in a test.
+type Gateway struct {
+	// Cancel ends the gateway's context without waiting: a crash, which
+	// may come from inside the gateway (a handler).
+	Cancel context.CancelFunc
+	// Stop ends the gateway and waits for it; an error from its Run fails
+	// the test. The test's end calls it too.
+	Stop func()
+}
+
+// GatewayOptions are a test gateway's: groups keyed per user, the allowed
+// users let in everywhere, answers streamed (drafts or edits, every 300 ms
+// or 24 characters, with a cursor), a second of shutdown grace, logs in
+// the test's output.
+func GatewayOptions(t testing.TB, allowed []string) gateway.Options {
+	return gateway.Options{
+		SessionKeys: chat.SessionKeyOptions{GroupPerUser: true},
+		BusyMode:    "interrupt",
+		Access:      gateway.Access{All: gateway.Allowlist{Users: allowed}, Platforms: map[string]gateway.Allowlist{}},
+		Streaming: stream.Options{Enabled: true, Transport: "auto", EditInterval: 300 * time.Millisecond,
+			BufferThreshold: 24, Cursor: " ▉", Logger: Logger(t)},
+		ShutdownGrace: time.Second,
+		Logger:        Logger(t),
+	}
+}
+
+// StartGateway runs the real gateway (runner, delivery, store) with the
+// one adapter a until the test ends or Stop is called, and returns once a
+// is ready, as Run does.
+func StartGateway(t testing.TB, opts gateway.Options, backend agent.Backend, st gateway.Store, a platform.Adapter, readyWithin time.Duration) *Gateway {
+	t.Helper()
+	runner := gateway.New(opts, backend, st, a)
+	cancel, stop := start(t, a, readyWithin, runner.Run)
+	return &Gateway{Cancel: cancel, Stop: stop}
+}
+
+// start runs run until the test ends or stop is called, and returns once
+// a is ready; run ending before, or a not ready within readyWithin, fails
+// the test, and so does an error from run.
+func start(t testing.TB, a platform.Adapter, readyWithin time.Duration, run func(context.Context) error) (cancel context.CancelFunc, stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx, h) }()
+	go func() { done <- run(ctx) }()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
@@ -33,11 +84,74 @@ func Run(t testing.TB, a platform.Adapter, h platform.Handler, readyWithin time.
 	select {
 	case <-a.Ready():
 	case err := <-done:
+		once.Do(func() {}) // it ended: nothing to stop
+		cancel()
 		t.Fatalf("%s stopped before it was ready: %v", a.Name(), err)
 	case <-time.After(readyWithin):
 		t.Fatalf("%s was not ready within %v", a.Name(), readyWithin)
 	}
-	return stop
+	return cancel, stop
+}
+
+// Logger logs into the test's output, from debug level on.
+func Logger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// MemState is a platform.StateStore in memory, for adapters tested
+// without the gateway's store.
+type MemState map[string]string
+
+// State returns the value kept under name.
+func (m MemState) State(_ context.Context, name string) (string, bool, error) {
+	v, ok := m[name]
+	return v, ok, nil
+}
+
+// SetState keeps value under name.
+func (m MemState) SetState(_ context.Context, name, value string) error {
+	m[name] = value
+	return nil
+}
+
+// Changes lets tests wait on a fake server's state: the server calls
+// Changed after each change, holding the lock it was made with, and
+// WaitFor checks a condition again after each.
+type Changes struct {
+	mu sync.Locker
+	ch chan struct{}
+}
+
+// NewChanges returns Changes for a state guarded by mu.
+func NewChanges(mu sync.Locker) *Changes {
+	return &Changes{mu: mu, ch: make(chan struct{})}
+}
+
+// Changed wakes everyone waiting for a change. The lock is held.
+func (c *Changes) Changed() {
+	close(c.ch)
+	c.ch = make(chan struct{})
+}
+
+// Next is closed at the next change. The lock is held.
+func (c *Changes) Next() <-chan struct{} { return c.ch }
+
+// WaitFor waits until cond, called after each change, returns true, or
+// ctx ends. The lock is not held.
+func (c *Changes) WaitFor(ctx context.Context, cond func() bool) error {
+	for {
+		c.mu.Lock()
+		ch := c.ch
+		c.mu.Unlock()
+		if cond() {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // Counting wraps a backend, recording every turn it ran and its result.

@@ -49,7 +49,7 @@ func (s *memState) SetState(_ context.Context, name, value string) error {
 func newAdapter(t *testing.T, srv *telegramtest.Server, d platform.Deps) *Adapter {
 	t.Helper()
 	if d.Logger == nil {
-		d.Logger = testLogger(t)
+		d.Logger = platformtest.Logger(t)
 	}
 	d.HTTPClient = network(t).Client()
 	a, err := New(Options{Token: srv.Token, BaseURL: srv.URL}, d)

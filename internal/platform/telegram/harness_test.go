@@ -15,14 +15,12 @@ import (
 	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/agent/hermes"
 	"github.com/herald-chat/herald/internal/chat"
-	"github.com/herald-chat/herald/internal/gateway"
 	"github.com/herald-chat/herald/internal/memnet"
 	"github.com/herald-chat/herald/internal/platform"
 	"github.com/herald-chat/herald/internal/platform/platformtest"
 	"github.com/herald-chat/herald/internal/platform/telegram/telegramtest"
 	"github.com/herald-chat/herald/internal/sim"
 	"github.com/herald-chat/herald/internal/store/sqlite"
-	"github.com/herald-chat/herald/internal/stream"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -58,10 +56,6 @@ func network(t *testing.T) *memnet.Network {
 		t.Cleanup(func() { networks.Delete(t) })
 	}
 	return n.(*memnet.Network)
-}
-
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // newServer starts a fake Bot API with Telegram's documented flood limits.
@@ -152,8 +146,7 @@ func (r *recording) inbound() []chat.Inbound {
 type gw struct {
 	ad     *recording
 	stop   func()
-	cancel context.CancelFunc
-	done   chan error
+	cancel context.CancelFunc // a crash: the gateway's context ends, nothing waits
 }
 
 // gwConfig adjusts a test gateway.
@@ -172,49 +165,20 @@ func startGateway(t *testing.T, srv *telegramtest.Server, st *sqlite.Store, back
 	if cfg.adapter != nil {
 		cfg.adapter(&opts)
 	}
-	a, err := New(opts, platform.Deps{State: st, Logger: testLogger(t), HTTPClient: network(t).Client()})
+	a, err := New(opts, platform.Deps{State: st, Logger: platformtest.Logger(t), HTTPClient: network(t).Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ad := &recording{Adapter: a, hook: cfg.hook}
-	if cfg.transport == "" {
-		cfg.transport = "auto"
+	gopts := platformtest.GatewayOptions(t, allowed)
+	if cfg.transport != "" {
+		gopts.Streaming.Transport = cfg.transport
 	}
-	if cfg.busyMode == "" {
-		cfg.busyMode = "interrupt"
+	if cfg.busyMode != "" {
+		gopts.BusyMode = cfg.busyMode
 	}
-	runner := gateway.New(gateway.Options{
-		SessionKeys: chat.SessionKeyOptions{GroupPerUser: true},
-		BusyMode:    cfg.busyMode,
-		Access:      gateway.Access{All: gateway.Allowlist{Users: allowed}, Platforms: map[string]gateway.Allowlist{}},
-		Streaming: stream.Options{Enabled: true, Transport: cfg.transport, EditInterval: 300 * time.Millisecond,
-			BufferThreshold: 24, Cursor: " ▉", Logger: testLogger(t)},
-		ShutdownGrace: time.Second,
-		Logger:        testLogger(t),
-	}, backend, st, ad)
-	ctx, cancel := context.WithCancel(context.Background())
-	g := &gw{ad: ad, cancel: cancel, done: make(chan error, 1)}
-	go func() { g.done <- runner.Run(ctx) }()
-	stopped := false
-	g.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-g.done; err != nil {
-			t.Errorf("gateway: %v", err)
-		}
-	}
-	t.Cleanup(g.stop)
-	select {
-	case <-a.Ready():
-	case err := <-g.done:
-		t.Fatalf("gateway ended before the adapter was ready: %v", err)
-	case <-time.After(waitTimeout):
-		t.Fatal("the adapter never became ready")
-	}
-	return g
+	run := platformtest.StartGateway(t, gopts, backend, st, ad, waitTimeout)
+	return &gw{ad: ad, stop: run.Stop, cancel: run.Cancel}
 }
 
 // waitFor waits until cond holds, re-checking it whenever the fake

@@ -28,25 +28,26 @@ const maxBackoff = 30 * time.Second
 // confirmed to Telegram (by asking for the next offset) and its offset
 // saved only after h took it.
 func (a *Adapter) poll(ctx context.Context, h platform.Handler, offset int64) {
-	var polling, handling backoff // failures of getUpdates, of h
+	polling := platform.Backoff{Max: maxBackoff}  // failures of getUpdates
+	handling := platform.Backoff{Max: maxBackoff} // failures of h
 	for ctx.Err() == nil {
 		updates, err := a.getUpdates(ctx, offset)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			wait := polling.next()
+			wait := polling.Next()
 			var rl *platform.RateLimitError
 			if errors.As(err, &rl) {
 				wait = rl.RetryAfter
 			}
 			a.log.Warn("getUpdates failed; retrying", "error", err, "in", wait)
-			if !sleep(ctx, wait) {
+			if !platform.Sleep(ctx, wait) {
 				return
 			}
 			continue
 		}
-		polling.reset()
+		polling.Reset()
 		for _, u := range updates {
 			if u.ID < offset {
 				continue // taken already; Telegram sent it again
@@ -55,30 +56,19 @@ func (a *Adapter) poll(ctx context.Context, h platform.Handler, offset int64) {
 				if ctx.Err() != nil {
 					return
 				}
-				wait := handling.next()
+				wait := handling.Next()
 				a.log.Warn("a message could not be taken; it will be tried again", "update", u.ID, "error", err, "in", wait)
-				if !sleep(ctx, wait) {
+				if !platform.Sleep(ctx, wait) {
 					return
 				}
 				break // ask again from offset: Telegram still has this update
 			}
-			handling.reset()
+			handling.Reset()
 			offset = u.ID + 1
 			a.saveOffset(ctx, offset)
 		}
 	}
 }
-
-// backoff is a pause that doubles with each failure in a row, from one
-// second up to maxBackoff.
-type backoff struct{ d time.Duration }
-
-func (b *backoff) next() time.Duration {
-	b.d = min(max(b.d*2, time.Second), maxBackoff)
-	return b.d
-}
-
-func (b *backoff) reset() { b.d = 0 }
 
 // saveOffset persists the offset of the next update to take. A failure
 // costs nothing but a redelivery after a restart, which the gateway drops

@@ -235,7 +235,7 @@ func (a *Adapter) Run(ctx context.Context, h platform.Handler) error {
 // identify asks Telegram who the bot is, retrying until it answers; a
 // refused token ends it with an error.
 func (a *Adapter) identify(ctx context.Context) (*models.User, error) {
-	delay := time.Second
+	var delay platform.Backoff
 	for {
 		me, err := a.bot.GetMe(ctx)
 		if err == nil {
@@ -247,11 +247,11 @@ func (a *Adapter) identify(ctx context.Context) (*models.User, error) {
 		if errors.Is(err, bot.ErrorUnauthorized) || errors.Is(err, bot.ErrorNotFound) {
 			return nil, fmt.Errorf("telegram: the bot token was refused (TELEGRAM_BOT_TOKEN): %w", a.redact(err))
 		}
-		a.log.Warn("reaching the Bot API failed; retrying", "error", a.redact(err), "in", delay)
-		if !sleep(ctx, delay) {
+		wait := delay.Next()
+		a.log.Warn("reaching the Bot API failed; retrying", "error", a.redact(err), "in", wait)
+		if !platform.Sleep(ctx, wait) {
 			return nil, nil
 		}
-		delay = min(delay*2, time.Minute)
 	}
 }
 
@@ -261,7 +261,7 @@ func (a *Adapter) loadOffset(ctx context.Context) (int64, error) {
 	if a.state == nil {
 		return 0, nil
 	}
-	delay := time.Second
+	delay := platform.Backoff{Max: 30 * time.Second}
 	for {
 		v, ok, err := a.state.State(ctx, a.stateKey)
 		if err == nil {
@@ -280,23 +280,11 @@ func (a *Adapter) loadOffset(ctx context.Context) (int64, error) {
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
-		a.log.Error("reading the update offset failed; retrying", "error", err, "in", delay)
-		if !sleep(ctx, delay) {
+		wait := delay.Next()
+		a.log.Error("reading the update offset failed; retrying", "error", err, "in", wait)
+		if !platform.Sleep(ctx, wait) {
 			return 0, ctx.Err()
 		}
-		delay = min(delay*2, 30*time.Second)
-	}
-}
-
-// sleep waits for d; it reports false when ctx ended first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -34,17 +33,13 @@ const testToken = "s3cret-token-0123456789"
 // target is where the gateway answers conv.
 var target = chat.Target{ChatID: conv}
 
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
 // newAdapter makes an adapter, has configure change it (before anything
 // can read it), and serves its handler; it does not run it.
 // The listener is on loopback unless d says otherwise.
 func newAdapter(t *testing.T, opts Options, d platform.Deps, configure ...func(*Adapter)) (*Adapter, *httptest.Server) {
 	t.Helper()
 	if d.Logger == nil {
-		d.Logger = testLogger(t)
+		d.Logger = platformtest.Logger(t)
 	}
 	if d.HTTPAddr == "" {
 		d.HTTPAddr = "127.0.0.1:8643"

@@ -1,7 +1,6 @@
 package webchat
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -11,37 +10,20 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/herald-chat/herald/internal/httpserve"
 	"github.com/herald-chat/herald/internal/platform"
+	"github.com/herald-chat/herald/internal/platform/platformtest"
+	"github.com/herald-chat/herald/internal/syncbuf"
 )
-
-// syncBuffer is a log destination the server's goroutines may share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // After maxFailures wrong tokens a client is refused with 429, even with
 // the right token (else the refusals would tell a guesser which guess was
 // right); another client is not; the log says so without the token.
 func TestWrongTokensLockTheClientOut(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	_, ts := start(t, Options{Token: testToken}, platform.Deps{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, nil)
 	history := "/api/history?conversation=" + conv
 	for i := range maxFailures {
@@ -116,7 +98,7 @@ func refused(t *testing.T, resp *http.Response, why string) {
 // keeps delivering: the timeouts are for requests, not for streams.
 func TestEventStreamOutlivesTheListenerTimeouts(t *testing.T) {
 	const timeout = 50 * time.Millisecond
-	a, err := New(Options{}, platform.Deps{HTTPAddr: "127.0.0.1:8643", Logger: testLogger(t)})
+	a, err := New(Options{}, platform.Deps{HTTPAddr: "127.0.0.1:8643", Logger: platformtest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -191,7 +191,7 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 	} else {
 		c.send(frame{data: payload(10, map[string]int{"heartbeat_interval": int(s.opts.HeartbeatInterval / time.Millisecond)}, 0, "")})
 	}
-	s.changeLocked()
+	s.changes.Changed()
 	s.mu.Unlock()
 
 	writer := make(chan struct{})
@@ -262,14 +262,14 @@ func (s *Server) connEndedLocked(c *gwConn, err error) {
 			sess.invalid = true
 		}
 	}
-	s.changeLocked()
+	s.changes.Changed()
 }
 
 // handleFrame acts on one payload from the client.
 func (s *Server) handleFrame(c *gwConn, data []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	defer s.changeLocked()
+	defer s.changes.Changed()
 	if c.isClosing() {
 		return
 	}
@@ -453,7 +453,7 @@ func (s *Server) InvalidateSession(resumable bool) {
 	if !resumable {
 		sess.invalid = true
 	}
-	s.changeLocked()
+	s.changes.Changed()
 }
 
 // DropConnection closes the connected session's TCP connection without a
@@ -468,7 +468,7 @@ func (s *Server) DropConnection() {
 	c := sess.conn
 	sess.conn, c.sess = nil, nil
 	c.ws.Close()
-	s.changeLocked()
+	s.changes.Changed()
 }
 
 // CloseNextIdentify answers the next IDENTIFY with a close frame of this

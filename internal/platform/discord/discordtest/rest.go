@@ -414,6 +414,20 @@ func (s *Server) messageLocked(cs *channelState, id string) *message {
 	return nil
 }
 
+// routeMessageLocked finds the channel and the message a route names,
+// or says they are unknown.
+func (s *Server) routeMessageLocked(q *request) (*channelState, *message, *apiErr) {
+	cs, aerr := s.channelLocked(q)
+	if aerr != nil {
+		return nil, nil, aerr
+	}
+	m := s.messageLocked(cs, q.params["message.id"])
+	if m == nil {
+		return nil, nil, errUnknownMessage
+	}
+	return cs, m, nil
+}
+
 func (s *Server) getChannel(q *request) (int, any, *apiErr) {
 	cs, aerr := s.channelLocked(q)
 	if aerr != nil {
@@ -491,13 +505,9 @@ func (s *Server) listMessages(q *request) (int, any, *apiErr) {
 }
 
 func (s *Server) getMessage(q *request) (int, any, *apiErr) {
-	cs, aerr := s.channelLocked(q)
+	_, m, aerr := s.routeMessageLocked(q)
 	if aerr != nil {
 		return 0, nil, aerr
-	}
-	m := s.messageLocked(cs, q.params["message.id"])
-	if m == nil {
-		return 0, nil, errUnknownMessage
 	}
 	return 200, s.messageObjectLocked(m), nil
 }
@@ -685,13 +695,9 @@ func (s *Server) editLocked(m *message, b *messageBody, files []Attachment, pref
 }
 
 func (s *Server) editMessage(q *request) (int, any, *apiErr) {
-	cs, aerr := s.channelLocked(q)
+	_, m, aerr := s.routeMessageLocked(q)
 	if aerr != nil {
 		return 0, nil, aerr
-	}
-	m := s.messageLocked(cs, q.params["message.id"])
-	if m == nil {
-		return 0, nil, errUnknownMessage
 	}
 	var b messageBody
 	if aerr := unmarshal(q.json, &b); aerr != nil {
@@ -722,13 +728,9 @@ func (s *Server) deleteMessageLocked(cs *channelState, m *message) {
 }
 
 func (s *Server) deleteMessage(q *request) (int, any, *apiErr) {
-	cs, aerr := s.channelLocked(q)
+	cs, m, aerr := s.routeMessageLocked(q)
 	if aerr != nil {
 		return 0, nil, aerr
-	}
-	m := s.messageLocked(cs, q.params["message.id"])
-	if m == nil {
-		return 0, nil, errUnknownMessage
 	}
 	if cs.ch.Type == ChannelDM && m.author.ID != s.Bot.ID {
 		return 0, nil, errDMAction
@@ -795,13 +797,9 @@ func (s *Server) startThread(q *request) (int, any, *apiErr) {
 
 // reactionTarget finds the message and the emoji of a reaction route.
 func (s *Server) reactionTarget(q *request) (*channelState, *message, string, *apiErr) {
-	cs, aerr := s.channelLocked(q)
+	cs, m, aerr := s.routeMessageLocked(q)
 	if aerr != nil {
 		return nil, nil, "", aerr
-	}
-	m := s.messageLocked(cs, q.params["message.id"])
-	if m == nil {
-		return nil, nil, "", errUnknownMessage
 	}
 	emoji := q.params["emoji"]
 	if name, id, custom := strings.Cut(emoji, ":"); emoji == "" || (custom && (name == "" || id == "")) {

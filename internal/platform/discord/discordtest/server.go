@@ -41,6 +41,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/herald-chat/herald/internal/platform/platformtest"
 )
 
 // Options configure a Server.
@@ -192,7 +194,7 @@ type Server struct {
 	wg    sync.WaitGroup // gateway connections
 
 	mu           sync.Mutex
-	changed      chan struct{} // closed and replaced on every change
+	changes      *platformtest.Changes // of everything WaitFor may wait on
 	closed       bool
 	lastID       uint64
 	users        map[string]User
@@ -233,7 +235,6 @@ func NewServer(opts Options) *Server {
 		ApplicationID: opts.ApplicationID,
 		opts:          opts,
 		quit:          make(chan struct{}),
-		changed:       make(chan struct{}),
 		lastID:        1 << 32,
 		users:         map[string]User{},
 		channels:      map[string]*channelState{},
@@ -242,6 +243,7 @@ func NewServer(opts Options) *Server {
 		interactions:  map[string]*interaction{},
 		typing:        map[string][]time.Time{},
 	}
+	s.changes = platformtest.NewChanges(&s.mu)
 	s.users[s.Bot.ID] = s.Bot
 	s.limits.init()
 	s.gw.init()
@@ -275,28 +277,10 @@ func (s *Server) Close() {
 	s.ts.Close()
 }
 
-// changeLocked wakes everyone waiting for a change. s.mu is held.
-func (s *Server) changeLocked() {
-	close(s.changed)
-	s.changed = make(chan struct{})
-}
-
 // WaitFor waits until cond, called after each change to the server's
 // state, returns true, or ctx ends.
 func (s *Server) WaitFor(ctx context.Context, cond func() bool) error {
-	for {
-		s.mu.Lock()
-		ch := s.changed
-		s.mu.Unlock()
-		if cond() {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return s.changes.WaitFor(ctx, cond)
 }
 
 // snowflakeLocked returns a new id, greater than every earlier one, made
@@ -335,7 +319,7 @@ func (s *Server) AddGuild(id, name string, channels ...Channel) {
 		s.addChannelLocked(c, false)
 	}
 	s.dispatchLocked(IntentGuilds, "GUILD_CREATE", func(*session) any { return s.guildObjectLocked(g) })
-	s.changeLocked()
+	s.changes.Changed()
 }
 
 // AddChannel makes a channel known: a guild text channel (its guild is
@@ -346,7 +330,7 @@ func (s *Server) AddChannel(c Channel) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.addChannelLocked(c, true)
-	s.changeLocked()
+	s.changes.Changed()
 }
 
 func (s *Server) guildLocked(id string) *guild {
@@ -428,7 +412,7 @@ func (s *Server) Inject(in Incoming) Message {
 		m.attachments = append(m.attachments, st)
 	}
 	s.addMessageLocked(cs, m)
-	s.changeLocked()
+	s.changes.Changed()
 	return s.exportLocked(m)
 }
 
@@ -488,7 +472,7 @@ func (s *Server) InjectInteraction(in Interaction) (id string) {
 	}
 	s.interactions[it.id] = it
 	s.dispatchLocked(0, "INTERACTION_CREATE", func(*session) any { return s.interactionObjectLocked(it) })
-	s.changeLocked()
+	s.changes.Changed()
 	return it.id
 }
 
@@ -663,5 +647,5 @@ func (s *Server) InteractionResponses(id string) []InteractionResponse {
 // recordLocked adds a call to the log. s.mu is held.
 func (s *Server) recordLocked(c Call) {
 	s.calls = append(s.calls, c)
-	s.changeLocked()
+	s.changes.Changed()
 }

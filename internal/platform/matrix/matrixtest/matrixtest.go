@@ -28,6 +28,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/herald-chat/herald/internal/syncbuf"
 )
 
 // Binaries are the Dendrite programs Start needs on PATH.
@@ -45,7 +47,7 @@ type Server struct {
 	url  string
 	dir  string
 	cmd  *exec.Cmd
-	log  *lockedWriter
+	log  *syncbuf.Buffer
 	done chan struct{}
 
 	mu        sync.Mutex
@@ -171,7 +173,7 @@ func launch(bin, dir, config string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{url: "http://" + addr, dir: dir, log: &lockedWriter{}, done: make(chan struct{})}
+	s := &Server{url: "http://" + addr, dir: dir, log: &syncbuf.Buffer{}, done: make(chan struct{})}
 	s.cmd = exec.Command(bin, "-config", config, "-http-bind-address", addr, "-really-enable-open-registration")
 	s.cmd.Dir = dir
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
@@ -304,26 +306,12 @@ func (s *Server) stop() {
 
 // tail is the end of Dendrite's output.
 func (s *Server) tail(lines int) string {
-	s.log.mu.Lock()
-	out := s.log.buf.String()
-	s.log.mu.Unlock()
+	out := s.log.String()
 	all := strings.Split(strings.TrimRight(out, "\n"), "\n")
 	if len(all) > lines {
 		all = all[len(all)-lines:]
 	}
 	return strings.Join(all, "\n")
-}
-
-// lockedWriter collects Dendrite's output.
-type lockedWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
 }
 
 // run runs a Dendrite tool and returns its standard output.

@@ -35,6 +35,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/herald-chat/herald/internal/platform"
+	"github.com/herald-chat/herald/internal/platform/platformtest"
 )
 
 // MaxMessageLength is the longest text, in UTF-16 code units after entity
@@ -180,8 +181,8 @@ type Server struct {
 	quit chan struct{}
 
 	mu         sync.Mutex
-	changed    chan struct{} // closed and replaced on every change
-	queue      []Update      // updates not confirmed yet
+	changes    *platformtest.Changes // of everything WaitFor may wait on
+	queue      []Update              // updates not confirmed yet
 	history    map[int64]Update
 	nextUpdate int64
 	confirmed  int64
@@ -211,13 +212,13 @@ func NewServer(opts Options) *Server {
 			CanJoinGroups: true},
 		opts:       opts,
 		quit:       make(chan struct{}),
-		changed:    make(chan struct{}),
 		history:    map[int64]Update{},
 		nextUpdate: 700000001,
 		chats:      map[int64]*chatState{},
 		files:      map[string]*file{},
 		paths:      map[string]*file{},
 	}
+	s.changes = platformtest.NewChanges(&s.mu)
 	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
 	if opts.Listener != nil {
 		s.ts.Listener.Close()
@@ -238,28 +239,10 @@ func (s *Server) Close() {
 	s.ts.Close()
 }
 
-// changeLocked wakes everyone waiting for a change. s.mu is held.
-func (s *Server) changeLocked() {
-	close(s.changed)
-	s.changed = make(chan struct{})
-}
-
 // WaitFor waits until cond, called after each change to the server's
 // state, returns true, or ctx ends.
 func (s *Server) WaitFor(ctx context.Context, cond func() bool) error {
-	for {
-		s.mu.Lock()
-		ch := s.changed
-		s.mu.Unlock()
-		if cond() {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return s.changes.WaitFor(ctx, cond)
 }
 
 // ---- what tests inject ----
@@ -339,7 +322,7 @@ func (s *Server) Inject(in Incoming) Injected {
 	s.nextUpdate++
 	s.queue = append(s.queue, u)
 	s.history[u.UpdateID] = u
-	s.changeLocked()
+	s.changes.Changed()
 	out.UpdateID, out.MessageID = u.UpdateID, m.MessageID
 	return out
 }
@@ -358,7 +341,7 @@ func (s *Server) Redeliver(updateID int64) {
 	if s.confirmed > updateID {
 		s.confirmed = updateID
 	}
-	s.changeLocked()
+	s.changes.Changed()
 }
 
 // AddFile stores a file and returns its file_id, for getFile.
@@ -559,7 +542,7 @@ func (s *Server) Upgrade(groupID int64, supergroup Chat) {
 	defer s.mu.Unlock()
 	s.chatLocked(Chat{ID: groupID, Type: Group}).movedTo = supergroup.ID
 	s.chatLocked(supergroup)
-	s.changeLocked()
+	s.changes.Changed()
 }
 
 // mentionRE finds @usernames and /commands, as Telegram's entity parser does.
@@ -740,7 +723,7 @@ func (s *Server) recordLocked(c Call) {
 		c.Status = 200
 	}
 	s.calls = append(s.calls, c)
-	s.changeLocked()
+	s.changes.Changed()
 }
 
 // ---- getUpdates ----
@@ -764,7 +747,7 @@ func (s *Server) getUpdates(ctx context.Context, p params) (any, *apiError) {
 		}
 		s.queue = slices.DeleteFunc(s.queue, func(u Update) bool { return u.UpdateID < offset })
 	}
-	s.changeLocked() // wakes an older poll, which then ends with a conflict
+	s.changes.Changed() // wakes an older poll, which then ends with a conflict
 	s.mu.Unlock()
 
 	timer := time.NewTimer(time.Until(deadline))
@@ -781,7 +764,7 @@ func (s *Server) getUpdates(ctx context.Context, p params) (any, *apiError) {
 				out = append(out, u)
 			}
 		}
-		ch := s.changed
+		ch := s.changes.Next()
 		s.mu.Unlock()
 		if len(out) > 0 || !time.Now().Before(deadline) {
 			if out == nil {
