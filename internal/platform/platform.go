@@ -38,6 +38,12 @@ type Caps struct {
 	TypingEvery time.Duration
 	// Cursor: intermediate edits may end with a cursor.
 	Cursor bool
+	// Appends: a message being written is a native stream that the
+	// platform shows growing (Slack's chat.startStream), and its edits
+	// may only add to its end. Nothing that is later taken back, a cursor
+	// or a tool's status line, is written into it; the adapter seals it
+	// once complete (see Sealer).
+	Appends bool
 	// Format is the markup the adapter renders the agent's markdown into.
 	Format format.Flavour
 	// Budgets are the platform's rate limits that apply in the chat: every
@@ -167,6 +173,22 @@ type Adapter interface {
 // chats; a delivery drafts only where it is true.
 type Drafter interface {
 	Draft(ctx context.Context, t chat.Target, draftID int64, text string) error
+}
+
+// Statuser is an adapter that shows how the turn stands apart from the
+// answer's text (Slack's assistant.threads.setStatus): the running tool's
+// status line goes there instead of under the text, and "" means the agent
+// is thinking.
+type Statuser interface {
+	Status(ctx context.Context, t chat.Target, status string) error
+}
+
+// Sealer is an adapter whose messages may stay open while they are written
+// (Caps.Appends) until sealed: Seal makes a message final as it shows now.
+// It reports how many calls it made: none for a message that was not
+// open.
+type Sealer interface {
+	Seal(ctx context.Context, t chat.Target, id string) (calls int, err error)
 }
 
 // RateLimitError reports that the platform refused a call for now and said

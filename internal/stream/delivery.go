@@ -25,6 +25,7 @@ import (
 // goroutine (a gateway streams thousands at once).
 type Delivery struct {
 	ad           platform.Adapter
+	statuser     platform.Statuser // nil where the status line goes into the text
 	target       chat.Target
 	gate         *Gate
 	shape        shape
@@ -57,6 +58,8 @@ type Delivery struct {
 	// the last update counted then: the base of step's cheap test.
 	checkedRaw, checkedGrowth int
 	typingAt                  time.Time
+	statusShown               string    // the status line the Statuser shows
+	statusAt                  time.Time // no status change before this
 	retryAt                   time.Time // no update before this, after a failure
 	fails                     int       // updates failed in a row
 	sendFails                 int       // sends failed in a row
@@ -75,11 +78,13 @@ func Start(ctx context.Context, p Params) *Delivery {
 	if _, ok := p.Adapter.(platform.Drafter); !ok {
 		caps.Draft = false // declared without the means to draft
 	}
+	statuser, _ := p.Adapter.(platform.Statuser)
 	d := &Delivery{
 		ad:           p.Adapter,
+		statuser:     statuser,
 		target:       p.Target,
 		gate:         gate,
-		shape:        newShape(caps, o),
+		shape:        newShape(caps, o, statuser != nil),
 		opts:         o,
 		onFirstShown: p.OnFirstShown,
 		ctx:          ctx,
@@ -234,6 +239,19 @@ func (d *Delivery) step(now time.Time) time.Duration {
 		}
 		later(d.typingAt)
 	}
+	if d.statuser != nil {
+		if _, status := d.snapshot(); status != d.statusShown {
+			if !now.Before(d.statusAt) {
+				if d.showStatus(status) {
+					return 0
+				}
+				if d.finishingNow() {
+					return idle
+				}
+			}
+			later(d.statusAt)
+		}
+	}
 	if d.mode == modeOff {
 		d.setWakeAt(math.MaxInt) // the typing timer alone has work
 		return next
@@ -345,7 +363,18 @@ func (d *Delivery) typing() bool {
 		d.typingAt = at
 		return false
 	}
-	if err := d.ad.Typing(d.ctx, d.target); err != nil {
+	var err error
+	if d.statuser != nil {
+		// The status is the indicator: refreshing it keeps a running
+		// tool's line rather than replacing it.
+		_, status := d.snapshot()
+		if err = d.statuser.Status(d.ctx, d.target, status); err == nil {
+			d.statusShown = status
+		}
+	} else {
+		err = d.ad.Typing(d.ctx, d.target)
+	}
+	if err != nil {
 		d.rateLimited(err)
 	}
 	every := d.opts.TypingInterval
@@ -353,6 +382,31 @@ func (d *Delivery) typing() bool {
 		every = d.shape.caps.TypingEvery
 	}
 	d.typingAt = time.Now().Add(every)
+	return true
+}
+
+// showStatus shows a changed status line through the Statuser when the
+// chat's gate lets it now, on the same terms as the typing indicator, and
+// reports whether it made the call; otherwise statusAt says when to try
+// again. A status that fails for another reason than a rate limit is not
+// tried again: it is a courtesy.
+func (d *Delivery) showStatus(status string) bool {
+	if d.gate.take(d.ctx, d.stop) != nil {
+		return false // stopping
+	}
+	defer d.gate.release()
+	s := spend{class: platform.Typing, cost: 1, keep: 2, spare: true}
+	if at, ok := d.gate.reserve(time.Now(), s); !ok {
+		d.statusAt = at
+		return false
+	}
+	err := d.statuser.Status(d.ctx, d.target, status)
+	if !d.rateLimited(err) {
+		if err != nil {
+			d.log().Debug("showing the status failed", "err", err)
+		}
+		d.statusShown = status
+	}
 	return true
 }
 

@@ -124,6 +124,7 @@ func (d *Delivery) finish(ctx context.Context, f string) error {
 				m.record(pieces[j].text, pieces[j], f)
 			}
 			d.screen.sealed = append(d.screen.sealed, targets...)
+			d.seal(ctx)
 			return nil
 		}
 		err := d.call(ctx, o)
@@ -193,21 +194,50 @@ func (d *Delivery) giveUpEditing(ctx context.Context, targets []*message, i int,
 // remove deletes a message that is no longer part of the answer, if the
 // platform lets it; a message that stays is left out of the outcome.
 func (d *Delivery) remove(ctx context.Context, m *message) {
+	d.retried(ctx, "deleting a stale message", func(ctx context.Context) error {
+		return d.call(ctx, &op{kind: opDelete, msg: m})
+	})
+}
+
+// seal makes the answer's messages final where the platform keeps them
+// open while they are written (platform.Sealer); the text they show is
+// already the final one.
+func (d *Delivery) seal(ctx context.Context) {
+	sealer, ok := d.ad.(platform.Sealer)
+	if !ok {
+		return
+	}
+	for _, m := range d.screen.sealed {
+		d.retried(ctx, "sealing a message", func(ctx context.Context) error {
+			s := spend{class: platform.Messages, cost: 1}
+			calls := 0
+			err := d.gate.do(ctx, s, func(ctx context.Context) (err error) {
+				calls, err = sealer.Seal(ctx, d.target, m.id)
+				return err
+			})
+			if err == nil && calls == 0 {
+				d.gate.refund(s, 1) // it was not open: no call was made
+			}
+			return err
+		})
+	}
+}
+
+// retried makes a call of the final delivery that the answer's text does
+// not depend on, trying it again after a failure, and logs when it gives
+// up.
+func (d *Delivery) retried(ctx context.Context, what string, call func(context.Context) error) {
 	for attempt := 1; ; attempt++ {
-		err := d.call(ctx, &op{kind: opDelete, msg: m})
-		if err != nil && ctx.Err() != nil {
+		err := call(ctx)
+		if err == nil || ctx.Err() != nil {
 			return
 		}
-		if err == nil || attempt >= maxAttempts {
-			if err != nil {
-				d.log().Warn("deleting a stale message failed", "err", err)
-			}
+		if attempt >= maxAttempts {
+			d.log().Warn(what+" failed", "err", err)
 			return
 		}
-		if !d.rateLimited(err) {
-			if !platform.Sleep(ctx, backoff(d.opts.RetryDelay, attempt)) {
-				return
-			}
+		if !d.rateLimited(err) && !platform.Sleep(ctx, backoff(d.opts.RetryDelay, attempt)) {
+			return
 		}
 	}
 }

@@ -95,17 +95,20 @@ type op struct {
 	seal bool // the message is complete once the call succeeds
 }
 
-// shape is what planning knows of the chat: its platform's limits and the
-// cursor intermediate text ends with there.
+// shape is what planning knows of the chat: its platform's limits, the
+// cursor intermediate text ends with there, and whether the tool status
+// line goes into the text.
 type shape struct {
-	caps   platform.Caps
-	cursor string // empty where the platform shows none
+	caps        platform.Caps
+	cursor      string // empty where the platform shows none
+	statusApart bool   // the status is shown apart (platform.Statuser), or nowhere
 }
 
-// newShape is the shape of a chat with caps, for the options o.
-func newShape(caps platform.Caps, o Options) shape {
-	s := shape{caps: caps}
-	if caps.Cursor {
+// newShape is the shape of a chat with caps, for the options o; statusApart
+// says the adapter shows the status line itself.
+func newShape(caps platform.Caps, o Options, statusApart bool) shape {
+	s := shape{caps: caps, statusApart: statusApart || caps.Appends}
+	if caps.Cursor && !caps.Appends {
 		s.cursor = o.Cursor
 	}
 	return s
@@ -135,6 +138,12 @@ func (sh shape) next(m mode, s *screen, v, status string) *op {
 	switch {
 	case s.active == nil:
 		return &op{kind: opSend, text: text, p: p, seal: seal}
+	case s.active.shown != text && sh.caps.Appends && !strings.HasPrefix(text, s.active.shown):
+		// A stream only grows: it ends with what it shows (a code block
+		// left open ends with the message), and the text goes on in the
+		// next one.
+		a := s.active
+		return &op{kind: opSeal, msg: a, text: a.shown, p: piece{text: a.shown, start: a.from, end: len(a.upTo), fence: a.fence}}
 	case s.active.shown != text:
 		return &op{kind: opEdit, msg: s.active, text: text, p: p, seal: seal}
 	case seal: // already complete: the next message starts
@@ -146,7 +155,7 @@ func (sh shape) next(m mode, s *screen, v, status string) *op {
 // nextStatus shows a running tool before any answer text exists: a message
 // (or draft) holding only the status line, which the text then replaces.
 func (sh shape) nextStatus(m mode, s *screen, status string) *op {
-	if status == "" || len(s.sealed) > 0 {
+	if status == "" || len(s.sealed) > 0 || sh.statusApart {
 		return nil
 	}
 	text := status + sh.cursor
@@ -206,8 +215,8 @@ func (sh shape) layout(v string, sealed []*message, limit int) []piece {
 // limit less room for the status line and the cursor.
 func (sh shape) streamLimit() int {
 	limit := sh.caps.MaxLength
-	if limit <= 0 {
-		return 0
+	if limit <= 0 || (sh.cursor == "" && sh.statusApart) {
+		return limit // nothing decorates the text
 	}
 	units := 1
 	switch sh.caps.Count {
@@ -224,7 +233,7 @@ func (sh shape) streamLimit() int {
 // leaving out what would not fit the platform's limit.
 func (sh shape) decorate(text, status string) string {
 	full := text
-	if status != "" {
+	if status != "" && !sh.statusApart {
 		full += "\n\n" + status
 	}
 	full += sh.cursor

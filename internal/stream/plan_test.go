@@ -262,7 +262,7 @@ func TestShapeNext(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			sh := newShape(tc.caps, Options{Cursor: testCursor})
+			sh := newShape(tc.caps, Options{Cursor: testCursor}, false)
 			before := cloneScreen(&tc.s)
 			o := sh.next(tc.mode, &tc.s, tc.v, tc.status)
 			if after := cloneScreen(&tc.s); !reflect.DeepEqual(before, after) {
@@ -300,7 +300,7 @@ func TestShapeNext(t *testing.T) {
 // A code block cut by a sealed message is reopened, with its info string,
 // at the start of the next piece.
 func TestLayoutReopensFence(t *testing.T) {
-	sh := newShape(smallCaps(), Options{})
+	sh := newShape(smallCaps(), Options{}, false)
 	var code strings.Builder
 	for i := range 30 {
 		code.WriteString("fmt.Println(" + strings.Repeat("x", i) + ")\n")
@@ -336,7 +336,7 @@ func TestLayoutReopensFence(t *testing.T) {
 // line, as laying out the whole text does: in a code block (Python) or a
 // nested list it is meaningful.
 func TestLayoutKeepsIndentationAfterSealed(t *testing.T) {
-	sh := newShape(smallCaps(), Options{})
+	sh := newShape(smallCaps(), Options{}, false)
 	var code strings.Builder
 	code.WriteString("def f():\n")
 	for i := range 20 {
@@ -357,7 +357,7 @@ func TestLayoutKeepsIndentationAfterSealed(t *testing.T) {
 // layout gives nothing for a text that does not continue what the sealed
 // messages show, or that adds only whitespace to it.
 func TestLayoutNeedsContinuation(t *testing.T) {
-	sh := newShape(smallCaps(), Options{})
+	sh := newShape(smallCaps(), Options{}, false)
 	m := &message{id: "1", shown: "Hello there", upTo: "Hello there"}
 	for _, v := range []string{"Hallo there, and more", "Hello", "", "Hello there \n\n "} {
 		if got := sh.layout(v, []*message{m}, 100); got != nil {
@@ -386,7 +386,7 @@ func TestLayoutPieces(t *testing.T) {
 	v := b.String()
 	for _, c := range []format.Counting{format.Runes, format.Bytes, format.UTF16} {
 		for _, limit := range []int{60, 97, 200} {
-			sh := newShape(platform.Caps{Count: c}, Options{})
+			sh := newShape(platform.Caps{Count: c}, Options{}, false)
 			pieces := sh.layout(v, nil, limit)
 			if len(pieces) < 2 {
 				t.Fatalf("count %d limit %d: %d pieces, want several", c, limit, len(pieces))
@@ -437,8 +437,8 @@ func checkPieces(t *testing.T, name, v string, from int, reopen string, pieces [
 // holds half as many of them as with rune counting.
 func TestLayoutUTF16(t *testing.T) {
 	v := strings.Repeat("😀", 30) + " " + strings.Repeat("𝄞", 30)
-	utf16 := newShape(platform.Caps{Count: format.UTF16}, Options{}).layout(v, nil, 40)
-	runes := newShape(platform.Caps{Count: format.Runes}, Options{}).layout(v, nil, 40)
+	utf16 := newShape(platform.Caps{Count: format.UTF16}, Options{}, false).layout(v, nil, 40)
+	runes := newShape(platform.Caps{Count: format.Runes}, Options{}, false).layout(v, nil, 40)
 	if len(utf16) < 3 {
 		t.Fatalf("UTF-16 layout gave %d pieces, want at least 3 for 120 units in 40", len(utf16))
 	}
@@ -480,7 +480,7 @@ func TestDecorate(t *testing.T) {
 		{"the same text fits counted in runes", runes, "😀😀a", "", "😀😀a" + testCursor},
 	}
 	for _, tc := range tests {
-		sh := newShape(tc.caps, Options{Cursor: testCursor})
+		sh := newShape(tc.caps, Options{Cursor: testCursor}, false)
 		if got := sh.decorate(tc.text, tc.status); got != tc.want {
 			t.Errorf("%s: decorate = %q, want %q", tc.name, got, tc.want)
 		}
@@ -504,7 +504,7 @@ func TestStreamLimit(t *testing.T) {
 		{"no limit", platform.Caps{Count: format.Runes, Cursor: true}, 0},
 	}
 	for _, tc := range tests {
-		sh := newShape(tc.caps, Options{Cursor: testCursor})
+		sh := newShape(tc.caps, Options{Cursor: testCursor}, false)
 		got := sh.streamLimit()
 		if got != tc.want {
 			t.Errorf("%s: streamLimit = %d, want %d", tc.name, got, tc.want)

@@ -1009,3 +1009,96 @@ func TestWaitingDeliveryHoldsNoGoroutine(t *testing.T) {
 		}
 	})
 }
+
+// appendingCaps are a chat whose messages are native streams that only
+// grow (Slack's chat.startStream), with the status shown apart.
+func appendingCaps() platform.Caps {
+	caps := testCaps()
+	caps.Appends = true
+	return caps
+}
+
+// On a platform whose messages are streams, every intermediate update only
+// adds to the message, the tool status goes to the Statuser and never into
+// the text, and the final message is sealed once.
+func TestAppendingStreamOnlyGrowsAndIsSealed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fake := streamtest.New(appendingCaps())
+		s := streamtest.Streaming{Fake: fake}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		d := stream.Start(ctx, stream.Params{Adapter: s, Target: target, Options: testOptions()})
+		feedShowing(t, fake, d, "Let me look that up.", 4)
+		d.Handle(agent.Event{Kind: agent.EventTool, Tool: &agent.ToolProgress{Tool: "web_search", Emoji: "🔍", Label: "searching the web", ToolCallID: "c1", Status: "running"}})
+		if !fake.Await(patience, func(calls []streamtest.Call) bool {
+			return slices.ContainsFunc(calls, func(c streamtest.Call) bool { return c.Kind == "status" && c.Text == "🔍 searching the web…" })
+		}) {
+			t.Fatalf("the status never showed; calls: %s", describe(fake.Calls()))
+		}
+		d.Handle(agent.Event{Kind: agent.EventTool, Tool: &agent.ToolProgress{Tool: "web_search", ToolCallID: "c1", Status: "completed"}})
+		feedShowing(t, fake, d, " Found it: 42.", 4)
+		final := "Let me look that up. Found it: 42."
+		out := finish(t, d, final)
+
+		if got := fake.Messages(chatID); len(got) != 1 || got[0] != final {
+			t.Errorf("chat shows %q, want %q", got, final)
+		}
+		calls := fake.Calls()
+		for _, c := range calls {
+			if c.Err != nil {
+				t.Errorf("%s %q failed: %v", c.Kind, c.Text, c.Err)
+			}
+			if (c.Kind == "send" || c.Kind == "edit") && (strings.Contains(c.Text, "🔍") || strings.Contains(c.Text, "▉")) {
+				t.Errorf("%s wrote %q into the stream", c.Kind, c.Text)
+			}
+		}
+		if n := count(calls, "seal"); n != 1 || fake.Open(out.MessageIDs[0]) {
+			t.Errorf("sealed %d times, open after: %v; calls: %s", n, fake.Open(out.MessageIDs[0]), describe(calls))
+		}
+		if last := calls[len(calls)-1]; last.Kind != "seal" {
+			t.Errorf("last call %s, want the seal", last.Kind)
+		}
+		statuses := 0
+		for _, c := range calls {
+			if c.Kind == "status" {
+				statuses++
+			}
+		}
+		if statuses != 2 { // the tool, then back to thinking
+			t.Errorf("%d status calls, want 2; calls: %s", statuses, describe(calls))
+		}
+	})
+}
+
+// An answer longer than a stream's limit goes on in a second stream; both
+// are sealed, the first once complete.
+func TestAppendingStreamSplitsLongAnswers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		caps := appendingCaps()
+		caps.MaxLength = 120
+		fake := streamtest.New(caps)
+		s := streamtest.Streaming{Fake: fake}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		d := stream.Start(ctx, stream.Params{Adapter: s, Target: target, Options: testOptions()})
+		feedShowing(t, fake, d, answer, 6)
+		out := finish(t, d, answer)
+		got := fake.Messages(chatID)
+		if len(got) < 2 {
+			t.Fatalf("want the answer over several messages, got %q", got)
+		}
+		if joined := normalize(strings.Join(got, "\n")); !strings.Contains(joined, normalize("That is all there is to it. 👍")) {
+			t.Errorf("the end of the answer is missing: %q", got)
+		}
+		for _, c := range fake.Calls() {
+			if c.Err != nil {
+				t.Errorf("%s %q failed: %v", c.Kind, c.Text, c.Err)
+			}
+		}
+		for _, id := range out.MessageIDs {
+			if fake.Open(id) {
+				t.Errorf("message %s left open; calls: %s", id, describe(fake.Calls()))
+			}
+		}
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 
 // Call is one call the adapter received, as the platform saw it.
 type Call struct {
-	Kind   string // "send", "edit", "delete", "typing", "draft" or "mark"
+	Kind   string // "send", "edit", "delete", "typing", "draft", "mark", "status" or "seal"
 	ChatID string
 	ID     string // the message sent, edited or deleted
 	Text   string
@@ -43,6 +44,10 @@ var ErrEmpty = errors.New("streamtest: message text is empty")
 // ErrNoMessage is returned for an edit or delete of an unknown message.
 var ErrNoMessage = errors.New("streamtest: no such message")
 
+// ErrNotAppended is returned for an edit of an open message (Caps.Appends)
+// that does not only add to its end, as a native stream refuses it.
+var ErrNotAppended = errors.New("streamtest: an open message only grows")
+
 // Fake is a platform adapter (and Drafter and TurnMarker) keeping chats in
 // memory. It enforces its Caps' budgets as a platform enforces its rate
 // limits: a call that finds a budget empty is refused with a rate-limit
@@ -60,6 +65,7 @@ type Fake struct {
 	texts      map[string]string   // message id → text
 	chats      map[string][]string // chat → live message ids, in order
 	drafts     map[string]string   // chat → draft text
+	open       map[string]bool     // messages not yet sealed, with Caps.Appends
 	next       int
 	counts     map[string]int                   // calls per chat
 	limits     map[string]map[int]time.Duration // chat → call number → retry after
@@ -80,6 +86,7 @@ func New(caps platform.Caps) *Fake {
 		texts:   make(map[string]string),
 		chats:   make(map[string][]string),
 		drafts:  make(map[string]string),
+		open:    make(map[string]bool),
 		counts:  make(map[string]int),
 		limits:  make(map[string]map[int]time.Duration),
 		budgets: make(map[string][]*platform.Tokens),
@@ -126,6 +133,7 @@ func (f *Fake) Send(_ context.Context, t chat.Target, text string) (string, erro
 		id = "m" + strconv.Itoa(f.next)
 		c.ID = id
 		f.texts[id] = text
+		f.open[id] = f.caps.Appends
 		f.chats[t.ChatID] = append(f.chats[t.ChatID], id)
 		delete(f.drafts, t.ChatID) // sending ends the draft
 		return nil
@@ -142,7 +150,44 @@ func (f *Fake) Edit(_ context.Context, t chat.Target, id, text string) error {
 		if err := f.check(text); err != nil {
 			return err
 		}
+		if f.open[id] && !strings.HasPrefix(text, f.texts[id]) {
+			return ErrNotAppended
+		}
 		f.texts[id] = text
+		return nil
+	})
+}
+
+// Open tells whether a message is still open: sent with Caps.Appends and
+// not sealed.
+func (f *Fake) Open(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.open[id]
+}
+
+// Streaming is a Fake whose chats show the status apart from the text
+// (platform.Statuser) and keep messages open until sealed
+// (platform.Sealer); give it Caps.Appends.
+type Streaming struct{ *Fake }
+
+// Status implements platform.Statuser; it is recorded as a call of kind
+// "status".
+func (s Streaming) Status(_ context.Context, t chat.Target, status string) error {
+	return s.do(Call{Kind: "status", ChatID: t.ChatID, Text: status}, func(*Call) error { return nil })
+}
+
+// Seal implements platform.Sealer: an open message is sealed with a call
+// of kind "seal"; any other takes none.
+func (s Streaming) Seal(_ context.Context, t chat.Target, id string) (int, error) {
+	s.mu.Lock()
+	open := s.open[id]
+	s.mu.Unlock()
+	if !open {
+		return 0, nil
+	}
+	return 1, s.do(Call{Kind: "seal", ChatID: t.ChatID, ID: id}, func(*Call) error {
+		delete(s.open, id)
 		return nil
 	})
 }
@@ -156,6 +201,7 @@ func (f *Fake) Delete(_ context.Context, t chat.Target, id string) error {
 		}
 		f.chats[t.ChatID] = slices.Delete(f.chats[t.ChatID], i, i+1)
 		delete(f.texts, id)
+		delete(f.open, id)
 		return nil
 	})
 }
@@ -186,6 +232,7 @@ func (f *Fake) TurnStatus(_ context.Context, t chat.Target, state platform.TurnS
 var classes = map[string]platform.Class{
 	"send": platform.Messages, "edit": platform.Messages, "delete": platform.Messages,
 	"draft": platform.Drafts, "typing": platform.Typing, "mark": platform.Markers,
+	"status": platform.Typing, "seal": platform.Messages,
 }
 
 // overBudget takes a call's tokens from the budgets of its class; when one
