@@ -6,6 +6,7 @@ package app
 import (
 	_ "github.com/herald-chat/herald/internal/platform/discord"
 	_ "github.com/herald-chat/herald/internal/platform/matrix"
+	_ "github.com/herald-chat/herald/internal/platform/slack"
 	_ "github.com/herald-chat/herald/internal/platform/telegram"
 	_ "github.com/herald-chat/herald/internal/platform/webchat"
 )

@@ -44,6 +44,9 @@ type Caps struct {
 	// or a tool's status line, is written into it; the adapter seals it
 	// once complete (see Sealer).
 	Appends bool
+	// Status: the adapter shows the tool status line apart from the text
+	// in this chat (platform.Statuser).
+	Status bool
 	// Format is the markup the adapter renders the agent's markdown into.
 	Format format.Flavour
 	// Budgets are the platform's rate limits that apply in the chat: every
@@ -177,8 +180,8 @@ type Drafter interface {
 
 // Statuser is an adapter that shows how the turn stands apart from the
 // answer's text (Slack's assistant.threads.setStatus): the running tool's
-// status line goes there instead of under the text, and "" means the agent
-// is thinking.
+// status line goes there instead of under the text in the chats whose
+// Caps.Status is true, and "" means the agent is thinking.
 type Statuser interface {
 	Status(ctx context.Context, t chat.Target, status string) error
 }

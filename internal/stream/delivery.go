@@ -79,6 +79,9 @@ func Start(ctx context.Context, p Params) *Delivery {
 		caps.Draft = false // declared without the means to draft
 	}
 	statuser, _ := p.Adapter.(platform.Statuser)
+	if !caps.Status {
+		statuser = nil // not in this chat
+	}
 	d := &Delivery{
 		ad:           p.Adapter,
 		statuser:     statuser,

@@ -1014,7 +1014,7 @@ func TestWaitingDeliveryHoldsNoGoroutine(t *testing.T) {
 // grow (Slack's chat.startStream), with the status shown apart.
 func appendingCaps() platform.Caps {
 	caps := testCaps()
-	caps.Appends = true
+	caps.Appends, caps.Status = true, true
 	return caps
 }
 

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -309,9 +307,6 @@ func orUnknown(mime string) string {
 	return mime
 }
 
-// errTooLarge says an image is over the size cap.
-var errTooLarge = errors.New("it is larger than the limit (DISCORD_MAX_MEDIA_BYTES)")
-
 // image downloads an attached image, within the size cap.
 func (a *Adapter) image(ctx context.Context, att *discordgo.MessageAttachment) (chat.Attachment, error) {
 	limit := a.opts.MaxMediaBytes
@@ -323,35 +318,19 @@ func (a *Adapter) image(ctx context.Context, att *discordgo.MessageAttachment) (
 	}
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, att.URL, nil)
+	req, err := http.NewRequest(http.MethodGet, att.URL, nil)
 	if err != nil {
 		return chat.Attachment{}, err
 	}
-	resp, err := a.client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // without the URL: its query signs the download
-		}
-		return chat.Attachment{}, fmt.Errorf("downloading: %w", err)
+	img, err := platform.FetchImage(ctx, a.client, req, limit, att.Filename, att.ContentType)
+	if errors.Is(err, platform.ErrTooLarge) {
+		err = errTooLarge
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return chat.Attachment{}, fmt.Errorf("downloading: HTTP %d", resp.StatusCode)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return chat.Attachment{}, fmt.Errorf("downloading: %w", err)
-	}
-	if int64(len(data)) > limit {
-		return chat.Attachment{}, errTooLarge
-	}
-	mime := att.ContentType
-	if detected := http.DetectContentType(data); strings.HasPrefix(detected, "image/") {
-		mime = detected
-	}
-	return chat.Attachment{Kind: "image", MIMEType: mime, Name: att.Filename, Data: data}, nil
+	return img, err
 }
+
+// errTooLarge says an image is over the size cap.
+var errTooLarge = fmt.Errorf("%w (DISCORD_MAX_MEDIA_BYTES)", platform.ErrTooLarge)
 
 // backfillPage is how many messages one read asks for: the most Discord
 // gives (discord.com/developers/docs/resources/message#get-channel-messages).

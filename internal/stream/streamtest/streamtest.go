@@ -168,7 +168,7 @@ func (f *Fake) Open(id string) bool {
 
 // Streaming is a Fake whose chats show the status apart from the text
 // (platform.Statuser) and keep messages open until sealed
-// (platform.Sealer); give it Caps.Appends.
+// (platform.Sealer); give it Caps.Appends and Caps.Status.
 type Streaming struct{ *Fake }
 
 // Status implements platform.Statuser; it is recorded as a call of kind
