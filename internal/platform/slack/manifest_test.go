@@ -22,8 +22,10 @@ func TestAppManifestHasWhatHeraldNeeds(t *testing.T) {
 				MessagesTab         bool `yaml:"messages_tab_enabled"`
 				MessagesTabReadOnly bool `yaml:"messages_tab_read_only_enabled"`
 			} `yaml:"app_home"`
-			BotUser       struct{ DisplayName string `yaml:"display_name"` } `yaml:"bot_user"`
-			SlashCommands []struct{ Command string }                      `yaml:"slash_commands"`
+			BotUser struct {
+				DisplayName string `yaml:"display_name"`
+			} `yaml:"bot_user"`
+			SlashCommands []struct{ Command string } `yaml:"slash_commands"`
 		}
 		OAuth struct {
 			Scopes struct{ Bot []string } `yaml:"scopes"`
