@@ -74,3 +74,12 @@ func OpenFence(md string) string {
 	}
 	return ""
 }
+
+// CloseFence returns the line that closes the fence the line open opens
+// (as OpenFence returns it), or "" when open opens none.
+func CloseFence(open string) string {
+	if f, ok := openingFence(open); ok {
+		return f.closing()
+	}
+	return ""
+}

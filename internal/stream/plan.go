@@ -139,11 +139,18 @@ func (sh shape) next(m mode, s *screen, v, status string) *op {
 	case s.active == nil:
 		return &op{kind: opSend, text: text, p: p, seal: seal}
 	case s.active.shown != text && sh.caps.Appends && !strings.HasPrefix(text, s.active.shown):
-		// A stream only grows: it ends with what it shows (a code block
-		// left open ends with the message), and the text goes on in the
-		// next one.
+		// A stream only grows: it ends with what it shows, a code block
+		// left open closed, and the text goes on in the next one.
 		a := s.active
-		return &op{kind: opSeal, msg: a, text: a.shown, p: piece{text: a.shown, start: a.from, end: len(a.upTo), fence: a.fence}}
+		p := piece{text: a.shown, start: a.from, end: len(a.upTo), fence: a.fence}
+		if a.fence == "" {
+			return &op{kind: opSeal, msg: a, text: a.shown, p: p}
+		}
+		if !strings.HasSuffix(p.text, "\n") {
+			p.text += "\n"
+		}
+		p.text += format.CloseFence(a.fence)
+		return &op{kind: opEdit, msg: a, text: p.text, p: p, seal: true}
 	case s.active.shown != text:
 		return &op{kind: opEdit, msg: s.active, text: text, p: p, seal: seal}
 	case seal: // already complete: the next message starts
@@ -215,7 +222,14 @@ func (sh shape) layout(v string, sealed []*message, limit int) []piece {
 // limit less room for the status line and the cursor.
 func (sh shape) streamLimit() int {
 	limit := sh.caps.MaxLength
-	if limit <= 0 || (sh.cursor == "" && sh.statusApart) {
+	switch {
+	case limit <= 0:
+		return limit
+	case sh.caps.Appends:
+		// Nothing decorates a stream, but one cut where it shows may
+		// have to close a code block.
+		return max(limit-appendRoom, limit/2, 1)
+	case sh.cursor == "" && sh.statusApart:
 		return limit // nothing decorates the text
 	}
 	units := 1
@@ -242,6 +256,11 @@ func (sh shape) decorate(text, status string) string {
 	}
 	return full
 }
+
+// appendRoom is what a stream keeps free for the line that closes a code
+// block when it has to end where it shows (our choice: a closing line of
+// up to 15 characters, indentation included).
+const appendRoom = 16
 
 // statusLine shows a running tool: its emoji and label, else its name.
 func statusLine(t agent.ToolProgress) string {

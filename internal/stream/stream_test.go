@@ -1087,6 +1087,11 @@ func TestAppendingStreamSplitsLongAnswers(t *testing.T) {
 		if len(got) < 2 {
 			t.Fatalf("want the answer over several messages, got %q", got)
 		}
+		for i, m := range got {
+			if strings.Count(m, "```")%2 != 0 {
+				t.Errorf("message %d leaves a code block open: %q", i, m)
+			}
+		}
 		if joined := normalize(strings.Join(got, "\n")); !strings.Contains(joined, normalize("That is all there is to it. 👍")) {
 			t.Errorf("the end of the answer is missing: %q", got)
 		}
