@@ -87,10 +87,13 @@ func TestDMThreadIsAnsweredByANativeStream(t *testing.T) {
 
 // In a channel nothing is answered without a mention; a mention is
 // answered in the thread of the asking message, streamed, and a reply in
-// that thread continues its session without a mention.
+// that thread continues its session without a mention. The bot's own
+// messages, which Slack sends back, are not answered.
 func TestChannelMentionIsAnsweredInItsThread(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := newWorld(t, slacktest.Options{})
+		// Slack sends the bot's own messages back as events: they are
+		// not taken for users'.
+		w := newWorld(t, slacktest.Options{EchoBotMessages: true})
 		_, b := w.sim(sim.Options{TokensPerSecond: 40, AnswerTokens: 40})
 		g := w.start(b, w.options())
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -151,17 +150,4 @@ func (w *world) botMessages(channel, thread string) []slacktest.Message {
 		}
 	}
 	return out
-}
-
-// methods lists the calls' methods, for messages.
-func methods(calls []slacktest.Call) string {
-	var b strings.Builder
-	for _, c := range calls {
-		b.WriteString(c.Method)
-		if c.Error != "" {
-			b.WriteString("(" + c.Error + ")")
-		}
-		b.WriteString(" ")
-	}
-	return b.String()
 }
