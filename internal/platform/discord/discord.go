@@ -174,7 +174,7 @@ func New(opts Options, d platform.Deps) (*Adapter, error) {
 		return nil, fmt.Errorf("discord: %w", err)
 	}
 	s.Client = &http.Client{Transport: &globalHold{next: rewritten}, Timeout: callTimeout}
-	s.Dialer = websocketDialer(a.client)
+	s.Dialer = platform.WebsocketDialer(a.client, callTimeout)
 	s.Identify.Intents = intents
 	// Herald reconnects itself, from Run, so that nothing reconnects
 	// after Run ended; and a 429 is the gateway's to wait out, not a
@@ -210,17 +210,6 @@ func New(opts Options, d platform.Deps) (*Adapter, error) {
 	})
 	a.s = s
 	return a, nil
-}
-
-// websocketDialer dials the gateway the way client's transport dials, so
-// that a proxy or a test network applies to both.
-func websocketDialer(client *http.Client) *websocket.Dialer {
-	d := *websocket.DefaultDialer // the proxy of the environment, as net/http's
-	d.HandshakeTimeout = callTimeout
-	if tr, ok := client.Transport.(*http.Transport); ok {
-		d.NetDialContext, d.Proxy, d.TLSClientConfig = tr.DialContext, tr.Proxy, tr.TLSClientConfig
-	}
-	return &d
 }
 
 // drain forgets a signal sent to c.

@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-chat/herald/internal/agent/hermes"
+	"github.com/herald-chat/herald/internal/memnet"
+	"github.com/herald-chat/herald/internal/sim"
+
 	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/format"
@@ -206,6 +210,19 @@ func (c *Counting) Final(message string) (string, bool) {
 	defer c.mu.Unlock()
 	res, ok := c.results[message]
 	return format.StripThinking(res.FinalResponse), ok
+}
+
+// Sim starts the Hermes API simulator on the network n, until the test
+// ends, and returns it with a backend that talks to it, counting its
+// turns.
+func Sim(t testing.TB, n *memnet.Network, opts sim.Options) (*sim.Server, *Counting) {
+	opts.AllowSessionWithoutKey = true
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := sim.New(opts)
+	url := n.Serve(t, s)
+	return s, Count(hermes.New(hermes.Config{URL: url, ConnectTimeout: time.Second, IdleTimeout: time.Minute, HTTPClient: n.Client()}))
 }
 
 // Scripted is a backend that streams a fixed markdown answer in pieces of

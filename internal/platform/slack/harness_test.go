@@ -2,7 +2,6 @@ package slack
 
 import (
 	"context"
-	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/herald-chat/herald/internal/agent"
-	"github.com/herald-chat/herald/internal/agent/hermes"
 	"github.com/herald-chat/herald/internal/memnet"
 	"github.com/herald-chat/herald/internal/platform"
 	"github.com/herald-chat/herald/internal/platform/platformtest"
@@ -82,11 +80,7 @@ func newWorld(t *testing.T, opts slacktest.Options) *world {
 // sim starts the Hermes API simulator on the world's network and returns
 // a backend talking to it, counting its turns.
 func (w *world) sim(opts sim.Options) (*sim.Server, *platformtest.Counting) {
-	opts.AllowSessionWithoutKey = true
-	opts.Logger = slog.New(slog.DiscardHandler)
-	s := sim.New(opts)
-	url := w.net.Serve(w.t, s)
-	return s, platformtest.Count(hermes.New(hermes.Config{URL: url, ConnectTimeout: time.Second, IdleTimeout: time.Minute, HTTPClient: w.net.Client()}))
+	return platformtest.Sim(w.t, w.net, opts)
 }
 
 // options are the adapter's settings for the world.

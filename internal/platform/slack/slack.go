@@ -143,7 +143,7 @@ func New(opts Options, d platform.Deps) (*Adapter, error) {
 		opts:    opts,
 		log:     d.Logger.With("platform", Name),
 		files:   client,
-		dialer:  websocketDialer(client),
+		dialer:  platform.WebsocketDialer(client, callTimeout),
 		ready:   make(chan struct{}),
 		threads: newThreads(d.State),
 		names:   platform.NewRecent[string, string](4096),
@@ -156,18 +156,6 @@ func New(opts Options, d platform.Deps) (*Adapter, error) {
 		slack.OptionLog(quiet{}),
 	)
 	return a, nil
-}
-
-// websocketDialer dials Socket Mode the way client dials HTTP (a test's
-// in-memory network, a proxy).
-func websocketDialer(client *http.Client) *websocket.Dialer {
-	d := &websocket.Dialer{Proxy: http.ProxyFromEnvironment, HandshakeTimeout: callTimeout}
-	if t, ok := client.Transport.(*http.Transport); ok {
-		d.NetDialContext = t.DialContext
-		d.Proxy = t.Proxy
-		d.TLSClientConfig = t.TLSClientConfig
-	}
-	return d
 }
 
 // quiet drops slack-go's own log lines: the adapter logs what matters.

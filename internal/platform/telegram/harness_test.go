@@ -3,7 +3,6 @@ package telegram
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,7 +12,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/herald-chat/herald/internal/agent"
-	"github.com/herald-chat/herald/internal/agent/hermes"
 	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/memnet"
 	"github.com/herald-chat/herald/internal/platform"
@@ -98,14 +96,8 @@ func newStore(t *testing.T) *sqlite.Store {
 // talking to it.
 func newSim(t *testing.T, opts sim.Options) (*sim.Server, agent.Backend) {
 	t.Helper()
-	opts.AllowSessionWithoutKey = true
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	s := sim.New(opts)
-	n := network(t)
-	url := n.Serve(t, s)
-	return s, hermes.New(hermes.Config{URL: url, ConnectTimeout: time.Second, IdleTimeout: time.Minute, HTTPClient: n.Client()})
+	s, b := platformtest.Sim(t, network(t), opts)
+	return s, b.Backend
 }
 
 // recording is the adapter with its handler watched: it keeps every

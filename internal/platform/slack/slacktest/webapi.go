@@ -375,16 +375,9 @@ func (s *Server) postMessage(q *request) (obj, *apiErr) {
 	if e != nil {
 		return nil, e
 	}
-	bl, e := blocksArg(q)
+	text, bl, e := textArgs(q)
 	if e != nil {
 		return nil, e
-	}
-	text := q.arg("text")
-	if text == "" && bl.count == 0 {
-		return nil, fail("no_text")
-	}
-	if utf8.RuneCountInString(text) > maxText {
-		return nil, fail("msg_too_long")
 	}
 	m := s.botMessageLocked(q.now)
 	if ts := q.arg("thread_ts"); ts != "" {
@@ -408,6 +401,23 @@ func (s *Server) postMessage(q *request) (obj, *apiErr) {
 		s.deliverLocked(s.botMessageEventLocked(cs, m))
 	}
 	return obj{"ok": true, "channel": cs.ch.ID, "ts": m.ts, "message": s.botMessageObject(cs, m)}, nil
+}
+
+// textArgs are the text and blocks of a message posted or updated, checked
+// as chat.postMessage and chat.update check them.
+func textArgs(q *request) (string, blockInfo, *apiErr) {
+	bl, e := blocksArg(q)
+	if e != nil {
+		return "", bl, e
+	}
+	text := q.arg("text")
+	if text == "" && bl.count == 0 {
+		return "", bl, fail("no_text")
+	}
+	if utf8.RuneCountInString(text) > maxText {
+		return "", bl, fail("msg_too_long")
+	}
+	return text, bl, nil
 }
 
 // messageLocked is the message a channel and ts argument name.
@@ -435,16 +445,9 @@ func (s *Server) update(q *request) (obj, *apiErr) {
 	if m.botID != s.BotID {
 		return nil, fail("cant_update_message")
 	}
-	bl, e := blocksArg(q)
+	text, bl, e := textArgs(q)
 	if e != nil {
 		return nil, e
-	}
-	text := q.arg("text")
-	if text == "" && bl.count == 0 {
-		return nil, fail("no_text")
-	}
-	if utf8.RuneCountInString(text) > maxText {
-		return nil, fail("msg_too_long")
 	}
 	if bl.raw != nil {
 		m.blocks = nil

@@ -8,6 +8,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/herald-chat/herald/internal/chat"
 )
@@ -48,4 +51,16 @@ func FetchImage(ctx context.Context, client *http.Client, req *http.Request, lim
 		return chat.Attachment{}, errors.New("downloading: the server answered with a web page, not the image")
 	}
 	return chat.Attachment{Kind: "image", MIMEType: mime, Name: name, Data: data}, nil
+}
+
+// WebsocketDialer dials websockets the way client dials HTTP: through its
+// transport's dialer (a test's in-memory network), proxy and TLS settings,
+// else the proxy of the environment, as net/http's.
+func WebsocketDialer(client *http.Client, handshake time.Duration) *websocket.Dialer {
+	d := *websocket.DefaultDialer
+	d.HandshakeTimeout = handshake
+	if tr, ok := client.Transport.(*http.Transport); ok {
+		d.NetDialContext, d.Proxy, d.TLSClientConfig = tr.DialContext, tr.Proxy, tr.TLSClientConfig
+	}
+	return &d
 }
