@@ -48,6 +48,7 @@ fuzz:
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzSummary -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/agent/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzClient -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/httpserve/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzRenderHTML -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/platform/telegram/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzRender -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/platform/slack/
 
 # End-to-end benchmarks (some minutes): bench/results/report.md and latency.svg/.png.
 bench:

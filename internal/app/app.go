@@ -25,6 +25,7 @@ import (
 	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/config"
 	"github.com/herald-chat/herald/internal/gateway"
+	"github.com/herald-chat/herald/internal/homelock"
 	"github.com/herald-chat/herald/internal/httpserve"
 	"github.com/herald-chat/herald/internal/ops"
 	"github.com/herald-chat/herald/internal/platform"
@@ -63,6 +64,7 @@ type App struct {
 	cfg      *config.Config
 	opts     Options
 	log      *slog.Logger
+	lock     *homelock.Lock
 	store    store.Store
 	ln       net.Listener
 	handler  http.Handler
@@ -70,7 +72,8 @@ type App struct {
 	backend  string
 }
 
-// Build opens the store ($HERALD_HOME/state.db) and the listener
+// Build locks $HERALD_HOME (see package homelock), opens the store
+// ($HERALD_HOME/state.db) and the listener
 // (HERALD_HTTP_ADDR), and builds the enabled platforms, the backend and the
 // runner. What it opened is closed again when it fails.
 func Build(ctx context.Context, cfg *config.Config, o Options) (_ *App, err error) {
@@ -86,6 +89,10 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *App, err erro
 	}()
 	if err := os.MkdirAll(cfg.Home, 0o700); err != nil {
 		return nil, fmt.Errorf("creating HERALD_HOME %s: %w", cfg.Home, err)
+	}
+	// One process per state directory, before anything in it is read.
+	if a.lock, err = homelock.Acquire(cfg.Home); err != nil {
+		return nil, err
 	}
 	db, err := sqlite.Open(ctx, filepath.Join(cfg.Home, "state.db"))
 	if err != nil {
@@ -204,6 +211,7 @@ func (a *App) close() {
 			a.log.Error("closing the store", "error", err)
 		}
 	}
+	a.lock.Release() // last: the store is closed
 }
 
 // httpLimits are the listener's bounds as the configuration sets them;

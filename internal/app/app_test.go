@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -66,4 +68,32 @@ func TestBuildRefusesWithoutAPlatform(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "WEBCHAT_ENABLED") {
 		t.Errorf("err = %v, want one saying how to enable a platform", err)
 	}
+}
+
+// A second gateway on the same HERALD_HOME is refused at once, naming the
+// first one's PID; once the first has stopped, one may start again.
+func TestOneGatewayPerHome(t *testing.T) {
+	env := map[string]string{"HERALD_HTTP_ADDR": "127.0.0.1:0"}
+	cfg := configtest.MustLoad(t, "", env)
+	first, err := Build(t.Context(), cfg, Options{Backend: silent{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Build(t.Context(), cfg, Options{Backend: silent{}})
+	want := "HERALD_HOME " + cfg.Home + " is in use by another Herald (PID " + strconv.Itoa(os.Getpid()) + ")"
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("second Build: %v, want %q", err, want)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := first.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Build(t.Context(), cfg, Options{Backend: silent{}})
+	if err != nil {
+		t.Fatalf("Build after the first stopped: %v", err)
+	}
+	ctx, cancel = context.WithCancel(t.Context())
+	cancel()
+	again.Run(ctx)
 }
