@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,10 @@ import (
 type fakePlatform struct {
 	name  string
 	ready chan struct{}
+
+	// applied, if set, is told of every send and edit once the chat shows
+	// it and before the caller hears back: a test kills the process there.
+	applied func(text string)
 
 	mu       sync.Mutex
 	dead     bool // a killed process sends nothing
@@ -51,8 +56,8 @@ func (f *fakePlatform) Ready() <-chan struct{} { return f.ready }
 
 func (f *fakePlatform) Send(_ context.Context, t chat.Target, text string) (string, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.dead {
+		f.mu.Unlock()
 		return "", errDead
 	}
 	f.next++
@@ -62,19 +67,37 @@ func (f *fakePlatform) Send(_ context.Context, t chat.Target, text string) (stri
 	}
 	f.messages[t.ChatID][id] = text
 	f.order[t.ChatID] = append(f.order[t.ChatID], id)
-	return id, nil
+	f.mu.Unlock()
+	return id, f.apply(text)
 }
 
 func (f *fakePlatform) Edit(_ context.Context, t chat.Target, id, text string) error {
+	f.mu.Lock()
+	if f.dead {
+		f.mu.Unlock()
+		return errDead
+	}
+	if _, ok := f.messages[t.ChatID][id]; !ok {
+		f.mu.Unlock()
+		return platform.ErrCannotEdit
+	}
+	f.messages[t.ChatID][id] = text
+	f.mu.Unlock()
+	return f.apply(text)
+}
+
+// apply tells the applied hook of a call the chat shows; a process killed
+// there hears nothing back.
+func (f *fakePlatform) apply(text string) error {
+	if f.applied == nil {
+		return nil
+	}
+	f.applied(text)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.dead {
 		return errDead
 	}
-	if _, ok := f.messages[t.ChatID][id]; !ok {
-		return platform.ErrCannotEdit
-	}
-	f.messages[t.ChatID][id] = text
 	return nil
 }
 
@@ -220,3 +243,29 @@ func (m *marking) marks() []platform.TurnState {
 	defer m.mu.Unlock()
 	return append([]platform.TurnState(nil), m.states...)
 }
+
+// drafting is the fake platform with drafts in every chat, as Telegram
+// has them in private chats: they vanish, and only messages stay.
+type drafting struct {
+	*fakePlatform
+	n atomic.Int32
+}
+
+func (d *drafting) Caps(t chat.Target) platform.Caps {
+	c := d.fakePlatform.Caps(t)
+	c.Draft = true
+	return c
+}
+
+func (d *drafting) Draft(context.Context, chat.Target, int64, string) error {
+	d.mu.Lock()
+	dead := d.dead
+	d.mu.Unlock()
+	if dead {
+		return errDead
+	}
+	d.n.Add(1)
+	return nil
+}
+
+func (d *drafting) drafts() int { return int(d.n.Load()) }

@@ -482,7 +482,7 @@ func TestCrashAfterTextShownGetsOneNotice(t *testing.T) {
 		h.crash()
 
 		h2 := start(t, opts, &backend{answer: echo}, path)
-		h2.finalIs("dm-alice", texts.InterruptedByRestart)
+		h2.finalIs("dm-alice", texts.InterruptedByRestart("task"))
 		h2.allSettled()
 		if n := len(h2.be.turns()); n != 0 {
 			t.Errorf("a shown turn ran again %d times", n)
@@ -491,6 +491,111 @@ func TestCrashAfterTextShownGetsOneNotice(t *testing.T) {
 		h3.allSettled()
 		if got := h3.plat.shown("dm-alice"); len(got) != 0 {
 			t.Errorf("a second restart sent %q", got)
+		}
+	})
+}
+
+// killWhen kills the process inside the first platform call whose text
+// satisfies cond, after the chat shows it and before the runner hears
+// back: the platform and the journal take nothing more. wait is closed
+// once the runner is gone.
+func (h *harness) killWhen(cond func(text string) bool) (wait func()) {
+	var once sync.Once
+	killed := make(chan struct{})
+	h.plat.applied = func(text string) {
+		if cond(text) {
+			once.Do(func() {
+				h.plat.kill()
+				h.store.Close()
+				close(killed)
+			})
+		}
+	}
+	return func() {
+		<-killed
+		h.cancel()
+		<-h.done
+		close(h.done)
+	}
+}
+
+// A kill inside the first call that shows answer text, after the platform
+// applied it: the turn was journalled as shown before the call, so the
+// restart sends one notice naming the message, not a second answer.
+func TestKillInsideTheFirstSendGetsANoticeNotASecondAnswer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBlocking()
+		opts := defaultOptions()
+		opts.ShutdownGrace = 0
+		path := filepath.Join(t.TempDir(), "state.db")
+		h := start(t, opts, &backend{answer: b.answer}, path)
+		wait := h.killWhen(func(text string) bool { return strings.Contains(text, "working on task") })
+		h.plat.deliver(t, dm("alice", "task", "e1"))
+		<-b.started
+		wait()
+		partial := h.plat.shown("dm-alice")
+		if len(partial) != 1 {
+			t.Fatalf("the killed run showed %q", partial)
+		}
+
+		h2 := start(t, opts, &backend{answer: echo}, path)
+		h2.finalIs("dm-alice", texts.InterruptedByRestart("task"))
+		h2.allSettled()
+		if n := len(h2.be.turns()); n != 0 {
+			t.Errorf("a shown turn ran again %d times", n)
+		}
+	})
+}
+
+// A kill inside the restart notice's call: the turn was settled before the
+// notice went out, so a second restart sends nothing.
+func TestKillInsideTheRestartNoticeSendsItOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBlocking()
+		opts := defaultOptions()
+		opts.ShutdownGrace = 0
+		path := filepath.Join(t.TempDir(), "state.db")
+		h := start(t, opts, &backend{answer: b.answer}, path)
+		h.plat.deliver(t, dm("alice", "task", "e1"))
+		<-b.started
+		eventually(t, "the partial answer to be shown", func() bool { return len(h.plat.shown("dm-alice")) == 1 })
+		h.crash()
+
+		h2 := start(t, opts, &backend{answer: echo}, path)
+		wait := h2.killWhen(func(text string) bool { return strings.HasPrefix(text, "⚠️ Herald restarted") })
+		wait()
+		if got := h2.plat.shown("dm-alice"); len(got) != 1 {
+			t.Fatalf("the second run showed %q, want the notice", got)
+		}
+
+		h3 := start(t, opts, &backend{answer: echo}, path)
+		h3.allSettled()
+		if got := h3.plat.shown("dm-alice"); len(got) != 0 {
+			t.Errorf("a second restart sent %q", got)
+		}
+	})
+}
+
+// A turn that showed only drafts, which vanish, is run again after a
+// crash rather than given a notice.
+func TestCrashWhileOnlyDraftsShownRunsAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBlocking()
+		opts := defaultOptions()
+		opts.ShutdownGrace = 0
+		path := filepath.Join(t.TempDir(), "state.db")
+		h := startOn(t, opts, &backend{answer: b.answer}, path, func(f *fakePlatform) platform.Adapter { return &drafting{fakePlatform: f} })
+		h.plat.deliver(t, dm("alice", "task", "e1"))
+		<-b.started
+		d := h.runner.adapters["fake"].(*drafting)
+		eventually(t, "a draft to be shown", func() bool { return d.drafts() > 0 })
+		h.crash()
+
+		h2 := start(t, opts, &backend{answer: echo}, path)
+		h2.finalIs("dm-alice", "echo: task")
+		h2.allSettled()
+		if n := len(h2.be.turns()); n != 1 {
+			t.Errorf("the turn ran %d times after the restart, want once", n)
 		}
 	})
 }

@@ -80,6 +80,8 @@ type ran struct {
 func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 	turn, in := j.turn, j.turn.Inbound
 	delivery, done := r.startDelivery(j.adapter, p.target, func() {
+		// Durable before the text goes out: after a crash during the call
+		// the turn gets a notice rather than a second answer.
 		if err := r.store.MarkShown(context.Background(), turn.ID); err != nil {
 			log.Error("journalling that the answer is shown failed", "error", err)
 		}
@@ -274,7 +276,7 @@ func errText(err error) string {
 
 // startDelivery begins delivering an answer to t; done gives the chat's
 // gate back once the delivery is finished.
-func (r *Runner) startDelivery(a platform.Adapter, t chat.Target, onShown func()) (d *stream.Delivery, done func()) {
+func (r *Runner) startDelivery(a platform.Adapter, t chat.Target, beforeShown func()) (d *stream.Delivery, done func()) {
 	opts := r.opts.Streaming
 	if on, ok := r.opts.PlatformStreaming[a.Name()]; ok {
 		opts.Enabled = on
@@ -285,7 +287,7 @@ func (r *Runner) startDelivery(a platform.Adapter, t chat.Target, onShown func()
 		Target:       t,
 		Gate:         gate,
 		Options:      opts,
-		OnFirstShown: onShown,
+		BeforeShown:  beforeShown,
 	}), done
 }
 
@@ -323,6 +325,25 @@ func (r *Runner) replyAsync(a platform.Adapter, turn store.Turn, compose func(ct
 	}()
 }
 
+// notifyRestart tells the user that a restart cut the answer to a message
+// short, naming the message. The turn is settled first: a crash while the
+// notice goes out leaves the notice unsent rather than sent twice.
+func (r *Runner) notifyRestart(a platform.Adapter, turn store.Turn) {
+	r.finishTurn(turn, store.Delivered, "cut short by a restart")
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closing {
+		return
+	}
+	r.work.Add(1)
+	go func() {
+		defer r.work.Done()
+		if err := r.reply(a, turn.Inbound.AnswerTarget(), texts.InterruptedByRestart(turn.Inbound.Text)); err != nil {
+			r.log.Error("sending the restart notice failed", "turn", turn.ID, "error", err)
+		}
+	}()
+}
+
 // resume takes up the turns a previous run left unfinished, in order, once
 // their platform is connected: one that showed nothing yet runs again; one
 // cut off mid-answer gets a notice, so nothing is answered twice and nothing
@@ -356,7 +377,7 @@ func (r *Runner) resume(pending []store.Turn) {
 			for _, turn := range turns {
 				if turn.Shown {
 					r.log.Info("telling the user an answer was cut off by a restart", "turn", turn.ID)
-					r.replyAsync(a, turn, func(context.Context) string { return texts.InterruptedByRestart })
+					r.notifyRestart(a, turn)
 					continue
 				}
 				r.log.Info("resuming a turn left unfinished", "turn", turn.ID)

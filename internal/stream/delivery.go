@@ -30,7 +30,7 @@ type Delivery struct {
 	gate         *Gate
 	shape        shape
 	opts         Options
-	onFirstShown func()
+	beforeShown  func()
 	ctx          context.Context
 
 	mu        sync.Mutex
@@ -52,6 +52,7 @@ type Delivery struct {
 	screen  screen
 	draftID int64
 	shown   bool
+	kept    bool // answer text went, or is going, into a message the user keeps
 	lastLen int // visible characters at the last update
 	// checkedRaw is the length of text, thinking included, when it was
 	// last planned or shown, and checkedGrowth the visible growth since
@@ -89,7 +90,7 @@ func Start(ctx context.Context, p Params) *Delivery {
 		gate:         gate,
 		shape:        newShape(caps, o, statuser != nil),
 		opts:         o,
-		onFirstShown: p.OnFirstShown,
+		beforeShown:  p.BeforeShown,
 		ctx:          ctx,
 		stop:         make(chan struct{}),
 		mode:         chooseMode(o, caps),
@@ -441,6 +442,7 @@ func (d *Delivery) update(o *op, v string, raw int) {
 	switch o.kind {
 	case opSend:
 		var id string
+		d.keeping(v)
 		id, err = d.ad.Send(d.ctx, d.target, o.text)
 		if err == nil {
 			d.out.Sends++
@@ -459,6 +461,7 @@ func (d *Delivery) update(o *op, v string, raw int) {
 			}
 		}
 	case opEdit:
+		d.keeping(v)
 		err = d.ad.Edit(d.ctx, d.target, o.msg.id, o.text)
 		if err == nil {
 			d.out.Edits++
@@ -526,12 +529,18 @@ func (d *Delivery) log() *slog.Logger {
 
 // shownNow notes that answer text reached the user.
 func (d *Delivery) shownNow() {
-	if d.shown {
-		return
-	}
 	d.shown = true
 	d.out.Shown = true
-	if d.onFirstShown != nil {
-		d.onFirstShown()
+}
+
+// keeping is called before a call that puts the text v into a message the
+// user keeps: the first time v holds answer text, BeforeShown is.
+func (d *Delivery) keeping(v string) {
+	if d.kept || v == "" {
+		return
+	}
+	d.kept = true
+	if d.beforeShown != nil {
+		d.beforeShown()
 	}
 }

@@ -94,11 +94,13 @@ type Params struct {
 	// chat (see Gates); nil gives the delivery a gate of its own.
 	Gate    *Gate
 	Options Options
-	// OnFirstShown, if set, is called once, as soon as some answer text is
-	// visible to the user, so the gateway can record that the answer was
-	// shown. It is called from the delivery's worker (or from Finish's
-	// caller when nothing was shown before) and must not block.
-	OnFirstShown func()
+	// BeforeShown, if set, is called once, just before the first call
+	// that puts answer text into a message the user keeps (a draft, which
+	// vanishes, does not count), so that the gateway records the answer as
+	// shown before it is: a crash during that call then cannot make the
+	// turn run, and answer, twice. It is called from the delivery's worker
+	// or from Finish's caller, and may block for a journal write.
+	BeforeShown func()
 }
 
 // Outcome tells how a delivery went, for the journal and metrics.

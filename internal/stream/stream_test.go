@@ -334,7 +334,7 @@ func TestToolStatusBeforeAnyText(t *testing.T) {
 		fake := streamtest.New(testCaps())
 		shown := make(chan struct{}, 1)
 		d := stream.Start(context.Background(), stream.Params{Adapter: fake, Target: target,
-			Options: testOptions(), OnFirstShown: func() { shown <- struct{}{} }})
+			Options: testOptions(), BeforeShown: func() { shown <- struct{}{} }})
 		d.Handle(agent.Event{Kind: agent.EventTool, Tool: &agent.ToolProgress{Tool: "web_search", Emoji: "🔍", Label: "searching the web", Status: "running"}})
 		awaitShown(t, fake, "🔍 searching the web…")
 		select {
@@ -791,28 +791,61 @@ func TestTypingWhileStreamingIsOff(t *testing.T) {
 	})
 }
 
-func TestOnFirstShownCalledOnce(t *testing.T) {
+// BeforeShown is called once, before the first call that puts answer text
+// in a message, while that call has not reached the platform yet.
+func TestBeforeShownCalledOnceBeforeTheText(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fake := streamtest.New(testCaps())
 		var calls atomic.Int32
-		shown := make(chan struct{})
+		fake.Hook = func(c streamtest.Call) error {
+			if (c.Kind == "send" || c.Kind == "edit") && calls.Load() == 0 {
+				t.Errorf("%s %q before BeforeShown", c.Kind, c.Text)
+			}
+			return nil
+		}
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		d := stream.Start(ctx, stream.Params{Adapter: fake, Target: target, Options: testOptions(), OnFirstShown: func() {
-			if calls.Add(1) == 1 {
-				close(shown)
-			}
+		d := stream.Start(ctx, stream.Params{Adapter: fake, Target: target, Options: testOptions(), BeforeShown: func() {
+			calls.Add(1)
 		}})
-		feed(d, "Hello, world!", 3)
-		select {
-		case <-shown:
-		case <-time.After(patience):
-			t.Fatal("OnFirstShown was not called")
-		}
+		feedShowing(t, fake, d, "Hello, world!", 3)
 		feed(d, " More text.", 3)
 		finish(t, d, "Hello, world! More text.")
 		if n := calls.Load(); n != 1 {
-			t.Errorf("OnFirstShown called %d times", n)
+			t.Errorf("BeforeShown called %d times", n)
+		}
+	})
+}
+
+// Drafts vanish: showing them is not showing the answer, which is first
+// kept by the final message.
+func TestBeforeShownWaitsForTheFinalMessageAfterDrafts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		caps := testCaps()
+		caps.Draft = true
+		fake := streamtest.New(caps)
+		o := testOptions()
+		o.Transport = "auto"
+		var before atomic.Int32
+		fake.Hook = func(c streamtest.Call) error {
+			if c.Kind == "send" && before.Load() != 1 {
+				t.Errorf("the final send came with BeforeShown called %d times", before.Load())
+			}
+			if c.Kind == "draft" && before.Load() != 0 {
+				t.Errorf("BeforeShown called before a draft")
+			}
+			return nil
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		d := stream.Start(ctx, stream.Params{Adapter: fake, Target: target, Options: o, BeforeShown: func() { before.Add(1) }})
+		feedShowing(t, fake, d, "A draft that grows for a while.", 4)
+		finish(t, d, "A draft that grows for a while.")
+		if n := count(fake.Calls(), "draft"); n == 0 {
+			t.Fatal("no draft was shown: the test tested nothing")
+		}
+		if n := before.Load(); n != 1 {
+			t.Errorf("BeforeShown called %d times", n)
 		}
 	})
 }

@@ -18,12 +18,29 @@ const (
 	NothingToStop        = "Nothing to stop: no answer is being written."
 	Stopped              = "⏹ Stopped."
 	ShutdownNotice       = "⚠️ Herald is shutting down; the answer was cut short. Please send your message again in a moment."
-	InterruptedByRestart = "⚠️ Herald restarted while answering your message; the answer was cut short. Please send it again."
 	// CannotDecrypt tells the sender of an encrypted message that could
 	// not be decrypted that it was not answered.
 	CannotDecrypt = "🔒 I could not decrypt your last message, so I cannot answer it. Please send it again; " +
 		"if this keeps happening, my operator should check Herald's log."
 )
+
+// InterruptedByRestart tells the user that a restart cut short the answer
+// to their message, which it quotes (its first line, up to 60 characters),
+// so that the notice says which message it is about on every platform,
+// whether or not the platform links it to the message.
+func InterruptedByRestart(message string) string {
+	quote, _, cut := strings.Cut(strings.TrimSpace(message), "\n")
+	if r := []rune(quote); len(r) > 60 {
+		quote, cut = string(r[:60]), true
+	}
+	if cut {
+		quote = strings.TrimSpace(quote) + "…"
+	}
+	if quote == "" {
+		return "⚠️ Herald restarted while answering your message; the answer was cut short. Please send it again."
+	}
+	return fmt.Sprintf("⚠️ Herald restarted while answering your message “%s”; the answer was cut short. Please send it again.", quote)
+}
 
 // Help lists the commands (chat.Commands), for /help.
 func Help() string {
