@@ -283,11 +283,11 @@ func (r *Runner) startDelivery(a platform.Adapter, t chat.Target, beforeShown fu
 	}
 	gate, done := r.gates.For(a.Name(), t.ChatID, a.Caps(t).Budgets)
 	return stream.Start(r.sendCtx, stream.Params{
-		Adapter:      a,
-		Target:       t,
-		Gate:         gate,
-		Options:      opts,
-		BeforeShown:  beforeShown,
+		Adapter:     a,
+		Target:      t,
+		Gate:        gate,
+		Options:     opts,
+		BeforeShown: beforeShown,
 	}), done
 }
 

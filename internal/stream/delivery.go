@@ -24,14 +24,14 @@ import (
 // and it ends when it has to wait, so an answer between two updates holds no
 // goroutine (a gateway streams thousands at once).
 type Delivery struct {
-	ad           platform.Adapter
-	statuser     platform.Statuser // nil where the status line goes into the text
-	target       chat.Target
-	gate         *Gate
-	shape        shape
-	opts         Options
-	beforeShown  func()
-	ctx          context.Context
+	ad          platform.Adapter
+	statuser    platform.Statuser // nil where the status line goes into the text
+	target      chat.Target
+	gate        *Gate
+	shape       shape
+	opts        Options
+	beforeShown func()
+	ctx         context.Context
 
 	mu        sync.Mutex
 	text      strings.Builder // the answer so far, thinking included
@@ -53,7 +53,7 @@ type Delivery struct {
 	draftID int64
 	shown   bool
 	kept    bool // answer text went, or is going, into a message the user keeps
-	lastLen int // visible characters at the last update
+	lastLen int  // visible characters at the last update
 	// checkedRaw is the length of text, thinking included, when it was
 	// last planned or shown, and checkedGrowth the visible growth since
 	// the last update counted then: the base of step's cheap test.
@@ -84,17 +84,17 @@ func Start(ctx context.Context, p Params) *Delivery {
 		statuser = nil // not in this chat
 	}
 	d := &Delivery{
-		ad:           p.Adapter,
-		statuser:     statuser,
-		target:       p.Target,
-		gate:         gate,
-		shape:        newShape(caps, o, statuser != nil),
-		opts:         o,
-		beforeShown:  p.BeforeShown,
-		ctx:          ctx,
-		stop:         make(chan struct{}),
-		mode:         chooseMode(o, caps),
-		draftID:      rand.Int64N(1<<62) + 1,
+		ad:          p.Adapter,
+		statuser:    statuser,
+		target:      p.Target,
+		gate:        gate,
+		shape:       newShape(caps, o, statuser != nil),
+		opts:        o,
+		beforeShown: p.BeforeShown,
+		ctx:         ctx,
+		stop:        make(chan struct{}),
+		mode:        chooseMode(o, caps),
+		draftID:     rand.Int64N(1<<62) + 1,
 	}
 	d.timer = time.AfterFunc(time.Hour, d.kick)
 	d.timer.Stop()

@@ -13,11 +13,11 @@ import (
 
 // Answers to the gateway's commands and its notices.
 const (
-	NewSession           = "✨ New conversation started."
-	NewSessionFailed     = "⚠️ Could not start a new conversation: the state store failed."
-	NothingToStop        = "Nothing to stop: no answer is being written."
-	Stopped              = "⏹ Stopped."
-	ShutdownNotice       = "⚠️ Herald is shutting down; the answer was cut short. Please send your message again in a moment."
+	NewSession       = "✨ New conversation started."
+	NewSessionFailed = "⚠️ Could not start a new conversation: the state store failed."
+	NothingToStop    = "Nothing to stop: no answer is being written."
+	Stopped          = "⏹ Stopped."
+	ShutdownNotice   = "⚠️ Herald is shutting down; the answer was cut short. Please send your message again in a moment."
 	// CannotDecrypt tells the sender of an encrypted message that could
 	// not be decrypted that it was not answered.
 	CannotDecrypt = "🔒 I could not decrypt your last message, so I cannot answer it. Please send it again; " +

@@ -33,8 +33,8 @@ func TestMenuEntry(t *testing.T) {
 
 func TestInterruptedByRestartQuotesTheMessage(t *testing.T) {
 	for in, want := range map[string]string{
-		"what is the weather?": "⚠️ Herald restarted while answering your message “what is the weather?”; the answer was cut short. Please send it again.",
-		"first line\nsecond":   "⚠️ Herald restarted while answering your message “first line…”; the answer was cut short. Please send it again.",
+		"what is the weather?":  "⚠️ Herald restarted while answering your message “what is the weather?”; the answer was cut short. Please send it again.",
+		"first line\nsecond":    "⚠️ Herald restarted while answering your message “first line…”; the answer was cut short. Please send it again.",
 		strings.Repeat("ä", 70): "⚠️ Herald restarted while answering your message “" + strings.Repeat("ä", 60) + "…”; the answer was cut short. Please send it again.",
 		"  ":                    "⚠️ Herald restarted while answering your message; the answer was cut short. Please send it again.",
 	} {
