@@ -4,7 +4,7 @@ TAGS    := goolm
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build test deps fmt-check vet staticcheck unit fuzz bench bench-short bench-sse demo sim readme clean
+.PHONY: build test deps fmt-check vet staticcheck unit fuzz bench bench-short bench-sse crash demo sim readme clean
 
 # A static binary: no cgo.
 build:
@@ -49,6 +49,11 @@ fuzz:
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzClient -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/httpserve/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzRenderHTML -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/platform/telegram/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzRender -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/platform/slack/
+
+# The crash run: the real binary killed 100 times over 400 messages (see
+# test/crash); it prints what became of every message.
+crash:
+	$(GO) test -tags $(TAGS) -count=1 -v -timeout 30m -run TestCrash ./test/crash/ -crash.kills=100 -crash.messages=400
 
 # End-to-end benchmarks (some minutes): bench/results/report.md and latency.svg/.png.
 bench:

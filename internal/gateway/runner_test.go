@@ -495,28 +495,35 @@ func TestCrashAfterTextShownGetsOneNotice(t *testing.T) {
 	})
 }
 
-// killWhen kills the process inside the first platform call whose text
-// satisfies cond, after the chat shows it and before the runner hears
-// back: the platform and the journal take nothing more. wait is closed
-// once the runner is gone.
-func (h *harness) killWhen(cond func(text string) bool) (wait func()) {
+// killing makes a platform that kills the process inside the first call
+// whose text satisfies cond, after the chat shows it and before the runner
+// hears back: the platform takes nothing more, and wait, once the call is
+// made, closes the journal, then lets the runner go and waits until it is
+// gone. The hook is in place before the runner starts.
+func killing(cond func(text string) bool) (wrap func(*fakePlatform) platform.Adapter, wait func(*harness)) {
 	var once sync.Once
-	killed := make(chan struct{})
-	h.plat.applied = func(text string) {
-		if cond(text) {
-			once.Do(func() {
-				h.plat.kill()
-				h.store.Close()
-				close(killed)
-			})
+	killed, released := make(chan struct{}), make(chan struct{})
+	wrap = func(f *fakePlatform) platform.Adapter {
+		f.applied = func(text string) {
+			if cond(text) {
+				once.Do(func() {
+					f.kill()
+					close(killed)
+					<-released // the journal closes while the call is still in flight
+				})
+			}
 		}
+		return f
 	}
-	return func() {
+	wait = func(h *harness) {
 		<-killed
+		h.store.Close()
+		close(released)
 		h.cancel()
 		<-h.done
 		close(h.done)
 	}
+	return wrap, wait
 }
 
 // A kill inside the first call that shows answer text, after the platform
@@ -528,11 +535,11 @@ func TestKillInsideTheFirstSendGetsANoticeNotASecondAnswer(t *testing.T) {
 		opts := defaultOptions()
 		opts.ShutdownGrace = 0
 		path := filepath.Join(t.TempDir(), "state.db")
-		h := start(t, opts, &backend{answer: b.answer}, path)
-		wait := h.killWhen(func(text string) bool { return strings.Contains(text, "working on task") })
+		wrap, wait := killing(func(text string) bool { return strings.Contains(text, "working on task") })
+		h := startOn(t, opts, &backend{answer: b.answer}, path, wrap)
 		h.plat.deliver(t, dm("alice", "task", "e1"))
 		<-b.started
-		wait()
+		wait(h)
 		partial := h.plat.shown("dm-alice")
 		if len(partial) != 1 {
 			t.Fatalf("the killed run showed %q", partial)
@@ -561,9 +568,9 @@ func TestKillInsideTheRestartNoticeSendsItOnce(t *testing.T) {
 		eventually(t, "the partial answer to be shown", func() bool { return len(h.plat.shown("dm-alice")) == 1 })
 		h.crash()
 
-		h2 := start(t, opts, &backend{answer: echo}, path)
-		wait := h2.killWhen(func(text string) bool { return strings.HasPrefix(text, "⚠️ Herald restarted") })
-		wait()
+		wrap, wait := killing(func(text string) bool { return strings.HasPrefix(text, "⚠️ Herald restarted") })
+		h2 := startOn(t, opts, &backend{answer: echo}, path, wrap)
+		wait(h2)
 		if got := h2.plat.shown("dm-alice"); len(got) != 1 {
 			t.Fatalf("the second run showed %q, want the notice", got)
 		}

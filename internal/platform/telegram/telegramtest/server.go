@@ -60,6 +60,10 @@ type Options struct {
 	// Listener, when set, is where the server listens instead of a
 	// loopback port: a memnet listener, for a test in a synctest bubble.
 	Listener net.Listener
+	// Applied, when set, is told of every sendMessage, editMessageText
+	// and sendMessageDraft the chat shows, before the answer goes back:
+	// a crash test kills the client there, inside the call.
+	Applied func(method string, chatID int64)
 }
 
 // Flood is a set of flood limits, as token buckets: one per chat, one more
@@ -618,7 +622,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case "getfile":
 		result, aerr = s.getFile(p)
 	case "sendmessage", "editmessagetext", "sendmessagedraft", "deletemessage", "sendchataction":
-		result, aerr = s.chatMethod(canonical(method), p)
+		method = canonical(method)
+		result, aerr = s.chatMethod(method, p)
+		if applied := s.opts.Applied; aerr == nil && applied != nil && method != "deleteMessage" && method != "sendChatAction" {
+			chatID, _ := strconv.ParseInt(p["chat_id"], 10, 64)
+			applied(method, chatID)
+		}
 	default:
 		s.record(Call{Method: method, Params: p, Status: 404, Description: "Not Found"})
 		writeJSON(w, http.StatusNotFound, response{ErrorCode: 404, Description: "Not Found"})

@@ -1,0 +1,434 @@
+// Package crash drives the real herald binary, built as make build builds
+// it, through the fake Telegram Bot API with the Hermes API simulator as
+// the agent, killing it with SIGKILL at random moments and inside platform
+// calls, restarting it at once on the same HERALD_HOME, and classifies what
+// became of every message: answered exactly once, cut short with one
+// notice, lost, or answered twice.
+//
+// It runs with make crash (100 kills over 400 messages); go test skips it
+// unless -crash.kills is set.
+package crash
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/herald-chat/herald/internal/platform/telegram/telegramtest"
+	"github.com/herald-chat/herald/internal/sim"
+	"github.com/herald-chat/herald/internal/texts"
+)
+
+var (
+	kills    = flag.Int("crash.kills", 0, "how many times to kill the gateway; 0 skips the test (make crash sets it)")
+	messages = flag.Int("crash.messages", 400, "how many messages to send")
+	inCall   = flag.Float64("crash.incall", 0.5, "the share of kills made inside a platform call")
+)
+
+// The people and chats of the run: four private chats and a group where
+// the bot is mentioned.
+var (
+	users = []telegramtest.User{
+		{ID: 1001, FirstName: "Alice", Username: "alice"},
+		{ID: 1002, FirstName: "Bob", Username: "bob"},
+		{ID: 1003, FirstName: "Carol", Username: "carol"},
+		{ID: 1004, FirstName: "Dan", Username: "dan"},
+	}
+	group = telegramtest.Chat{ID: -1001000000001, Type: telegramtest.Supergroup, Title: "Team"}
+)
+
+// sent is one message of the run: its own words, the text sent (with the
+// mention in the group) and its chat.
+type sent struct {
+	text, asText string
+	chat         int64
+}
+
+func TestCrash(t *testing.T) {
+	if *kills == 0 {
+		t.Skip("the crash run is make crash's (go test -crash.kills=N)")
+	}
+	bin := build(t)
+	r := &run{t: t}
+	r.tg = telegramtest.NewServer(telegramtest.Options{Token: "123456789:AAEcrashTestTokenForTheHeraldBinary",
+		Flood: &telegramtest.DocumentedFlood, Applied: r.applied})
+	t.Cleanup(r.tg.Close)
+	for _, u := range users {
+		r.tg.AddChat(telegramtest.Chat{ID: u.ID, Type: telegramtest.Private, FirstName: u.FirstName, Username: u.Username})
+	}
+	r.tg.AddChat(group)
+	r.asked = map[string]int{}
+	agent := httptest.NewServer(r.counting(sim.New(sim.Options{AllowSessionWithoutKey: true,
+		FirstTokenDelay: 200 * time.Millisecond, TokensPerSecond: 60, AnswerTokens: 30})))
+	t.Cleanup(agent.Close)
+
+	// The state outlives the test too, for a failure's post-mortem.
+	home, err := os.MkdirTemp("", "herald-crash-home-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every message is answered: a new one waits for the answer before it
+	// rather than interrupting it.
+	if err := os.WriteFile(filepath.Join(home, "config.yaml"), []byte("display:\n  busy_input_mode: queue\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The gateway's log outlives the test, for a failure's post-mortem.
+	logf, err := os.CreateTemp("", "herald-crash-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	var allowed []string
+	for _, u := range users {
+		allowed = append(allowed, strconv.FormatInt(u.ID, 10))
+	}
+	r.gw = &gateway{bin: bin, log: logf, env: append(os.Environ(),
+		"HERALD_HOME="+home,
+		"HERALD_HTTP_ADDR="+freeAddr(t),
+		"HERALD_LOG_LEVEL=debug",
+		"GATEWAY_PROXY_URL="+agent.URL,
+		"TELEGRAM_BOT_TOKEN="+r.tg.Token,
+		"TELEGRAM_BASE_URL="+r.tg.URL,
+		"TELEGRAM_ALLOWED_USERS="+strings.Join(allowed, ","),
+	)}
+	r.supervise()
+
+	// Messages at a steady rate while the killer strikes.
+	duration := time.Duration(*kills) * 700 * time.Millisecond
+	every := duration / time.Duration(*messages)
+	var wg sync.WaitGroup
+	wg.Go(r.kill)
+	var all []sent
+	for i := range *messages {
+		u := users[i%len(users)]
+		m := sent{text: fmt.Sprintf("m%d", i), chat: u.ID}
+		m.asText = m.text
+		if i%5 == 4 {
+			m.chat, m.asText = group.ID, "@herald_bot "+m.text
+			r.tg.Inject(telegramtest.Incoming{Chat: group, From: u, Text: m.asText})
+		} else {
+			r.tg.Inject(telegramtest.Incoming{Chat: telegramtest.Chat{ID: u.ID, Type: telegramtest.Private, FirstName: u.FirstName, Username: u.Username}, From: u, Text: m.asText})
+		}
+		all = append(all, m)
+		time.Sleep(every)
+	}
+	wg.Wait()
+
+	// Let the last one settle every message, or go quiet, then stop it.
+	r.quiet(all, 10*time.Second, 2*time.Minute)
+	r.gw.stop()
+
+	f := r.classify(all)
+	t.Logf("%d messages, %d kills (%d inside a platform call): %d answered once, %d cut short with one notice, %d lost (%d of them cut short without a notice), %d doubled, %d extra notices; the agent was asked %d times (%d re-runs)",
+		len(all), r.killed.Load(), r.killedInCall.Load(), f.once, f.noticed, len(f.lost)+len(f.cut), len(f.cut), len(f.doubled), len(f.extraNotices), f.asked, f.asked-len(all))
+	for _, m := range f.lost {
+		t.Errorf("lost: %s", m)
+	}
+	for _, m := range f.cut {
+		t.Errorf("cut short without a notice: %s", m)
+	}
+	for _, m := range f.doubled {
+		t.Errorf("doubled: %s", m)
+	}
+	for _, m := range f.extraNotices {
+		t.Errorf("an answer and a notice: %s", m)
+	}
+	if !t.Failed() {
+		os.RemoveAll(home)
+		os.Remove(logf.Name())
+	} else {
+		for _, c := range append([]int64{group.ID}, users[0].ID) {
+			for _, m := range r.tg.Messages(c) {
+				fmt.Fprintf(logf, "CHAT %d bot=%v reply_to=%d: %q\n", c, m.FromBot, m.ReplyTo, m.Text)
+			}
+			for _, call := range r.tg.CallsTo(c) {
+				fmt.Fprintf(logf, "CALL %d %s %s %d %s\n", c, call.At.Format("15:04:05.000"), call.Method, call.Status, call.Description)
+			}
+		}
+		t.Logf("the gateway's log: %s; its HERALD_HOME: %s", logf.Name(), home)
+	}
+}
+
+// run is one crash run's world.
+type run struct {
+	t  *testing.T
+	tg *telegramtest.Server
+	gw *gateway
+
+	armed        atomic.Bool // the next applied platform call kills the gateway
+	killed       atomic.Int64
+	killedInCall atomic.Int64
+
+	mu    sync.Mutex
+	asked map[string]int // message → times the agent was asked
+}
+
+// applied is the fake's hook inside a platform call: armed, it kills the
+// gateway before the answer goes back.
+func (r *run) applied(method string, _ int64) {
+	if method == "sendMessageDraft" || !r.armed.CompareAndSwap(true, false) {
+		return
+	}
+	r.killedInCall.Add(1)
+	r.gw.kill()
+}
+
+// kill sends the kills: some at once, some inside the next platform call,
+// each after a random pause (of up to 1.4 s: during start-up too).
+func (r *run) kill() {
+	for range *kills {
+		time.Sleep(time.Duration(rand.Int64N(int64(1400 * time.Millisecond))))
+		if rand.Float64() < *inCall {
+			r.armed.Store(true)
+			for deadline := time.Now().Add(5 * time.Second); r.armed.Load(); time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) && r.armed.CompareAndSwap(true, false) {
+					r.gw.kill() // no call came: a kill at once instead
+				}
+			}
+		} else {
+			r.gw.kill()
+		}
+		r.killed.Add(1)
+	}
+}
+
+// supervise starts the gateway and restarts it at once whenever it dies,
+// until it is stopped.
+func (r *run) supervise() {
+	r.gw.start(r.t)
+	go func() {
+		for {
+			if !r.gw.waitExit() {
+				return // stopped
+			}
+			r.gw.start(r.t)
+		}
+	}()
+}
+
+// counting counts the turns the agent is asked for, by the user's message.
+func (r *run) counting(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/v1/chat/completions" {
+			body, _ := io.ReadAll(req.Body)
+			req.Body = io.NopCloser(bytes.NewReader(body))
+			var chat struct {
+				Messages []struct {
+					Role    string `json:"role"`
+					Content string `json:"content"`
+				} `json:"messages"`
+			}
+			if json.Unmarshal(body, &chat) == nil && len(chat.Messages) > 0 {
+				last := chat.Messages[len(chat.Messages)-1].Content
+				r.mu.Lock()
+				r.asked[strings.TrimPrefix(last, "@herald_bot ")]++
+				r.mu.Unlock()
+			}
+		}
+		next.ServeHTTP(w, req)
+	})
+}
+
+// outcome is what became of one message, from what its chat shows.
+type outcome struct {
+	complete, partial, notices int
+}
+
+// outcomeOf reads a message's fate in its chat: the simulator's answer
+// quotes the message; a complete answer ends with its last word, a partial
+// one with the cursor; a notice quotes it too.
+func (r *run) outcomeOf(m sent, msgs []telegramtest.Msg) outcome {
+	var o outcome
+	quotes := func(text string) bool {
+		return strings.Contains(text, `You said: "`+m.text+`"`) || strings.Contains(text, `You said: "`+m.asText+`"`)
+	}
+	for _, b := range msgs {
+		switch {
+		case !b.FromBot:
+		case quotes(b.Text) && (strings.HasSuffix(strings.TrimSpace(b.Text), "▉") || strings.Contains(b.Text, texts.ShutdownNotice)):
+			o.partial++
+		case quotes(b.Text):
+			o.complete++
+		case b.Text == texts.InterruptedByRestart(m.text) || b.Text == texts.InterruptedByRestart(m.asText):
+			o.notices++
+		}
+	}
+	return o
+}
+
+// quiet waits until every message has its answer or its notice, or the
+// fake has seen no call for idle (what is left will not come), or max.
+func (r *run) quiet(all []sent, idle, max time.Duration) {
+	deadline := time.Now().Add(max)
+	calls, since := len(r.tg.Calls()), time.Now()
+	for !r.settled(all) && time.Now().Before(deadline) && time.Since(since) < idle {
+		time.Sleep(200 * time.Millisecond)
+		if n := len(r.tg.Calls()); n != calls {
+			calls, since = n, time.Now()
+		}
+	}
+}
+
+// settled tells whether every message has its answer or its notice.
+func (r *run) settled(all []sent) bool {
+	byChat := map[int64][]telegramtest.Msg{}
+	for _, m := range all {
+		msgs, ok := byChat[m.chat]
+		if !ok {
+			msgs = r.tg.Messages(m.chat)
+			byChat[m.chat] = msgs
+		}
+		if o := r.outcomeOf(m, msgs); o.complete == 0 && o.notices == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// figures are a run's results.
+type figures struct {
+	once, noticed, asked             int
+	lost, cut, doubled, extraNotices []string
+}
+
+func (r *run) classify(all []sent) figures {
+	var f figures
+	byChat := map[int64][]telegramtest.Msg{}
+	for _, m := range all {
+		msgs, ok := byChat[m.chat]
+		if !ok {
+			msgs = r.tg.Messages(m.chat)
+			byChat[m.chat] = msgs
+		}
+		o := r.outcomeOf(m, msgs)
+		desc := fmt.Sprintf("%s in chat %d: %d complete, %d partial, %d notices", m.text, m.chat, o.complete, o.partial, o.notices)
+		switch {
+		case o.complete > 1 || o.notices > 1 || (o.complete == 1 && o.partial > 0):
+			f.doubled = append(f.doubled, desc)
+		case o.complete == 1 && o.notices == 1:
+			f.extraNotices = append(f.extraNotices, desc)
+		case o.complete == 1:
+			f.once++
+		case o.notices == 1:
+			f.noticed++
+		case o.partial > 0:
+			f.cut = append(f.cut, desc)
+		default:
+			f.lost = append(f.lost, desc)
+		}
+		r.mu.Lock()
+		f.asked += r.asked[m.text]
+		r.mu.Unlock()
+	}
+	return f
+}
+
+// gateway is the herald binary, run again and again.
+type gateway struct {
+	bin string
+	env []string
+	log io.Writer
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	stopped bool
+}
+
+func (g *gateway) start(t *testing.T) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stopped {
+		return
+	}
+	cmd := exec.Command(g.bin, "run")
+	cmd.Env = g.env
+	cmd.Stdout, cmd.Stderr = g.log, g.log
+	if err := cmd.Start(); err != nil {
+		t.Errorf("starting herald: %v", err)
+		g.stopped = true
+		return
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	g.cmd, g.exited = cmd, exited
+}
+
+// kill sends SIGKILL and waits until the process is gone.
+func (g *gateway) kill() {
+	g.mu.Lock()
+	cmd, exited := g.cmd, g.exited
+	g.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-exited
+}
+
+// waitExit waits until the running process ends, and reports whether the
+// gateway is to be started again.
+func (g *gateway) waitExit() bool {
+	g.mu.Lock()
+	exited := g.exited
+	g.mu.Unlock()
+	<-exited
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return !g.stopped
+}
+
+// stop ends the gateway with SIGTERM, as an operator would, and keeps it
+// from being started again.
+func (g *gateway) stop() {
+	g.mu.Lock()
+	g.stopped = true
+	cmd, exited := g.cmd, g.exited
+	g.mu.Unlock()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+}
+
+// build builds herald as make build does: static, without cgo.
+func build(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "herald")
+	cmd := exec.Command("go", "build", "-tags", "goolm", "-o", bin, "../../cmd/herald")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building herald: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// freeAddr is a loopback address with a free port.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
