@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -74,7 +75,7 @@ func TestCrash(t *testing.T) {
 	}
 	r.tg.AddChat(group)
 	r.asked = map[string]int{}
-	agent := httptest.NewServer(r.counting(sim.New(sim.Options{AllowSessionWithoutKey: true,
+	agent := httptest.NewServer(r.counting(sim.New(sim.Options{AllowSessionWithoutKey: true, Logger: slog.New(slog.DiscardHandler),
 		FirstTokenDelay: 200 * time.Millisecond, TokensPerSecond: 60, AnswerTokens: 30})))
 	t.Cleanup(agent.Close)
 
