@@ -21,9 +21,10 @@ type fakePlatform struct {
 	name  string
 	ready chan struct{}
 
-	// applied, if set, is told of every send and edit once the chat shows
-	// it and before the caller hears back: a test kills the process there.
-	applied func(text string)
+	// call, if set, is told of every send and edit as it reaches the
+	// platform (applied false) and once the chat shows it, before the
+	// caller hears back (applied true): a test kills the process there.
+	call func(text string, applied bool)
 
 	mu       sync.Mutex
 	dead     bool // a killed process sends nothing
@@ -55,6 +56,7 @@ func (f *fakePlatform) Run(ctx context.Context, h platform.Handler) error {
 func (f *fakePlatform) Ready() <-chan struct{} { return f.ready }
 
 func (f *fakePlatform) Send(_ context.Context, t chat.Target, text string) (string, error) {
+	f.reach(text)
 	f.mu.Lock()
 	if f.dead {
 		f.mu.Unlock()
@@ -72,6 +74,7 @@ func (f *fakePlatform) Send(_ context.Context, t chat.Target, text string) (stri
 }
 
 func (f *fakePlatform) Edit(_ context.Context, t chat.Target, id, text string) error {
+	f.reach(text)
 	f.mu.Lock()
 	if f.dead {
 		f.mu.Unlock()
@@ -86,13 +89,20 @@ func (f *fakePlatform) Edit(_ context.Context, t chat.Target, id, text string) e
 	return f.apply(text)
 }
 
-// apply tells the applied hook of a call the chat shows; a process killed
+// reach tells the call hook of a call reaching the platform.
+func (f *fakePlatform) reach(text string) {
+	if f.call != nil {
+		f.call(text, false)
+	}
+}
+
+// apply tells the call hook of a call the chat shows; a process killed
 // there hears nothing back.
 func (f *fakePlatform) apply(text string) error {
-	if f.applied == nil {
+	if f.call == nil {
 		return nil
 	}
-	f.applied(text)
+	f.call(text, true)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.dead {

@@ -325,25 +325,6 @@ func (r *Runner) replyAsync(a platform.Adapter, turn store.Turn, compose func(ct
 	}()
 }
 
-// notifyRestart tells the user that a restart cut the answer to a message
-// short, naming the message. The turn is settled first: a crash while the
-// notice goes out leaves the notice unsent rather than sent twice.
-func (r *Runner) notifyRestart(a platform.Adapter, turn store.Turn) {
-	r.finishTurn(turn, store.Delivered, "cut short by a restart")
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closing {
-		return
-	}
-	r.work.Add(1)
-	go func() {
-		defer r.work.Done()
-		if err := r.reply(a, turn.Inbound.AnswerTarget(), texts.InterruptedByRestart(turn.Inbound.Text)); err != nil {
-			r.log.Error("sending the restart notice failed", "turn", turn.ID, "error", err)
-		}
-	}()
-}
-
 // resume takes up the turns a previous run left unfinished, in order, once
 // their platform is connected: one that showed nothing yet runs again; one
 // cut off mid-answer gets a notice, so nothing is answered twice and nothing
@@ -377,7 +358,9 @@ func (r *Runner) resume(pending []store.Turn) {
 			for _, turn := range turns {
 				if turn.Shown {
 					r.log.Info("telling the user an answer was cut off by a restart", "turn", turn.ID)
-					r.notifyRestart(a, turn)
+					// Settled once the notice is out: a kill before that
+					// sends it again rather than never.
+					r.replyAsync(a, turn, func(context.Context) string { return texts.InterruptedByRestart(turn.Inbound.Text) })
 					continue
 				}
 				r.log.Info("resuming a turn left unfinished", "turn", turn.ID)
