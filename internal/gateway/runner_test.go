@@ -466,21 +466,27 @@ func TestCrashBeforeAnythingShownIsResumedOnce(t *testing.T) {
 	})
 }
 
+// crashMidAnswer runs alice's "task" until its partial answer is shown,
+// then crashes, and returns the options and journal to restart with.
+func crashMidAnswer(t *testing.T) (Options, string) {
+	b := newBlocking()
+	opts := defaultOptions()
+	opts.ShutdownGrace = 0
+	path := filepath.Join(t.TempDir(), "state.db")
+	h := start(t, opts, &backend{answer: b.answer}, path)
+	h.plat.deliver(t, dm("alice", "task", "e1"))
+	<-b.started
+	eventually(t, "the partial answer to be shown and journalled", func() bool {
+		turns := h.pending()
+		return len(h.plat.shown("dm-alice")) == 1 && len(turns) == 1 && turns[0].Shown
+	})
+	h.crash()
+	return opts, path
+}
+
 func TestCrashAfterTextShownGetsOneNotice(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := newBlocking()
-		opts := defaultOptions()
-		opts.ShutdownGrace = 0
-		path := filepath.Join(t.TempDir(), "state.db")
-		h := start(t, opts, &backend{answer: b.answer}, path)
-		h.plat.deliver(t, dm("alice", "task", "e1"))
-		<-b.started
-		eventually(t, "the partial answer to be shown and journalled", func() bool {
-			turns := h.pending()
-			return len(h.plat.shown("dm-alice")) == 1 && len(turns) == 1 && turns[0].Shown
-		})
-		h.crash()
-
+		opts, path := crashMidAnswer(t)
 		h2 := start(t, opts, &backend{answer: echo}, path)
 		h2.finalIs("dm-alice", texts.InterruptedByRestart("task"))
 		h2.allSettled()
@@ -562,16 +568,7 @@ func TestKillInsideTheFirstSendGetsANoticeNotASecondAnswer(t *testing.T) {
 // lost; see test/crash for how often.)
 func TestKillBeforeTheRestartNoticeIsShownSendsItOnTheNextStart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := newBlocking()
-		opts := defaultOptions()
-		opts.ShutdownGrace = 0
-		path := filepath.Join(t.TempDir(), "state.db")
-		h := start(t, opts, &backend{answer: b.answer}, path)
-		h.plat.deliver(t, dm("alice", "task", "e1"))
-		<-b.started
-		eventually(t, "the partial answer to be shown", func() bool { return len(h.plat.shown("dm-alice")) == 1 })
-		h.crash()
-
+		opts, path := crashMidAnswer(t)
 		notice := texts.InterruptedByRestart("task")
 		wrap, wait := killing(false, func(text string) bool { return text == notice })
 		h2 := startOn(t, opts, &backend{answer: echo}, path, wrap)

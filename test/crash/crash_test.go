@@ -286,16 +286,25 @@ func (r *run) quiet(all []sent, idle, max time.Duration) {
 	}
 }
 
-// settled tells whether every message has its answer or its notice.
-func (r *run) settled(all []sent) bool {
+// outcomes are what became of each message, in order.
+func (r *run) outcomes(all []sent) []outcome {
 	byChat := map[int64][]telegramtest.Msg{}
-	for _, m := range all {
+	out := make([]outcome, len(all))
+	for i, m := range all {
 		msgs, ok := byChat[m.chat]
 		if !ok {
 			msgs = r.tg.Messages(m.chat)
 			byChat[m.chat] = msgs
 		}
-		if o := r.outcomeOf(m, msgs); o.complete == 0 && o.notices == 0 {
+		out[i] = r.outcomeOf(m, msgs)
+	}
+	return out
+}
+
+// settled tells whether every message has its answer or its notice.
+func (r *run) settled(all []sent) bool {
+	for _, o := range r.outcomes(all) {
+		if o.complete == 0 && o.notices == 0 {
 			return false
 		}
 	}
@@ -310,14 +319,8 @@ type figures struct {
 
 func (r *run) classify(all []sent) figures {
 	var f figures
-	byChat := map[int64][]telegramtest.Msg{}
-	for _, m := range all {
-		msgs, ok := byChat[m.chat]
-		if !ok {
-			msgs = r.tg.Messages(m.chat)
-			byChat[m.chat] = msgs
-		}
-		o := r.outcomeOf(m, msgs)
+	for i, o := range r.outcomes(all) {
+		m := all[i]
 		desc := fmt.Sprintf("%s in chat %d: %d complete, %d partial, %d notices", m.text, m.chat, o.complete, o.partial, o.notices)
 		switch {
 		case o.complete > 1 || o.notices > 1 || (o.complete == 1 && o.partial > 0):

@@ -1,9 +1,7 @@
 package discord
 
 import (
-	"context"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -69,12 +67,7 @@ func newWorld(t *testing.T, opts discordtest.Options) *world {
 			t.Errorf("%s %s at %s: over a rate limit or during a penalty", c.Method, c.Path, c.At.Format("15:04:05.000"))
 		}
 	})
-	var err error
-	w.st, err = sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.st.Close() })
+	w.st = platformtest.Store(t)
 	return w
 }
 
@@ -116,11 +109,7 @@ func (w *world) start(backend agent.Backend, opts Options) *platformtest.Gateway
 // server's state changes.
 func (w *world) waitFor(what string, cond func() bool) {
 	w.t.Helper()
-	ctx, cancel := context.WithTimeout(w.t.Context(), waitTimeout)
-	defer cancel()
-	if err := w.srv.WaitFor(ctx, cond); err != nil {
-		w.t.Fatalf("waiting for %s: %v", what, err)
-	}
+	platformtest.WaitFor(w.t, w.srv, waitTimeout, what, cond)
 }
 
 // waitAnswer waits until the channel's last bot message is the final

@@ -6,9 +6,12 @@ package platformtest
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/herald-chat/herald/internal/store/sqlite"
 
 	"github.com/herald-chat/herald/internal/agent/hermes"
 	"github.com/herald-chat/herald/internal/memnet"
@@ -210,6 +213,34 @@ func (c *Counting) Final(message string) (string, bool) {
 	defer c.mu.Unlock()
 	res, ok := c.results[message]
 	return format.StripThinking(res.FinalResponse), ok
+}
+
+// Store opens a SQLite store in the test's directory, closed when the
+// test ends.
+func Store(t testing.TB) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// Waiter is a fake server whose state changes can be waited on.
+type Waiter interface {
+	WaitFor(ctx context.Context, cond func() bool) error
+}
+
+// WaitFor waits until cond holds, re-checking it whenever srv's state
+// changes, for at most timeout; the test fails saying what it waited for.
+func WaitFor(t testing.TB, srv Waiter, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	if err := srv.WaitFor(ctx, cond); err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
 }
 
 // Sim starts the Hermes API simulator on the network n, until the test

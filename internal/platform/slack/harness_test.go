@@ -1,8 +1,6 @@
 package slack
 
 import (
-	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -68,12 +66,7 @@ func newWorld(t *testing.T, opts slacktest.Options) *world {
 			t.Errorf("%s in %s at %s: over a rate limit or during a penalty", c.Method, c.Channel, c.At.Format("15:04:05.000"))
 		}
 	})
-	var err error
-	w.st, err = sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.st.Close() })
+	w.st = platformtest.Store(t)
 	return w
 }
 
@@ -109,11 +102,7 @@ func (w *world) start(backend agent.Backend, opts Options) *platformtest.Gateway
 // server's state changes.
 func (w *world) waitFor(what string, cond func() bool) {
 	w.t.Helper()
-	ctx, cancel := context.WithTimeout(w.t.Context(), waitTimeout)
-	defer cancel()
-	if err := w.srv.WaitFor(ctx, cond); err != nil {
-		w.t.Fatalf("waiting for %s: %v", what, err)
-	}
+	platformtest.WaitFor(w.t, w.srv, waitTimeout, what, cond)
 }
 
 // waitAnswer waits until the bot's last message in the channel (in the

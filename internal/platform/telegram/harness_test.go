@@ -3,7 +3,6 @@ package telegram
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -82,15 +81,7 @@ func newPlainServer(t *testing.T) *telegramtest.Server {
 }
 
 // newStore opens a SQLite store in the test's directory.
-func newStore(t *testing.T) *sqlite.Store {
-	t.Helper()
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
+func newStore(t *testing.T) *sqlite.Store { return platformtest.Store(t) }
 
 // newSim starts the Hermes API simulator and returns it with a backend
 // talking to it.
@@ -177,11 +168,7 @@ func startGateway(t *testing.T, srv *telegramtest.Server, st *sqlite.Store, back
 // server's state changes.
 func waitFor(t *testing.T, srv *telegramtest.Server, what string, cond func() bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
-	defer cancel()
-	if err := srv.WaitFor(ctx, cond); err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
-	}
+	platformtest.WaitFor(t, srv, waitTimeout, what, cond)
 }
 
 // waitTaken waits until the adapter has confirmed an update to Telegram,
