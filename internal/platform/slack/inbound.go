@@ -76,7 +76,6 @@ func (a *Adapter) inbound(ctx context.Context, e event) (chat.Inbound, bool) {
 			Platform:  Name,
 			ChatID:    e.Channel,
 			UserID:    e.User,
-			UserName:  a.userName(ctx, e.User),
 			MessageID: e.TS,
 		},
 		Text:      plainText(strings.ReplaceAll(e.Text, mention, "")),
@@ -110,6 +109,7 @@ func (a *Adapter) inbound(ctx context.Context, e event) (chat.Inbound, bool) {
 		in.Source.ChatType, in.Source.ThreadID, to.ThreadID = chat.Thread, thread, thread
 	}
 	in.To = &to
+	in.Source.UserName = a.userName(ctx, e.User) // asked only of messages taken
 	images, notes := a.images(ctx, e.Files)
 	in.Attachments = images
 	if notes != "" {
