@@ -43,6 +43,9 @@ func TestDMIsAnsweredByPostAndUpdates(t *testing.T) {
 		if n := len(w.srv.CallsOf("chat.startStream")); n != 0 {
 			t.Errorf("%d streams started outside a thread", n)
 		}
+		if src := b.Turns()[0].Source; src.UserID != alice.ID || src.UserName == "" || src.ChatType != "dm" {
+			t.Errorf("the agent was told the message came from %+v, want alice, by name, in a DM", src)
+		}
 
 		w.srv.Inject(slacktest.Incoming{Channel: aliceDM.ID, User: alice.ID, Text: "and again"})
 		second := w.waitAnswer(b, aliceDM.ID, "", "and again")
