@@ -8,6 +8,7 @@ import (
 	"html"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -227,9 +228,7 @@ func (a *Adapter) image(ctx context.Context, f file) (chat.Attachment, error) {
 		return chat.Attachment{}, errors.New("images are turned off")
 	case f.Size > limit:
 		return chat.Attachment{}, errTooLarge
-	case !strings.HasPrefix(f.URLPrivate, "https://") && !strings.HasPrefix(f.URLPrivate, strings.TrimSuffix(a.opts.APIURL, "api/")):
-		// The token goes only to Slack's file host, or to the server that
-		// stands in for Slack's API.
+	case !a.onSlack(f.URLPrivate):
 		return chat.Attachment{}, errors.New("the file is not on Slack's servers")
 	}
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
@@ -244,6 +243,21 @@ func (a *Adapter) image(ctx context.Context, f file) (chat.Attachment, error) {
 		err = errTooLarge
 	}
 	return img, err
+}
+
+// onSlack tells whether a file's URL is on Slack's servers (https, a
+// slack.com host) or on the server that stands in for Slack's API
+// (SLACK_API_URL): the only places the bot token is sent to.
+func (a *Adapter) onSlack(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	if api, err := url.Parse(a.opts.APIURL); err == nil && u.Scheme == api.Scheme && u.Host == api.Host {
+		return true
+	}
+	host := u.Hostname()
+	return u.Scheme == "https" && (host == "slack.com" || strings.HasSuffix(host, ".slack.com"))
 }
 
 // threads are the channel threads the bot answers in, whose replies it

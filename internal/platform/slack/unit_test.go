@@ -85,3 +85,22 @@ func TestTSTime(t *testing.T) {
 		t.Errorf("tsTime of nonsense = %v, want now", got)
 	}
 }
+
+// The bot token goes only to Slack's file hosts or the configured API
+// server, whatever URL an event names.
+func TestTokenGoesOnlyToSlack(t *testing.T) {
+	a := &Adapter{opts: Options{APIURL: "http://127.0.0.1:9000/api/"}}
+	for url, want := range map[string]bool{
+		"https://files.slack.com/files-pri/T1-F1/a.png": true,
+		"https://slack.com/files-pri/T1-F1/a.png":       true,
+		"http://127.0.0.1:9000/files-pri/T1-F1/a.png":   true,
+		"http://files.slack.com/files-pri/T1-F1/a.png":  false,
+		"https://evil.example/a.png":                    false,
+		"https://slack.com.evil.example/a.png":          false,
+		"http://127.0.0.1:9001/a.png":                   false,
+	} {
+		if got := a.onSlack(url); got != want {
+			t.Errorf("onSlack(%q) = %v, want %v", url, got, want)
+		}
+	}
+}
