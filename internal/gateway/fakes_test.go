@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -126,6 +128,20 @@ func (f *fakePlatform) kill() {
 	f.mu.Lock()
 	f.dead = true
 	f.mu.Unlock()
+}
+
+// adopt takes the chats of the platform a killed process used: the
+// messages stay on the platform across restarts.
+func (f *fakePlatform) adopt(old *fakePlatform) {
+	old.mu.Lock()
+	defer old.mu.Unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.next = old.next
+	for chat, msgs := range old.messages {
+		f.messages[chat] = maps.Clone(msgs)
+		f.order[chat] = slices.Clone(old.order[chat])
+	}
 }
 
 // shown is what a chat shows, message by message.

@@ -588,6 +588,43 @@ func TestKillBeforeTheRestartNoticeIsShownSendsItOnTheNextStart(t *testing.T) {
 	})
 }
 
+// A kill inside the final edit, after the platform applied it or before:
+// the restart makes the final edits again (an edit made twice changes
+// nothing) instead of sending a notice after a complete answer, and
+// records the exchange.
+func TestKillDuringTheFinalEditIsFinishedWithoutANotice(t *testing.T) {
+	for _, applied := range []bool{true, false} {
+		t.Run(fmt.Sprintf("applied=%v", applied), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := newBlocking()
+				opts := defaultOptions()
+				opts.ShutdownGrace = 0
+				path := filepath.Join(t.TempDir(), "state.db")
+				final := "working on task, done"
+				wrap, wait := killing(applied, func(text string) bool { return text == final })
+				h := startOn(t, opts, &backend{answer: b.answer}, path, wrap)
+				h.plat.deliver(t, dm("alice", "task", "e1"))
+				<-b.started
+				eventually(t, "the partial answer to be shown", func() bool { return len(h.plat.shown("dm-alice")) == 1 })
+				close(b.release)
+				wait(h)
+
+				h2 := startOn(t, opts, &backend{answer: echo}, path, func(f *fakePlatform) platform.Adapter { f.adopt(h.plat); return f })
+				h2.allSettled()
+				if got := h2.plat.shown("dm-alice"); !reflect.DeepEqual(got, []string{final}) {
+					t.Errorf("the chat shows %q, want only the final answer", got)
+				}
+				if n := len(h2.be.turns()); n != 0 {
+					t.Errorf("the turn ran again %d times", n)
+				}
+				if entries := h2.transcript("dm-alice"); len(entries) != 2 || entries[1].Content != final {
+					t.Errorf("transcript %+v, want the exchange with the final answer", entries)
+				}
+			})
+		})
+	}
+}
+
 // A turn that showed only drafts, which vanish, is run again after a
 // crash rather than given a notice.
 func TestCrashWhileOnlyDraftsShownRunsAgain(t *testing.T) {

@@ -79,12 +79,22 @@ type ran struct {
 // until the final text is delivered.
 func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 	turn, in := j.turn, j.turn.Inbound
-	delivery, done := r.startDelivery(j.adapter, p.target, func() {
-		// Durable before the text goes out: after a crash during the call
-		// the turn gets a notice rather than a second answer.
-		if err := r.store.MarkShown(context.Background(), turn.ID); err != nil {
-			log.Error("journalling that the answer is shown failed", "error", err)
-		}
+	var out ran
+	delivery, done := r.startDelivery(j.adapter, p.target, stream.Params{
+		BeforeShown: func() {
+			// Durable before the text goes out: after a crash during the
+			// call the turn gets a notice rather than a second answer.
+			if err := r.store.MarkShown(context.Background(), turn.ID); err != nil {
+				log.Error("journalling that the answer is shown failed", "error", err)
+			}
+		},
+		BeforeFinal: func(ids []string) {
+			// After a crash during the final edits they are made again,
+			// rather than a notice sent after a complete answer.
+			if err := r.store.SetTurnFinal(context.Background(), turn.ID, store.Final{Text: out.final, MessageIDs: ids}); err != nil {
+				log.Error("journalling the final text failed", "error", err)
+			}
+		},
 	})
 	defer done()
 	r.mark(delivery, platform.TurnWorking)
@@ -102,7 +112,7 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 		}
 		delivery.Handle(ev)
 	})
-	out := ran{res: res}
+	out.res = res
 	out.final, out.outcome = r.finalText(j, res)
 	r.finish(j, delivery, p.target, &out)
 	r.metrics.Edits.Add(float64(out.delivered.Edits))
@@ -180,25 +190,30 @@ func (r *Runner) record(j *job, p prepared, out ran, log *slog.Logger) {
 		}
 		sessionID = rotated
 	}
-	shown := out.final
-	if !r.opts.KeepThinking {
-		shown = format.StripThinking(shown)
-	}
-	answer := store.Entry{Role: chat.Assistant, Content: shown, At: time.Now()}
-	if n := len(out.delivered.MessageIDs); n > 0 {
-		answer.MessageID = out.delivered.MessageIDs[n-1]
-	}
-	if err := r.store.Append(context.Background(), sessionID,
-		store.Entry{Role: chat.User, Content: in.Text, MessageID: in.Source.MessageID, At: in.Received},
-		answer); err != nil {
-		log.Error("recording the transcript failed", "error", err)
-	}
+	r.appendExchange(sessionID, in, out.final, out.delivered.MessageIDs, log)
 	if out.err != nil {
 		log.Error("delivering the answer failed", "error", out.err)
 		r.finishTurn(turn, store.Failed, out.err.Error())
 		return
 	}
 	r.finishTurn(turn, store.Delivered, errText(out.res.Err))
+}
+
+// appendExchange adds a message and the answer the chat ends with (in the
+// last of messageIDs) to a session's transcript.
+func (r *Runner) appendExchange(sessionID string, in chat.Inbound, final string, messageIDs []string, log *slog.Logger) {
+	if !r.opts.KeepThinking {
+		final = format.StripThinking(final)
+	}
+	answer := store.Entry{Role: chat.Assistant, Content: final, At: time.Now()}
+	if n := len(messageIDs); n > 0 {
+		answer.MessageID = messageIDs[n-1]
+	}
+	if err := r.store.Append(context.Background(), sessionID,
+		store.Entry{Role: chat.User, Content: in.Text, MessageID: in.Source.MessageID, At: in.Received},
+		answer); err != nil {
+		log.Error("recording the transcript failed", "error", err)
+	}
 }
 
 // finalText is what the chat shows at the end of a turn, and the outcome
@@ -274,30 +289,54 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// startDelivery begins delivering an answer to t; done gives the chat's
-// gate back once the delivery is finished.
-func (r *Runner) startDelivery(a platform.Adapter, t chat.Target, beforeShown func()) (d *stream.Delivery, done func()) {
-	opts := r.opts.Streaming
+// startDelivery begins delivering an answer to t, with p's hooks and
+// resumed messages; done gives the chat's gate back once the delivery is
+// finished.
+func (r *Runner) startDelivery(a platform.Adapter, t chat.Target, p stream.Params) (d *stream.Delivery, done func()) {
+	p.Options = r.opts.Streaming
 	if on, ok := r.opts.PlatformStreaming[a.Name()]; ok {
-		opts.Enabled = on
+		p.Options.Enabled = on
 	}
-	gate, done := r.gates.For(a.Name(), t.ChatID, a.Caps(t).Budgets)
-	return stream.Start(r.sendCtx, stream.Params{
-		Adapter:     a,
-		Target:      t,
-		Gate:        gate,
-		Options:     opts,
-		BeforeShown: beforeShown,
-	}), done
+	p.Adapter, p.Target = a, t
+	p.Gate, done = r.gates.For(a.Name(), t.ChatID, a.Caps(t).Budgets)
+	return stream.Start(r.sendCtx, p), done
 }
 
 // reply sends a short text from the gateway itself (a command's answer, a
 // notice) through the same paced delivery as answers.
 func (r *Runner) reply(a platform.Adapter, t chat.Target, text string) error {
-	d, done := r.startDelivery(a, t, nil)
+	d, done := r.startDelivery(a, t, stream.Params{})
 	defer done()
 	_, err := d.Finish(r.sendCtx, text)
 	return err
+}
+
+// refinish makes again the final edits of a turn a crash cut off during
+// its final delivery: the chat ends with the final text, edited into the
+// messages that showed the answer (an edit made twice changes nothing),
+// and no notice follows a complete answer.
+func (r *Runner) refinish(a platform.Adapter, turn store.Turn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closing {
+		return // stays in the journal; the next start finishes it
+	}
+	r.work.Add(1)
+	go func() {
+		defer r.work.Done()
+		d, done := r.startDelivery(a, turn.Inbound.AnswerTarget(), stream.Params{Resume: turn.Final.MessageIDs})
+		out, err := d.Finish(r.sendCtx, turn.Final.Text)
+		done()
+		if err != nil {
+			r.log.Error("finishing an answer a restart cut off failed", "turn", turn.ID, "error", err)
+			r.finishTurn(turn, store.Failed, err.Error())
+			return
+		}
+		if sessionID, ok, err := r.store.SessionID(context.Background(), turn.SessionKey); err == nil && ok {
+			r.appendExchange(sessionID, turn.Inbound, turn.Final.Text, out.MessageIDs, r.log.With("turn", turn.ID))
+		}
+		r.finishTurn(turn, store.Delivered, "")
+	}()
 }
 
 // replyAsync answers a journalled message with the text compose returns
@@ -356,6 +395,11 @@ func (r *Runner) resume(pending []store.Turn) {
 				return
 			}
 			for _, turn := range turns {
+				if turn.Shown && turn.Final != nil {
+					r.log.Info("finishing an answer a restart cut off during its final edits", "turn", turn.ID)
+					r.refinish(a, turn)
+					continue
+				}
 				if turn.Shown {
 					r.log.Info("telling the user an answer was cut off by a restart", "turn", turn.ID)
 					// Settled once the notice is out: a kill before that

@@ -36,10 +36,23 @@ type Turn struct {
 	Status     TurnStatus
 	// Shown is true once any answer text reached the user; a turn cut off
 	// after that is not run again, the user gets a notice instead.
-	Shown     bool
+	Shown bool
+	// Final is the final text the turn was delivering when the process
+	// stopped, and the messages it was editing into it; nil until the
+	// final delivery starts.
+	Final     *Final
 	Error     string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// Final is a turn's final text and the messages already showing the
+// answer that its delivery edits into it, recorded before the edits so
+// that after a crash they are made again (an edit is the same made twice)
+// rather than a notice sent after a complete answer.
+type Final struct {
+	Text       string   `json:"text"`
+	MessageIDs []string `json:"message_ids"`
 }
 
 // Entry is one transcript line.
@@ -71,6 +84,8 @@ type Journal interface {
 	SetTurnStatus(ctx context.Context, id int64, status TurnStatus, errText string) error
 	// MarkShown records that answer text reached the user.
 	MarkShown(ctx context.Context, id int64) error
+	// SetTurnFinal records the final text a turn is about to deliver.
+	SetTurnFinal(ctx context.Context, id int64, f Final) error
 	// PendingTurns lists turns left Received or Running, oldest first: after
 	// a crash these are resumed or answered with a notice.
 	PendingTurns(ctx context.Context) ([]Turn, error)

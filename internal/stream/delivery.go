@@ -31,6 +31,7 @@ type Delivery struct {
 	shape       shape
 	opts        Options
 	beforeShown func()
+	beforeFinal func([]string)
 	ctx         context.Context
 
 	mu        sync.Mutex
@@ -91,10 +92,17 @@ func Start(ctx context.Context, p Params) *Delivery {
 		shape:       newShape(caps, o, statuser != nil),
 		opts:        o,
 		beforeShown: p.BeforeShown,
+		beforeFinal: p.BeforeFinal,
 		ctx:         ctx,
 		stop:        make(chan struct{}),
 		mode:        chooseMode(o, caps),
 		draftID:     rand.Int64N(1<<62) + 1,
+	}
+	for _, id := range p.Resume {
+		d.screen.sealed = append(d.screen.sealed, &message{id: id, unknown: true})
+	}
+	if len(p.Resume) > 0 {
+		d.shown, d.kept = true, true // shown before the crash
 	}
 	d.timer = time.AfterFunc(time.Hour, d.kick)
 	d.timer.Stop()

@@ -69,7 +69,7 @@ func (d *Delivery) Finish(ctx context.Context, final string) (Outcome, error) {
 // What stays sealed is returned first.
 func finalTargets(s screen, f string) (sealed, targets, stale []*message) {
 	sealed = s.sealed
-	if n := len(sealed); n > 0 && !strings.HasPrefix(f, sealed[n-1].upTo) {
+	if n := len(sealed); n > 0 && (sealed[n-1].unknown || !strings.HasPrefix(f, sealed[n-1].upTo)) {
 		for _, m := range sealed {
 			if m.dead {
 				stale = append(stale, m)
@@ -109,6 +109,18 @@ func finalStep(pieces []piece, targets []*message, from int) (*op, int) {
 // deletes until the chat shows it. f is laid out once, and again only when
 // the messages it follows change.
 func (d *Delivery) finish(ctx context.Context, f string) error {
+	if d.beforeFinal != nil {
+		var ids []string
+		for _, m := range d.screen.sealed {
+			ids = append(ids, m.id)
+		}
+		if d.screen.active != nil {
+			ids = append(ids, d.screen.active.id)
+		}
+		if len(ids) > 0 {
+			d.beforeFinal(ids)
+		}
+	}
 	sealed, targets, stale := finalTargets(d.screen, f)
 	d.screen = screen{sealed: sealed}
 	for _, m := range stale {

@@ -101,6 +101,15 @@ type Params struct {
 	// turn run, and answer, twice. It is called from the delivery's worker
 	// or from Finish's caller, and may block for a journal write.
 	BeforeShown func()
+	// BeforeFinal, if set, is called once Finish has laid the final text
+	// out, before its first call, with the messages already showing the
+	// answer (none in draft mode), so that the gateway records them with
+	// the final text: after a crash the final edits are made again.
+	BeforeFinal func(messageIDs []string)
+	// Resume are messages that already show this answer, their texts
+	// unknown (a delivery cut off by a crash): Finish edits them into the
+	// final text, deletes those it does not need and sends the rest.
+	Resume []string
 }
 
 // Outcome tells how a delivery went, for the journal and metrics.

@@ -49,6 +49,9 @@ type message struct {
 	fence string // the code fence open at the end of its part, if any
 	fails int    // edits failed in a row
 	dead  bool   // it cannot be edited any more
+	// unknown: what it shows is not known (resumed after a crash); the
+	// final text is edited into it.
+	unknown bool
 }
 
 // record notes what a message now shows: piece p of the text v.

@@ -529,6 +529,27 @@ func TestMarkShown(t *testing.T) {
 	}
 }
 
+func TestTurnFinal(t *testing.T) {
+	s, _, _ := newStore(t)
+	ctx := context.Background()
+	turn := receive(t, s, "k", inbound("telegram", "e", "x"))
+	pending, err := s.PendingTurns(ctx)
+	if err != nil || len(pending) != 1 || pending[0].Final != nil {
+		t.Fatalf("pending %+v (%v), want one turn without a final", pending, err)
+	}
+	want := store.Final{Text: "the whole answer", MessageIDs: []string{"41", "42"}}
+	if err := s.SetTurnFinal(ctx, turn.ID, want); err != nil {
+		t.Fatal(err)
+	}
+	pending, err = s.PendingTurns(ctx)
+	if err != nil || len(pending) != 1 || pending[0].Final == nil || !reflect.DeepEqual(*pending[0].Final, want) {
+		t.Errorf("pending %+v (%v), want the final %+v", pending, err, want)
+	}
+	if err := s.SetTurnFinal(ctx, turn.ID+1, want); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown turn: %v, want ErrNotFound", err)
+	}
+}
+
 func TestSurvivesReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "herald.db")
 	ctx := context.Background()
