@@ -33,6 +33,7 @@ import (
 
 	"github.com/herald-chat/herald/internal/platform/telegram/telegramtest"
 	"github.com/herald-chat/herald/internal/sim"
+	"github.com/herald-chat/herald/internal/store/sqlite"
 	"github.com/herald-chat/herald/internal/texts"
 )
 
@@ -135,9 +136,9 @@ func TestCrash(t *testing.T) {
 	r.quiet(all, 10*time.Second, 2*time.Minute)
 	r.gw.stop()
 
-	f := r.classify(all)
-	t.Logf("%d messages, %d kills (%d inside a platform call): %d answered once, %d cut short with one notice, %d lost (%d of them cut short without a notice), %d doubled, %d extra notices; the agent was asked %d times (%d re-runs)",
-		len(all), r.killed.Load(), r.killedInCall.Load(), f.once, f.noticed, len(f.lost)+len(f.cut), len(f.cut), len(f.doubled), len(f.extraNotices), f.asked, f.asked-len(all))
+	f := r.classify(all, journalled(t, home))
+	t.Logf("%d messages, %d kills (%d inside a platform call, %d during a graceful shutdown): %d answered once, %d cut short with one notice, %d still journalled at the end (the next start answers them), %d lost (%d of them cut short without a notice), %d doubled, %d extra notices; the agent was asked %d times (%d re-runs)",
+		len(all), r.killed.Load(), r.killedInCall.Load(), r.killedInShutdown.Load(), f.once, f.noticed, f.pending, len(f.lost)+len(f.cut), len(f.cut), len(f.doubled), len(f.extraNotices), f.asked, f.asked-len(all))
 	for _, m := range f.lost {
 		t.Errorf("lost: %s", m)
 	}
@@ -172,9 +173,10 @@ type run struct {
 	tg *telegramtest.Server
 	gw *gateway
 
-	armed        atomic.Bool // the next applied platform call kills the gateway
-	killed       atomic.Int64
-	killedInCall atomic.Int64
+	armed            atomic.Bool // the next applied platform call kills the gateway
+	killed           atomic.Int64
+	killedInCall     atomic.Int64
+	killedInShutdown atomic.Int64
 
 	mu    sync.Mutex
 	asked map[string]int // message → times the agent was asked
@@ -190,19 +192,25 @@ func (r *run) applied(method string, _ int64) {
 	r.gw.kill()
 }
 
-// kill sends the kills: some at once, some inside the next platform call,
-// each after a random pause (of up to 1.4 s: during start-up too).
+// kill sends the kills, each after a random pause of up to 1.4 s (so some
+// land during start-up): some inside the next platform call, one in ten
+// during a graceful shutdown (SIGTERM, then SIGKILL before it ends), the
+// rest at once.
 func (r *run) kill() {
 	for range *kills {
 		time.Sleep(time.Duration(rand.Int64N(int64(1400 * time.Millisecond))))
-		if rand.Float64() < *inCall {
+		switch p := rand.Float64(); {
+		case p < 0.1:
+			r.killedInShutdown.Add(1)
+			r.gw.killWhileStopping(time.Duration(rand.Int64N(int64(time.Second))))
+		case p < 0.1+*inCall:
 			r.armed.Store(true)
 			for deadline := time.Now().Add(5 * time.Second); r.armed.Load(); time.Sleep(10 * time.Millisecond) {
 				if time.Now().After(deadline) && r.armed.CompareAndSwap(true, false) {
 					r.gw.kill() // no call came: a kill at once instead
 				}
 			}
-		} else {
+		default:
 			r.gw.kill()
 		}
 		r.killed.Add(1)
@@ -313,11 +321,30 @@ func (r *run) settled(all []sent) bool {
 
 // figures are a run's results.
 type figures struct {
-	once, noticed, asked             int
+	once, noticed, pending, asked    int
 	lost, cut, doubled, extraNotices []string
 }
 
-func (r *run) classify(all []sent) figures {
+// journalled are the texts of the turns still journalled in a stopped
+// gateway's state: a graceful stop leaves queued turns for the next start.
+func journalled(t *testing.T, home string) map[string]bool {
+	st, err := sqlite.Open(t.Context(), filepath.Join(home, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	turns, err := st.PendingTurns(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, turn := range turns {
+		out[turn.Inbound.Text] = true
+	}
+	return out
+}
+
+func (r *run) classify(all []sent, pending map[string]bool) figures {
 	var f figures
 	for i, o := range r.outcomes(all) {
 		m := all[i]
@@ -333,6 +360,8 @@ func (r *run) classify(all []sent) figures {
 			f.noticed++
 		case o.partial > 0:
 			f.cut = append(f.cut, desc)
+		case pending[m.asText]:
+			f.pending++
 		default:
 			f.lost = append(f.lost, desc)
 		}
@@ -384,6 +413,24 @@ func (g *gateway) kill() {
 	}
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	<-exited
+}
+
+// killWhileStopping sends SIGTERM, and SIGKILL after wait unless the
+// process ended by then; it returns once the process is gone.
+func (g *gateway) killWhileStopping(wait time.Duration) {
+	g.mu.Lock()
+	cmd, exited := g.cmd, g.exited
+	g.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(wait):
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-exited
+	}
 }
 
 // waitExit waits until the running process ends, and reports whether the
