@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/herald-chat/herald/internal/platform/platformtest"
 )
 
 // The gateway (discord.com/developers/docs/events/gateway): a websocket on
@@ -107,27 +108,21 @@ type gwConn struct {
 	ws   *websocket.Conn
 	sess *session      // under s.mu
 	done chan struct{} // closed when the reader ends
-	wake chan struct{}
+	out  *platformtest.Outbox[frame]
 
 	mu      sync.Mutex
-	queue   []frame
 	closing bool // a close frame is queued: nothing more goes out
 }
 
 // send queues a frame.
 func (c *gwConn) send(f frame) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.closing {
-		c.mu.Unlock()
 		return
 	}
 	c.closing = f.close
-	c.queue = append(c.queue, f)
-	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
+	c.out.Push(f)
 }
 
 func (c *gwConn) isClosing() bool {
@@ -176,7 +171,7 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(maxPayload)
-	c := &gwConn{ws: ws, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	c := &gwConn{ws: ws, done: make(chan struct{}), out: platformtest.NewOutbox[frame]()}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -218,10 +213,7 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 // close frame it waits for the client to close, a while at most.
 func (s *Server) writeLoop(c *gwConn) {
 	for {
-		c.mu.Lock()
-		q := c.queue
-		c.queue = nil
-		c.mu.Unlock()
+		q := c.out.Take()
 		for _, f := range q {
 			if f.close {
 				_ = c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(f.code, f.text))
@@ -242,7 +234,7 @@ func (s *Server) writeLoop(c *gwConn) {
 		}
 		if len(q) == 0 {
 			select {
-			case <-c.wake:
+			case <-c.out.Wake():
 			case <-c.done:
 				return
 			}

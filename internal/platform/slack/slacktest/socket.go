@@ -4,10 +4,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/herald-chat/herald/internal/platform/platformtest"
 )
 
 // Socket Mode (docs.slack.dev/apis/events-api/using-socket-mode): the app
@@ -81,26 +81,15 @@ type smConn struct {
 	n    int
 	ws   *websocket.Conn
 	done chan struct{} // closed when the reader ends
-	wake chan struct{}
+	out  *platformtest.Outbox[frame]
 
 	// Under s.mu.
 	disconnecting bool
 	ended         bool
-
-	mu    sync.Mutex
-	queue []frame
 }
 
 // send queues a frame.
-func (c *smConn) send(f frame) {
-	c.mu.Lock()
-	c.queue = append(c.queue, f)
-	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-}
+func (c *smConn) send(f frame) { c.out.Push(f) }
 
 func mustJSON(v any) []byte {
 	data, err := json.Marshal(v)
@@ -138,7 +127,7 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(maxClientMessage)
-	c := &smConn{ws: ws, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	c := &smConn{ws: ws, done: make(chan struct{}), out: platformtest.NewOutbox[frame]()}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -208,10 +197,7 @@ func (s *Server) writeLoop(c *smConn) {
 		}
 	}()
 	for {
-		c.mu.Lock()
-		q := c.queue
-		c.queue = nil
-		c.mu.Unlock()
+		q := c.out.Take()
 		for _, f := range q {
 			if err := c.ws.WriteMessage(websocket.TextMessage, f.data); err != nil {
 				c.ws.Close()
@@ -226,7 +212,7 @@ func (s *Server) writeLoop(c *smConn) {
 			continue
 		}
 		select {
-		case <-c.wake:
+		case <-c.out.Wake():
 		case <-ping.C:
 			// A control frame: slack-go's client drops a connection
 			// that Slack has not pinged for 30 s.
