@@ -316,14 +316,7 @@ func (r *Runner) reply(a platform.Adapter, t chat.Target, text string) error {
 // messages that showed the answer (an edit made twice changes nothing),
 // and no notice follows a complete answer.
 func (r *Runner) refinish(a platform.Adapter, turn store.Turn) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closing {
-		return // stays in the journal; the next start finishes it
-	}
-	r.work.Add(1)
-	go func() {
-		defer r.work.Done()
+	r.settleAsync(func() {
 		d, done := r.startDelivery(a, turn.Inbound.AnswerTarget(), stream.Params{Resume: turn.Final.MessageIDs})
 		out, err := d.Finish(r.sendCtx, turn.Final.Text)
 		done()
@@ -336,20 +329,29 @@ func (r *Runner) refinish(a platform.Adapter, turn store.Turn) {
 			r.appendExchange(sessionID, turn.Inbound, turn.Final.Text, out.MessageIDs, r.log.With("turn", turn.ID))
 		}
 		r.finishTurn(turn, store.Delivered, "")
+	})
+}
+
+// settleAsync runs settle, which ends a journalled turn, in the runner's
+// work, unless the runner is closing: the turn then stays in the journal
+// and the next start takes it up.
+func (r *Runner) settleAsync(settle func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closing {
+		return
+	}
+	r.work.Add(1)
+	go func() {
+		defer r.work.Done()
+		settle()
 	}()
 }
 
 // replyAsync answers a journalled message with the text compose returns
 // (nothing when it is empty) and marks the turn delivered.
 func (r *Runner) replyAsync(a platform.Adapter, turn store.Turn, compose func(ctx context.Context) string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closing {
-		return // stays Received in the journal; the next start answers it
-	}
-	r.work.Add(1)
-	go func() {
-		defer r.work.Done()
+	r.settleAsync(func() {
 		text := compose(r.sendCtx)
 		if text == "" {
 			r.finishTurn(turn, store.Delivered, "")
@@ -361,7 +363,7 @@ func (r *Runner) replyAsync(a platform.Adapter, turn store.Turn, compose func(ct
 			return
 		}
 		r.finishTurn(turn, store.Delivered, "")
-	}()
+	})
 }
 
 // resume takes up the turns a previous run left unfinished, in order, once

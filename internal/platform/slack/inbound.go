@@ -174,6 +174,8 @@ func (a *Adapter) userName(ctx context.Context, id string) string {
 	if name, ok := a.names.Get(id); ok {
 		return name
 	}
+	// Our choice: a name is a courtesy, not worth holding the envelope's
+	// acknowledgement long for.
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	u, err := a.api.GetUserInfoContext(ctx, id)
