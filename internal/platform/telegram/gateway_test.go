@@ -30,7 +30,7 @@ func TestPrivateChatStreamsDraftsThenOneMessage(t *testing.T) {
 		srv := newServer(t)
 		_, hb := newSim(t, sim.Options{FirstTokenDelay: 1500 * time.Millisecond, TokensPerSecond: 20, AnswerTokens: 60})
 		b := platformtest.Count(hb)
-		g := startGateway(t, srv, newStore(t), b, gwConfig{})
+		g := startGateway(t, srv, platformtest.Store(t), b, gwConfig{})
 
 		want := []telegramtest.BotCommand{
 			{Command: "new", Description: "Start a new conversation"},
@@ -99,7 +99,7 @@ func TestGroupAnswersOnlyWhenAddressed(t *testing.T) {
 		srv := newServer(t)
 		simSrv, hb := newSim(t, sim.Options{TokensPerSecond: 25, AnswerTokens: 50})
 		b := platformtest.Count(hb)
-		g := startGateway(t, srv, newStore(t), b, gwConfig{})
+		g := startGateway(t, srv, platformtest.Store(t), b, gwConfig{})
 
 		// Not addressed: journalled, not answered.
 		for _, text := range []string{"hello everyone", "ask @someone_else", "/status@other_bot"} {
@@ -185,7 +185,7 @@ func TestFloodWaitIsHonoured(t *testing.T) {
 		b := platformtest.Count(hb)
 		srv.AddChat(group)
 		srv.RateLimitNth(group.ID, "editMessageText", 1, 3)
-		g := startGateway(t, srv, newStore(t), b, gwConfig{})
+		g := startGateway(t, srv, platformtest.Store(t), b, gwConfig{})
 
 		srv.Inject(telegramtest.Incoming{Chat: group, From: alice, Text: "@herald_bot tell me a story"})
 		final := waitAnswer(t, srv, b, group.ID, "@herald_bot tell me a story")
@@ -269,7 +269,7 @@ func TestLongAnswerIsSplitWithFencesBalanced(t *testing.T) {
 				srv := newServer(t)
 				srv.AddChat(tc.chat)
 				b := platformtest.Count(platformtest.Scripted{Answer: md, Piece: 60, Every: 5 * time.Millisecond})
-				g := startGateway(t, srv, newStore(t), b, gwConfig{})
+				g := startGateway(t, srv, platformtest.Store(t), b, gwConfig{})
 				srv.Inject(telegramtest.Incoming{Chat: tc.chat, From: alice, Text: tc.text})
 				waitFor(t, srv, "the whole answer", func() bool {
 					_, done := b.Final(tc.text)
@@ -324,7 +324,7 @@ func TestAstralCharactersAtTheSplitPoint(t *testing.T) {
 		srv := newServer(t)
 		srv.AddChat(group)
 		b := platformtest.Count(platformtest.Scripted{Answer: answer, Piece: 200, Every: 5 * time.Millisecond})
-		g := startGateway(t, srv, newStore(t), b, gwConfig{})
+		g := startGateway(t, srv, platformtest.Store(t), b, gwConfig{})
 		srv.Inject(telegramtest.Incoming{Chat: group, From: alice, Text: "@herald_bot emoji please"})
 		waitFor(t, srv, "the whole answer", func() bool {
 			_, done := b.Final("@herald_bot emoji please")
@@ -356,7 +356,7 @@ func TestParseErrorFallsBackToPlainText(t *testing.T) {
 		srv.AddChat(aliceDM)
 		srv.ParseErrorNext(aliceDM.ID, "sendMessage")
 		b := platformtest.Count(platformtest.Scripted{Answer: answer, Piece: 8, Every: 5 * time.Millisecond})
-		g := startGateway(t, srv, newStore(t), b, gwConfig{})
+		g := startGateway(t, srv, platformtest.Store(t), b, gwConfig{})
 		srv.Inject(telegramtest.Incoming{Chat: aliceDM, From: alice, Text: "format something"})
 		waitFor(t, srv, "the answer", func() bool { return len(srv.BotMessages(aliceDM.ID)) > 0 })
 		g.stop()
@@ -380,7 +380,7 @@ func TestParseErrorFallsBackToPlainText(t *testing.T) {
 func TestRestartLosesNothingAndRepeatsNothing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newServer(t)
-		st := newStore(t)
+		st := platformtest.Store(t)
 		_, hb := newSim(t, sim.Options{TokensPerSecond: 50, AnswerTokens: 10})
 		b := platformtest.Count(hb)
 
@@ -487,7 +487,7 @@ func TestUnauthorizedUserGetsNoAnswer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newServer(t)
 		simSrv, hb := newSim(t, sim.Options{})
-		g := startGateway(t, srv, newStore(t), platformtest.Count(hb), gwConfig{})
+		g := startGateway(t, srv, platformtest.Store(t), platformtest.Count(hb), gwConfig{})
 		dm := telegramtest.Chat{ID: stranger.ID, Type: telegramtest.Private, FirstName: stranger.FirstName}
 		in := srv.Inject(telegramtest.Incoming{Chat: dm, From: stranger, Text: "let me in"})
 		waitTaken(t, srv, in)
@@ -511,7 +511,7 @@ func TestPhotoIsPassedAsImage(t *testing.T) {
 		srv := newServer(t)
 		_, hb := newSim(t, sim.Options{TokensPerSecond: 50, AnswerTokens: 5})
 		b := platformtest.Count(hb)
-		g := startGateway(t, srv, newStore(t), b, gwConfig{adapter: func(o *Options) { o.MaxMediaBytes = 2000 }})
+		g := startGateway(t, srv, platformtest.Store(t), b, gwConfig{adapter: func(o *Options) { o.MaxMediaBytes = 2000 }})
 
 		small := pngBytes[:1500]
 		in := srv.Inject(telegramtest.Incoming{Chat: aliceDM, From: alice, Text: "what is this?", Photo: small})
@@ -606,7 +606,7 @@ func TestShortAnswerShowsAtOnce(t *testing.T) {
 				srv := newServer(t)
 				srv.AddChat(tc.chat)
 				b := &timed{}
-				startGateway(t, srv, newStore(t), b, gwConfig{})
+				startGateway(t, srv, platformtest.Store(t), b, gwConfig{})
 				srv.Inject(telegramtest.Incoming{Chat: tc.chat, From: alice, Text: tc.text})
 				waitFor(t, srv, "the final text", func() bool {
 					msgs := srv.BotMessages(tc.chat.ID)

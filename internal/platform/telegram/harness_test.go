@@ -80,9 +80,6 @@ func newPlainServer(t *testing.T) *telegramtest.Server {
 	return srv
 }
 
-// newStore opens a SQLite store in the test's directory.
-func newStore(t *testing.T) *sqlite.Store { return platformtest.Store(t) }
-
 // newSim starts the Hermes API simulator and returns it with a backend
 // talking to it.
 func newSim(t *testing.T, opts sim.Options) (*sim.Server, agent.Backend) {
