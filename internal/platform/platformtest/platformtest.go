@@ -6,6 +6,9 @@ package platformtest
 import (
 	"context"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -225,6 +228,19 @@ func Store(t testing.TB) *sqlite.Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
+}
+
+// Serve starts an HTTP server for a fake platform with h, on ln when given
+// (a memnet listener, for a test in a synctest bubble), else on a loopback
+// port.
+func Serve(h http.Handler, ln net.Listener) *httptest.Server {
+	ts := httptest.NewUnstartedServer(h)
+	if ln != nil {
+		ts.Listener.Close()
+		ts.Listener = ln
+	}
+	ts.Start()
+	return ts
 }
 
 // Waiter is a fake server whose state changes can be waited on.

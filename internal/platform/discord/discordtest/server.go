@@ -247,12 +247,7 @@ func NewServer(opts Options) *Server {
 	s.users[s.Bot.ID] = s.Bot
 	s.limits.init()
 	s.gw.init()
-	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
-	if opts.Listener != nil {
-		s.ts.Listener.Close()
-		s.ts.Listener = opts.Listener
-	}
-	s.ts.Start()
+	s.ts = platformtest.Serve(http.HandlerFunc(s.serveHTTP), opts.Listener)
 	s.URL = s.ts.URL
 	s.wsURL = "ws" + strings.TrimPrefix(s.URL, "http") + "/gateway"
 	return s

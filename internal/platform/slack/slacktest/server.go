@@ -236,12 +236,7 @@ func NewServer(opts Options) *Server {
 	s.users[opts.BotUserID] = User{ID: opts.BotUserID, Name: opts.BotName, RealName: opts.BotName}
 	s.limits.init()
 	s.sock.init()
-	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
-	if opts.Listener != nil {
-		s.ts.Listener.Close()
-		s.ts.Listener = opts.Listener
-	}
-	s.ts.Start()
+	s.ts = platformtest.Serve(http.HandlerFunc(s.serveHTTP), opts.Listener)
 	s.BaseURL = s.ts.URL
 	s.URL = s.BaseURL + "/api/"
 	return s

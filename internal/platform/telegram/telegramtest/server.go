@@ -223,12 +223,7 @@ func NewServer(opts Options) *Server {
 		paths:      map[string]*file{},
 	}
 	s.changes = platformtest.NewChanges(&s.mu)
-	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
-	if opts.Listener != nil {
-		s.ts.Listener.Close()
-		s.ts.Listener = opts.Listener
-	}
-	s.ts.Start()
+	s.ts = platformtest.Serve(http.HandlerFunc(s.serveHTTP), opts.Listener)
 	s.URL = s.ts.URL
 	return s
 }
