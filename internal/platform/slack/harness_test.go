@@ -2,6 +2,7 @@ package slack
 
 import (
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -107,7 +108,10 @@ func (w *world) waitFor(what string, cond func() bool) {
 
 // waitAnswer waits until the bot's last message in the channel (in the
 // thread, when one is given) is the final answer to message, rendered for
-// Slack, and no longer streaming; it returns the final answer.
+// Slack, and no longer streaming; it returns the final answer. It returns
+// once the bubble is idle, so the turn has seen Slack's reply to that last
+// call: what the test sends next does not race the turn's end (a /new
+// arriving before the reply would stop a delivery that is in fact done).
 func (w *world) waitAnswer(b *platformtest.Counting, channel, thread, message string) string {
 	w.t.Helper()
 	var want string
@@ -120,6 +124,7 @@ func (w *world) waitAnswer(b *platformtest.Counting, channel, thread, message st
 		msgs := w.botMessages(channel, thread)
 		return len(msgs) > 0 && msgs[len(msgs)-1].Text == render(final) && !msgs[len(msgs)-1].Streaming
 	})
+	synctest.Wait()
 	return want
 }
 
