@@ -175,7 +175,7 @@ func (r *Runner) finish(j *job, d *stream.Delivery, t chat.Target, out *ran) {
 	if !strings.HasSuffix(out.final, notice) {
 		out.final = texts.WithNotice(out.final, notice)
 	}
-	out.err = r.reply(j.adapter, t, notice)
+	out.err = r.reply(j.adapter, t, notice, nil)
 }
 
 // record keeps what a turn leaves: the session the agent rotated to, the
@@ -303,9 +303,10 @@ func (r *Runner) startDelivery(a platform.Adapter, t chat.Target, p stream.Param
 }
 
 // reply sends a short text from the gateway itself (a command's answer, a
-// notice) through the same paced delivery as answers.
-func (r *Runner) reply(a platform.Adapter, t chat.Target, text string) error {
-	d, done := r.startDelivery(a, t, stream.Params{})
+// notice) through the same paced delivery as answers. beforeSent, if set,
+// is called just before the call that sends it (see stream.Params.BeforeShown).
+func (r *Runner) reply(a platform.Adapter, t chat.Target, text string, beforeSent func()) error {
+	d, done := r.startDelivery(a, t, stream.Params{BeforeShown: beforeSent})
 	defer done()
 	_, err := d.Finish(r.sendCtx, text)
 	return err
@@ -349,7 +350,13 @@ func (r *Runner) settleAsync(settle func()) {
 }
 
 // replyAsync answers a journalled message with the text compose returns
-// (nothing when it is empty) and marks the turn delivered.
+// (nothing when it is empty) and settles the turn. It is settled just
+// before the call that sends the reply, once the chat's gate has let that
+// call through: a crash after the platform took the call cannot send the
+// reply again after the restart (Telegram and Slack have no idempotency
+// key to make a send safe twice). What that costs is a reply lost to a
+// crash during the call itself, before the platform took it. A reply the
+// shutdown cuts off before its call stays journalled for the next start.
 func (r *Runner) replyAsync(a platform.Adapter, turn store.Turn, compose func(ctx context.Context) string) {
 	r.settleAsync(func() {
 		text := compose(r.sendCtx)
@@ -357,12 +364,19 @@ func (r *Runner) replyAsync(a platform.Adapter, turn store.Turn, compose func(ct
 			r.finishTurn(turn, store.Delivered, "")
 			return
 		}
-		if err := r.reply(a, turn.Inbound.AnswerTarget(), text); err != nil {
+		settled := false
+		err := r.reply(a, turn.Inbound.AnswerTarget(), text, func() {
+			r.finishTurn(turn, store.Delivered, "")
+			settled = true
+		})
+		switch {
+		case err == nil:
+		case !settled && r.sendCtx.Err() != nil:
+			r.log.Info("a reply cut off by the shutdown is left for the next start", "turn", turn.ID)
+		default:
 			r.log.Error("sending a reply failed", "turn", turn.ID, "error", err)
 			r.finishTurn(turn, store.Failed, err.Error())
-			return
 		}
-		r.finishTurn(turn, store.Delivered, "")
 	})
 }
 
@@ -404,8 +418,6 @@ func (r *Runner) resume(pending []store.Turn) {
 				}
 				if turn.Shown {
 					r.log.Info("telling the user an answer was cut off by a restart", "turn", turn.ID)
-					// Settled once the notice is out: a kill before that
-					// sends it again rather than never.
 					r.replyAsync(a, turn, func(context.Context) string { return texts.InterruptedByRestart(turn.Inbound.Text) })
 					continue
 				}
