@@ -309,10 +309,12 @@ func runnerOptions(cfg *config.Config, log *slog.Logger, metrics *ops.Metrics) g
 			Cursor:          cfg.Streaming.Cursor,
 			Logger:          log,
 		},
-		PlatformStreaming: cfg.PlatformStreaming,
-		KeepThinking:      cfg.KeepThinking,
-		ShutdownGrace:     cfg.ShutdownGrace,
-		Logger:            log,
-		Metrics:           metrics,
+		PlatformStreaming:  cfg.PlatformStreaming,
+		KeepThinking:       cfg.KeepThinking,
+		ShutdownGrace:      cfg.ShutdownGrace,
+		AgentUnreadyAfter:  cfg.AgentUnreadyAfter,
+		AgentCheckInterval: cfg.AgentCheckInterval,
+		Logger:             log,
+		Metrics:            metrics,
 	}
 }

@@ -38,6 +38,11 @@ type Config struct {
 	// MaxEventBytes bounds one event of the agent server's stream (or its
 	// whole answer when it answers with JSON).
 	MaxEventBytes int
+	// AgentUnreadyAfter is how many agent server failures in a row make
+	// /readyz answer 503.
+	AgentUnreadyAfter int
+	// AgentCheckInterval is how often a failing agent server is checked.
+	AgentCheckInterval time.Duration
 	// MaxAnswerBytes bounds the answer text delivered to a chat; beyond
 	// it the answer is cut with a note.
 	MaxAnswerBytes int

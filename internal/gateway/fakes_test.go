@@ -170,12 +170,22 @@ func (f *fakePlatform) deliver(t *testing.T, in chat.Inbound) error {
 // backend is a scripted agent backend: each call runs answer.
 type backend struct {
 	answer func(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result
+	// ping, if set, answers the runner's checks of the server; unset, the
+	// server always answers them.
+	ping func(ctx context.Context) error
 
 	mu    sync.Mutex
 	calls []agent.Turn
 }
 
 func (b *backend) Name() string { return "scripted" }
+
+func (b *backend) Ping(ctx context.Context) error {
+	if b.ping == nil {
+		return nil
+	}
+	return b.ping(ctx)
+}
 
 func (b *backend) Run(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result {
 	b.mu.Lock()

@@ -54,8 +54,14 @@ type Options struct {
 	ShutdownGrace time.Duration
 	// HistoryLimit is how many transcript entries go with each turn.
 	HistoryLimit int
-	Logger       *slog.Logger
-	Metrics      *ops.Metrics
+	// AgentUnreadyAfter is how many failures of the agent server in a row
+	// (turns or checks) make the gateway unready; 0 means 3.
+	AgentUnreadyAfter int
+	// AgentCheckInterval is how often a failing agent server is checked
+	// (agent.Pinger); 0 means 30 s.
+	AgentCheckInterval time.Duration
+	Logger             *slog.Logger
+	Metrics            *ops.Metrics
 }
 
 // Store is what the runner keeps: the turn journal, the sessions and their
@@ -77,6 +83,7 @@ type Runner struct {
 	gates    *stream.Gates
 	log      *slog.Logger
 	metrics  *ops.Metrics
+	health   *agentHealth
 	started  time.Time
 
 	// turnsCtx parents every turn; cancelled only when the grace period ends.
@@ -129,6 +136,12 @@ func New(opts Options, backend agent.Backend, st Store, adapters ...platform.Ada
 	if opts.HistoryLimit == 0 {
 		opts.HistoryLimit = 100
 	}
+	if opts.AgentUnreadyAfter == 0 {
+		opts.AgentUnreadyAfter = 3
+	}
+	if opts.AgentCheckInterval == 0 {
+		opts.AgentCheckInterval = 30 * time.Second
+	}
 	r := &Runner{
 		opts:     opts,
 		backend:  backend,
@@ -141,7 +154,9 @@ func New(opts Options, backend agent.Backend, st Store, adapters ...platform.Ada
 		lanes:    map[string]*lane{},
 		stopping: make(chan struct{}),
 		resumed:  map[string]chan struct{}{},
+		health:   &agentHealth{unreadyAfter: opts.AgentUnreadyAfter, metrics: opts.Metrics},
 	}
+	r.health.record(nil) // up until a turn says otherwise
 	for _, a := range adapters {
 		r.adapters[a.Name()] = a
 		r.resumed[a.Name()] = make(chan struct{})
@@ -151,7 +166,8 @@ func New(opts Options, backend agent.Backend, st Store, adapters ...platform.Ada
 	return r
 }
 
-// Ready reports nil once every adapter is connected, else which is not.
+// Ready reports nil once every adapter is connected and while the agent
+// server answers, else what is wrong.
 func (r *Runner) Ready() error {
 	for name, a := range r.adapters {
 		select {
@@ -160,7 +176,7 @@ func (r *Runner) Ready() error {
 			return fmt.Errorf("platform %s is not connected yet", name)
 		}
 	}
-	return nil
+	return r.health.err()
 }
 
 // Run connects the adapters, resumes turns a previous run left unfinished,
@@ -190,6 +206,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		}()
 	}
 	r.resume(pending)
+	checkCtx, stopChecks := context.WithCancel(context.Background())
+	checked := make(chan struct{})
+	go func() { defer close(checked); r.checkAgent(checkCtx) }()
+	defer func() { stopChecks(); <-checked }()
 
 	var runErr error
 	select {

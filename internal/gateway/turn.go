@@ -232,8 +232,12 @@ func (r *Runner) finalText(j *job, res agent.Result) (string, string) {
 	}
 	if res.Err != nil {
 		r.metrics.UpstreamErrors.WithLabelValues(errorKind(res.Err)).Inc()
+		if downError(res.Err) {
+			r.health.record(res.Err)
+		}
 		return res.FinalResponse, "error"
 	}
+	r.health.record(nil)
 	return res.FinalResponse, "delivered"
 }
 

@@ -17,6 +17,9 @@ type Metrics struct {
 	// UpstreamErrors counts agent server failures by kind: status, connection, idle_timeout, agent, incomplete,
 	// answer_too_long, event_too_large, not_a_stream.
 	UpstreamErrors *prometheus.CounterVec
+	// AgentUp is 1 while the agent server answers, 0 after a turn or a
+	// check failed because it is down or unusable (see /readyz for why).
+	AgentUp prometheus.Gauge
 	// ActiveTurns is the number of turns running now.
 	ActiveTurns prometheus.Gauge
 	// Edits counts message edits sent to platforms.
@@ -42,6 +45,9 @@ func NewMetrics() *Metrics {
 		UpstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_upstream_errors_total", Help: "Agent server failures by kind.",
 		}, []string{"kind"}),
+		AgentUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "herald_agent_up", Help: "1 while the agent server answers, 0 since a turn or a check found it down or unusable.",
+		}),
 		ActiveTurns: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "herald_active_turns", Help: "Turns running now.",
 		}),
@@ -53,7 +59,7 @@ func NewMetrics() *Metrics {
 		}),
 		registry: reg,
 	}
-	reg.MustRegister(m.Turns, m.FirstDelta, m.UpstreamErrors, m.ActiveTurns, m.Edits, m.RateLimitWaits,
+	reg.MustRegister(m.Turns, m.FirstDelta, m.UpstreamErrors, m.AgentUp, m.ActiveTurns, m.Edits, m.RateLimitWaits,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
