@@ -596,6 +596,50 @@ func TestKillWhileTheRestartNoticeIsSentNeverSendsItTwice(t *testing.T) {
 	}
 }
 
+// A restart notice the platform refuses for its rate limit was not sent: a
+// kill while it waits for the next try leaves the turn for the next start,
+// which sends it.
+func TestKillWhileTheRefusedNoticeWaitsSendsItOnTheNextStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		opts, path := crashMidAnswer(t)
+		notice := texts.InterruptedByRestart("task")
+		refused := make(chan struct{})
+		h2 := startOn(t, opts, &backend{answer: echo}, path, func(f *fakePlatform) platform.Adapter {
+			return &refusing{fakePlatform: f, text: notice, refused: refused}
+		})
+		<-refused
+		synctest.Wait() // it waits for the next try
+		h2.crash()
+		if got := h2.plat.shown("dm-alice"); len(got) != 0 {
+			t.Fatalf("the second run showed %q", got)
+		}
+
+		h3 := start(t, opts, &backend{answer: echo}, path)
+		h3.finalIs("dm-alice", notice)
+		h3.allSettled()
+	})
+}
+
+// refusing refuses the first send of text for the rate limit.
+type refusing struct {
+	*fakePlatform
+	text    string
+	refused chan struct{}
+	once    sync.Once
+}
+
+func (r *refusing) Send(ctx context.Context, t chat.Target, text string) (string, error) {
+	first := false
+	if text == r.text {
+		r.once.Do(func() { first = true })
+	}
+	if first {
+		close(r.refused)
+		return "", &platform.RateLimitError{RetryAfter: time.Minute}
+	}
+	return r.fakePlatform.Send(ctx, t, text)
+}
+
 // A kill inside the final edit, after the platform applied it or before:
 // the restart makes the final edits again (an edit made twice changes
 // nothing) instead of sending a notice after a complete answer, and

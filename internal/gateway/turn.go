@@ -175,7 +175,7 @@ func (r *Runner) finish(j *job, d *stream.Delivery, t chat.Target, out *ran) {
 	if !strings.HasSuffix(out.final, notice) {
 		out.final = texts.WithNotice(out.final, notice)
 	}
-	out.err = r.reply(j.adapter, t, notice, nil)
+	out.err = r.reply(j.adapter, t, notice, stream.Params{})
 }
 
 // record keeps what a turn leaves: the session the agent rotated to, the
@@ -307,10 +307,9 @@ func (r *Runner) startDelivery(a platform.Adapter, t chat.Target, p stream.Param
 }
 
 // reply sends a short text from the gateway itself (a command's answer, a
-// notice) through the same paced delivery as answers. beforeSent, if set,
-// is called just before the call that sends it (see stream.Params.BeforeShown).
-func (r *Runner) reply(a platform.Adapter, t chat.Target, text string, beforeSent func()) error {
-	d, done := r.startDelivery(a, t, stream.Params{BeforeShown: beforeSent})
+// notice) through the same paced delivery as answers, with p's hooks.
+func (r *Runner) reply(a platform.Adapter, t chat.Target, text string, p stream.Params) error {
+	d, done := r.startDelivery(a, t, p)
 	defer done()
 	_, err := d.Finish(r.sendCtx, text)
 	return err
@@ -356,7 +355,8 @@ func (r *Runner) settleAsync(settle func()) {
 // replyAsync answers a journalled message with the text compose returns
 // (nothing when it is empty) and settles the turn. It is settled just
 // before the call that sends the reply, once the chat's gate has let that
-// call through: a crash after the platform took the call cannot send the
+// call through, and unsettled if the platform refuses the call for its
+// rate limit: a crash after the platform took the call cannot send the
 // reply again after the restart (Telegram and Slack have no idempotency
 // key to make a send safe twice). What that costs is a reply lost to a
 // crash during the call itself, before the platform took it. A reply the
@@ -369,9 +369,17 @@ func (r *Runner) replyAsync(a platform.Adapter, turn store.Turn, compose func(ct
 			return
 		}
 		settled := false
-		err := r.reply(a, turn.Inbound.AnswerTarget(), text, func() {
-			r.finishTurn(turn, store.Delivered, "")
-			settled = true
+		err := r.reply(a, turn.Inbound.AnswerTarget(), text, stream.Params{
+			BeforeShown: func() {
+				r.finishTurn(turn, store.Delivered, "")
+				settled = true
+			},
+			Refused: func() {
+				// Not sent: a crash while it waits for the next try must
+				// not lose it.
+				r.finishTurn(turn, store.Running, "")
+				settled = false
+			},
 		})
 		switch {
 		case err == nil:

@@ -31,6 +31,7 @@ type Delivery struct {
 	shape       shape
 	opts        Options
 	beforeShown func()
+	refused     func()
 	beforeFinal func([]string)
 	ctx         context.Context
 
@@ -92,6 +93,7 @@ func Start(ctx context.Context, p Params) *Delivery {
 		shape:       newShape(caps, o, statuser != nil),
 		opts:        o,
 		beforeShown: p.BeforeShown,
+		refused:     p.Refused,
 		beforeFinal: p.BeforeFinal,
 		ctx:         ctx,
 		stop:        make(chan struct{}),
@@ -450,8 +452,10 @@ func (d *Delivery) update(o *op, v string, raw int) {
 	switch o.kind {
 	case opSend:
 		var id string
-		d.keeping(v)
-		id, err = d.ad.Send(d.ctx, d.target, o.text)
+		err = d.keep(v, func() (err error) {
+			id, err = d.ad.Send(d.ctx, d.target, o.text)
+			return err
+		})
 		if err == nil {
 			d.out.Sends++
 			d.sendFails = 0
@@ -469,8 +473,7 @@ func (d *Delivery) update(o *op, v string, raw int) {
 			}
 		}
 	case opEdit:
-		d.keeping(v)
-		err = d.ad.Edit(d.ctx, d.target, o.msg.id, o.text)
+		err = d.keep(v, func() error { return d.ad.Edit(d.ctx, d.target, o.msg.id, o.text) })
 		if err == nil {
 			d.out.Edits++
 			o.msg.record(o.text, o.p, v)
@@ -541,14 +544,25 @@ func (d *Delivery) shownNow() {
 	d.out.Shown = true
 }
 
-// keeping is called before a call that puts the text v into a message the
-// user keeps: the first time v holds answer text, BeforeShown is.
-func (d *Delivery) keeping(v string) {
-	if d.kept || v == "" {
-		return
+// keep makes call, which puts the text v into a message the user keeps:
+// before the first such call that holds answer text, BeforeShown is called;
+// when the platform refuses that call for its rate limit (so it showed
+// nothing), Refused is, and BeforeShown comes again before the next one.
+func (d *Delivery) keep(v string, call func() error) error {
+	first := !d.kept && v != ""
+	if first {
+		d.kept = true
+		if d.beforeShown != nil {
+			d.beforeShown()
+		}
 	}
-	d.kept = true
-	if d.beforeShown != nil {
-		d.beforeShown()
+	err := call()
+	var refused *platform.RateLimitError
+	if first && errors.As(err, &refused) {
+		d.kept = false
+		if d.refused != nil {
+			d.refused()
+		}
 	}
+	return err
 }

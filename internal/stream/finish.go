@@ -262,8 +262,11 @@ func (d *Delivery) call(ctx context.Context, o *op) error {
 	return d.gate.do(ctx, spend{class: platform.Messages, cost: 1}, func(ctx context.Context) error {
 		switch o.kind {
 		case opSend:
-			d.keeping(o.text)
-			id, err := d.ad.Send(ctx, d.target, o.text)
+			var id string
+			err := d.keep(o.text, func() (err error) {
+				id, err = d.ad.Send(ctx, d.target, o.text)
+				return err
+			})
 			if err != nil {
 				return err
 			}
@@ -271,8 +274,7 @@ func (d *Delivery) call(ctx context.Context, o *op) error {
 			o.msg = &message{id: id, shown: o.text}
 			d.shownNow()
 		case opEdit:
-			d.keeping(o.text)
-			if err := d.ad.Edit(ctx, d.target, o.msg.id, o.text); err != nil {
+			if err := d.keep(o.text, func() error { return d.ad.Edit(ctx, d.target, o.msg.id, o.text) }); err != nil {
 				return err
 			}
 			d.out.Edits++

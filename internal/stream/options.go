@@ -101,6 +101,10 @@ type Params struct {
 	// turn run, and answer, twice. It is called from the delivery's worker
 	// or from Finish's caller, and may block for a journal write.
 	BeforeShown func()
+	// Refused, if set, is called when the platform refused that call for
+	// its rate limit, so that it showed nothing: BeforeShown is called
+	// again before the next try.
+	Refused func()
 	// BeforeFinal, if set, is called once Finish has laid the final text
 	// out, before its first call, with the messages already showing the
 	// answer (none in draft mode), so that the gateway records them with

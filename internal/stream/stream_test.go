@@ -850,6 +850,40 @@ func TestBeforeShownWaitsForTheFinalMessageAfterDrafts(t *testing.T) {
 	})
 }
 
+// A first call refused for the platform's rate limit showed nothing:
+// Refused says so, and BeforeShown comes again before the next try. A
+// call that failed otherwise may have been applied: no Refused.
+func TestRefusedFirstCallIsNotShown(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		err          error
+		refused, set int32
+	}{
+		{"rate limited", &platform.RateLimitError{RetryAfter: 2 * time.Second}, 1, 2},
+		{"connection reset", errors.New("connection reset"), 0, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				fake := streamtest.New(testCaps())
+				var failed atomic.Bool
+				fake.Hook = func(call streamtest.Call) error {
+					if call.Kind == "send" && !failed.Swap(true) {
+						return c.err
+					}
+					return nil
+				}
+				var before, refused atomic.Int32
+				d := stream.Start(context.Background(), stream.Params{Adapter: fake, Target: target, Options: testOptions(),
+					BeforeShown: func() { before.Add(1) }, Refused: func() { refused.Add(1) }})
+				finish(t, d, "Hello.")
+				if before.Load() != c.set || refused.Load() != c.refused {
+					t.Errorf("BeforeShown called %d times and Refused %d, want %d and %d", before.Load(), refused.Load(), c.set, c.refused)
+				}
+			})
+		})
+	}
+}
+
 func TestFinishRetriesTransientErrors(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fake := streamtest.New(testCaps())
