@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -96,4 +97,46 @@ func TestOneGatewayPerHome(t *testing.T) {
 	ctx, cancel = context.WithCancel(t.Context())
 	cancel()
 	again.Run(ctx)
+}
+
+// A state database that is not one (a torn copy, another file in its
+// place) or cannot be opened stops the start with an error naming the
+// file, and the file is left as it was for the operator to look at.
+func TestUnusableStateDatabaseIsAClearError(t *testing.T) {
+	for name, spoil := range map[string]func(path string) error{
+		"not a database": func(path string) error {
+			return os.WriteFile(path, []byte(strings.Repeat("this is not an SQLite database\n", 200)), 0o600)
+		},
+		"a directory": func(path string) error { return os.Mkdir(path, 0o700) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := configtest.MustLoad(t, "", map[string]string{"HERALD_HTTP_ADDR": "127.0.0.1:0"})
+			path := filepath.Join(cfg.Home, "state.db")
+			if err := spoil(path); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := os.ReadFile(path)
+			_, err := Build(t.Context(), cfg, Options{Backend: silent{}})
+			if err == nil || !strings.Contains(err.Error(), path) {
+				t.Fatalf("Build: %v, want an error naming %s", err, path)
+			}
+			if name == "not a database" && !strings.Contains(err.Error(), "restore it from a backup, or move it aside") {
+				t.Errorf("Build: %v, want what to do about it", err)
+			}
+			if after, _ := os.ReadFile(path); string(after) != string(before) {
+				t.Error("the unusable file was changed")
+			}
+			// The lock went with the failed start: a fixed home starts.
+			if err := os.RemoveAll(path); err != nil {
+				t.Fatal(err)
+			}
+			a, err := Build(t.Context(), cfg, Options{Backend: silent{}})
+			if err != nil {
+				t.Fatalf("Build once the file is gone: %v", err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			a.Run(ctx)
+		})
+	}
 }

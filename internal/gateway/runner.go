@@ -401,8 +401,37 @@ func (r *Runner) cancelLane(key string, cause error, clear bool) bool {
 // finishTurn records a turn's end; a failure to record is logged, as there
 // is nobody else to tell.
 func (r *Runner) finishTurn(turn store.Turn, status store.TurnStatus, note string) {
-	if err := r.store.SetTurnStatus(context.Background(), turn.ID, status, note); err != nil {
-		r.log.Error("recording a turn's end failed", "turn", turn.ID, "error", err)
+	r.durably("recording a turn's end", turn, func(ctx context.Context) error {
+		return r.store.SetTurnStatus(ctx, turn.ID, status, note)
+	})
+}
+
+// durablyRetry is how long a journal write that failed waits before it is
+// tried again (our choice: a full disk is not freed in milliseconds).
+const durablyRetry = 5 * time.Second
+
+// durably makes a journal write that a turn's state depends on, trying it
+// again after a failure (a full disk) until it succeeds or shutdown
+// begins: what is not recorded would be done again, or told again, after
+// a restart. The caller waits, as nothing else can be journalled either.
+func (r *Runner) durably(what string, turn store.Turn, write func(context.Context) error) {
+	for attempt := 1; ; attempt++ {
+		err := write(context.Background())
+		if err == nil {
+			if attempt > 1 {
+				r.log.Info(what+" succeeded after a failure", "turn", turn.ID, "attempts", attempt)
+			}
+			return
+		}
+		if attempt == 1 {
+			r.log.Error(what+" failed; trying again", "turn", turn.ID, "error", err, "every", durablyRetry)
+		}
+		select {
+		case <-r.stopping:
+			r.log.Error(what+" failed; the next start takes the turn up", "turn", turn.ID, "error", err)
+			return
+		case <-time.After(durablyRetry):
+		}
 	}
 }
 

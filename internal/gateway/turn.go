@@ -50,8 +50,8 @@ func (r *Runner) prepare(j *job, log *slog.Logger) (prepared, bool) {
 		return prepared{}, false
 	}
 	if err := r.store.SetTurnStatus(context.Background(), turn.ID, store.Running, ""); err != nil {
-		log.Error("journalling the turn's start failed", "error", err)
-		return prepared{}, false
+		// Received and Running are both taken up again at the next start.
+		log.Warn("journalling the turn's start failed; running it all the same", "error", err)
 	}
 	sessionID, err := r.sessionID(j.ctx, turn.SessionKey)
 	if err != nil {
@@ -84,16 +84,16 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 		BeforeShown: func() {
 			// Durable before the text goes out: after a crash during the
 			// call the turn gets a notice rather than a second answer.
-			if err := r.store.MarkShown(context.Background(), turn.ID); err != nil {
-				log.Error("journalling that the answer is shown failed", "error", err)
-			}
+			r.durably("journalling that the answer is shown", turn, func(ctx context.Context) error {
+				return r.store.MarkShown(ctx, turn.ID)
+			})
 		},
 		BeforeFinal: func(ids []string) {
 			// After a crash during the final edits they are made again,
 			// rather than a notice sent after a complete answer.
-			if err := r.store.SetTurnFinal(context.Background(), turn.ID, store.Final{Text: out.final, MessageIDs: ids}); err != nil {
-				log.Error("journalling the final text failed", "error", err)
-			}
+			r.durably("journalling the final text", turn, func(ctx context.Context) error {
+				return r.store.SetTurnFinal(ctx, turn.ID, store.Final{Text: out.final, MessageIDs: ids})
+			})
 		},
 	})
 	defer done()

@@ -12,12 +12,12 @@ import (
 
 	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/chat"
+	"github.com/herald-chat/herald/internal/gateway"
 	"github.com/herald-chat/herald/internal/memnet"
 	"github.com/herald-chat/herald/internal/platform"
 	"github.com/herald-chat/herald/internal/platform/platformtest"
 	"github.com/herald-chat/herald/internal/platform/telegram/telegramtest"
 	"github.com/herald-chat/herald/internal/sim"
-	"github.com/herald-chat/herald/internal/store/sqlite"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -137,9 +137,16 @@ type gwConfig struct {
 	hook      func(ctx context.Context, in chat.Inbound) error
 }
 
+// gatewayStore is what the gateway and the adapter keep their state in:
+// the SQLite store, or a wrapper of it.
+type gatewayStore interface {
+	gateway.Store
+	platform.StateStore
+}
+
 // startGateway runs the real gateway (runner, delivery, store) with the
 // Telegram adapter against srv, until the test ends or stop is called.
-func startGateway(t *testing.T, srv *telegramtest.Server, st *sqlite.Store, backend agent.Backend, cfg gwConfig) *gw {
+func startGateway(t *testing.T, srv *telegramtest.Server, st gatewayStore, backend agent.Backend, cfg gwConfig) *gw {
 	t.Helper()
 	opts := Options{Token: srv.Token, BaseURL: srv.URL, MaxMediaBytes: 5 << 20}
 	if cfg.adapter != nil {

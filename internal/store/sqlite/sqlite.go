@@ -40,7 +40,8 @@ import (
 	"time"
 
 	"github.com/herald-chat/herald/internal/store"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // ErrSchemaTooNew means the database was written by a newer Herald, whose
@@ -81,6 +82,10 @@ var _ store.Store = (*Store)(nil)
 // The store's writer goroutine runs until Close.
 func Open(ctx context.Context, path string) (*Store, error) {
 	s, err := open(ctx, path)
+	var se *sqlite.Error
+	if errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_NOTADB || se.Code() == sqlite3.SQLITE_CORRUPT) {
+		return nil, fmt.Errorf("sqlite store: open %s: %w; it is damaged or not Herald's state: restore it from a backup, or move it aside to start with an empty journal and no sessions", path, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: open %s: %w", path, err)
 	}
