@@ -166,14 +166,19 @@ func New(opts Options, backend agent.Backend, st Store, adapters ...platform.Ada
 	return r
 }
 
-// Ready reports nil once every adapter is connected and while the agent
-// server answers, else what is wrong.
+// Ready reports nil once every adapter is connected, while their
+// connections work and the agent server answers, else what is wrong.
 func (r *Runner) Ready() error {
 	for name, a := range r.adapters {
 		select {
 		case <-a.Ready():
 		default:
 			return fmt.Errorf("platform %s is not connected yet", name)
+		}
+		if c, ok := a.(platform.Connection); ok {
+			if err := c.Outage(); err != nil {
+				return fmt.Errorf("platform %s: %w", name, err)
+			}
 		}
 	}
 	return r.health.err()

@@ -211,6 +211,11 @@ func (e *RateLimitError) Unwrap() error { return e.Err }
 // edits refused): the rest of the answer goes out as new messages.
 var ErrCannotEdit = errors.New("the message cannot be edited")
 
+// ErrUnavailable means the platform could not be reached, or did not
+// answer as its API does (a proxy's error page, a 5xx): the call may go
+// through later, so the final answer waits for it rather than give up.
+var ErrUnavailable = errors.New("the platform is unavailable")
+
 // StateStore keeps an adapter's positions across restarts (an update
 // offset, a sync token). The gateway's store provides it.
 type StateStore interface {

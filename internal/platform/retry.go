@@ -2,12 +2,15 @@ package platform
 
 import (
 	"context"
+	"math/rand/v2"
 	"time"
 )
 
 // Backoff is the pause between attempts of an adapter's loop that retries
 // (reaching its server, saving a position): it doubles with each failure
-// in a row, from one second up to Max. The zero value's Max is a minute.
+// in a row, from one second up to Max, less up to a quarter at random so
+// that loops failing together (after an outage) do not retry in step. The
+// zero value's Max is a minute.
 type Backoff struct {
 	Max time.Duration
 	d   time.Duration
@@ -20,7 +23,7 @@ func (b *Backoff) Next() time.Duration {
 		limit = time.Minute
 	}
 	b.d = min(max(b.d*2, time.Second), limit)
-	return b.d
+	return b.d - rand.N(b.d/4)
 }
 
 // Reset starts again from one second, after a success.

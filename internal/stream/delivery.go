@@ -466,7 +466,7 @@ func (d *Delivery) update(o *op, v string, raw int) {
 			} else {
 				s.active = m
 			}
-		} else if limited = d.rateLimited(err); !limited {
+		} else if limited = d.rateLimited(err); !limited && !errors.Is(err, platform.ErrUnavailable) {
 			d.log().Warn("sending the answer failed", "err", err)
 			if d.sendFails++; d.sendFails >= maxAttempts {
 				d.mode = modeOff // leave it to Finish
@@ -481,7 +481,8 @@ func (d *Delivery) update(o *op, v string, raw int) {
 				s.sealed = append(s.sealed, o.msg)
 				s.active = nil
 			}
-		} else if limited = d.rateLimited(err); !limited {
+		} else if limited = d.rateLimited(err); !limited && !errors.Is(err, platform.ErrUnavailable) {
+			// A platform that is down is tried again at the next update.
 			d.log().Warn("editing the answer failed", "err", err)
 			if o.msg.fails++; errors.Is(err, platform.ErrCannotEdit) || o.msg.fails >= maxAttempts {
 				// Keep what it shows; the rest goes out as new messages.

@@ -127,6 +127,7 @@ func (d *Delivery) finish(ctx context.Context, f string) error {
 		d.remove(ctx, m)
 	}
 	attempts, from := 0, 0
+	var outage platform.Backoff
 	pieces := d.shape.layout(f, d.screen.sealed, d.shape.caps.MaxLength)
 	for {
 		o, i := finalStep(pieces, targets, from)
@@ -147,6 +148,7 @@ func (d *Delivery) finish(ctx context.Context, f string) error {
 		switch {
 		case err == nil:
 			attempts = 0
+			outage.Reset()
 			switch o.kind {
 			case opSend:
 				o.msg.record(o.text, o.p, f)
@@ -158,6 +160,16 @@ func (d *Delivery) finish(ctx context.Context, f string) error {
 			}
 			continue
 		case d.rateLimited(err):
+			continue
+		case errors.Is(err, platform.ErrUnavailable):
+			// The platform is down: the answer waits for it, until
+			// shutdown, rather than be given up after a few tries.
+			wait := outage.Next()
+			d.log().Warn("the platform is unavailable; the final answer waits", "err", err, "retry_in", wait)
+			if !platform.Sleep(ctx, wait) {
+				d.screen.sealed = append(d.screen.sealed, targets...)
+				return fmt.Errorf("%w: %w", ErrNotDelivered, err)
+			}
 			continue
 		}
 		attempts++

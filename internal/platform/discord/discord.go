@@ -107,6 +107,7 @@ type Adapter struct {
 
 	// Signals from discordgo's event handlers to Run.
 	disconnected chan struct{}
+	outage       platform.Outage        // of the gateway connection
 	fresh        chan map[string]string // a new session started (READY): the conversations to read back
 
 	mu      sync.Mutex
@@ -314,6 +315,7 @@ func (a *Adapter) Run(ctx context.Context, h platform.Handler) error {
 		case recent := <-a.fresh:
 			a.backfill(ctx, recent)
 		case <-a.disconnected:
+			a.outage.Failed(errGatewayClosed)
 			a.log.Info("the Discord gateway connection closed; resuming")
 			// discordgo's reader and heartbeat both close the session when
 			// the connection fails, and the later close would cut (and,
@@ -376,6 +378,13 @@ func (a *Adapter) identify(ctx context.Context) (*discordgo.User, error) {
 	}
 }
 
+// errGatewayClosed is the outage while the gateway connection is closed.
+var errGatewayClosed = errors.New("the Discord gateway connection closed")
+
+// Outage implements platform.Connection: the gateway connection has been
+// closed, and not opened again, for a while.
+func (a *Adapter) Outage() error { return a.outage.Err() }
+
 // errTokenRefused says Discord answered 401: the token is wrong or was
 // reset.
 var errTokenRefused = errors.New("discord: the bot token was refused (DISCORD_BOT_TOKEN): copy it again from the developer portal, Bot → Reset Token")
@@ -394,8 +403,10 @@ func (a *Adapter) connect(ctx context.Context) error {
 	for {
 		err := a.s.Open()
 		if err == nil || errors.Is(err, discordgo.ErrWSAlreadyOpen) {
+			a.outage.Recovered()
 			return nil
 		}
+		a.outage.Failed(err)
 		if fatal := closeError(err); fatal != nil {
 			return fatal
 		}

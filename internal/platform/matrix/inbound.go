@@ -199,22 +199,22 @@ func (a *Adapter) onMessage(ctx context.Context, evt *event.Event) {
 // failed, so its token is not saved and the next start gets it again.
 func (a *Adapter) deliver(evt *event.Event, c *conn, in chat.Inbound) {
 	runCtx := c.runCtx
-	delay := time.Second
+	delay := platform.Backoff{Max: 30 * time.Second}
 	for {
 		err := c.handler(runCtx, in)
 		if err == nil {
 			return
 		}
+		wait := delay.Next()
 		if runCtx.Err() == nil {
-			a.log.Warn("the gateway could not take a message; retrying", "event", evt.ID, "error", err, "retry_in", delay)
+			a.log.Warn("the gateway could not take a message; retrying", "event", evt.ID, "error", err, "retry_in", wait)
 		}
-		if runCtx.Err() != nil || !platform.Sleep(runCtx, delay) {
+		if runCtx.Err() != nil || !platform.Sleep(runCtx, wait) {
 			a.mu.Lock()
 			a.syncFailed = err
 			a.mu.Unlock()
 			return
 		}
-		delay = min(delay*2, 30*time.Second)
 	}
 }
 

@@ -74,7 +74,12 @@ type Adapter struct {
 	undecrypted  *platform.Recent[id.RoomID, time.Time] // last "cannot decrypt" notice per room
 	relationSeen *platform.Recent[id.EventID, bool]     // event → sent by the bot, looked up
 	syncFailed   error                                  // a handler failure in the sync being processed
+	outage       platform.Outage                        // of the connection and the sync
 }
+
+// Outage implements platform.Connection: the homeserver has not answered
+// the sync (or the login) for a while.
+func (a *Adapter) Outage() error { return a.outage.Err() }
 
 // conn is what a connection holds.
 type conn struct {

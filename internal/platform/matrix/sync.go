@@ -32,7 +32,7 @@ const (
 // (network, homeserver errors) and returning at once those that will not.
 // It returns no connection and no error when ctx ends first.
 func (a *Adapter) connect(ctx context.Context, h platform.Handler) (*conn, error) {
-	delay := time.Second
+	delay := platform.Backoff{Max: maxRetryDelay}
 	for {
 		c, err := a.tryConnect(ctx, h)
 		if err == nil {
@@ -44,11 +44,12 @@ func (a *Adapter) connect(ctx context.Context, h platform.Handler) (*conn, error
 		if isPermanent(err) {
 			return nil, fmt.Errorf("matrix: %w", err)
 		}
-		a.log.Warn("connecting to the Matrix homeserver failed, retrying", "error", err, "retry_in", delay)
-		if !platform.Sleep(ctx, delay) {
+		a.outage.Failed(err)
+		wait := delay.Next()
+		a.log.Warn("connecting to the Matrix homeserver failed, retrying", "error", err, "retry_in", wait)
+		if !platform.Sleep(ctx, wait) {
 			return nil, nil
 		}
-		delay = min(delay*2, maxRetryDelay)
 	}
 }
 
@@ -181,17 +182,15 @@ func (a *Adapter) syncLoop(ctx context.Context, c *conn) error {
 		return fmt.Errorf("matrix: reading the sync token: %w", err)
 	}
 	filterID := ""
-	delay := time.Second
+	delay := platform.Backoff{Max: maxRetryDelay}
 	retry := func(what string, err error) bool {
 		if ctx.Err() != nil {
 			return false
 		}
-		a.log.Warn(what+" failed, retrying", "error", err, "retry_in", delay)
-		if !platform.Sleep(ctx, delay) {
-			return false
-		}
-		delay = min(delay*2, maxRetryDelay)
-		return true
+		a.outage.Failed(err)
+		wait := delay.Next()
+		a.log.Warn(what+" failed, retrying", "error", err, "retry_in", wait)
+		return platform.Sleep(ctx, wait)
 	}
 	for ctx.Err() == nil {
 		if filterID == "" {
@@ -227,6 +226,8 @@ func (a *Adapter) syncLoop(ctx context.Context, c *conn) error {
 			}
 			continue
 		}
+		delay.Reset()
+		a.outage.Recovered()
 		if since == "" {
 			skipHistory(resp)
 		}
@@ -251,7 +252,6 @@ func (a *Adapter) syncLoop(ctx context.Context, c *conn) error {
 			a.log.Warn("saving the sync token failed", "error", err)
 		}
 		since = resp.NextBatch
-		delay = time.Second
 		a.markReady()
 	}
 	return nil

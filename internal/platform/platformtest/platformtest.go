@@ -45,6 +45,8 @@ type Gateway struct {
 	// Stop ends the gateway and waits for it; an error from its Run fails
 	// the test. The test's end calls it too.
 	Stop func()
+	// Ready is the gateway's readiness, as /readyz reports it.
+	Ready func() error
 }
 
 // GatewayOptions are a test gateway's: groups keyed per user, the allowed
@@ -70,7 +72,7 @@ func StartGateway(t testing.TB, opts gateway.Options, backend agent.Backend, st 
 	t.Helper()
 	runner := gateway.New(opts, backend, st, a)
 	cancel, stop := start(t, a, readyWithin, runner.Run)
-	return &Gateway{Cancel: cancel, Stop: stop}
+	return &Gateway{Cancel: cancel, Stop: stop, Ready: runner.Ready}
 }
 
 // start runs run until the test ends or stop is called, and returns once

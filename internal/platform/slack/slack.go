@@ -91,6 +91,7 @@ type Adapter struct {
 	dialer *websocket.Dialer
 	ready  chan struct{}
 	once   sync.Once
+	outage platform.Outage // of the Socket Mode connection
 
 	me      identity
 	threads *threads // channel threads the bot answers in
@@ -103,6 +104,10 @@ type Adapter struct {
 	// until Herald restarts.
 	noStreams, noStatus atomic.Bool
 }
+
+// Outage implements platform.Connection: Socket Mode has not been
+// connected for a while.
+func (a *Adapter) Outage() error { return a.outage.Err() }
 
 // identity is who the bot is, from auth.test.
 type identity struct {
@@ -220,6 +225,7 @@ func (a *Adapter) Run(ctx context.Context, h platform.Handler) error {
 		if isFatal(err) {
 			return fmt.Errorf("slack: opening Socket Mode with SLACK_APP_TOKEN (apps.connections.open): %w", explain(err))
 		}
+		a.outage.Failed(err)
 		wait := back.Next()
 		a.log.Warn("the Socket Mode connection ended, reconnecting", "error", err, "in", wait)
 		if !platform.Sleep(ctx, wait) {
@@ -251,9 +257,11 @@ func (a *Adapter) connection(ctx context.Context, h platform.Handler) error {
 func (a *Adapter) event(ctx context.Context, sm *socketmode.Client, ev socketmode.Event, h platform.Handler) {
 	switch ev.Type {
 	case socketmode.EventTypeHello:
+		a.outage.Recovered()
 		a.once.Do(func() { close(a.ready) })
 	case socketmode.EventTypeConnectionError:
 		if e, ok := ev.Data.(*slack.ConnectionErrorEvent); ok {
+			a.outage.Failed(e.ErrorObj)
 			a.log.Warn("connecting to Socket Mode failed", "error", explain(e.ErrorObj))
 		}
 	case socketmode.EventTypeEventsAPI:

@@ -127,6 +127,7 @@ type gw struct {
 	ad     *recording
 	stop   func()
 	cancel context.CancelFunc // a crash: the gateway's context ends, nothing waits
+	ready  func() error
 }
 
 // gwConfig adjusts a test gateway.
@@ -165,7 +166,7 @@ func startGateway(t *testing.T, srv *telegramtest.Server, st gatewayStore, backe
 		gopts.BusyMode = cfg.busyMode
 	}
 	run := platformtest.StartGateway(t, gopts, backend, st, ad, waitTimeout)
-	return &gw{ad: ad, stop: run.Stop, cancel: run.Cancel}
+	return &gw{ad: ad, stop: run.Stop, cancel: run.Cancel, ready: run.Ready}
 }
 
 // waitFor waits until cond holds, re-checking it whenever the fake

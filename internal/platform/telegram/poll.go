@@ -40,6 +40,8 @@ func (a *Adapter) poll(ctx context.Context, h platform.Handler, offset int64) {
 			var rl *platform.RateLimitError
 			if errors.As(err, &rl) {
 				wait = rl.RetryAfter
+			} else {
+				a.outage.Failed(err)
 			}
 			a.log.Warn("getUpdates failed; retrying", "error", err, "in", wait)
 			if !platform.Sleep(ctx, wait) {
@@ -48,6 +50,7 @@ func (a *Adapter) poll(ctx context.Context, h platform.Handler, offset int64) {
 			continue
 		}
 		polling.Reset()
+		a.outage.Recovered()
 		for _, u := range updates {
 			if u.ID < offset {
 				continue // taken already; Telegram sent it again

@@ -256,5 +256,23 @@ func (a *Adapter) apiError(err error) error {
 			return fmt.Errorf("%w: %w", platform.ErrCannotEdit, a.redact(err))
 		}
 	}
+	if !answered(err) {
+		// Not reached, or not answered by the Bot API (a proxy's error
+		// page, whose HTML the library puts in its error, is left out).
+		text, _, _ := strings.Cut(a.redact(err).Error(), ", <")
+		return fmt.Errorf("telegram: %w: %s", platform.ErrUnavailable, text)
+	}
 	return fmt.Errorf("telegram: %w", a.redact(err))
+}
+
+// answered tells an error the Bot API answered with (a refusal that will
+// not change if the call is made again) from a failure to reach it or a
+// 5xx.
+func answered(err error) bool {
+	for _, refusal := range []error{bot.ErrorBadRequest, bot.ErrorForbidden, bot.ErrorUnauthorized, bot.ErrorNotFound, bot.ErrorConflict} {
+		if errors.Is(err, refusal) {
+			return true
+		}
+	}
+	return false
 }

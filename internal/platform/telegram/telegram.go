@@ -92,6 +92,7 @@ type Adapter struct {
 	botID     int64
 	stateKey  string
 	ready     chan struct{}
+	outage    platform.Outage // of getUpdates
 
 	mu       sync.Mutex
 	started  bool
@@ -99,9 +100,13 @@ type Adapter struct {
 }
 
 var (
-	_ platform.Adapter = (*Adapter)(nil)
-	_ platform.Drafter = (*Adapter)(nil)
+	_ platform.Adapter    = (*Adapter)(nil)
+	_ platform.Drafter    = (*Adapter)(nil)
+	_ platform.Connection = (*Adapter)(nil)
 )
+
+// Outage implements platform.Connection: getUpdates has failed for a while.
+func (a *Adapter) Outage() error { return a.outage.Err() }
 
 // New returns an adapter; it makes no request before Run. d.State keeps
 // the update offset across restarts (without it a restart relies on the

@@ -199,6 +199,8 @@ type Server struct {
 	botFlood   *platform.Tokens // the bot's flood bucket, once used
 	faults     []*fault
 	commands   []BotCommand
+	outage     chan struct{} // closed when the outage ends; nil without one
+	outageCode int           // 0: requests hang
 }
 
 // NewServer starts a server; Close it when done.
@@ -584,7 +586,58 @@ func (p params) int64(name string) (int64, bool) {
 	return v, err == nil
 }
 
+// Down starts an outage of the whole Bot API, as when Telegram's front
+// fails: every request is answered with status (502 Bad Gateway is
+// nginx's page, as api.telegram.org answers then), or with status 0 is
+// held without an answer until the outage ends or the client gives up.
+// Up ends it.
+func (s *Server) Down(status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.outage == nil {
+		s.outage = make(chan struct{})
+	}
+	s.outageCode = status
+}
+
+// Up ends an outage.
+func (s *Server) Up() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.outage != nil {
+		close(s.outage)
+		s.outage = nil
+	}
+}
+
+// down answers a request during an outage; it reports false without one.
+func (s *Server) down(w http.ResponseWriter, r *http.Request) bool {
+	s.mu.Lock()
+	outage, code := s.outage, s.outageCode
+	s.mu.Unlock()
+	switch {
+	case outage == nil:
+		return false
+	case code == 0:
+		select {
+		case <-outage:
+		case <-r.Context().Done():
+		case <-s.quit:
+		}
+		http.Error(w, "", http.StatusGatewayTimeout)
+	default:
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(code)
+		fmt.Fprintf(w, "<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n<center><h1>%d %s</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n</body>\r\n</html>\r\n",
+			code, http.StatusText(code), code, http.StatusText(code))
+	}
+	return true
+}
+
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.down(w, r) {
+		return
+	}
 	if rest, ok := strings.CutPrefix(r.URL.Path, "/file/bot"); ok {
 		s.serveFile(w, r, rest)
 		return
