@@ -2,6 +2,8 @@ package platform
 
 import (
 	"errors"
+	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -43,4 +45,29 @@ func TestOutageAfterItsGrace(t *testing.T) {
 			t.Fatal("a request that hung for the grace is no outage")
 		}
 	})
+}
+
+// A transport error or a 5xx is the platform being down; an answer of the
+// platform's is not.
+func TestUnavailable(t *testing.T) {
+	refused := &url.Error{Op: "Post", URL: "https://api.example/send", Err: errors.New("connect: connection refused")}
+	for _, c := range []struct {
+		err    error
+		status int
+		want   bool
+	}{
+		{refused, 0, true},
+		{fmt.Errorf("sending: %w", refused), 0, true},
+		{errors.New("502 Bad Gateway"), 502, true},
+		{errors.New("400 Bad Request: message is too long"), 400, false},
+		{errors.New("invalid_auth"), 0, false},
+	} {
+		err := Unavailable(c.err, c.status)
+		if got := errors.Is(err, ErrUnavailable); got != c.want || !errors.Is(err, c.err) {
+			t.Errorf("Unavailable(%v, %d) = %v: unavailable %v, want %v, and the error kept", c.err, c.status, err, got, c.want)
+		}
+	}
+	if Unavailable(nil, 503) != nil {
+		t.Error("Unavailable(nil) is not nil")
+	}
 }

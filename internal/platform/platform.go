@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -215,6 +216,18 @@ var ErrCannotEdit = errors.New("the message cannot be edited")
 // answer as its API does (a proxy's error page, a 5xx): the call may go
 // through later, so the final answer waits for it rather than give up.
 var ErrUnavailable = errors.New("the platform is unavailable")
+
+// Unavailable wraps err in ErrUnavailable when it says the platform was
+// not reached (a transport error: refused, reset, timed out) or answered
+// with status 5xx (0 when there was no answer); other errors come back
+// as they are.
+func Unavailable(err error, status int) error {
+	var transport *url.Error
+	if err != nil && (errors.As(err, &transport) || status >= 500) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}
 
 // StateStore keeps an adapter's positions across restarts (an update
 // offset, a sync token). The gateway's store provides it.

@@ -279,7 +279,12 @@ func (a *Adapter) apiError(err error) error {
 	case codeUnknownMessage, codeCannotEditOther, codeTooManyEdits:
 		return fmt.Errorf("%w: %w", platform.ErrCannotEdit, err)
 	}
-	return fmt.Errorf("discord: %w", err)
+	status := 0
+	var rest *discordgo.RESTError
+	if errors.As(err, &rest) && rest.Response != nil {
+		status = rest.Response.StatusCode
+	}
+	return fmt.Errorf("discord: %w", platform.Unavailable(err, status))
 }
 
 // secretPaths match the parts of URLs that are secrets: an interaction's

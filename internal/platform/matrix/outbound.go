@@ -267,11 +267,19 @@ func fallbackText(s string) string {
 }
 
 // mapError turns the homeserver's rate-limit answer into a
-// platform.RateLimitError carrying its retry_after_ms.
+// platform.RateLimitError carrying its retry_after_ms, and a homeserver
+// that is down into platform.ErrUnavailable.
 func mapError(err error) error {
 	var httpErr mautrix.HTTPError
 	if err == nil || !errors.As(err, &httpErr) {
-		return err
+		return platform.Unavailable(err, 0)
+	}
+	if httpErr.Response == nil || httpErr.Response.StatusCode >= 500 {
+		status := 0
+		if httpErr.Response != nil {
+			status = httpErr.Response.StatusCode
+		}
+		return platform.Unavailable(err, max(status, 500))
 	}
 	limited := httpErr.RespError != nil && httpErr.RespError.ErrCode == mautrix.MLimitExceeded.ErrCode
 	if httpErr.Response != nil && httpErr.Response.StatusCode == http.StatusTooManyRequests {

@@ -205,13 +205,17 @@ func (a *Adapter) Status(ctx context.Context, t chat.Target, status string) erro
 }
 
 // failed turns a Web API error into the adapter's: a 429 into a
-// *platform.RateLimitError.
+// *platform.RateLimitError, Slack down into platform.ErrUnavailable.
 func (a *Adapter) failed(err error) error {
 	var rl *slack.RateLimitedError
 	if errors.As(err, &rl) {
 		return &platform.RateLimitError{RetryAfter: rl.RetryAfter, Err: err}
 	}
-	return err
+	var status slack.StatusCodeError
+	if errors.As(err, &status) {
+		return platform.Unavailable(err, status.Code)
+	}
+	return platform.Unavailable(err, 0)
 }
 
 // isCode tells whether err is a Web API error with one of these codes.
