@@ -366,6 +366,7 @@ type gw struct {
 	adapter *killable
 	store   *sqlite.Store
 	stop    func()
+	ready   func() error // the gateway's readiness, as /readyz reports it
 }
 
 // crash ends the gateway as kill -9 would: from now on it sends nothing
@@ -496,7 +497,7 @@ func startGateway(t *testing.T, opts setup, home, simURL string) *gw {
 	}, backend, st, a)
 	done := make(chan error, 1)
 	go func() { done <- runner.Run(ctx) }()
-	g := &gw{adapter: a, store: st}
+	g := &gw{adapter: a, store: st, ready: runner.Ready}
 	var once sync.Once
 	g.stop = func() {
 		once.Do(func() {

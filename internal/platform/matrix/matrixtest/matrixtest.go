@@ -45,6 +45,8 @@ const startTimeout = 60 * time.Second
 // when Options.Limit asks for one.
 type Server struct {
 	url  string
+	addr string // Dendrite's own address, behind the limiter's when there is one
+	bin  string
 	dir  string
 	cmd  *exec.Cmd
 	log  *syncbuf.Buffer
@@ -154,7 +156,11 @@ func start(dir string, opts Options) (*Server, error) {
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		s, err := launch(bins["dendrite"], dir, configPath)
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		s, err := launch(bins["dendrite"], dir, addr)
 		if err == nil {
 			if opts.Limit != nil {
 				s.proxy = httptest.NewServer(s.limit(*opts.Limit))
@@ -167,14 +173,11 @@ func start(dir string, opts Options) (*Server, error) {
 	return nil, lastErr
 }
 
-// launch starts Dendrite on a free loopback port and waits until it answers.
-func launch(bin, dir, config string) (*Server, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	s := &Server{url: "http://" + addr, dir: dir, log: &syncbuf.Buffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command(bin, "-config", config, "-http-bind-address", addr, "-really-enable-open-registration")
+// launch starts Dendrite with the configuration in dir on addr and waits
+// until it answers.
+func launch(bin, dir, addr string) (*Server, error) {
+	s := &Server{url: "http://" + addr, addr: addr, bin: bin, dir: dir, log: &syncbuf.Buffer{}, done: make(chan struct{})}
+	s.cmd = exec.Command(bin, "-config", filepath.Join(dir, "dendrite.yaml"), "-http-bind-address", addr, "-really-enable-open-registration")
 	s.cmd.Dir = dir
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
@@ -284,6 +287,23 @@ func (s *Server) Close() {
 	if s.removeDir {
 		os.RemoveAll(s.dir)
 	}
+}
+
+// Stop stops Dendrite, as when the homeserver goes down; Restart starts
+// it again.
+func (s *Server) Stop() { s.stop() }
+
+// Restart starts a stopped Dendrite again, on the same address with the
+// same data.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	n, err := launch(s.bin, s.dir, s.addr)
+	if err != nil {
+		t.Fatalf("starting Dendrite again: %v", err)
+	}
+	s.mu.Lock()
+	s.cmd, s.log, s.done, s.stopped = n.cmd, n.log, n.done, false
+	s.mu.Unlock()
 }
 
 // stop ends Dendrite: politely, then not.
