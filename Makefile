@@ -4,7 +4,7 @@ TAGS    := goolm
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build test deps fmt-check vet staticcheck unit fuzz bench bench-short bench-sse crash demo sim readme clean
+.PHONY: build test deps fmt-check vet staticcheck unit fuzz bench bench-short bench-sse crash crash-short soak demo sim readme clean
 
 # A static binary: no cgo.
 build:
@@ -54,6 +54,19 @@ fuzz:
 # test/crash); it prints what became of every message.
 crash:
 	$(GO) test -tags $(TAGS) -count=1 -v -timeout 30m -run TestCrash ./test/crash/ -crash.kills=100 -crash.messages=400
+
+# The crash run as CI runs it on every change: 10 kills over 40 messages,
+# every one inside a platform call (after the platform applied it), the
+# windows a kill at random almost never finds. It fails on a message
+# answered twice; what Telegram's sends without an idempotency key leave
+# (see test/crash) is reported.
+crash-short:
+	$(GO) test -tags $(TAGS) -count=1 -v -timeout 10m -run TestCrash ./test/crash/ -crash.kills=10 -crash.messages=40 -crash.incall=1 -crash.shutdown=0 -crash.strict=false
+
+# The soak: 20,000 turns through Telegram and the web chat against the
+# binary, with its RSS, goroutines and open files sampled (test/crash).
+soak:
+	$(GO) test -tags $(TAGS) -count=1 -v -timeout 60m -run TestSoak ./test/crash/ -soak.turns=20000 -soak.rate=40
 
 # End-to-end benchmarks (some minutes): bench/results/report.md and latency.svg/.png.
 bench:

@@ -41,6 +41,15 @@ var (
 	kills    = flag.Int("crash.kills", 0, "how many times to kill the gateway; 0 skips the test (make crash sets it)")
 	messages = flag.Int("crash.messages", 400, "how many messages to send")
 	inCall   = flag.Float64("crash.incall", 0.5, "the share of kills made inside a platform call")
+	shutdown = flag.Float64("crash.shutdown", 0.1, "the share of kills made during a graceful shutdown")
+	// The Bot API has no idempotency key and no way to read a chat back: a
+	// kill after Telegram applied a send and before its reply came back
+	// leaves Herald unable to know it is out. For a complete answer the
+	// restart sends a notice (an answer and a notice); for a notice, sent
+	// at most once, a second kill while it is in flight loses it (lost). CI's
+	// short run, whose kills all land inside calls, reports these without
+	// failing on them; a doubled message fails it.
+	strict = flag.Bool("crash.strict", true, "fail on a lost message and on an answer followed by a notice, not only on a doubled one")
 )
 
 // The people and chats of the run: four private chats and a group where
@@ -75,8 +84,7 @@ func TestCrash(t *testing.T) {
 		r.tg.AddChat(telegramtest.Chat{ID: u.ID, Type: telegramtest.Private, FirstName: u.FirstName, Username: u.Username})
 	}
 	r.tg.AddChat(group)
-	r.asked = map[string]int{}
-	agent := httptest.NewServer(r.counting(sim.New(sim.Options{AllowSessionWithoutKey: true, Logger: slog.New(slog.DiscardHandler),
+	agent := httptest.NewServer(r.asks.counting(sim.New(sim.Options{AllowSessionWithoutKey: true, Logger: slog.New(slog.DiscardHandler),
 		FirstTokenDelay: 200 * time.Millisecond, TokensPerSecond: 60, AnswerTokens: 30})))
 	t.Cleanup(agent.Close)
 
@@ -139,17 +147,21 @@ func TestCrash(t *testing.T) {
 	f := r.classify(all, journalled(t, home))
 	t.Logf("%d messages, %d kills (%d inside a platform call, %d during a graceful shutdown): %d answered once, %d cut short with one notice, %d still journalled at the end (the next start answers them), %d lost (%d of them cut short without a notice), %d doubled, %d extra notices; the agent was asked %d times (%d re-runs)",
 		len(all), r.killed.Load(), r.killedInCall.Load(), r.killedInShutdown.Load(), f.once, f.noticed, f.pending, len(f.lost)+len(f.cut), len(f.cut), len(f.doubled), len(f.extraNotices), f.asked, f.asked-len(all))
+	report := t.Errorf
+	if !*strict {
+		report = t.Logf
+	}
 	for _, m := range f.lost {
-		t.Errorf("lost: %s", m)
+		report("lost: %s", m)
 	}
 	for _, m := range f.cut {
-		t.Errorf("cut short without a notice: %s", m)
+		report("cut short without a notice: %s", m)
 	}
 	for _, m := range f.doubled {
 		t.Errorf("doubled: %s", m)
 	}
 	for _, m := range f.extraNotices {
-		t.Errorf("an answer and a notice: %s", m)
+		report("an answer and a notice: %s", m)
 	}
 	if !t.Failed() {
 		os.RemoveAll(home)
@@ -178,8 +190,7 @@ type run struct {
 	killedInCall     atomic.Int64
 	killedInShutdown atomic.Int64
 
-	mu    sync.Mutex
-	asked map[string]int // message → times the agent was asked
+	asks asks
 }
 
 // applied is the fake's hook inside a platform call: armed, it kills the
@@ -193,17 +204,17 @@ func (r *run) applied(method string, _ int64) {
 }
 
 // kill sends the kills, each after a random pause of up to 1.4 s (so some
-// land during start-up): some inside the next platform call, one in ten
+// land during start-up): a share inside the next platform call, a share
 // during a graceful shutdown (SIGTERM, then SIGKILL before it ends), the
 // rest at once.
 func (r *run) kill() {
 	for range *kills {
 		time.Sleep(time.Duration(rand.Int64N(int64(1400 * time.Millisecond))))
 		switch p := rand.Float64(); {
-		case p < 0.1:
+		case p < *shutdown:
 			r.killedInShutdown.Add(1)
 			r.gw.killWhileStopping(time.Duration(rand.Int64N(int64(time.Second))))
-		case p < 0.1+*inCall:
+		case p < *shutdown+*inCall:
 			r.armed.Store(true)
 			for deadline := time.Now().Add(5 * time.Second); r.armed.Load(); time.Sleep(10 * time.Millisecond) {
 				if time.Now().After(deadline) && r.armed.CompareAndSwap(true, false) {
@@ -231,8 +242,14 @@ func (r *run) supervise() {
 	}()
 }
 
-// counting counts the turns the agent is asked for, by the user's message.
-func (r *run) counting(next http.Handler) http.Handler {
+// asks counts the turns the agent is asked for, by the user's message.
+type asks struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// counting counts the chat requests that reach next.
+func (a *asks) counting(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.URL.Path == "/v1/chat/completions" {
 			body, _ := io.ReadAll(req.Body)
@@ -245,13 +262,23 @@ func (r *run) counting(next http.Handler) http.Handler {
 			}
 			if json.Unmarshal(body, &chat) == nil && len(chat.Messages) > 0 {
 				last := chat.Messages[len(chat.Messages)-1].Content
-				r.mu.Lock()
-				r.asked[strings.TrimPrefix(last, "@herald_bot ")]++
-				r.mu.Unlock()
+				a.mu.Lock()
+				if a.n == nil {
+					a.n = map[string]int{}
+				}
+				a.n[strings.TrimPrefix(last, "@herald_bot ")]++
+				a.mu.Unlock()
 			}
 		}
 		next.ServeHTTP(w, req)
 	})
+}
+
+// of is how many times the agent was asked for message.
+func (a *asks) of(message string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.n[message]
 }
 
 // outcome is what became of one message, from what its chat shows.
@@ -365,9 +392,7 @@ func (r *run) classify(all []sent, pending map[string]bool) figures {
 		default:
 			f.lost = append(f.lost, desc)
 		}
-		r.mu.Lock()
-		f.asked += r.asked[m.text]
-		r.mu.Unlock()
+		f.asked += r.asks.of(m.text)
 	}
 	return f
 }
@@ -401,6 +426,13 @@ func (g *gateway) start(t *testing.T) {
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	g.cmd, g.exited = cmd, exited
+}
+
+// pid is the running process's.
+func (g *gateway) pid() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cmd.Process.Pid
 }
 
 // kill sends SIGKILL and waits until the process is gone.

@@ -218,11 +218,7 @@ func (w *faultWorld) stillUp(pid int) {
 	}
 }
 
-func (w *faultWorld) pid() int {
-	w.gw.mu.Lock()
-	defer w.gw.mu.Unlock()
-	return w.gw.cmd.Process.Pid
-}
+func (w *faultWorld) pid() int { return w.gw.pid() }
 
 // The agent server down when the gateway starts, then back, then down
 // while the gateway runs: readiness and the metrics say so after the
