@@ -31,9 +31,7 @@ const soakChats = 40
 
 // usage is what the gateway process holds at one moment.
 type usage struct {
-	turns           int
-	rssKB, fds      int
-	goroutines, mem int
+	turns, rssKB, fds, goroutines int
 }
 
 func (u usage) String() string {

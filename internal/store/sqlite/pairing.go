@@ -17,6 +17,19 @@ import (
 // more likely leaked than wanted.
 const PairingTTL = time.Hour
 
+// clockSkew is how far in the future a code's creation may lie and still
+// count (our choice: more than a time server's step, less than a jump). A
+// code from further on was made before the clock jumped back: its age is
+// unknown, so it is taken as expired rather than valid for hours more.
+const clockSkew = time.Minute
+
+// approvable is the window of creation times of codes still approvable at
+// now, in Unix milliseconds: after (now - PairingTTL), not after now +
+// clockSkew.
+func approvable(now time.Time) (after, until int64) {
+	return now.Add(-PairingTTL).UnixMilli(), now.Add(clockSkew).UnixMilli()
+}
+
 // codeAlphabet has no 0/O, 1/I/L, which read alike when a code is copied by
 // hand.
 const codeAlphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -36,14 +49,14 @@ func (s *Store) CreatePairing(ctx context.Context, platform, userID, userName st
 
 func (s *Store) createPairing(ctx context.Context, platform, userID, userName string) (store.Pairing, error) {
 	now := s.now()
-	cutoff := now.Add(-PairingTTL).UnixMilli()
+	after, until := approvable(now)
 	var p store.Pairing
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		p = store.Pairing{Platform: platform, UserID: userID}
 		var created int64
 		err := tx.QueryRowContext(ctx, `SELECT code, user_name, created_at FROM pairings
-			WHERE platform = ? AND user_id = ? AND approved = 0 AND created_at > ?
-			ORDER BY created_at DESC LIMIT 1`, platform, userID, cutoff).Scan(&p.Code, &p.UserName, &created)
+			WHERE platform = ? AND user_id = ? AND approved = 0 AND created_at > ? AND created_at <= ?
+			ORDER BY created_at DESC LIMIT 1`, platform, userID, after, until).Scan(&p.Code, &p.UserName, &created)
 		if err == nil {
 			p.CreatedAt = fromMillis(created)
 			return nil
@@ -104,18 +117,19 @@ func newCode() (string, error) {
 }
 
 // ApprovePairing approves a pending code, ignoring case and surrounding
-// spaces. A code that is unknown, already approved or older than
-// PairingTTL is store.ErrNotFound.
+// spaces. A code that is unknown, already approved, older than PairingTTL
+// or made before the clock jumped back is store.ErrNotFound.
 func (s *Store) ApprovePairing(ctx context.Context, code string) (store.Pairing, error) {
 	code = strings.ToUpper(strings.TrimSpace(code))
 	now := s.now()
+	after, until := approvable(now)
 	p := store.Pairing{Code: code, Approved: true}
 	var created int64
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx, `UPDATE pairings SET approved = 1, approved_at = ?
-			WHERE code = ? AND approved = 0 AND created_at > ?
+			WHERE code = ? AND approved = 0 AND created_at > ? AND created_at <= ?
 			RETURNING platform, user_id, user_name, created_at`,
-			now.UnixMilli(), code, now.Add(-PairingTTL).UnixMilli()).Scan(&p.Platform, &p.UserID, &p.UserName, &created)
+			now.UnixMilli(), code, after, until).Scan(&p.Platform, &p.UserID, &p.UserName, &created)
 	})
 	switch {
 	case errors.Is(err, sql.ErrNoRows):

@@ -800,6 +800,35 @@ func TestPairingJustBeforeExpiry(t *testing.T) {
 	}
 }
 
+// The wall clock jumping: hours forward expire a code (its age is an
+// hour and more by the clock the operator reads too); hours back do not
+// keep it valid for hours more: a code from the future is taken as
+// expired, and the user gets a new one. A step of seconds changes nothing.
+func TestPairingAcrossClockJumps(t *testing.T) {
+	s, c, _ := newStore(t)
+	ctx := context.Background()
+	p, err := s.CreatePairing(ctx, "telegram", "u1", "Ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Add(-30 * time.Second)
+	if again, err := s.CreatePairing(ctx, "telegram", "u1", "Ann"); err != nil || again.Code != p.Code {
+		t.Errorf("after a step of 30 s back: %+v, %v; want the same code", again, err)
+	}
+	c.Add(-3 * time.Hour)
+	if _, err := s.ApprovePairing(ctx, p.Code); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a code made 3 h in the future approved: %v", err)
+	}
+	fresh, err := s.CreatePairing(ctx, "telegram", "u1", "Ann")
+	if err != nil || fresh.Code == p.Code {
+		t.Fatalf("after the jump back: %+v, %v; want a new code", fresh, err)
+	}
+	c.Add(5 * time.Hour)
+	if _, err := s.ApprovePairing(ctx, fresh.Code); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a code approved 5 h after it was made: %v", err)
+	}
+}
+
 func TestNewCodeUsesWholeAlphabet(t *testing.T) {
 	seen := map[rune]bool{}
 	for range 500 {
