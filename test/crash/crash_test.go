@@ -145,8 +145,8 @@ func TestCrash(t *testing.T) {
 	r.gw.stop()
 
 	f := r.classify(all, journalled(t, home))
-	t.Logf("%d messages, %d kills (%d inside a platform call, %d during a graceful shutdown): %d answered once, %d cut short with one notice, %d still journalled at the end (the next start answers them), %d lost (%d of them cut short without a notice), %d doubled, %d extra notices; the agent was asked %d times (%d re-runs)",
-		len(all), r.killed.Load(), r.killedInCall.Load(), r.killedInShutdown.Load(), f.once, f.noticed, f.pending, len(f.lost)+len(f.cut), len(f.cut), len(f.doubled), len(f.extraNotices), f.asked, f.asked-len(all))
+	t.Logf("%d messages, %d kills (%d inside a platform call, %d of them in a getUpdates handing out messages; %d during a graceful shutdown): %d answered once, %d cut short with one notice, %d still journalled at the end (the next start answers them), %d lost (%d of them cut short without a notice), %d doubled, %d extra notices; the agent was asked %d times (%d re-runs)",
+		len(all), r.killed.Load(), r.killedInCall.Load(), r.killedInPoll.Load(), r.killedInShutdown.Load(), f.once, f.noticed, f.pending, len(f.lost)+len(f.cut), len(f.cut), len(f.doubled), len(f.extraNotices), f.asked, f.asked-len(all))
 	report := t.Errorf
 	if !*strict {
 		report = t.Logf
@@ -188,18 +188,23 @@ type run struct {
 	armed            atomic.Bool // the next applied platform call kills the gateway
 	killed           atomic.Int64
 	killedInCall     atomic.Int64
+	killedInPoll     atomic.Int64 // in a getUpdates that handed out updates
 	killedInShutdown atomic.Int64
 
 	asks asks
 }
 
-// applied is the fake's hook inside a platform call: armed, it kills the
-// gateway before the answer goes back.
+// applied is the fake's hook inside a platform call (a send, an edit, a
+// getUpdates handing out messages): armed, it kills the gateway before the
+// answer goes back.
 func (r *run) applied(method string, _ int64) {
 	if method == "sendMessageDraft" || !r.armed.CompareAndSwap(true, false) {
 		return
 	}
 	r.killedInCall.Add(1)
+	if method == "getUpdates" {
+		r.killedInPoll.Add(1)
+	}
 	r.gw.kill()
 }
 

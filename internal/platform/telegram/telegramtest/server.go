@@ -61,8 +61,9 @@ type Options struct {
 	// loopback port: a memnet listener, for a test in a synctest bubble.
 	Listener net.Listener
 	// Applied, when set, is told of every sendMessage, editMessageText
-	// and sendMessageDraft the chat shows, before the answer goes back:
-	// a crash test kills the client there, inside the call.
+	// and sendMessageDraft the chat shows, and of every getUpdates that
+	// hands out updates (chat 0), before the answer goes back: a crash
+	// test kills the client there, inside the call.
 	Applied func(method string, chatID int64)
 }
 
@@ -664,7 +665,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		result = s.Bot
 		s.record(Call{Method: "getMe", Params: p})
 	case "getupdates":
-		result, aerr = s.getUpdates(r.Context(), p)
+		var updates []Update
+		updates, aerr = s.getUpdates(r.Context(), p)
+		if applied := s.opts.Applied; len(updates) > 0 && applied != nil {
+			applied("getUpdates", 0)
+		}
+		result = updates
 	case "setmycommands":
 		result, aerr = s.setMyCommands(p)
 	case "getfile":
@@ -785,7 +791,7 @@ func (s *Server) recordLocked(c Call) {
 
 // ---- getUpdates ----
 
-func (s *Server) getUpdates(ctx context.Context, p params) (any, *apiError) {
+func (s *Server) getUpdates(ctx context.Context, p params) ([]Update, *apiError) {
 	offset, _ := p.int64("offset")
 	limit, ok := p.int64("limit")
 	if !ok || limit < 1 || limit > 100 {
