@@ -701,6 +701,47 @@ func TestCrashWhileOnlyDraftsShownRunsAgain(t *testing.T) {
 	})
 }
 
+// A kill inside the one send that carries a complete answer after its
+// drafts: whether it arrived the platform cannot say, so the restart
+// neither sends it again nor claims it was cut short: the notice says it
+// was being sent. The agent is not asked again.
+func TestKillInsideTheFinalSendAfterDraftsSaysItWasBeingSent(t *testing.T) {
+	for _, applied := range []bool{true, false} {
+		t.Run(fmt.Sprintf("applied=%v", applied), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := newBlocking()
+				opts := defaultOptions()
+				opts.ShutdownGrace = 0
+				path := filepath.Join(t.TempDir(), "state.db")
+				final := "working on task, done"
+				wrap, wait := killing(applied, func(text string) bool { return text == final })
+				h := startOn(t, opts, &backend{answer: b.answer}, path, func(f *fakePlatform) platform.Adapter {
+					return &drafting{fakePlatform: wrap(f).(*fakePlatform)}
+				})
+				h.plat.deliver(t, dm("alice", "task", "e1"))
+				<-b.started
+				d := h.runner.adapters["fake"].(*drafting)
+				eventually(t, "a draft to be shown", func() bool { return d.drafts() > 0 })
+				close(b.release)
+				wait(h)
+
+				h2 := startOn(t, opts, &backend{answer: echo}, path, func(f *fakePlatform) platform.Adapter { f.adopt(h.plat); return f })
+				h2.allSettled()
+				want := []string{texts.RestartedWhileSending("task")}
+				if applied {
+					want = append([]string{final}, want...)
+				}
+				if got := h2.plat.shown("dm-alice"); !reflect.DeepEqual(got, want) {
+					t.Errorf("the chat shows %q, want %q", got, want)
+				}
+				if n := len(h2.be.turns()); n != 0 {
+					t.Errorf("the turn ran again %d times", n)
+				}
+			})
+		})
+	}
+}
+
 func TestConcurrentConversations(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		opts := defaultOptions()

@@ -423,12 +423,19 @@ func (r *Runner) resume(pending []store.Turn) {
 				return
 			}
 			for _, turn := range turns {
-				if turn.Shown && turn.Final != nil {
+				switch {
+				case turn.Shown && turn.Final != nil && len(turn.Final.MessageIDs) > 0:
 					r.log.Info("finishing an answer a restart cut off during its final edits", "turn", turn.ID)
 					r.refinish(a, turn)
 					continue
-				}
-				if turn.Shown {
+				case turn.Shown && turn.Final != nil:
+					// The complete answer was going out in new messages
+					// (after drafts): whether it arrived, the platform
+					// cannot say, and sending it again could show it twice.
+					r.log.Info("telling the user a restart came while the answer was sent", "turn", turn.ID)
+					r.replyAsync(a, turn, func(context.Context) string { return texts.RestartedWhileSending(turn.Inbound.Text) })
+					continue
+				case turn.Shown:
 					r.log.Info("telling the user an answer was cut off by a restart", "turn", turn.ID)
 					r.replyAsync(a, turn, func(context.Context) string { return texts.InterruptedByRestart(turn.Inbound.Text) })
 					continue

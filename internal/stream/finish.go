@@ -109,7 +109,7 @@ func finalStep(pieces []piece, targets []*message, from int) (*op, int) {
 // deletes until the chat shows it. f is laid out once, and again only when
 // the messages it follows change.
 func (d *Delivery) finish(ctx context.Context, f string) error {
-	if d.beforeFinal != nil {
+	if d.beforeFinal != nil && f != "" {
 		var ids []string
 		for _, m := range d.screen.sealed {
 			ids = append(ids, m.id)
@@ -117,9 +117,7 @@ func (d *Delivery) finish(ctx context.Context, f string) error {
 		if d.screen.active != nil {
 			ids = append(ids, d.screen.active.id)
 		}
-		if len(ids) > 0 {
-			d.beforeFinal(ids)
-		}
+		d.beforeFinal(ids)
 	}
 	sealed, targets, stale := finalTargets(d.screen, f)
 	d.screen = screen{sealed: sealed}

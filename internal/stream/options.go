@@ -105,10 +105,12 @@ type Params struct {
 	// its rate limit, so that it showed nothing: BeforeShown is called
 	// again before the next try.
 	Refused func()
-	// BeforeFinal, if set, is called once Finish has laid the final text
+	// BeforeFinal, if set, is called once Finish has laid a final text
 	// out, before its first call, with the messages already showing the
-	// answer (none in draft mode), so that the gateway records them with
-	// the final text: after a crash the final edits are made again.
+	// answer (none in draft mode, or when nothing was shown yet), so that
+	// the gateway records them with the final text: after a crash the
+	// final edits are made again, or, with no messages, the user is told
+	// the answer was being sent.
 	BeforeFinal func(messageIDs []string)
 	// Resume are messages that already show this answer, their texts
 	// unknown (a delivery cut off by a crash): Finish edits them into the

@@ -29,17 +29,37 @@ const (
 // so that the notice says which message it is about on every platform,
 // whether or not the platform links it to the message.
 func InterruptedByRestart(message string) string {
-	quote, _, cut := strings.Cut(strings.TrimSpace(message), "\n")
-	if r := []rune(quote); len(r) > 60 {
-		quote, cut = string(r[:60]), true
+	if q := quote(message); q != "" {
+		return fmt.Sprintf("⚠️ Herald restarted while answering your message %s; the answer was cut short. Please send it again.", q)
+	}
+	return "⚠️ Herald restarted while answering your message; the answer was cut short. Please send it again."
+}
+
+// RestartedWhileSending tells the user that a restart came while the
+// complete answer to their message was being sent in one message, which
+// may or may not have arrived: the platform cannot say, so the notice
+// does not claim either.
+func RestartedWhileSending(message string) string {
+	if q := quote(message); q != "" {
+		return fmt.Sprintf("⚠️ Herald restarted while sending the answer to your message %s. If it did not arrive, please send your message again.", q)
+	}
+	return "⚠️ Herald restarted while sending the answer to your message. If it did not arrive, please send your message again."
+}
+
+// quote is the first line of message, up to 60 characters, in quotation
+// marks; "" for a blank message.
+func quote(message string) string {
+	q, _, cut := strings.Cut(strings.TrimSpace(message), "\n")
+	if r := []rune(q); len(r) > 60 {
+		q, cut = string(r[:60]), true
 	}
 	if cut {
-		quote = strings.TrimSpace(quote) + "…"
+		q = strings.TrimSpace(q) + "…"
 	}
-	if quote == "" {
-		return "⚠️ Herald restarted while answering your message; the answer was cut short. Please send it again."
+	if q == "" {
+		return ""
 	}
-	return fmt.Sprintf("⚠️ Herald restarted while answering your message “%s”; the answer was cut short. Please send it again.", quote)
+	return "“" + q + "”"
 }
 
 // Help lists the commands (chat.Commands), for /help.

@@ -42,4 +42,12 @@ func TestInterruptedByRestartQuotesTheMessage(t *testing.T) {
 			t.Errorf("InterruptedByRestart(%q) = %q, want %q", in, got, want)
 		}
 	}
+	for in, want := range map[string]string{
+		"first line\nsecond": "⚠️ Herald restarted while sending the answer to your message “first line…”. If it did not arrive, please send your message again.",
+		"":                   "⚠️ Herald restarted while sending the answer to your message. If it did not arrive, please send your message again.",
+	} {
+		if got := RestartedWhileSending(in); got != want {
+			t.Errorf("RestartedWhileSending(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

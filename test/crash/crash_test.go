@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -306,7 +307,9 @@ func (r *run) outcomeOf(m sent, msgs []telegramtest.Msg) outcome {
 			o.partial++
 		case quotes(b.Text):
 			o.complete++
-		case b.Text == texts.InterruptedByRestart(m.text) || b.Text == texts.InterruptedByRestart(m.asText):
+		case slices.ContainsFunc([]string{m.text, m.asText}, func(s string) bool {
+			return b.Text == texts.InterruptedByRestart(s) || b.Text == texts.RestartedWhileSending(s)
+		}):
 			o.notices++
 		}
 	}
