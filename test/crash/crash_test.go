@@ -186,7 +186,10 @@ type run struct {
 	tg *telegramtest.Server
 	gw *gateway
 
-	armed            atomic.Bool // the next applied platform call kills the gateway
+	// armed: the next applied call of its kind kills the gateway (poll: a
+	// getUpdates handing out messages; send: a send or an edit).
+	armed            atomic.Bool
+	armedForPoll     atomic.Bool
 	killed           atomic.Int64
 	killedInCall     atomic.Int64
 	killedInPoll     atomic.Int64 // in a getUpdates that handed out updates
@@ -199,7 +202,7 @@ type run struct {
 // getUpdates handing out messages): armed, it kills the gateway before the
 // answer goes back.
 func (r *run) applied(method string, _ int64) {
-	if method == "sendMessageDraft" || !r.armed.CompareAndSwap(true, false) {
+	if method == "sendMessageDraft" || (method == "getUpdates") != r.armedForPoll.Load() || !r.armed.CompareAndSwap(true, false) {
 		return
 	}
 	r.killedInCall.Add(1)
@@ -221,6 +224,9 @@ func (r *run) kill() {
 			r.killedInShutdown.Add(1)
 			r.gw.killWhileStopping(time.Duration(rand.Int64N(int64(time.Second))))
 		case p < *shutdown+*inCall:
+			// One in four in a getUpdates: they come far more often than
+			// sends, and would otherwise take most of the in-call kills.
+			r.armedForPoll.Store(rand.IntN(4) == 0)
 			r.armed.Store(true)
 			for deadline := time.Now().Add(5 * time.Second); r.armed.Load(); time.Sleep(10 * time.Millisecond) {
 				if time.Now().After(deadline) && r.armed.CompareAndSwap(true, false) {
