@@ -23,7 +23,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -146,8 +145,8 @@ func TestCrash(t *testing.T) {
 	r.gw.stop()
 
 	f := r.classify(all, journalled(t, home))
-	t.Logf("%d messages, %d kills (%d inside a platform call, %d of them in a getUpdates handing out messages; %d during a graceful shutdown): %d answered once, %d cut short with one notice, %d still journalled at the end (the next start answers them), %d lost (%d of them cut short without a notice), %d doubled, %d extra notices; the agent was asked %d times (%d re-runs)",
-		len(all), r.killed.Load(), r.killedInCall.Load(), r.killedInPoll.Load(), r.killedInShutdown.Load(), f.once, f.noticed, f.pending, len(f.lost)+len(f.cut), len(f.cut), len(f.doubled), len(f.extraNotices), f.asked, f.asked-len(all))
+	t.Logf("%d messages, %d kills (%d inside a platform call, %d of them in a getUpdates handing out messages; %d during a graceful shutdown): %d answered once, %d cut short with one notice, %d still journalled at the end (the next start answers them), %d lost (%d of them cut short without a notice), %d doubled, %d answers followed by a notice that they were cut short, %d followed by a notice that they were being sent; the agent was asked %d times (%d re-runs)",
+		len(all), r.killed.Load(), r.killedInCall.Load(), r.killedInPoll.Load(), r.killedInShutdown.Load(), f.once, f.noticed, f.pending, len(f.lost)+len(f.cut), len(f.cut), len(f.doubled), len(f.extraNotices), len(f.sentNotices), f.asked, f.asked-len(all))
 	report := t.Errorf
 	if !*strict {
 		report = t.Logf
@@ -162,7 +161,10 @@ func TestCrash(t *testing.T) {
 		t.Errorf("doubled: %s", m)
 	}
 	for _, m := range f.extraNotices {
-		report("an answer and a notice: %s", m)
+		report("an answer and a notice that it was cut short: %s", m)
+	}
+	for _, m := range f.sentNotices {
+		report("an answer and a notice that it was being sent: %s", m)
 	}
 	if !t.Failed() {
 		os.RemoveAll(home)
@@ -296,6 +298,7 @@ func (a *asks) of(message string) int {
 // outcome is what became of one message, from what its chat shows.
 type outcome struct {
 	complete, partial, notices int
+	sending                    int // of the notices, those saying the answer was being sent
 }
 
 // outcomeOf reads a message's fate in its chat: the simulator's answer
@@ -313,9 +316,10 @@ func (r *run) outcomeOf(m sent, msgs []telegramtest.Msg) outcome {
 			o.partial++
 		case quotes(b.Text):
 			o.complete++
-		case slices.ContainsFunc([]string{m.text, m.asText}, func(s string) bool {
-			return b.Text == texts.InterruptedByRestart(s) || b.Text == texts.RestartedWhileSending(s)
-		}):
+		case b.Text == texts.RestartedWhileSending(m.text) || b.Text == texts.RestartedWhileSending(m.asText):
+			o.notices++
+			o.sending++
+		case b.Text == texts.InterruptedByRestart(m.text) || b.Text == texts.InterruptedByRestart(m.asText):
 			o.notices++
 		}
 	}
@@ -364,6 +368,7 @@ func (r *run) settled(all []sent) bool {
 type figures struct {
 	once, noticed, pending, asked    int
 	lost, cut, doubled, extraNotices []string
+	sentNotices                      []string // an answer and the notice that it was being sent
 }
 
 // journalled are the texts of the turns still journalled in a stopped
@@ -389,10 +394,12 @@ func (r *run) classify(all []sent, pending map[string]bool) figures {
 	var f figures
 	for i, o := range r.outcomes(all) {
 		m := all[i]
-		desc := fmt.Sprintf("%s in chat %d: %d complete, %d partial, %d notices", m.text, m.chat, o.complete, o.partial, o.notices)
+		desc := fmt.Sprintf("%s in chat %d: %d complete, %d partial, %d notices (%d saying it was being sent)", m.text, m.chat, o.complete, o.partial, o.notices, o.sending)
 		switch {
 		case o.complete > 1 || o.notices > 1 || (o.complete == 1 && o.partial > 0):
 			f.doubled = append(f.doubled, desc)
+		case o.complete == 1 && o.sending == 1:
+			f.sentNotices = append(f.sentNotices, desc)
 		case o.complete == 1 && o.notices == 1:
 			f.extraNotices = append(f.extraNotices, desc)
 		case o.complete == 1:
