@@ -54,12 +54,17 @@ func TargetOf(src Source) Target {
 type Role string
 
 // The roles a transcript may hold. Only User and Assistant entries with text
-// are sent upstream; the others come from imported Hermes histories.
+// are sent upstream; System and Tool come from imported Hermes histories,
+// Notice from the gateway itself.
 const (
 	System    Role = "system"
 	User      Role = "user"
 	Assistant Role = "assistant"
 	Tool      Role = "tool"
+	// Notice is the gateway's own word in a conversation (a restart cut an
+	// answer short): kept so that a chat's history shows it, never sent to
+	// the agent.
+	Notice Role = "notice"
 )
 
 // Message is one transcript entry. Content is empty for entries that carried

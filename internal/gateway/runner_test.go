@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -493,6 +494,21 @@ func TestCrashAfterTextShownGetsOneNotice(t *testing.T) {
 		if n := len(h2.be.turns()); n != 0 {
 			t.Errorf("a shown turn ran again %d times", n)
 		}
+		// The notice is kept in the transcript (the web chat's history
+		// shows it) and never sent to the agent.
+		notice := store.Entry{Role: chat.Notice, Content: texts.InterruptedByRestart("task")}
+		if got := h2.transcript("dm-alice"); len(got) != 1 || got[0].Role != notice.Role || got[0].Content != notice.Content {
+			t.Errorf("transcript %+v, want the notice", got)
+		}
+		shown, err := Transcripts(h2.store, opts.SessionKeys)(context.Background(), chat.Source{Platform: "fake", ChatID: "dm-alice", ChatType: chat.DM, UserID: "alice"})
+		if err != nil || len(shown) != 1 || shown[0].Role != chat.Notice {
+			t.Errorf("the chat's history is %+v (%v), want the notice", shown, err)
+		}
+		h2.plat.deliver(t, dm("alice", "next", "e2"))
+		eventually(t, "the next answer", func() bool { return len(h2.be.turns()) == 1 })
+		if hist := h2.be.turns()[0].History; slices.ContainsFunc(hist, func(m chat.Message) bool { return m.Role == chat.Notice }) {
+			t.Errorf("the agent got the notice in its history: %+v", hist)
+		}
 		h3 := start(t, opts, &backend{answer: echo}, path)
 		h3.allSettled()
 		if got := h3.plat.shown("dm-alice"); len(got) != 0 {
@@ -617,6 +633,15 @@ func TestKillWhileTheRefusedNoticeWaitsSendsItOnTheNextStart(t *testing.T) {
 		h3 := start(t, opts, &backend{answer: echo}, path)
 		h3.finalIs("dm-alice", notice)
 		h3.allSettled()
+		kept := 0
+		for _, e := range h3.transcript("dm-alice") {
+			if e.Role == chat.Notice && e.Content == notice {
+				kept++
+			}
+		}
+		if kept != 1 {
+			t.Errorf("the notice is kept %d times in the transcript, want once", kept)
+		}
 	})
 }
 

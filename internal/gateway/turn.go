@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,7 +64,9 @@ func (r *Runner) prepare(j *job, log *slog.Logger) (prepared, bool) {
 	if err != nil {
 		log.Error("reading the transcript failed", "error", err)
 	}
-	return prepared{target: turn.Inbound.AnswerTarget(), sessionID: sessionID, history: messages(entries)}, true
+	// The gateway's own notices are the chat's, not the conversation's.
+	history := slices.DeleteFunc(messages(entries), func(m chat.Message) bool { return m.Role == chat.Notice })
+	return prepared{target: turn.Inbound.AnswerTarget(), sessionID: sessionID, history: history}, true
 }
 
 // ran is how a turn went.
@@ -336,6 +339,44 @@ func (r *Runner) refinish(a platform.Adapter, turn store.Turn) {
 	})
 }
 
+// tellRestart sends a restart notice as a reply (see replyAsync), and keeps
+// it in the conversation's transcript first: the web chat's history shows
+// it to a page that was not open when it was sent. The agent never gets it.
+func (r *Runner) tellRestart(a platform.Adapter, turn store.Turn, notice string) {
+	r.replyAsync(a, turn, func(ctx context.Context) string {
+		r.keepNotice(ctx, turn, notice)
+		return notice
+	})
+}
+
+// keptNotices is how far back in a transcript a notice is looked for
+// before it is kept again (our choice: more notices than one restart sends
+// to a conversation).
+const keptNotices = 20
+
+// keepNotice appends notice to the turn's conversation's transcript,
+// unless a restart during its reply kept it already.
+func (r *Runner) keepNotice(ctx context.Context, turn store.Turn, notice string) {
+	sessionID, ok, err := r.store.SessionID(ctx, turn.SessionKey)
+	if err != nil || !ok {
+		r.log.Warn("keeping a notice in the transcript failed", "turn", turn.ID, "error", err)
+		return
+	}
+	recent, err := r.store.History(ctx, sessionID, keptNotices)
+	if err != nil {
+		r.log.Warn("keeping a notice in the transcript failed", "turn", turn.ID, "error", err)
+		return
+	}
+	for _, e := range recent {
+		if e.Role == chat.Notice && e.Content == notice {
+			return
+		}
+	}
+	if err := r.store.Append(ctx, sessionID, store.Entry{Role: chat.Notice, Content: notice, At: time.Now()}); err != nil {
+		r.log.Warn("keeping a notice in the transcript failed", "turn", turn.ID, "error", err)
+	}
+}
+
 // settleAsync runs settle, which ends a journalled turn, in the runner's
 // work, unless the runner is closing: the turn then stays in the journal
 // and the next start takes it up.
@@ -433,11 +474,11 @@ func (r *Runner) resume(pending []store.Turn) {
 					// (after drafts): whether it arrived, the platform
 					// cannot say, and sending it again could show it twice.
 					r.log.Info("telling the user a restart came while the answer was sent", "turn", turn.ID)
-					r.replyAsync(a, turn, func(context.Context) string { return texts.RestartedWhileSending(turn.Inbound.Text) })
+					r.tellRestart(a, turn, texts.RestartedWhileSending(turn.Inbound.Text))
 					continue
 				case turn.Shown:
 					r.log.Info("telling the user an answer was cut off by a restart", "turn", turn.ID)
-					r.replyAsync(a, turn, func(context.Context) string { return texts.InterruptedByRestart(turn.Inbound.Text) })
+					r.tellRestart(a, turn, texts.InterruptedByRestart(turn.Inbound.Text))
 					continue
 				}
 				r.log.Info("resuming a turn left unfinished", "turn", turn.ID)

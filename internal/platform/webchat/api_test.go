@@ -634,6 +634,16 @@ func TestHistory(t *testing.T) {
 	check("after /help", append(earlier, "user: question", "assistant: done | <p>done</p>",
 		"user: /help (live)", "assistant: Commands: … | <p>Commands: …</p> (live)")...)
 
+	// A restart notice is kept in the store (for a page that was not
+	// open when it was sent) and shows once, among what the store has,
+	// though this process holds it too.
+	notice := "⚠️ Herald restarted while answering your message “x”; the answer was cut short. Please send it again."
+	a.Send(ctx, target, notice)
+	save(chat.Message{Role: chat.Notice, Content: notice})
+	check("a kept notice", append(earlier, "user: question", "assistant: done | <p>done</p>",
+		"assistant: "+notice+" | <p>"+notice+"</p>",
+		"user: /help (live)", "assistant: Commands: … | <p>Commands: …</p> (live)")...)
+
 	// /new starts a new session: the store has none of it, and neither
 	// does the page.
 	post("/new")

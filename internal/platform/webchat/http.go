@@ -388,6 +388,7 @@ func (a *Adapter) history(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	out := []historyEntry{}
+	notices := map[string]bool{}
 	for _, m := range msgs {
 		switch {
 		case m.Content == "":
@@ -395,11 +396,19 @@ func (a *Adapter) history(w http.ResponseWriter, r *http.Request) {
 			out = append(out, historyEntry{Role: chat.User, Text: m.Content})
 		case m.Role == chat.Assistant:
 			out = append(out, historyEntry{Role: chat.Assistant, Text: m.Content, HTML: renderHTML(m.Content)})
+		case m.Role == chat.Notice:
+			// The gateway's own message (a restart cut an answer short),
+			// kept so that a page that was not open then shows it.
+			out = append(out, historyEntry{Role: chat.Assistant, Text: m.Content, HTML: renderHTML(m.Content)})
+			notices[m.Content] = true
 		}
 	}
 	a.mu.Lock()
 	if c := a.convs[conv]; c != nil {
 		for _, it := range c.unsaved(msgs) {
+			if !it.user && notices[it.text] {
+				continue // the transcript has it
+			}
 			e := historyEntry{ID: it.id, Role: chat.Assistant, Text: it.text, HTML: it.html}
 			if it.user {
 				e.Role, e.HTML = chat.User, ""
