@@ -65,11 +65,15 @@ var (
 )
 
 // sent is one message of the run: its own words, the text sent (with the
-// mention in the group) and its chat.
+// mention in the group) and its chat, or its web chat conversation.
 type sent struct {
 	text, asText string
 	chat         int64
+	conv         string
 }
+
+// webConversations is how many web chat conversations the run posts to.
+const webConversations = 3
 
 func TestCrash(t *testing.T) {
 	if *kills == 0 {
@@ -108,9 +112,11 @@ func TestCrash(t *testing.T) {
 	for _, u := range users {
 		allowed = append(allowed, strconv.FormatInt(u.ID, 10))
 	}
+	r.addr = freeAddr(t)
+	r.web = &http.Client{Timeout: 5 * time.Second}
 	r.gw = &gateway{bin: bin, log: logf, env: append(os.Environ(),
 		"HERALD_HOME="+home,
-		"HERALD_HTTP_ADDR="+freeAddr(t),
+		"HERALD_HTTP_ADDR="+r.addr,
 		"HERALD_LOG_LEVEL=debug",
 		"GATEWAY_PROXY_URL="+agent.URL,
 		"TELEGRAM_BOT_TOKEN="+r.tg.Token,
@@ -122,29 +128,36 @@ func TestCrash(t *testing.T) {
 	// Messages at a steady rate while the killer strikes.
 	duration := time.Duration(*kills) * 700 * time.Millisecond
 	every := duration / time.Duration(*messages)
-	var wg sync.WaitGroup
+	var wg, posts sync.WaitGroup
 	wg.Go(r.kill)
 	var all []sent
 	for i := range *messages {
 		u := users[i%len(users)]
 		m := sent{text: fmt.Sprintf("m%d", i), chat: u.ID}
 		m.asText = m.text
-		if i%5 == 4 {
+		switch i % 5 {
+		case 4:
 			m.chat, m.asText = group.ID, "@herald_bot "+m.text
 			r.tg.Inject(telegramtest.Incoming{Chat: group, From: u, Text: m.asText})
-		} else {
+		case 3:
+			m.chat, m.conv = 0, fmt.Sprintf("crash-web-%d", (i/5)%webConversations)
+			posts.Go(func() { r.post(m) })
+		default:
 			r.tg.Inject(telegramtest.Incoming{Chat: telegramtest.Chat{ID: u.ID, Type: telegramtest.Private, FirstName: u.FirstName, Username: u.Username}, From: u, Text: m.asText})
 		}
 		all = append(all, m)
 		time.Sleep(every)
 	}
 	wg.Wait()
+	posts.Wait()
 
-	// Let the last one settle every message, or go quiet, then stop it.
+	// Let the last one settle every message, or go quiet, then read the
+	// chats and stop it.
 	r.quiet(all, 10*time.Second, 2*time.Minute)
+	outs := r.outcomes(all)
 	r.gw.stop()
 
-	f := r.classify(all, journalled(t, home))
+	f := r.classify(all, outs, journalled(t, home))
 	t.Logf("%d messages, %d kills (%d inside a platform call, %d of them in a getUpdates handing out messages; %d during a graceful shutdown): %d answered once, %d cut short with one notice, %d still journalled at the end (the next start answers them), %d lost (%d of them cut short without a notice), %d doubled, %d answers followed by a notice that they were cut short, %d followed by a notice that they were being sent; the agent was asked %d times (%d re-runs)",
 		len(all), r.killed.Load(), r.killedInCall.Load(), r.killedInPoll.Load(), r.killedInShutdown.Load(), f.once, f.noticed, f.pending, len(f.lost)+len(f.cut), len(f.cut), len(f.doubled), len(f.extraNotices), len(f.sentNotices), f.asked, f.asked-len(all))
 	report := t.Errorf
@@ -198,6 +211,9 @@ type run struct {
 	killedInShutdown atomic.Int64
 
 	asks asks
+
+	addr string       // the gateway's HTTP listener
+	web  *http.Client // the web chat's client
 }
 
 // applied is the fake's hook inside a platform call (a send, an edit, a
@@ -341,15 +357,65 @@ func (r *run) quiet(all []sent, idle, max time.Duration) {
 
 // outcomes are what became of each message, in order.
 func (r *run) outcomes(all []sent) []outcome {
-	byChat := map[int64][]telegramtest.Msg{}
+	byChat := map[string][]telegramtest.Msg{}
 	out := make([]outcome, len(all))
 	for i, m := range all {
-		msgs, ok := byChat[m.chat]
+		key := m.conv
+		if key == "" {
+			key = strconv.FormatInt(m.chat, 10)
+		}
+		msgs, ok := byChat[key]
 		if !ok {
-			msgs = r.tg.Messages(m.chat)
-			byChat[m.chat] = msgs
+			if m.conv != "" {
+				msgs = r.history(m.conv)
+			} else {
+				msgs = r.tg.Messages(m.chat)
+			}
+			byChat[key] = msgs
 		}
 		out[i] = r.outcomeOf(m, msgs)
+	}
+	return out
+}
+
+// post posts a web chat message, with its idempotency id, until the
+// gateway takes it (it is killed and restarted meanwhile).
+func (r *run) post(m sent) {
+	body, _ := json.Marshal(map[string]string{"conversation": m.conv, "text": m.text, "id": "crash-message-" + m.text})
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+r.addr+"/api/messages", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := r.web.Do(req)
+		if err != nil {
+			continue
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusAccepted {
+			return
+		}
+	}
+	r.t.Errorf("the web chat never took %s", m.text)
+}
+
+// history is a web chat conversation as a page that loads now shows it,
+// as the fake's messages (the assistant's are the bot's); nil while the
+// gateway does not answer.
+func (r *run) history(conv string) []telegramtest.Msg {
+	resp, err := r.web.Get("http://" + r.addr + "/api/history?conversation=" + conv)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var h struct {
+		Messages []struct{ Role, Text string }
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&h) != nil {
+		return nil
+	}
+	var out []telegramtest.Msg
+	for _, m := range h.Messages {
+		out = append(out, telegramtest.Msg{FromBot: m.Role == "assistant", Text: m.Text})
 	}
 	return out
 }
@@ -390,11 +456,15 @@ func journalled(t *testing.T, home string) map[string]bool {
 	return out
 }
 
-func (r *run) classify(all []sent, pending map[string]bool) figures {
+func (r *run) classify(all []sent, outs []outcome, pending map[string]bool) figures {
 	var f figures
-	for i, o := range r.outcomes(all) {
+	for i, o := range outs {
 		m := all[i]
-		desc := fmt.Sprintf("%s in chat %d: %d complete, %d partial, %d notices (%d saying it was being sent)", m.text, m.chat, o.complete, o.partial, o.notices, o.sending)
+		where := fmt.Sprintf("chat %d", m.chat)
+		if m.conv != "" {
+			where = "web chat " + m.conv
+		}
+		desc := fmt.Sprintf("%s in %s: %d complete, %d partial, %d notices (%d saying it was being sent)", m.text, where, o.complete, o.partial, o.notices, o.sending)
 		switch {
 		case o.complete > 1 || o.notices > 1 || (o.complete == 1 && o.partial > 0):
 			f.doubled = append(f.doubled, desc)
