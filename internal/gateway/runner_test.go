@@ -665,6 +665,26 @@ func (r *refusing) Send(ctx context.Context, t chat.Target, text string) (string
 	return r.fakePlatform.Send(ctx, t, text)
 }
 
+// killInTheFinalDelivery runs a turn whose answer ends as final on the
+// platform as, once showing tells the answer is under way, and kills the
+// gateway inside the call that carries the final text, after the platform
+// applied it or before; it returns what a restart on the same state needs.
+func killInTheFinalDelivery(t *testing.T, applied bool, as func(*fakePlatform) platform.Adapter, showing func(*harness) bool) (opts Options, path, final string, killed *harness) {
+	b := newBlocking()
+	opts = defaultOptions()
+	opts.ShutdownGrace = 0
+	path = filepath.Join(t.TempDir(), "state.db")
+	final = "working on task, done"
+	wrap, wait := killing(applied, func(text string) bool { return text == final })
+	h := startOn(t, opts, &backend{answer: b.answer}, path, func(f *fakePlatform) platform.Adapter { return as(wrap(f).(*fakePlatform)) })
+	h.plat.deliver(t, dm("alice", "task", "e1"))
+	<-b.started
+	eventually(t, "the answer to be under way", func() bool { return showing(h) })
+	close(b.release)
+	wait(h)
+	return opts, path, final, h
+}
+
 // A kill inside the final edit, after the platform applied it or before:
 // the restart makes the final edits again (an edit made twice changes
 // nothing) instead of sending a notice after a complete answer, and
@@ -673,18 +693,8 @@ func TestKillDuringTheFinalEditIsFinishedWithoutANotice(t *testing.T) {
 	for _, applied := range []bool{true, false} {
 		t.Run(fmt.Sprintf("applied=%v", applied), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				b := newBlocking()
-				opts := defaultOptions()
-				opts.ShutdownGrace = 0
-				path := filepath.Join(t.TempDir(), "state.db")
-				final := "working on task, done"
-				wrap, wait := killing(applied, func(text string) bool { return text == final })
-				h := startOn(t, opts, &backend{answer: b.answer}, path, wrap)
-				h.plat.deliver(t, dm("alice", "task", "e1"))
-				<-b.started
-				eventually(t, "the partial answer to be shown", func() bool { return len(h.plat.shown("dm-alice")) == 1 })
-				close(b.release)
-				wait(h)
+				opts, path, final, h := killInTheFinalDelivery(t, applied, func(f *fakePlatform) platform.Adapter { return f },
+					func(h *harness) bool { return len(h.plat.shown("dm-alice")) == 1 })
 
 				h2 := startOn(t, opts, &backend{answer: echo}, path, func(f *fakePlatform) platform.Adapter { f.adopt(h.plat); return f })
 				h2.allSettled()
@@ -734,21 +744,8 @@ func TestKillInsideTheFinalSendAfterDraftsSaysItWasBeingSent(t *testing.T) {
 	for _, applied := range []bool{true, false} {
 		t.Run(fmt.Sprintf("applied=%v", applied), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				b := newBlocking()
-				opts := defaultOptions()
-				opts.ShutdownGrace = 0
-				path := filepath.Join(t.TempDir(), "state.db")
-				final := "working on task, done"
-				wrap, wait := killing(applied, func(text string) bool { return text == final })
-				h := startOn(t, opts, &backend{answer: b.answer}, path, func(f *fakePlatform) platform.Adapter {
-					return &drafting{fakePlatform: wrap(f).(*fakePlatform)}
-				})
-				h.plat.deliver(t, dm("alice", "task", "e1"))
-				<-b.started
-				d := h.runner.adapters["fake"].(*drafting)
-				eventually(t, "a draft to be shown", func() bool { return d.drafts() > 0 })
-				close(b.release)
-				wait(h)
+				opts, path, final, h := killInTheFinalDelivery(t, applied, func(f *fakePlatform) platform.Adapter { return &drafting{fakePlatform: f} },
+					func(h *harness) bool { return h.runner.adapters["fake"].(*drafting).drafts() > 0 })
 
 				h2 := startOn(t, opts, &backend{answer: echo}, path, func(f *fakePlatform) platform.Adapter { f.adopt(h.plat); return f })
 				h2.allSettled()
