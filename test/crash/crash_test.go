@@ -141,7 +141,11 @@ func TestCrash(t *testing.T) {
 			r.tg.Inject(telegramtest.Incoming{Chat: group, From: u, Text: m.asText})
 		case 3:
 			m.chat, m.conv = 0, fmt.Sprintf("crash-web-%d", (i/5)%webConversations)
-			posts.Go(func() { r.post(m) })
+			posts.Go(func() {
+				if err := post(r.web, r.addr, m.conv, m.text, 3*time.Minute); err != nil {
+					t.Error(err)
+				}
+			})
 		default:
 			r.tg.Inject(telegramtest.Incoming{Chat: telegramtest.Chat{ID: u.ID, Type: telegramtest.Private, FirstName: u.FirstName, Username: u.Username}, From: u, Text: m.asText})
 		}
@@ -378,39 +382,15 @@ func (r *run) outcomes(all []sent) []outcome {
 	return out
 }
 
-// post posts a web chat message, with its idempotency id, until the
-// gateway takes it (it is killed and restarted meanwhile).
-func (r *run) post(m sent) {
-	body, _ := json.Marshal(map[string]string{"conversation": m.conv, "text": m.text, "id": "crash-message-" + m.text})
-	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		req, _ := http.NewRequest(http.MethodPost, "http://"+r.addr+"/api/messages", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := r.web.Do(req)
-		if err != nil {
-			continue
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusAccepted {
-			return
-		}
-	}
-	r.t.Errorf("the web chat never took %s", m.text)
-}
-
 // history is a web chat conversation as a page that loads now shows it,
 // as the fake's messages (the assistant's are the bot's); nil while the
 // gateway does not answer.
 func (r *run) history(conv string) []telegramtest.Msg {
-	resp, err := r.web.Get("http://" + r.addr + "/api/history?conversation=" + conv)
-	if err != nil {
-		return nil
-	}
-	defer resp.Body.Close()
+	code, body := get(r.web, r.addr, "/api/history?conversation="+conv)
 	var h struct {
 		Messages []struct{ Role, Text string }
 	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&h) != nil {
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &h) != nil {
 		return nil
 	}
 	var out []telegramtest.Msg
@@ -527,27 +507,22 @@ func (g *gateway) pid() int {
 }
 
 // kill sends SIGKILL and waits until the process is gone.
-func (g *gateway) kill() {
-	g.mu.Lock()
-	cmd, exited := g.cmd, g.exited
-	g.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	<-exited
-}
+func (g *gateway) kill() { g.end(syscall.SIGKILL, 0) }
 
 // killWhileStopping sends SIGTERM, and SIGKILL after wait unless the
 // process ended by then; it returns once the process is gone.
-func (g *gateway) killWhileStopping(wait time.Duration) {
+func (g *gateway) killWhileStopping(wait time.Duration) { g.end(syscall.SIGTERM, wait) }
+
+// end sends sig to the running process, and SIGKILL after wait unless it
+// ended by then; it returns once the process is gone.
+func (g *gateway) end(sig os.Signal, wait time.Duration) {
 	g.mu.Lock()
 	cmd, exited := g.cmd, g.exited
 	g.mu.Unlock()
 	if cmd == nil {
 		return
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Process.Signal(sig)
 	select {
 	case <-exited:
 	case <-time.After(wait):
@@ -573,15 +548,8 @@ func (g *gateway) waitExit() bool {
 func (g *gateway) stop() {
 	g.mu.Lock()
 	g.stopped = true
-	cmd, exited := g.cmd, g.exited
 	g.mu.Unlock()
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-	}
+	g.end(syscall.SIGTERM, 30*time.Second)
 }
 
 // build builds herald as make build does: static, without cgo.

@@ -164,35 +164,16 @@ func (w *faultWorld) botMessages() []telegramtest.Msg {
 	return out
 }
 
-// get fetches one of the gateway's own endpoints.
-func (w *faultWorld) get(path string) (int, string) {
-	resp, err := http.Get("http://" + w.http + path)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
-}
-
 // readiness is /readyz's status and reason.
 func (w *faultWorld) readiness() (int, string) {
-	code, body := w.get("/readyz")
+	code, body := get(http.DefaultClient, w.http, "/readyz")
 	var r struct{ Reason string }
 	json.Unmarshal([]byte(body), &r)
 	return code, r.Reason
 }
 
 // metric is a line of /metrics starting with name.
-func (w *faultWorld) metric(name string) string {
-	_, body := w.get("/metrics")
-	for line := range strings.Lines(body) {
-		if strings.HasPrefix(line, name+" ") {
-			return strings.TrimSpace(line)
-		}
-	}
-	return ""
-}
+func (w *faultWorld) metric(name string) string { return metric(http.DefaultClient, w.http, name) }
 
 func (w *faultWorld) waitFor(what string, cond func() bool) {
 	w.t.Helper()
@@ -242,7 +223,7 @@ func TestAgentServerDownAndBack(t *testing.T) {
 	}
 
 	w.agent.start(t)
-	w.waitFor("/readyz to be ready again", func() bool { code, _ := w.readiness(); return code == http.StatusOK })
+	waitReady(t, http.DefaultClient, w.http)
 	if got := w.metric("herald_agent_up"); got != "herald_agent_up 1" {
 		t.Errorf("/metrics: %q once the agent server is back", got)
 	}
@@ -277,7 +258,7 @@ func TestAgentServerFailures(t *testing.T) {
 	w.agent.start(t)
 	w.gw.start(t)
 	defer w.gw.stop()
-	w.waitFor("/readyz", func() bool { code, _ := w.readiness(); return code == http.StatusOK })
+	waitReady(t, http.DefaultClient, w.http)
 	pid := w.pid()
 
 	for _, c := range []struct {

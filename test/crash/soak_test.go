@@ -1,8 +1,6 @@
 package crash
 
 import (
-	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -89,8 +87,9 @@ func TestSoak(t *testing.T) {
 
 	var samples []usage
 	sample := func(turns int) {
-		// Let the turns in flight end, so that what is sampled is what stays.
-		waitAnswered(t, tg, &asked, turns)
+		// Let the turns in flight end (their answers take less than the
+		// pause), so that what is sampled is what stays.
+		waitAsked(t, &asked, turns)
 		time.Sleep(2 * time.Second)
 		u := processUsage(t, gw.pid(), web, addr)
 		u.turns = turns
@@ -109,7 +108,11 @@ func TestSoak(t *testing.T) {
 			tg.Inject(telegramtest.Incoming{Chat: c, From: telegramtest.User{ID: c.ID, FirstName: c.FirstName}, Text: text})
 		} else {
 			conv := fmt.Sprintf("soak-conversation-%02d", (i/2)%soakChats)
-			wg.Go(func() { post(t, web, addr, conv, text) })
+			wg.Go(func() {
+				if err := post(web, addr, conv, text, 10*time.Second); err != nil {
+					t.Error(err)
+				}
+			})
 		}
 		switch i + 1 {
 		case warmUp, *soakTurns / 2, *soakTurns:
@@ -138,23 +141,8 @@ func TestSoak(t *testing.T) {
 	}
 }
 
-// waitReady waits for /readyz.
-func waitReady(t *testing.T, c *http.Client, addr string) {
-	t.Helper()
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if resp, err := c.Get("http://" + addr + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-	}
-	t.Fatal("the gateway did not become ready")
-}
-
-// waitAnswered waits until the agent has been asked for turns messages
-// and Telegram's chats show as many answers as they were sent messages.
-func waitAnswered(t *testing.T, tg *telegramtest.Server, asked *asks, turns int) {
+// waitAsked waits until the agent has been asked for turns messages.
+func waitAsked(t *testing.T, asked *asks, turns int) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
 		asked.mu.Lock()
@@ -165,30 +153,6 @@ func waitAnswered(t *testing.T, tg *telegramtest.Server, asked *asks, turns int)
 		}
 	}
 	t.Fatalf("the agent was not asked for all %d turns", turns)
-}
-
-// post sends a web chat message, retrying a refusal.
-func post(t *testing.T, c *http.Client, addr, conv, text string) {
-	body, _ := json.Marshal(map[string]string{"conversation": conv, "text": text, "id": "soak-message-" + text})
-	for attempt := 1; ; attempt++ {
-		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/api/messages", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := c.Do(req)
-		if err == nil {
-			var answer bytes.Buffer
-			answer.ReadFrom(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusAccepted {
-				return
-			}
-			err = fmt.Errorf("%s: %s", resp.Status, answer.String())
-		}
-		if attempt == 5 {
-			t.Errorf("posting %s: %v", text, err)
-			return
-		}
-		time.Sleep(time.Second)
-	}
 }
 
 // processUsage reads a process's RSS and open files from /proc, and its
@@ -210,17 +174,6 @@ func processUsage(t *testing.T, pid int, c *http.Client, addr string) usage {
 		t.Fatal(err)
 	}
 	u.fds = len(fds)
-	resp, err := c.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	buf.ReadFrom(resp.Body)
-	for line := range strings.Lines(buf.String()) {
-		if rest, ok := strings.CutPrefix(line, "go_goroutines "); ok {
-			u.goroutines, _ = strconv.Atoi(strings.TrimSpace(rest))
-		}
-	}
+	u.goroutines, _ = strconv.Atoi(strings.TrimPrefix(metric(c, addr, "go_goroutines"), "go_goroutines "))
 	return u
 }
