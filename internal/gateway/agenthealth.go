@@ -24,10 +24,9 @@ type agentHealth struct {
 }
 
 // record notes the outcome of a turn or a check: nil is an answer, an
-// error one that says the server is down or unusable. Errors of a server
-// that works (the model's own error, an answer over Herald's limits) are
-// not passed here.
-// It tells whether the server's state changed (up to down, or back).
+// error one that says the server is down or unusable (errors of a server
+// that works, such as the model's own, are not passed here). It tells
+// whether the server's state changed, up to down or back.
 func (h *agentHealth) record(err error) (changed bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

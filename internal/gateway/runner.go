@@ -403,8 +403,7 @@ func (r *Runner) cancelLane(key string, cause error, clear bool) bool {
 	return running
 }
 
-// finishTurn records a turn's end; a failure to record is logged, as there
-// is nobody else to tell.
+// finishTurn records a turn's end (see durably).
 func (r *Runner) finishTurn(turn store.Turn, status store.TurnStatus, note string) {
 	r.durably("recording a turn's end", turn, func(ctx context.Context) error {
 		return r.store.SetTurnStatus(ctx, turn.ID, status, note)

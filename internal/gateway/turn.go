@@ -344,7 +344,9 @@ func (r *Runner) refinish(a platform.Adapter, turn store.Turn) {
 // it to a page that was not open when it was sent. The agent never gets it.
 func (r *Runner) tellRestart(a platform.Adapter, turn store.Turn, notice string) {
 	r.replyAsync(a, turn, func(ctx context.Context) string {
-		r.keepNotice(ctx, turn, notice)
+		if err := r.keepNotice(ctx, turn, notice); err != nil {
+			r.log.Warn("keeping a notice in the transcript failed", "turn", turn.ID, "error", err)
+		}
 		return notice
 	})
 }
@@ -356,25 +358,21 @@ const keptNotices = 20
 
 // keepNotice appends notice to the turn's conversation's transcript,
 // unless a restart during its reply kept it already.
-func (r *Runner) keepNotice(ctx context.Context, turn store.Turn, notice string) {
+func (r *Runner) keepNotice(ctx context.Context, turn store.Turn, notice string) error {
 	sessionID, ok, err := r.store.SessionID(ctx, turn.SessionKey)
 	if err != nil || !ok {
-		r.log.Warn("keeping a notice in the transcript failed", "turn", turn.ID, "error", err)
-		return
+		return err // no session: no transcript to keep it in
 	}
 	recent, err := r.store.History(ctx, sessionID, keptNotices)
 	if err != nil {
-		r.log.Warn("keeping a notice in the transcript failed", "turn", turn.ID, "error", err)
-		return
+		return err
 	}
 	for _, e := range recent {
 		if e.Role == chat.Notice && e.Content == notice {
-			return
+			return nil
 		}
 	}
-	if err := r.store.Append(ctx, sessionID, store.Entry{Role: chat.Notice, Content: notice, At: time.Now()}); err != nil {
-		r.log.Warn("keeping a notice in the transcript failed", "turn", turn.ID, "error", err)
-	}
+	return r.store.Append(ctx, sessionID, store.Entry{Role: chat.Notice, Content: notice, At: time.Now()})
 }
 
 // settleAsync runs settle, which ends a journalled turn, in the runner's
@@ -468,21 +466,19 @@ func (r *Runner) resume(pending []store.Turn) {
 				case turn.Shown && turn.Final != nil && len(turn.Final.MessageIDs) > 0:
 					r.log.Info("finishing an answer a restart cut off during its final edits", "turn", turn.ID)
 					r.refinish(a, turn)
-					continue
 				case turn.Shown && turn.Final != nil:
 					// The complete answer was going out in new messages
 					// (after drafts): whether it arrived, the platform
 					// cannot say, and sending it again could show it twice.
 					r.log.Info("telling the user a restart came while the answer was sent", "turn", turn.ID)
 					r.tellRestart(a, turn, texts.RestartedWhileSending(turn.Inbound.Text))
-					continue
 				case turn.Shown:
 					r.log.Info("telling the user an answer was cut off by a restart", "turn", turn.ID)
 					r.tellRestart(a, turn, texts.InterruptedByRestart(turn.Inbound.Text))
-					continue
+				default:
+					r.log.Info("resuming a turn left unfinished", "turn", turn.ID)
+					r.dispatch(context.Background(), a, turn)
 				}
-				r.log.Info("resuming a turn left unfinished", "turn", turn.ID)
-				r.dispatch(context.Background(), a, turn)
 			}
 		}()
 	}

@@ -126,6 +126,12 @@ func (d *Delivery) finish(ctx context.Context, f string) error {
 	}
 	attempts, from := 0, 0
 	var outage platform.Backoff
+	// notDelivered leaves the messages as they are (sealed) and says why
+	// the final text is not out.
+	notDelivered := func(cause error) error {
+		d.screen.sealed = append(d.screen.sealed, targets...)
+		return fmt.Errorf("%w: %w", ErrNotDelivered, cause)
+	}
 	pieces := d.shape.layout(f, d.screen.sealed, d.shape.caps.MaxLength)
 	for {
 		o, i := finalStep(pieces, targets, from)
@@ -140,8 +146,7 @@ func (d *Delivery) finish(ctx context.Context, f string) error {
 		}
 		err := d.call(ctx, o)
 		if err != nil && ctx.Err() != nil {
-			d.screen.sealed = append(d.screen.sealed, targets...)
-			return fmt.Errorf("%w: %w", ErrNotDelivered, ctx.Err())
+			return notDelivered(ctx.Err())
 		}
 		switch {
 		case err == nil:
@@ -165,8 +170,7 @@ func (d *Delivery) finish(ctx context.Context, f string) error {
 			wait := outage.Next()
 			d.log().Warn("the platform is unavailable; the final answer waits", "err", err, "retry_in", wait)
 			if !platform.Sleep(ctx, wait) {
-				d.screen.sealed = append(d.screen.sealed, targets...)
-				return fmt.Errorf("%w: %w", ErrNotDelivered, err)
+				return notDelivered(err)
 			}
 			continue
 		}
@@ -183,12 +187,10 @@ func (d *Delivery) finish(ctx context.Context, f string) error {
 			pieces = d.shape.layout(f, d.screen.sealed, d.shape.caps.MaxLength)
 			continue
 		case attempts >= maxAttempts:
-			d.screen.sealed = append(d.screen.sealed, targets...)
-			return fmt.Errorf("%w: %w", ErrNotDelivered, err)
+			return notDelivered(err)
 		}
 		if !platform.Sleep(ctx, backoff(d.opts.RetryDelay, attempts)) {
-			d.screen.sealed = append(d.screen.sealed, targets...)
-			return fmt.Errorf("%w: %w", ErrNotDelivered, ctx.Err())
+			return notDelivered(ctx.Err())
 		}
 	}
 }

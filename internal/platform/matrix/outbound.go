@@ -271,20 +271,15 @@ func fallbackText(s string) string {
 // that is down into platform.ErrUnavailable.
 func mapError(err error) error {
 	var httpErr mautrix.HTTPError
-	if err == nil || !errors.As(err, &httpErr) {
-		return platform.Unavailable(err, 0)
+	if err == nil || !errors.As(err, &httpErr) || httpErr.Response == nil {
+		return platform.Unavailable(err, 0) // not answered: a transport error, if any
 	}
-	if httpErr.Response == nil || httpErr.Response.StatusCode >= 500 {
-		status := 0
-		if httpErr.Response != nil {
-			status = httpErr.Response.StatusCode
-		}
-		return platform.Unavailable(err, max(status, 500))
+	status := httpErr.Response.StatusCode
+	if status >= 500 {
+		return platform.Unavailable(err, status)
 	}
-	limited := httpErr.RespError != nil && httpErr.RespError.ErrCode == mautrix.MLimitExceeded.ErrCode
-	if httpErr.Response != nil && httpErr.Response.StatusCode == http.StatusTooManyRequests {
-		limited = true
-	}
+	limited := status == http.StatusTooManyRequests ||
+		httpErr.RespError != nil && httpErr.RespError.ErrCode == mautrix.MLimitExceeded.ErrCode
 	if !limited {
 		return err
 	}
@@ -295,10 +290,8 @@ func mapError(err error) error {
 	}
 	if ms > 0 {
 		retry = time.Duration(ms) * time.Millisecond
-	} else if httpErr.Response != nil {
-		if secs, err := strconv.Atoi(httpErr.Response.Header.Get("Retry-After")); err == nil && secs > 0 {
-			retry = time.Duration(secs) * time.Second
-		}
+	} else if secs, err := strconv.Atoi(httpErr.Response.Header.Get("Retry-After")); err == nil && secs > 0 {
+		retry = time.Duration(secs) * time.Second
 	}
 	return &platform.RateLimitError{RetryAfter: retry, Err: err}
 }

@@ -29,65 +29,50 @@ var (
 	_ platform.StateStore = (*DiskFull)(nil)
 )
 
-func (d *DiskFull) check(op string) error {
+// write makes a write unless the disk is full.
+func (d *DiskFull) write(op string, w func() error) error {
 	if d.Full.Load() {
 		return fmt.Errorf("sqlite store: %s: %w", op, ErrDiskFull)
 	}
-	return nil
+	return w()
 }
 
-func (d *DiskFull) Receive(ctx context.Context, key string, in chat.Inbound) (store.Turn, error) {
-	if err := d.check("receive"); err != nil {
-		return store.Turn{}, err
-	}
-	return d.Store.Receive(ctx, key, in)
+func (d *DiskFull) Receive(ctx context.Context, key string, in chat.Inbound) (turn store.Turn, err error) {
+	err = d.write("receive", func() (err error) {
+		turn, err = d.Store.Receive(ctx, key, in)
+		return err
+	})
+	return turn, err
+}
+
+func (d *DiskFull) SwapSessionID(ctx context.Context, key, old, new string) (swapped bool, err error) {
+	err = d.write("swap session", func() (err error) {
+		swapped, err = d.Store.SwapSessionID(ctx, key, old, new)
+		return err
+	})
+	return swapped, err
 }
 
 func (d *DiskFull) SetTurnStatus(ctx context.Context, id int64, status store.TurnStatus, errText string) error {
-	if err := d.check("set turn status"); err != nil {
-		return err
-	}
-	return d.Store.SetTurnStatus(ctx, id, status, errText)
+	return d.write("set turn status", func() error { return d.Store.SetTurnStatus(ctx, id, status, errText) })
 }
 
 func (d *DiskFull) MarkShown(ctx context.Context, id int64) error {
-	if err := d.check("mark shown"); err != nil {
-		return err
-	}
-	return d.Store.MarkShown(ctx, id)
+	return d.write("mark shown", func() error { return d.Store.MarkShown(ctx, id) })
 }
 
 func (d *DiskFull) SetTurnFinal(ctx context.Context, id int64, f store.Final) error {
-	if err := d.check("set turn final"); err != nil {
-		return err
-	}
-	return d.Store.SetTurnFinal(ctx, id, f)
+	return d.write("set turn final", func() error { return d.Store.SetTurnFinal(ctx, id, f) })
 }
 
 func (d *DiskFull) SetSessionID(ctx context.Context, key, id string) error {
-	if err := d.check("set session"); err != nil {
-		return err
-	}
-	return d.Store.SetSessionID(ctx, key, id)
-}
-
-func (d *DiskFull) SwapSessionID(ctx context.Context, key, old, new string) (bool, error) {
-	if err := d.check("swap session"); err != nil {
-		return false, err
-	}
-	return d.Store.SwapSessionID(ctx, key, old, new)
+	return d.write("set session", func() error { return d.Store.SetSessionID(ctx, key, id) })
 }
 
 func (d *DiskFull) Append(ctx context.Context, sessionID string, entries ...store.Entry) error {
-	if err := d.check("append"); err != nil {
-		return err
-	}
-	return d.Store.Append(ctx, sessionID, entries...)
+	return d.write("append", func() error { return d.Store.Append(ctx, sessionID, entries...) })
 }
 
 func (d *DiskFull) SetState(ctx context.Context, name, value string) error {
-	if err := d.check("set state"); err != nil {
-		return err
-	}
-	return d.Store.SetState(ctx, name, value)
+	return d.write("set state", func() error { return d.Store.SetState(ctx, name, value) })
 }
