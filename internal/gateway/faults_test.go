@@ -141,8 +141,8 @@ func TestAgentErrorLeavesTheGatewayReady(t *testing.T) {
 		if e := h.runner.Ready(); e != nil {
 			t.Errorf("Ready() = %v after the model's own errors", e)
 		}
-		if !strings.Contains(h.plat.shown("dm-alice")[0], "error") {
-			t.Errorf("the chat shows %q", h.plat.shown("dm-alice"))
+		if shown := h.plat.shown("dm-alice"); len(shown) == 0 || !strings.Contains(shown[0], "error") {
+			t.Errorf("the chat shows %q, want the agent's failure told", shown)
 		}
 	})
 }
