@@ -40,7 +40,7 @@ import (
 	"time"
 
 	"github.com/herald-chat/herald/internal/store"
-	"modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // the "sqlite" driver, and its errors
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
