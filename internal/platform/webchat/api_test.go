@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -655,6 +656,46 @@ func TestHistory(t *testing.T) {
 
 	decode[apiError](t, request(t, ts, "GET", "/api/history?conversation=failing-store", nil), http.StatusServiceUnavailable)
 	decode[apiError](t, request(t, ts, "GET", "/api/history?conversation=bad", nil), http.StatusBadRequest)
+}
+
+// TestHistoryAfterRestart: a turn journalled by an earlier process is
+// answered by this one, whose memory lacks the post. The answer shows live
+// while it is written and once when the transcript has it.
+func TestHistoryAfterRestart(t *testing.T) {
+	var mu sync.Mutex
+	var saved []chat.Message
+	history := func(context.Context, chat.Source) ([]chat.Message, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(saved), nil
+	}
+	a, ts := start(t, Options{}, platform.Deps{History: history}, nil)
+	get := func() []string {
+		t.Helper()
+		h := decode[historyBody](t, request(t, ts, "GET", "/api/history?conversation="+conv, nil), http.StatusOK)
+		var out []string
+		for _, m := range h.Messages {
+			out = append(out, string(m.Role)+": "+m.Text)
+		}
+		return out
+	}
+	resumed := chat.Target{ChatID: conv, ReplyTo: "a-post-of-the-process-before", DM: true}
+	id, err := a.Send(t.Context(), resumed, "the answ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := get(), []string{"assistant: the answ"}; !slices.Equal(got, want) {
+		t.Errorf("mid-answer: history %q, want %q", got, want)
+	}
+	if err := a.Edit(t.Context(), resumed, id, "the answer"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	saved = append(saved, chat.Message{Role: chat.User, Content: "asked before"}, chat.Message{Role: chat.Assistant, Content: "the answer"})
+	mu.Unlock()
+	if got, want := get(), []string{"user: asked before", "assistant: the answer"}; !slices.Equal(got, want) {
+		t.Errorf("saved: history %q, want %q", got, want)
+	}
 }
 
 func TestHistoryCursorResumesStream(t *testing.T) {

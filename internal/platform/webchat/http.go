@@ -388,26 +388,28 @@ func (a *Adapter) history(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	out := []historyEntry{}
-	notices := map[string]bool{}
+	saved := map[string]bool{} // what the transcript's answers and notices say
 	for _, m := range msgs {
 		switch {
 		case m.Content == "":
 		case m.Role == chat.User:
 			out = append(out, historyEntry{Role: chat.User, Text: m.Content})
-		case m.Role == chat.Assistant:
+		case m.Role == chat.Assistant || m.Role == chat.Notice:
+			// A notice is the gateway's own message (a restart cut an
+			// answer short), kept so that a page that was not open then
+			// shows it.
 			out = append(out, historyEntry{Role: chat.Assistant, Text: m.Content, HTML: renderHTML(m.Content)})
-		case m.Role == chat.Notice:
-			// The gateway's own message (a restart cut an answer short),
-			// kept so that a page that was not open then shows it.
-			out = append(out, historyEntry{Role: chat.Assistant, Text: m.Content, HTML: renderHTML(m.Content)})
-			notices[m.Content] = true
+			saved[m.Content] = true
 		}
 	}
 	a.mu.Lock()
 	if c := a.convs[conv]; c != nil {
 		for _, it := range c.unsaved(msgs) {
-			if !it.user && notices[it.text] {
-				continue // the transcript has it
+			if !it.user && !c.answersKeptPost(it) && saved[it.text] {
+				// It answers a post from before a restart, which this
+				// process does not keep: once the transcript holds the
+				// answer (or notice), it shows from there only.
+				continue
 			}
 			e := historyEntry{ID: it.id, Role: chat.Assistant, Text: it.text, HTML: it.html}
 			if it.user {

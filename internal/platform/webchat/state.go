@@ -37,6 +37,7 @@ type item struct {
 	id      string
 	user    bool
 	eventID string // posts: the idempotency id, to keep a retry once
+	replyTo string // bot messages: the id of the post they answer
 	text    string
 	html    string
 	render  *format.GrowingHTML // bot messages: renders each edit's new blocks only
@@ -137,6 +138,14 @@ func (c *conversation) add(it *item) {
 		c.items = slices.Delete(c.items, 0, n)
 		c.start = max(0, c.start-n)
 	}
+}
+
+// answersKeptPost reports whether bot message it answers a post this
+// process keeps. One that does not answers a turn from before a restart
+// (a resumed answer, a restart notice). The caller holds a.mu.
+func (c *conversation) answersKeptPost(it *item) bool {
+	p := c.find(it.replyTo)
+	return p != nil && p.user
 }
 
 func (c *conversation) find(id string) *item {

@@ -137,7 +137,7 @@ func (a *Adapter) Send(ctx context.Context, t chat.Target, text string) (string,
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	c := a.conversation(t.ChatID, true)
-	it := &item{id: rand.Text(), text: text, html: html, render: render, seq: a.tick(c)}
+	it := &item{id: rand.Text(), replyTo: t.ReplyTo, text: text, html: html, render: render, seq: a.tick(c)}
 	c.add(it)
 	a.publish(c, messageEvent("message", it, a.cursor(it.seq)))
 	return it.id, nil
