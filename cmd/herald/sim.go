@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"time"
@@ -21,7 +22,8 @@ func newSimCmd(opts *options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sim",
 		Short: "Run a Hermes API simulator (not an agent) for demos, tests and benchmarks",
-		Long: "sim serves the Hermes API (/health, /v1/models, /v1/chat/completions with SSE streaming)\n" +
+		Long: "sim serves the Hermes API (/health, /v1/models, /v1/chat/completions with SSE streaming,\n" +
+			"and with --runs the runs API)\n" +
 			"and answers with deterministic text that shows the turn number of each session.\n" +
 			"It is a simulator: no model and no agent runs behind it.",
 		Args: cobra.NoArgs,
@@ -40,10 +42,14 @@ func newSimCmd(opts *options) *cobra.Command {
 				log.Warn("the simulator listens beyond this machine without a key: anyone who reaches it can use it; set --key, or listen on 127.0.0.1", "addr", ln.Addr().String())
 			}
 			log.Info("Hermes API simulator listening (a simulator, not an agent)", "url", "http://"+ln.Addr().String(), "auth", o.Key != "")
+			simulator := sim.New(o)
+			// Runs end when the command does, so that the streams of their
+			// events end too and do not hold up the shutdown.
+			defer context.AfterFunc(cmd.Context(), simulator.Close)()
 			// Timeouts, so that nobody holds it open; no write timeout (its
 			// streams last as long as an answer) and no connection caps (a
 			// benchmark drives it from one address).
-			return httpserve.Serve(cmd.Context(), ln, sim.New(o), httpserve.Limits{ReadTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second})
+			return httpserve.Serve(cmd.Context(), ln, simulator, httpserve.Limits{ReadTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second})
 		},
 	}
 	f := cmd.Flags()
@@ -68,5 +74,7 @@ func newSimCmd(opts *options) *cobra.Command {
 	f.IntVar(&o.JSONAnswerBytes, "json-answer-bytes", 0, "fault: answer every chat request with a JSON completion of this many bytes of content")
 	f.BoolVar(&o.HTMLAnswer, "html", false, "fault: answer every chat request with a web page (200, text/html)")
 	f.StringVar(&o.RedirectTo, "redirect-to", "", "fault: redirect every request (307) to this base URL")
+	f.BoolVar(&o.Runs, "runs", false, "serve the runs API (/v1/runs) besides chat completions")
+	f.BoolVar(&o.RunEventsOnce, "runs-events-once", false, "serve each run's events once, to one reader, as the real server does (default: kept, resumable with Last-Event-ID)")
 	return cmd
 }

@@ -37,6 +37,18 @@ type Turn struct {
 	History []chat.Message
 	// Source tells the agent who is speaking and where.
 	Source chat.Source
+	// Key is the same for every attempt at one journalled turn: a backend
+	// that starts runs on the agent server sends it as the idempotency
+	// key, so that a turn started again after a crash never makes the
+	// agent work twice.
+	Key string
+	// RunID, when set, is the turn's run on the agent server, started
+	// before a restart: the backend follows it rather than starting one.
+	RunID string
+	// Started, if set, is called with the id of the run the backend
+	// started for the turn, before its first event, so that the gateway
+	// journals it.
+	Started func(runID string)
 }
 
 // EventKind tells the kinds of Event apart.

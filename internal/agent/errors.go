@@ -18,6 +18,16 @@ var ErrIdleTimeout = errors.New("no data from the server within the idle timeout
 // ErrIncomplete means the stream ended before the answer was finished.
 var ErrIncomplete = errors.New("the connection closed before the answer was complete")
 
+// ErrDetached is the cause with which the gateway cancels a turn it lets
+// go of without stopping it (at shutdown): a backend whose turns run on
+// the agent server leaves the run going, for the next start to follow,
+// and returns it as the Result's Err.
+var ErrDetached = errors.New("the gateway let go of the turn; its run goes on")
+
+// ErrRunUnknown means the agent server no longer knows the run a turn
+// was following (it restarted, or forgot the run).
+var ErrRunUnknown = errors.New("the agent server no longer knows the turn's run")
+
 // ErrTooLarge means the server sent more in one piece (an event of the
 // stream, or a whole JSON answer) than the backend holds; the error that
 // wraps it names the limit and the setting that raises it.

@@ -1060,3 +1060,28 @@ func TestTranscriptKeepsTheAnswerAsShown(t *testing.T) {
 		})
 	}
 }
+
+// A turn's run key is the same at every attempt and differs between
+// turns, also between journals that count ids alike; it is a valid
+// Idempotency-Key (1 to 255 visible ASCII characters).
+func TestRunKey(t *testing.T) {
+	at := time.Date(2026, 12, 4, 18, 0, 0, 0, time.UTC)
+	turn := store.Turn{ID: 7, SessionKey: "telegram:dm:1", CreatedAt: at}
+	key := runKey(turn)
+	if key != runKey(turn) {
+		t.Error("the key changed between attempts")
+	}
+	other := turn
+	other.CreatedAt = at.Add(time.Millisecond) // another journal's turn 7
+	if runKey(other) == key {
+		t.Error("two journals' turn 7 share a key")
+	}
+	other = turn
+	other.ID = 8
+	if runKey(other) == key {
+		t.Error("turns 7 and 8 share a key")
+	}
+	if len(key) > 255 || strings.ContainsFunc(key, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+		t.Errorf("key %q is not a valid Idempotency-Key", key)
+	}
+}

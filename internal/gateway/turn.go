@@ -2,7 +2,10 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -108,6 +111,12 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 		Images:    images(in.Attachments),
 		History:   p.history,
 		Source:    in.Source,
+		Key:       runKey(turn),
+		Started: func(runID string) {
+			r.durably("journalling the turn's run", turn, func(ctx context.Context) error {
+				return r.store.SetTurnProgress(ctx, turn.ID, store.Progress{RunID: runID})
+			})
+		},
 	}, func(ev agent.Event) {
 		if first && ev.Kind == agent.EventDelta {
 			first = false
@@ -130,6 +139,16 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 		r.mark(delivery, platform.TurnDone)
 	}
 	return out
+}
+
+// runKey is the idempotency key of a journalled turn's run on the agent
+// server: the same at every attempt at the turn, so that one started again
+// after a crash gets its run back rather than making the agent work twice;
+// and, with the session key and the time it was journalled, not the key of
+// another gateway's turn (a fresh journal counts ids from 1 again).
+func runKey(turn store.Turn) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%d", turn.SessionKey, turn.ID, turn.CreatedAt.UnixNano()))
+	return "herald-" + hex.EncodeToString(sum[:16])
 }
 
 // lateDeliveryAllowance is how long a final text that begins after the

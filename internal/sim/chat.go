@@ -55,20 +55,11 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	s.count(func(st *Stats) { st.Requests++ })
 
 	if s.opts.FailStatus != 0 {
-		typ := "invalid_request_error"
-		if s.opts.FailStatus >= 500 {
-			typ = "server_error"
-		}
-		s.reject(w, &requestError{
-			status:  s.opts.FailStatus,
-			message: fmt.Sprintf("Simulated failure (HTTP %d) from the Hermes API server simulator", s.opts.FailStatus),
-			typ:     typ,
-			code:    "simulated_failure",
-		})
+		s.reject(w, s.simulatedFailure())
 		return
 	}
-	session, rerr := s.requestedSession(r)
-	if rerr != nil {
+	session := r.Header.Get(SessionHeader)
+	if rerr := s.checkSession(session); rerr != nil {
 		s.reject(w, rerr)
 		return
 	}
@@ -91,18 +82,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	}
 
 	turn, replySession := s.startTurn(session)
-	var tokens []string
-	switch {
-	case s.opts.AnswerBytes > 0:
-		tokens = fillerTokens(s.opts.AnswerBytes)
-	case s.opts.JSONAnswerBytes > 0:
-		tokens = fillerTokens(s.opts.JSONAnswerBytes)
-	default:
-		tokens = replyTokens(turn, in, s.opts.AnswerTokens)
-	}
-	if s.opts.Think != "" {
-		tokens = append(splitTokens("<think>\n"+s.opts.Think+"\n</think>\n\n"), tokens...)
-	}
+	tokens := s.answerTokens(turn, in)
 	s.log.Debug("chat turn", "session", replySession, "turn", turn, "stream", req.Stream, "tokens", len(tokens))
 	a := answer{
 		id:           "chatcmpl-" + randomHex(12),
@@ -118,6 +98,38 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// simulatedFailure is the error the FailStatus fault answers with.
+func (s *Server) simulatedFailure() *requestError {
+	typ := "invalid_request_error"
+	if s.opts.FailStatus >= 500 {
+		typ = "server_error"
+	}
+	return &requestError{
+		status:  s.opts.FailStatus,
+		message: fmt.Sprintf("Simulated failure (HTTP %d) from the Hermes API server simulator", s.opts.FailStatus),
+		typ:     typ,
+		code:    "simulated_failure",
+	}
+}
+
+// answerTokens is the simulated agent's answer to a turn, split into the
+// tokens it is streamed in.
+func (s *Server) answerTokens(turn int, in turnInput) []string {
+	var tokens []string
+	switch {
+	case s.opts.AnswerBytes > 0:
+		tokens = fillerTokens(s.opts.AnswerBytes)
+	case s.opts.JSONAnswerBytes > 0:
+		tokens = fillerTokens(s.opts.JSONAnswerBytes)
+	default:
+		tokens = replyTokens(turn, in, s.opts.AnswerTokens)
+	}
+	if s.opts.Think != "" {
+		tokens = append(splitTokens("<think>\n"+s.opts.Think+"\n</think>\n\n"), tokens...)
+	}
+	return tokens
+}
+
 // htmlPage is what the HTMLAnswer fault sends: a login portal's page.
 const htmlPage = `<!DOCTYPE html>
 <html><head><title>Sign in</title></head>
@@ -131,28 +143,43 @@ func (s *Server) reject(w http.ResponseWriter, e *requestError) {
 	writeError(w, e.status, e.message, e.typ, e.code)
 }
 
-// requestedSession returns the session id the client wants to continue, or
-// "" for a new session.
-func (s *Server) requestedSession(r *http.Request) (string, *requestError) {
-	id := r.Header.Get(SessionHeader)
+// checkSession refuses a session id the client may not continue; "" (a new
+// session) always passes.
+func (s *Server) checkSession(id string) *requestError {
 	if id == "" {
-		return "", nil
+		return nil
 	}
 	if strings.ContainsAny(id, "\r\n\x00") {
-		return "", badRequest("Invalid session ID", "invalid_session_id")
+		return badRequest("Invalid session ID", "invalid_session_id")
 	}
 	if s.opts.Key == "" && !s.opts.AllowSessionWithoutKey {
-		return "", &requestError{
+		return &requestError{
 			status:  http.StatusForbidden,
 			message: "Session continuation requires API key authentication",
 			typ:     "invalid_request_error",
 			code:    "session_requires_auth",
 		}
 	}
-	return id, nil
+	return nil
 }
 
 func readChatRequest(w http.ResponseWriter, r *http.Request) (*chatRequest, *requestError) {
+	body, rerr := readBody(w, r)
+	if rerr != nil {
+		return nil, rerr
+	}
+	var req chatRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, badRequest("Invalid JSON in request body", "invalid_json")
+	}
+	if len(req.Messages) == 0 {
+		return nil, badRequest("'messages' must be a non-empty array", "missing_messages")
+	}
+	return &req, nil
+}
+
+// readBody reads a request body of at most MaxBodyBytes.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, *requestError) {
 	tooLarge := &requestError{
 		status:  http.StatusRequestEntityTooLarge,
 		message: fmt.Sprintf("Request body too large (limit %d bytes)", MaxBodyBytes),
@@ -169,14 +196,7 @@ func readChatRequest(w http.ResponseWriter, r *http.Request) (*chatRequest, *req
 		}
 		return nil, badRequest("Could not read request body", "invalid_body")
 	}
-	var req chatRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		return nil, badRequest("Invalid JSON in request body", "invalid_json")
-	}
-	if len(req.Messages) == 0 {
-		return nil, badRequest("'messages' must be a non-empty array", "missing_messages")
-	}
-	return &req, nil
+	return body, nil
 }
 
 // readTurnInput checks every message's content and picks out what the
@@ -238,6 +258,10 @@ func readContent(raw json.RawMessage) (string, int, *requestError) {
 func (s *Server) startTurn(session string) (turn int, reply string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.startTurnLocked(session)
+}
+
+func (s *Server) startTurnLocked(session string) (turn int, reply string) {
 	if session == "" {
 		session = s.newSessionIDLocked()
 	}

@@ -20,8 +20,8 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// start runs a simulator for opts on a real HTTP server closed at the end of
-// the test. Its logs go to the test's output.
+// start runs a simulator for opts on a real HTTP server; both are closed at
+// the end of the test. Its logs go to the test's output.
 func start(t *testing.T, opts Options) (*Server, *httptest.Server) {
 	t.Helper()
 	if opts.Logger == nil {
@@ -30,6 +30,7 @@ func start(t *testing.T, opts Options) (*Server, *httptest.Server) {
 	sim := New(opts)
 	ts := httptest.NewServer(sim)
 	t.Cleanup(ts.Close)
+	t.Cleanup(sim.Close)
 	return sim, ts
 }
 

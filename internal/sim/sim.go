@@ -1,10 +1,11 @@
 // Package sim is a simulator of the Hermes agent's OpenAI-compatible API
 // server. It speaks the same HTTP protocol as the real server (health, model
 // list, chat completions with SSE streaming, session continuation, tool
-// progress events) but runs no agent: every answer is a deterministic echo
-// that says it comes from a simulator. Herald's demo, tests and benchmarks use
-// it so they need neither a model nor a network, and its fault options let
-// tests reproduce what a real server does when things go wrong.
+// progress events, optionally the runs API) but runs no agent: every answer
+// is a deterministic echo that says it comes from a simulator. Herald's
+// demo, tests and benchmarks use it so they need neither a model nor a
+// network, and its fault options let tests reproduce what a real server does
+// when things go wrong.
 package sim
 
 import (
@@ -149,8 +150,31 @@ type Options struct {
 	// MaxSessions is how many sessions the simulator remembers the turn
 	// count of; past it, the session whose last turn is oldest is
 	// forgotten (and starts again at turn 1 if it comes back). 0 means
-	// DefaultMaxSessions.
+	// DefaultMaxSessions. It also bounds the runs kept: past it, the
+	// oldest finished run is forgotten (the oldest run if none has
+	// finished), with its idempotency key.
 	MaxSessions int
+
+	// Runs serves the real server's runs API: /v1/capabilities and
+	// /v1/runs, whose runs go on without a connection and whose events a
+	// client reads, and re-reads, separately. Without it those paths answer
+	// 404, as an older Hermes or another OpenAI-compatible server does. Of
+	// the faults, FailStatus, AgentError and RunEventsCutAfter apply to
+	// runs.
+	Runs bool
+
+	// RunEventsOnce serves run events as the real server does: one live
+	// queue per run, read by its first subscriber only, frames without
+	// ids; once that subscriber came, the events answer 404. Without it the
+	// simulator keeps every event for the run's life, numbers them, and
+	// replays them after a Last-Event-ID to any number of subscribers, as a
+	// server that can resume a stream would.
+	RunEventsOnce bool
+
+	// RunEventsCutAfter, when not 0, cuts every run events connection
+	// abruptly once this many bytes of its body are written, wherever that
+	// lands: mid-frame, even mid-character.
+	RunEventsCutAfter int
 
 	// Now is the clock used for ids and "created" times; nil means time.Now.
 	// Delays always use real time.
@@ -197,7 +221,10 @@ func (o Options) Validate() error {
 	for _, size := range []struct {
 		name string
 		n    int
-	}{{"AnswerBytes", o.AnswerBytes}, {"EndlessEventBytes", o.EndlessEventBytes}, {"JSONAnswerBytes", o.JSONAnswerBytes}} {
+	}{
+		{"AnswerBytes", o.AnswerBytes}, {"EndlessEventBytes", o.EndlessEventBytes},
+		{"JSONAnswerBytes", o.JSONAnswerBytes}, {"RunEventsCutAfter", o.RunEventsCutAfter},
+	} {
 		if size.n < 0 || size.n > maxFaultBytes {
 			bad("%s must be between 0 and %d (got %d)", size.name, maxFaultBytes, size.n)
 		}
@@ -224,6 +251,9 @@ func (o Options) Validate() error {
 	}
 	if o.MaxSessions < 0 {
 		bad("MaxSessions must not be negative (got %d)", o.MaxSessions)
+	}
+	if !o.Runs && (o.RunEventsOnce || o.RunEventsCutAfter != 0) {
+		bad("RunEventsOnce and RunEventsCutAfter need Runs")
 	}
 	for i, name := range o.Tools {
 		if strings.TrimSpace(name) == "" {
@@ -255,6 +285,17 @@ type Stats struct {
 	// Turns holds the number of turns so far for each session the
 	// simulator remembers: the MaxSessions whose last turn is most recent.
 	Turns map[string]int
+	// Runs counts the runs started: the agent's work, idempotent replays
+	// excluded.
+	Runs int
+	// RunsReplayed counts run requests answered with an earlier run, by
+	// their Idempotency-Key.
+	RunsReplayed int
+	// RunsCompleted, RunsFailed and RunsCancelled count the runs that
+	// ended so.
+	RunsCompleted int
+	RunsFailed    int
+	RunsCancelled int
 }
 
 // Server is the simulated API server; it is an http.Handler, safe for
@@ -272,6 +313,16 @@ type Server struct {
 	places     map[string]*list.Element // each id's element in recent
 	changed    chan struct{}            // closed and replaced whenever stats change
 	clientGone chan struct{}            // closed the first time a client leaves
+	closed     bool                     // Close was called: no more runs
+	runs       map[string]*run          // by id
+	runOrder   []*run                   // the runs in runs, oldest first
+	keyed      map[string]*run          // the runs started with an Idempotency-Key, by key
+
+	// runsCtx is the runs' context, not any request's: a run goes on
+	// after its client leaves, until Close.
+	runsCtx   context.Context
+	closeRuns context.CancelFunc
+	working   sync.WaitGroup // the runs' goroutines
 }
 
 // New returns a server for opts with defaults applied. It panics if
@@ -313,12 +364,36 @@ func New(opts Options) *Server {
 		places:     map[string]*list.Element{},
 		changed:    make(chan struct{}),
 		clientGone: make(chan struct{}),
+		runs:       map[string]*run{},
+		keyed:      map[string]*run{},
 	}
+	s.runsCtx, s.closeRuns = context.WithCancel(context.Background())
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /health", s.handleHealth)
 	s.mux.HandleFunc("GET /v1/models", s.handleModels)
 	s.mux.HandleFunc("POST /v1/chat/completions", s.handleChat)
+	if opts.Runs {
+		s.mux.HandleFunc("GET /v1/capabilities", s.handleCapabilities)
+		s.mux.HandleFunc("POST /v1/runs", s.handleStartRun)
+		s.mux.HandleFunc("GET /v1/runs/{run_id}", s.handleRunStatus)
+		s.mux.HandleFunc("GET /v1/runs/{run_id}/events", s.handleRunEvents)
+		s.mux.HandleFunc("POST /v1/runs/{run_id}/stop", s.handleStopRun)
+	} else {
+		for _, path := range []string{"/v1/capabilities", "/v1/runs", "/v1/runs/"} {
+			s.mux.HandleFunc(path, notFound)
+		}
+	}
 	return s
+}
+
+// Close cancels the runs still going and waits for their goroutines; later
+// runs are refused. A server without runs needs no Close.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.closeRuns()
+	s.working.Wait()
 }
 
 // ServeHTTP checks the bearer key (except on /health) and routes the request.

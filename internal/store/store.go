@@ -40,7 +40,10 @@ type Turn struct {
 	// Final is the final text the turn was delivering when the process
 	// stopped, and the messages it was editing into it; nil until the
 	// final delivery starts.
-	Final     *Final
+	Final *Final
+	// Progress is where the turn had got to: its run on the agent server
+	// and the messages showing its answer so far.
+	Progress  Progress
 	Error     string
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -53,6 +56,15 @@ type Turn struct {
 type Final struct {
 	Text       string   `json:"text"`
 	MessageIDs []string `json:"message_ids"`
+}
+
+// Progress is where a running turn has got to, recorded as it moves on so
+// that after a crash the turn follows its run on the agent server (rather
+// than asking the agent again) and finishes the answer in the messages
+// that show it (rather than sending a notice).
+type Progress struct {
+	RunID      string   `json:"run_id,omitempty"`
+	MessageIDs []string `json:"message_ids,omitempty"`
 }
 
 // Entry is one transcript line.
@@ -86,6 +98,8 @@ type Journal interface {
 	MarkShown(ctx context.Context, id int64) error
 	// SetTurnFinal records the final text a turn is about to deliver.
 	SetTurnFinal(ctx context.Context, id int64, f Final) error
+	// SetTurnProgress records where a running turn has got to.
+	SetTurnProgress(ctx context.Context, id int64, p Progress) error
 	// PendingTurns lists turns left Received or Running, oldest first: after
 	// a crash these are resumed or answered with a notice.
 	PendingTurns(ctx context.Context) ([]Turn, error)

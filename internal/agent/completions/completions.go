@@ -208,24 +208,18 @@ func (c *Client) do(parent context.Context, call Call, st *stream) (http.Header,
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "text/event-stream")
-	if c.Key != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Key)
-	}
 
-	resp, err := c.send(req)
+	resp, err := c.Send(req)
 	if err != nil {
 		return nil, transportError(ctx, parent, err)
 	}
 	defer resp.Body.Close()
-	r := &idleReader{r: resp.Body, timer: idle, d: c.IdleTimeout}
+	r := IdleReader(resp.Body, idle, c.IdleTimeout)
 
-	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		data, _ := io.ReadAll(io.LimitReader(r, maxErrorBody))
-		c.log().Debug("the agent server answered with an error", "server", c.Server,
-			"status", resp.StatusCode, "content_type", mediaType, "body", string(data))
-		return resp.Header, &agent.StatusError{Status: resp.StatusCode, Message: errorSummary(resp, mediaType, data)}
+		return resp.Header, c.StatusError(resp, r)
 	}
+	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	switch mediaType {
 	case "application/json":
 		err = st.readCompletion(r)
@@ -250,15 +244,29 @@ func (c *Client) do(parent context.Context, call Call, st *stream) (http.Header,
 	return resp.Header, err
 }
 
-// send sends req and returns the first answer, a redirect too: the bearer
-// key, the body and the identity headers are for the configured server
-// only. (Go would follow a redirect to another port of the same host with
-// the key.) Whatever HTTP client the Client was given, its copy here
-// follows no redirect.
-func (c *Client) send(req *http.Request) (*http.Response, error) {
+// Send sends req with the bearer key and returns the first answer, a
+// redirect too: the key, the body and the identity headers are for the
+// configured server only. (Go would follow a redirect to another port of
+// the same host with the key.) Whatever HTTP client the Client was given,
+// its copy here follows no redirect.
+func (c *Client) Send(req *http.Request) (*http.Response, error) {
+	if c.Key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Key)
+	}
 	hc := *c.HTTP
 	hc.CheckRedirect = refuseRedirect
 	return hc.Do(req)
+}
+
+// StatusError reads the start of an error answer, whose body is body
+// (resp.Body, or a reader over it), into the error a chat may show; the
+// body goes to the debug log.
+func (c *Client) StatusError(resp *http.Response, body io.Reader) *agent.StatusError {
+	mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	data, _ := io.ReadAll(io.LimitReader(body, maxErrorBody))
+	c.log().Debug("the agent server answered with an error", "server", c.Server, "url", resp.Request.URL.Path,
+		"status", resp.StatusCode, "content_type", mediaType, "body", string(data))
+	return &agent.StatusError{Status: resp.StatusCode, Message: errorSummary(resp, mediaType, data)}
 }
 
 // refuseRedirect makes an HTTP client return a redirect as the answer.
@@ -274,10 +282,7 @@ func (c *Client) Ping(ctx context.Context, target string) error {
 	if err != nil {
 		return err
 	}
-	if c.Key != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Key)
-	}
-	resp, err := c.send(req)
+	resp, err := c.Send(req)
 	if err != nil {
 		var uerr *url.Error
 		if errors.As(err, &uerr) {
@@ -373,6 +378,12 @@ func jsonErrorMessage(raw json.RawMessage) string {
 	}
 	_ = json.Unmarshal(raw, &obj) // another shape has no message to show
 	return obj.Message
+}
+
+// IdleReader is r resetting timer to d whenever bytes arrive: an idle
+// timeout that covers every gap between reads.
+func IdleReader(r io.Reader, timer *time.Timer, d time.Duration) io.Reader {
+	return &idleReader{r: r, timer: timer, d: d}
 }
 
 // idleReader resets the idle timer whenever bytes arrive.

@@ -143,7 +143,7 @@ func TestToolProgressFieldsAreBounded(t *testing.T) {
 	if got == nil {
 		t.Fatal("the event was not passed on")
 	}
-	if len(got.Label) > maxToolField || len(got.ToolCallID) > maxToolField || !strings.HasPrefix(long, got.Label) || got.Tool != "web_search" {
-		t.Errorf("tool progress kept %d bytes of label and %d of id; want at most %d, whole characters", len(got.Label), len(got.ToolCallID), maxToolField)
+	if len(got.Label) > MaxToolField || len(got.ToolCallID) > MaxToolField || !strings.HasPrefix(long, got.Label) || got.Tool != "web_search" {
+		t.Errorf("tool progress kept %d bytes of label and %d of id; want at most %d, whole characters", len(got.Label), len(got.ToolCallID), MaxToolField)
 	}
 }

@@ -153,7 +153,7 @@ func (st *stream) chunk(c *chunk, whole bool) error {
 		}
 		cut := false
 		if st.maxText > 0 && st.text.Len()+len(text) > st.maxText {
-			text, cut = cutUTF8(text, st.maxText-st.text.Len()), true
+			text, cut = CutUTF8(text, st.maxText-st.text.Len()), true
 		}
 		if text != "" {
 			st.text.WriteString(text)
@@ -172,13 +172,13 @@ func (st *stream) chunk(c *chunk, whole bool) error {
 	return failed
 }
 
-// maxToolField bounds each field of a tool progress event (our choice):
+// MaxToolField bounds each field of a tool progress event (our choice):
 // names, labels and ids are a few words, and the status line shows fewer.
-const maxToolField = 256
+const MaxToolField = 256
 
-// cutUTF8 is the longest start of s of at most n bytes that does not
+// CutUTF8 is the longest start of s of at most n bytes that does not
 // split a character.
-func cutUTF8(s string, n int) string {
+func CutUTF8(s string, n int) string {
 	if n >= len(s) {
 		return s
 	}
@@ -200,7 +200,7 @@ func (st *stream) toolProgress(data []byte) {
 		return
 	}
 	for _, f := range []*string{&p.Tool, &p.Emoji, &p.Label, &p.ToolCallID, &p.Status} {
-		*f = cutUTF8(*f, maxToolField)
+		*f = CutUTF8(*f, MaxToolField)
 	}
 	st.emit(agent.Event{Kind: agent.EventTool, Tool: &p})
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -37,6 +38,7 @@ type Backend struct {
 	client completions.Client
 	base   string
 	log    *slog.Logger
+	runs   atomic.Int32 // runsUnknown, runsYes or runsNo: see usesRuns
 }
 
 // New returns a backend for the API server at cfg.URL.
@@ -76,12 +78,19 @@ func (b *Backend) Ping(ctx context.Context) error {
 // Name implements agent.Backend.
 func (b *Backend) Name() string { return "hermes" }
 
-// Run implements agent.Backend. No system message is sent (who is speaking
-// and where go in the X-Hermes-* headers); the history is sent as well,
-// for servers that keep no sessions.
+// Run implements agent.Backend. Where the server serves runs, the turn is
+// a run (see runs.go; a message with images goes through chat completions,
+// whose content parts carry them). No system message is sent (who is
+// speaking and where go in the X-Hermes-* headers); the history is sent as
+// well, for servers that keep no sessions.
 // When the server answers with a different session id (it rotates ids after
 // compressing the context), the Result carries the new one.
 func (b *Backend) Run(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result {
+	if turn.RunID != "" || (len(turn.Images) == 0 && b.usesRuns(ctx)) {
+		if res, ran := b.runTurn(ctx, turn, emit); ran {
+			return res
+		}
+	}
 	res, header := b.client.Run(ctx, completions.Call{
 		Turn:   turn,
 		Header: identityHeaders(turn),

@@ -32,12 +32,17 @@ type request struct {
 	}
 }
 
-// upstream is a Hermes API server stand-in that answers every request with
+// upstream is a Hermes API server stand-in from before runs: it answers
+// /v1/capabilities 404 and every other request with
 // the given status and body parts, flushing after each part.
 func upstream(t *testing.T, status int, header http.Header, parts ...string) (*httptest.Server, <-chan request) {
 	t.Helper()
 	seen := make(chan request, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/capabilities" {
+			http.NotFound(w, r) // a server without runs, as before them
+			return
+		}
 		var req request
 		req.Method, req.Path, req.Header = r.Method, r.URL.Path, r.Header.Clone()
 		req.Raw, _ = io.ReadAll(r.Body)

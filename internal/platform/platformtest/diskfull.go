@@ -61,6 +61,10 @@ func (d *DiskFull) MarkShown(ctx context.Context, id int64) error {
 	return d.write("mark shown", func() error { return d.Store.MarkShown(ctx, id) })
 }
 
+func (d *DiskFull) SetTurnProgress(ctx context.Context, id int64, p store.Progress) error {
+	return d.write("set turn progress", func() error { return d.Store.SetTurnProgress(ctx, id, p) })
+}
+
 func (d *DiskFull) SetTurnFinal(ctx context.Context, id int64, f store.Final) error {
 	return d.write("set turn final", func() error { return d.Store.SetTurnFinal(ctx, id, f) })
 }

@@ -176,9 +176,9 @@ type stmts struct {
 	// The writer's batches (see writer.go).
 	savepoint, rollbackTo, release *sql.Stmt
 	// Writes.
-	insertSeen, insertTurn, setTurnStatus, markShown, setFinal *sql.Stmt
-	setSession, startSession, swapSession                      *sql.Stmt
-	lastSeq, appendEntry, setState                             *sql.Stmt
+	insertSeen, insertTurn, setTurnStatus, markShown, setFinal, setProgress *sql.Stmt
+	setSession, startSession, swapSession                                   *sql.Stmt
+	lastSeq, appendEntry, setState                                          *sql.Stmt
 	// Reads, on the read pool.
 	session, history, state, isPaired *sql.Stmt
 }
@@ -207,6 +207,7 @@ func prepare(ctx context.Context, w, r *sql.DB) (*stmts, error) {
 	st.setTurnStatus = prep(w, "UPDATE turns SET status = ?, error = ?, updated_at = ? WHERE id = ?")
 	st.markShown = prep(w, "UPDATE turns SET shown = 1, updated_at = ? WHERE id = ?")
 	st.setFinal = prep(w, "UPDATE turns SET final = ?, updated_at = ? WHERE id = ?")
+	st.setProgress = prep(w, "UPDATE turns SET progress = ?, updated_at = ? WHERE id = ?")
 	st.setSession = prep(w, `INSERT INTO sessions (key, session_id, updated_at) VALUES (?, ?, ?)
 		ON CONFLICT (key) DO UPDATE SET session_id = excluded.session_id, updated_at = excluded.updated_at`)
 	st.startSession = prep(w, "INSERT INTO sessions (key, session_id, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING")

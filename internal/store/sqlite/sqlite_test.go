@@ -550,6 +550,24 @@ func TestTurnFinal(t *testing.T) {
 	}
 }
 
+func TestTurnProgress(t *testing.T) {
+	s, _, _ := newStore(t)
+	ctx := context.Background()
+	turn := receive(t, s, "k", inbound("telegram", "e", "x"))
+	for _, want := range []store.Progress{{RunID: "run_1"}, {RunID: "run_1", MessageIDs: []string{"41", "42"}}} {
+		if err := s.SetTurnProgress(ctx, turn.ID, want); err != nil {
+			t.Fatal(err)
+		}
+		pending, err := s.PendingTurns(ctx)
+		if err != nil || len(pending) != 1 || !reflect.DeepEqual(pending[0].Progress, want) {
+			t.Errorf("pending %+v (%v), want the progress %+v", pending, err, want)
+		}
+	}
+	if err := s.SetTurnProgress(ctx, turn.ID+1, store.Progress{}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown turn: %v, want ErrNotFound", err)
+	}
+}
+
 func TestSurvivesReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "herald.db")
 	ctx := context.Background()

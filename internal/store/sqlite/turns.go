@@ -101,6 +101,18 @@ func (s *Store) SetTurnFinal(ctx context.Context, id int64, f store.Final) error
 	return nil
 }
 
+// SetTurnProgress records where a running turn has got to.
+func (s *Store) SetTurnProgress(ctx context.Context, id int64, p store.Progress) error {
+	body, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("sqlite store: set turn %d progress: %w", id, err)
+	}
+	if err := s.updateTurn(ctx, id, s.stmts.setProgress, string(body)); err != nil {
+		return fmt.Errorf("sqlite store: set turn %d progress: %w", id, err)
+	}
+	return nil
+}
+
 // updateTurn runs update, a statement that sets columns of one turn, with
 // args followed by the turn's new updated_at and its id.
 func (s *Store) updateTurn(ctx context.Context, id int64, update *sql.Stmt, args ...any) error {
@@ -123,7 +135,7 @@ func (s *Store) updateTurn(ctx context.Context, id int64, update *sql.Stmt, args
 
 // PendingTurns lists the turns left Received or Running, oldest first.
 func (s *Store) PendingTurns(ctx context.Context) ([]store.Turn, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, session_key, inbound, status, shown, final, error, created_at, updated_at
+	rows, err := s.r.QueryContext(ctx, `SELECT id, session_key, inbound, status, shown, final, progress, error, created_at, updated_at
 		FROM turns WHERE status IN ('received', 'running') ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: pending turns: %w", err)
@@ -134,10 +146,10 @@ func (s *Store) PendingTurns(ctx context.Context) ([]store.Turn, error) {
 		var (
 			t                store.Turn
 			body             []byte
-			final            sql.NullString
+			final, progress  sql.NullString
 			created, updated int64
 		)
-		if err := rows.Scan(&t.ID, &t.SessionKey, &body, &t.Status, &t.Shown, &final, &t.Error, &created, &updated); err != nil {
+		if err := rows.Scan(&t.ID, &t.SessionKey, &body, &t.Status, &t.Shown, &final, &progress, &t.Error, &created, &updated); err != nil {
 			return nil, fmt.Errorf("sqlite store: pending turns: %w", err)
 		}
 		if err := json.Unmarshal(body, &t.Inbound); err != nil {
@@ -147,6 +159,11 @@ func (s *Store) PendingTurns(ctx context.Context) ([]store.Turn, error) {
 			t.Final = new(store.Final)
 			if err := json.Unmarshal([]byte(final.String), t.Final); err != nil {
 				return nil, fmt.Errorf("sqlite store: pending turns: decode turn %d's final: %w", t.ID, err)
+			}
+		}
+		if progress.Valid {
+			if err := json.Unmarshal([]byte(progress.String), &t.Progress); err != nil {
+				return nil, fmt.Errorf("sqlite store: pending turns: decode turn %d's progress: %w", t.ID, err)
 			}
 		}
 		t.CreatedAt, t.UpdatedAt = fromMillis(created), fromMillis(updated)

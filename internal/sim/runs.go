@@ -1,0 +1,586 @@
+package sim
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The runs API, served with Options.Runs: a client starts a run, which goes
+// on whatever happens to the connection, reads its events as server-sent
+// events, asks for its status, and may stop it.
+
+// The states of a run, as the real server names them.
+const (
+	runQueued    = "queued"
+	runRunning   = "running"
+	runCompleted = "completed"
+	runFailed    = "failed"
+	runCancelled = "cancelled"
+)
+
+// IdempotencyKeyHeader names the request header that makes starting a run
+// safe to retry: the same key and body answer with the first run.
+const IdempotencyKeyHeader = "Idempotency-Key"
+
+// maxIdempotencyKey is the longest Idempotency-Key accepted.
+const maxIdempotencyKey = 255
+
+// capabilities is what GET /v1/capabilities answers, in the Hermes API
+// server's shape (the part of it this simulator serves): feature flags,
+// and the endpoints by name.
+func (s *Server) capabilities() any {
+	type endpoint struct {
+		Method string `json:"method"`
+		Path   string `json:"path"`
+	}
+	return map[string]any{
+		"object":   "hermes.api_server.capabilities",
+		"platform": "hermes-agent",
+		"model":    s.opts.Model,
+		"auth":     map[string]any{"type": "bearer", "required": s.key.Required()},
+		"features": map[string]any{
+			"chat_completions":           true,
+			"chat_completions_streaming": true,
+			"run_submission":             true,
+			"runs_idempotency":           map[string]any{"supported": true, "durable": false, "retention_seconds": 86400},
+			"run_status":                 true,
+			"run_events_sse":             true,
+			"run_stop":                   true,
+			"tool_progress_events":       true,
+			"session_continuity_header":  SessionHeader,
+		},
+		"endpoints": map[string]endpoint{
+			"chat_completions": {http.MethodPost, "/v1/chat/completions"},
+			"runs":             {http.MethodPost, "/v1/runs"},
+			"run_status":       {http.MethodGet, "/v1/runs/{run_id}"},
+			"run_events":       {http.MethodGet, "/v1/runs/{run_id}/events"},
+			"run_stop":         {http.MethodPost, "/v1/runs/{run_id}/stop"},
+		},
+	}
+}
+
+// runRequest is the body of POST /v1/runs. A "model" field is accepted and,
+// as in chat requests, ignored: the server answers with its own model.
+type runRequest struct {
+	Input        string        `json:"input"`
+	SessionID    string        `json:"session_id"`
+	Instructions string        `json:"instructions"`
+	History      []chatMessage `json:"conversation_history"`
+}
+
+// run is one run of the simulated agent. Its fields after hash are guarded
+// by Server.mu.
+type run struct {
+	id      string
+	session string
+	created time.Time
+	cancel  context.CancelFunc // stops the agent
+	key     string             // its Idempotency-Key, or ""
+	hash    [sha256.Size]byte  // of its canonical request body
+
+	status  string
+	updated time.Time
+	events  []runEvent    // all of them, the terminal one last
+	changed chan struct{} // closed and replaced when an event is added
+	claimed bool          // a subscriber came: with RunEventsOnce, the only one
+}
+
+func (r *run) active() bool {
+	return r.status == runQueued || r.status == runRunning
+}
+
+// runEvent is one event of a run, in the real server's shape.
+type runEvent struct {
+	Event     string    `json:"event"`
+	RunID     string    `json:"run_id"`
+	Timestamp float64   `json:"timestamp"`
+	Delta     string    `json:"delta,omitempty"`
+	Tool      string    `json:"tool,omitempty"`
+	Preview   string    `json:"preview,omitempty"`
+	Duration  *float64  `json:"duration,omitempty"`
+	Error     any       `json:"error,omitempty"` // false on tool.completed, the message on run.failed
+	Output    string    `json:"output,omitempty"`
+	Usage     *runUsage `json:"usage,omitempty"`
+}
+
+type runUsage struct {
+	InputTokens  int `json:"input_tokens"`
+	OutputTokens int `json:"output_tokens"`
+	TotalTokens  int `json:"total_tokens"`
+}
+
+// unixSeconds is t as the real server's timestamps are: seconds since the
+// epoch, with a fraction.
+func unixSeconds(t time.Time) float64 {
+	return float64(t.UnixMicro()) / 1e6
+}
+
+func (s *Server) handleCapabilities(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.capabilities())
+}
+
+// notFound answers the runs API's paths on a server without it.
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusNotFound, "Not found: "+r.Method+" "+r.URL.Path, "invalid_request_error", "not_found")
+}
+
+func runNotFound(w http.ResponseWriter) {
+	writeError(w, http.StatusNotFound, "Run not found", "invalid_request_error", "run_not_found")
+}
+
+// refuseRun answers a refused runs API request.
+func (s *Server) refuseRun(w http.ResponseWriter, e *requestError) {
+	s.log.Debug("refused runs request", "status", e.status, "code", e.code, "message", e.message)
+	writeError(w, e.status, e.message, e.typ, e.code)
+}
+
+func (s *Server) handleStartRun(w http.ResponseWriter, r *http.Request) {
+	if s.opts.FailStatus != 0 {
+		s.refuseRun(w, s.simulatedFailure())
+		return
+	}
+	key, rerr := idempotencyKey(r)
+	if rerr != nil {
+		s.refuseRun(w, rerr)
+		return
+	}
+	body, rerr := readBody(w, r)
+	if rerr != nil {
+		s.refuseRun(w, rerr)
+		return
+	}
+	var req runRequest
+	var canonical any
+	if json.Unmarshal(body, &req) != nil || json.Unmarshal(body, &canonical) != nil {
+		s.refuseRun(w, badRequest("Invalid JSON in request body", "invalid_json"))
+		return
+	}
+	if req.Input == "" {
+		s.refuseRun(w, badRequest("'input' must be a non-empty string", "invalid_request"))
+		return
+	}
+	session := r.Header.Get(SessionHeader)
+	if session == "" {
+		session = req.SessionID
+	}
+	if rerr := s.checkSession(session); rerr != nil {
+		s.refuseRun(w, rerr)
+		return
+	}
+	history, rerr := readTurnInput(req.History)
+	if rerr != nil {
+		s.refuseRun(w, rerr)
+		return
+	}
+	in := turnInput{
+		said:         req.Input,
+		promptTokens: history.promptTokens + len(strings.Fields(req.Instructions)) + len(strings.Fields(req.Input)),
+	}
+	// Marshalling the decoded body sorts its keys: bodies that differ only
+	// in spacing or key order are the same request.
+	sorted, _ := json.Marshal(canonical) // decoded JSON always marshals
+	started, replayed, rerr := s.startRun(session, in, key, sha256.Sum256(sorted))
+	if rerr != nil {
+		s.refuseRun(w, rerr)
+		return
+	}
+	if replayed {
+		w.Header().Set("Idempotency-Replayed", "true")
+	}
+	w.Header().Set(SessionHeader, started.session)
+	writeJSON(w, http.StatusAccepted, struct {
+		RunID    string `json:"run_id"`
+		Status   string `json:"status"`
+		Replayed bool   `json:"replayed"`
+	}{started.id, "started", replayed})
+}
+
+// startRun starts a run for the turn in, or finds the run started earlier
+// with the same idempotency key and body hash.
+func (s *Server) startRun(session string, in turnInput, key string, hash [sha256.Size]byte) (r *run, replayed bool, rerr *requestError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, false, &requestError{status: http.StatusServiceUnavailable, message: "Server is shutting down", typ: "server_error", code: "server_shutting_down"}
+	}
+	if first := s.keyed[key]; first != nil {
+		if first.hash != hash {
+			return nil, false, &requestError{
+				status:  http.StatusConflict,
+				message: "Idempotency-Key was used with a different request body",
+				typ:     "invalid_request_error",
+				code:    "idempotency_key_conflict",
+			}
+		}
+		s.countLocked(func(st *Stats) { st.RunsReplayed++ })
+		s.log.Debug("replaying a run", "run", first.id, "key", key)
+		return first, true, nil
+	}
+	turn, session := s.startTurnLocked(session)
+	now := s.opts.Now()
+	ctx, cancel := context.WithCancel(s.runsCtx)
+	r = &run{
+		id:      "run_" + randomHex(16),
+		session: session,
+		created: now,
+		cancel:  cancel,
+		key:     key,
+		hash:    hash,
+		status:  runQueued,
+		updated: now,
+		changed: make(chan struct{}),
+	}
+	s.runs[r.id] = r
+	s.runOrder = append(s.runOrder, r)
+	if key != "" {
+		s.keyed[key] = r
+	}
+	s.pruneRunsLocked()
+	s.countLocked(func(st *Stats) { st.Runs++ })
+	s.working.Go(func() { s.work(ctx, r, turn, in) })
+	s.log.Debug("run started", "run", r.id, "session", session, "turn", turn)
+	return r, false, nil
+}
+
+// idempotencyKey returns the request's Idempotency-Key, "" if it has none.
+func idempotencyKey(r *http.Request) (string, *requestError) {
+	if len(r.Header.Values(IdempotencyKeyHeader)) == 0 {
+		return "", nil
+	}
+	key := r.Header.Get(IdempotencyKeyHeader)
+	valid := len(key) >= 1 && len(key) <= maxIdempotencyKey
+	for i := 0; valid && i < len(key); i++ {
+		valid = key[i] >= 0x21 && key[i] <= 0x7e
+	}
+	if !valid {
+		return "", badRequest("Idempotency-Key must be 1 to 255 visible ASCII characters", "invalid_idempotency_key")
+	}
+	return key, nil
+}
+
+// pruneRunsLocked forgets runs past MaxSessions: the oldest finished ones,
+// else the oldest ones, which are stopped.
+func (s *Server) pruneRunsLocked() {
+	for len(s.runOrder) > s.opts.MaxSessions {
+		i := max(0, slices.IndexFunc(s.runOrder, func(r *run) bool { return !r.active() }))
+		r := s.runOrder[i]
+		s.runOrder = slices.Delete(s.runOrder, i, i+1)
+		delete(s.runs, r.id)
+		if s.keyed[r.key] == r {
+			delete(s.keyed, r.key)
+		}
+		r.cancel()
+	}
+}
+
+// ForgetRuns drops every run and idempotency key, as a restarted server
+// would; the runs still going are stopped.
+func (s *Server) ForgetRuns() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.runOrder {
+		r.cancel()
+	}
+	s.runs, s.runOrder, s.keyed = map[string]*run{}, nil, map[string]*run{}
+}
+
+// work is the simulated agent doing a run: what a chat turn streams, as the
+// run's events.
+func (s *Server) work(ctx context.Context, r *run, turn int, in turnInput) {
+	defer r.cancel()
+	now := s.opts.Now()
+	s.mu.Lock()
+	r.status, r.updated = runRunning, now
+	s.mu.Unlock()
+	end := s.produce(ctx, r, s.answerTokens(turn, in), in.promptTokens)
+	s.emit(r, end)
+	s.log.Debug("run ended", "run", r.id, "event", end.Event)
+}
+
+// produce emits the run's tool and message events and returns its terminal
+// event.
+func (s *Server) produce(ctx context.Context, r *run, tokens []string, promptTokens int) runEvent {
+	cancelled := runEvent{Event: "run.cancelled"}
+	if !s.opts.ToolProgress {
+		if sleep(ctx, s.opts.FirstTokenDelay) != nil {
+			return cancelled
+		}
+	} else {
+		each := s.opts.FirstTokenDelay / time.Duration(len(s.opts.Tools))
+		for _, name := range s.opts.Tools {
+			internal := strings.HasPrefix(name, "_")
+			if !internal {
+				preview := toolLooks[name].label
+				if preview == "" {
+					preview = "running " + name
+				}
+				s.emit(r, runEvent{Event: "tool.started", Tool: name, Preview: preview})
+			}
+			began := time.Now()
+			if sleep(ctx, each) != nil {
+				return cancelled
+			}
+			if !internal {
+				took := time.Since(began).Seconds()
+				s.emit(r, runEvent{Event: "tool.completed", Tool: name, Duration: &took, Error: false})
+			}
+		}
+	}
+
+	send := tokens
+	if s.opts.AgentError {
+		send = send[:max(1, len(send)/2)]
+	}
+	interval := s.tokenInterval()
+	for i, tok := range send {
+		if i > 0 && sleep(ctx, interval) != nil {
+			return cancelled
+		}
+		s.emit(r, runEvent{Event: "message.delta", Delta: tok})
+	}
+	if s.opts.AgentError {
+		return runEvent{Event: "run.failed", Error: "Simulated agent failure (Hermes API server simulator)"}
+	}
+	return runEvent{
+		Event:  "run.completed",
+		Output: strings.Join(tokens, ""),
+		Usage:  &runUsage{InputTokens: promptTokens, OutputTokens: len(tokens), TotalTokens: promptTokens + len(tokens)},
+	}
+}
+
+// sleep pauses for d unless ctx ends first; it fails once ctx has ended,
+// even for no pause, so that a stopped run stops between tokens.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// emit adds ev to the run's events and wakes their readers; a terminal
+// event also ends the run.
+func (s *Server) emit(r *run, ev runEvent) {
+	now := s.opts.Now()
+	ev.RunID, ev.Timestamp = r.id, unixSeconds(now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r.events = append(r.events, ev)
+	r.updated = now
+	close(r.changed)
+	r.changed = make(chan struct{})
+	switch ev.Event {
+	case "run.completed":
+		r.status = runCompleted
+		s.countLocked(func(st *Stats) { st.RunsCompleted++ })
+	case "run.failed":
+		r.status = runFailed
+		s.countLocked(func(st *Stats) { st.RunsFailed++ })
+	case "run.cancelled":
+		r.status = runCancelled
+		s.countLocked(func(st *Stats) { st.RunsCancelled++ })
+	}
+}
+
+func (s *Server) handleRunStatus(w http.ResponseWriter, req *http.Request) {
+	type status struct {
+		Object    string    `json:"object"`
+		RunID     string    `json:"run_id"`
+		Status    string    `json:"status"`
+		SessionID string    `json:"session_id"`
+		Model     string    `json:"model"`
+		CreatedAt float64   `json:"created_at"`
+		UpdatedAt float64   `json:"updated_at"`
+		LastEvent *string   `json:"last_event"`
+		Output    *string   `json:"output,omitempty"`
+		Usage     *runUsage `json:"usage,omitempty"`
+		Error     any       `json:"error,omitempty"`
+	}
+	s.mu.Lock()
+	r := s.runs[req.PathValue("run_id")]
+	if r == nil {
+		s.mu.Unlock()
+		runNotFound(w)
+		return
+	}
+	st := status{
+		Object:    "hermes.run",
+		RunID:     r.id,
+		Status:    r.status,
+		SessionID: r.session,
+		Model:     s.opts.Model,
+		CreatedAt: unixSeconds(r.created),
+		UpdatedAt: unixSeconds(r.updated),
+	}
+	if len(r.events) > 0 {
+		last := r.events[len(r.events)-1]
+		st.LastEvent = &last.Event
+		switch r.status {
+		case runCompleted:
+			st.Output, st.Usage = &last.Output, last.Usage
+		case runFailed:
+			st.Error = last.Error
+		}
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) handleStopRun(w http.ResponseWriter, req *http.Request) {
+	s.mu.Lock()
+	r := s.runs[req.PathValue("run_id")]
+	active := r != nil && r.active()
+	if active {
+		r.cancel()
+	}
+	s.mu.Unlock()
+	switch {
+	case r == nil:
+		runNotFound(w)
+	case !active:
+		s.refuseRun(w, &requestError{status: http.StatusConflict, message: "Run is not active", typ: "invalid_request_error", code: "run_not_active"})
+	default:
+		s.log.Debug("stopping a run", "run", r.id)
+		writeJSON(w, http.StatusOK, struct {
+			RunID  string `json:"run_id"`
+			Status string `json:"status"`
+		}{r.id, "stopping"})
+	}
+}
+
+func (s *Server) handleRunEvents(w http.ResponseWriter, req *http.Request) {
+	s.mu.Lock()
+	r := s.runs[req.PathValue("run_id")]
+	if r == nil || (s.opts.RunEventsOnce && r.claimed) {
+		s.mu.Unlock()
+		runNotFound(w)
+		return
+	}
+	from := 0
+	if id := req.Header.Get("Last-Event-ID"); id != "" && !s.opts.RunEventsOnce {
+		n, err := strconv.Atoi(id)
+		if err != nil || n < 0 || n > len(r.events) {
+			s.mu.Unlock()
+			s.refuseRun(w, badRequest("Last-Event-ID is not the id of an event of this run", "invalid_last_event_id"))
+			return
+		}
+		from = n
+	}
+	r.claimed = true
+	s.mu.Unlock()
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	body := w
+	if s.opts.RunEventsCutAfter > 0 {
+		body = &cutWriter{ResponseWriter: w, left: s.opts.RunEventsCutAfter}
+	}
+	sw := &sseWriter{
+		w:         body,
+		rc:        http.NewResponseController(w),
+		ctx:       req.Context(),
+		keepalive: s.opts.KeepaliveInterval,
+		last:      time.Now(),
+	}
+	// The headers go at once, so the client knows the stream is open
+	// before the first event.
+	err := sw.rc.Flush()
+	if err == nil {
+		err = s.sendRunEvents(sw, r, from)
+	}
+	if err != nil {
+		s.log.Info("run events reader left", "run", r.id, "err", err)
+	}
+}
+
+// sendRunEvents writes the run's events after the first from, following
+// the run live until it ends.
+func (s *Server) sendRunEvents(sw *sseWriter, r *run, from int) error {
+	for n := from; ; {
+		s.mu.Lock()
+		events, ended, changed := r.events[n:], !r.active(), r.changed
+		s.mu.Unlock()
+		for _, ev := range events {
+			n++
+			if err := sw.write(s.runFrame(n, ev)); err != nil {
+				return err
+			}
+		}
+		if ended {
+			return sw.write([]byte(": stream closed\n\n"))
+		}
+		if len(events) == 0 {
+			if err := sw.await(changed); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// runFrame is the n-th event of a run as an SSE frame: with its number as
+// the id when events are kept, a bare data line when they are not.
+func (s *Server) runFrame(n int, ev runEvent) []byte {
+	frame, err := encode("", ev)
+	if err != nil {
+		panic(err) // only our own fixed types are marshalled
+	}
+	if s.opts.RunEventsOnce {
+		return frame
+	}
+	return append([]byte("id: "+strconv.Itoa(n)+"\n"), frame...)
+}
+
+// await waits until changed is closed, sending keepalive comments while
+// the stream is silent, and stops early if the client leaves.
+func (sw *sseWriter) await(changed <-chan struct{}) error {
+	for {
+		ka := time.NewTimer(sw.keepalive - time.Since(sw.last))
+		select {
+		case <-changed:
+			ka.Stop()
+			return nil
+		case <-sw.ctx.Done():
+			ka.Stop()
+			return sw.ctx.Err()
+		case <-ka.C:
+			if err := sw.write([]byte(": keepalive\n\n")); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// cutWriter is a response body cut abruptly after a number of bytes: the
+// RunEventsCutAfter fault.
+type cutWriter struct {
+	http.ResponseWriter
+	left int // bytes to write before the cut
+}
+
+// Write writes p, or the part of it before the cut; at the cut it flushes
+// and drops the connection: net/http closes it without ending the response
+// when a handler panics with http.ErrAbortHandler.
+func (c *cutWriter) Write(p []byte) (int, error) {
+	if len(p) < c.left {
+		c.left -= len(p)
+		return c.ResponseWriter.Write(p)
+	}
+	_, _ = c.ResponseWriter.Write(p[:c.left])
+	_ = http.NewResponseController(c.ResponseWriter).Flush()
+	panic(http.ErrAbortHandler)
+}
