@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/herald-chat/herald/internal/agent"
+	"github.com/herald-chat/herald/internal/app"
 	"github.com/herald-chat/herald/internal/config"
 )
 
@@ -22,7 +26,10 @@ func newCheckCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return printConfig(opts, cfg)
+			if err := printConfig(opts, cfg); err != nil {
+				return err
+			}
+			return printMode(cmd.Context(), opts, cfg)
 		},
 	}
 }
@@ -59,4 +66,21 @@ func shown(e config.Effective) string {
 		return fmt.Sprintf("%q", u.Redacted())
 	}
 	return fmt.Sprintf("%q", e.Value)
+}
+
+// printMode says how turns reach the agent server, asking it, where the
+// backend has more than one way (the Hermes API server's runs, or chat
+// completions). A server that does not answer is not a configuration
+// error: the line says so.
+func printMode(ctx context.Context, opts *options, cfg *config.Config) error {
+	m, ok := app.NewBackend(cfg, slog.New(slog.DiscardHandler)).(agent.Moder)
+	if !ok {
+		return nil
+	}
+	mode, err := m.Mode(ctx)
+	if err != nil {
+		mode = "not known: the agent server does not answer (" + err.Error() + ")"
+	}
+	_, err = fmt.Fprintf(opts.stdout, "agent:   %s\n", mode)
+	return err
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +20,7 @@ import (
 	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/app"
 	"github.com/herald-chat/herald/internal/config"
+	"github.com/herald-chat/herald/internal/sim"
 )
 
 // herald runs the CLI with args and returns its output and error.
@@ -94,6 +96,34 @@ func TestCheckMasksSecrets(t *testing.T) {
 	}
 }
 
+// check says how turns reach the agent server: runs where it serves
+// them, chat completions where not, and that it does not know while the
+// server does not answer.
+func TestCheckNamesTheAgentMode(t *testing.T) {
+	serve := func(runs bool) string {
+		s := sim.New(sim.Options{Runs: runs, Logger: slog.New(slog.DiscardHandler)})
+		srv := httptest.NewServer(s)
+		t.Cleanup(func() { srv.Close(); s.Close() })
+		return srv.URL
+	}
+	down := httptest.NewServer(nil)
+	down.Close()
+	for _, c := range []struct {
+		url, want string
+	}{
+		{serve(true), "agent:   runs (/v1/runs)"},
+		{serve(false), "agent:   chat completions (/v1/chat/completions)"},
+		{down.URL, "agent:   not known: the agent server does not answer"},
+	} {
+		isolate(t)
+		t.Setenv("GATEWAY_PROXY_URL", c.url)
+		out, err := herald(t, "check")
+		if err != nil || !strings.Contains(out, c.want) {
+			t.Errorf("%s: err %v, output lacks %q:\n%s", c.url, err, c.want, out)
+		}
+	}
+}
+
 func TestCheckAndRunRefuseWithoutAnAgentServer(t *testing.T) {
 	isolate(t)
 	for _, cmd := range []string{"check", "run"} {
@@ -111,9 +141,14 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-// counting is an OpenAI-compatible server that counts requests and answers "ok".
+// counting is an OpenAI-compatible server that counts chat requests and
+// answers "ok"; it has nothing else (no runs: /v1/capabilities is 404).
 func counting(t *testing.T, hits *atomic.Int32, sessionHeader *atomic.Value) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/chat/completions" {
+			http.NotFound(w, r)
+			return
+		}
 		hits.Add(1)
 		if sessionHeader != nil {
 			sessionHeader.Store(r.Header.Get("X-Hermes-Session-Id"))

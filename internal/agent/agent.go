@@ -24,6 +24,13 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// Moder is a backend that reaches its server in more than one way: Mode
+// asks the server and names the way in use, for the startup log and
+// herald check, or says why the server cannot tell.
+type Moder interface {
+	Mode(ctx context.Context) (string, error)
+}
+
 // Turn is everything a backend needs for one request.
 type Turn struct {
 	// SessionID continues a conversation on the agent server.

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/herald-chat/herald/internal/agent"
@@ -70,6 +71,7 @@ type App struct {
 	handler  http.Handler
 	adapters []platform.Adapter
 	backend  string
+	moder    agent.Moder // nil for a backend of one mode
 }
 
 // Build locks $HERALD_HOME (see package homelock), opens the store
@@ -109,6 +111,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *App, err erro
 	}
 	backend = wrap(o.WrapBackend, backend)
 	a.backend = backend.Name()
+	a.moder, _ = backend.(agent.Moder)
 
 	ropts := runnerOptions(cfg, log, a.Metrics)
 	var site http.Handler
@@ -180,6 +183,16 @@ func (a *App) Run(ctx context.Context) error {
 	served := make(chan error, 1)
 	go func() { served <- httpserve.Serve(serveCtx, a.ln, a.handler, httpLimits(a.cfg.HTTP, a.log)) }()
 	a.log.Info("herald started", "version", a.opts.Version, "backend", a.backend, "http", "http://"+a.Addr(), "home", a.cfg.Home)
+	var modeChecked sync.WaitGroup
+	defer modeChecked.Wait()
+	if a.moder != nil {
+		// The backend logs the mode it finds; the first turn asks again.
+		modeChecked.Go(func() {
+			if _, err := a.moder.Mode(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("the agent server's mode is not known yet: it does not answer", "error", err)
+			}
+		})
+	}
 	runErr := a.Runner.Run(ctx)
 	stopServing()
 	if err := <-served; err != nil && runErr == nil {

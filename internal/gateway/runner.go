@@ -30,7 +30,9 @@ var ErrShuttingDown = errors.New("gateway: shutting down")
 var (
 	errInterrupted = errors.New("interrupted by a newer message")
 	errStopped     = errors.New("stopped by /stop")
-	errShutdown    = errors.New("gateway shutting down")
+	// errShutdown lets go of a turn whose run goes on on the agent
+	// server (see agent.ErrDetached); other turns are cancelled.
+	errShutdown = fmt.Errorf("gateway shutting down: %w", agent.ErrDetached)
 )
 
 // Options configure a Runner.

@@ -1085,3 +1085,59 @@ func TestRunKey(t *testing.T) {
 		t.Errorf("key %q is not a valid Idempotency-Key", key)
 	}
 }
+
+// A crash or a shutdown mid-answer, with the turn's run journalled (a
+// shutdown lets go of the run rather than stopping it): after the restart
+// the turn follows its run (the agent is not asked again) and the run's
+// complete text is edited into the message that showed the answer, with
+// no notice.
+func TestRestartMidAnswerFollowsTheRun(t *testing.T) {
+	for _, graceful := range []bool{false, true} {
+		t.Run(map[bool]string{false: "crash", true: "shutdown"}[graceful], func(t *testing.T) { followTheRun(t, graceful) })
+	}
+}
+
+func followTheRun(t *testing.T, graceful bool) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBlocking()
+		opts := defaultOptions()
+		opts.ShutdownGrace = 0
+		path := filepath.Join(t.TempDir(), "state.db")
+		h := start(t, opts, &backend{answer: func(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result {
+			turn.Started("run-1")
+			res := b.answer(ctx, turn, emit)
+			if errors.Is(context.Cause(ctx), agent.ErrDetached) {
+				res.Err = agent.ErrDetached // as a backend of runs does
+			}
+			return res
+		}}, path)
+		h.plat.deliver(t, dm("alice", "task", "e1"))
+		<-b.started
+		eventually(t, "the run and the answer's message to be journalled", func() bool {
+			turns := h.pending()
+			return len(turns) == 1 && turns[0].Shown && turns[0].Progress.RunID == "run-1" && len(turns[0].Progress.MessageIDs) == 1
+		})
+		if graceful {
+			h.stop()
+		} else {
+			h.crash()
+		}
+
+		var keys []string
+		h2 := startOn(t, opts, &backend{answer: func(_ context.Context, turn agent.Turn, _ func(agent.Event)) agent.Result {
+			keys = append(keys, turn.Key)
+			if turn.RunID != "run-1" {
+				return agent.Result{FinalResponse: "asked again", Err: errors.New("asked again")}
+			}
+			return agent.Result{FinalResponse: "working on task, done", Text: "working on task, done", SessionID: turn.SessionID}
+		}}, path, func(f *fakePlatform) platform.Adapter { f.adopt(h.plat); return f })
+		h2.finalIs("dm-alice", "working on task, done")
+		h2.allSettled()
+		if len(keys) != 1 {
+			t.Errorf("the backend was asked %d times, want once", len(keys))
+		}
+		if first := h.be.turns(); len(first) != 1 || first[0].Key != keys[0] {
+			t.Errorf("the turn's key changed over the restart")
+		}
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/herald-chat/herald/internal/agent"
@@ -79,13 +80,27 @@ type ran struct {
 	outcome   string // for the metrics: delivered, error, interrupted, stopped
 	delivered stream.Outcome
 	err       error // the final text could not be delivered
+	detached  bool  // left to its run on the agent server at shutdown
 }
 
 // run sends the turn to the backend and streams its answer into the chat
-// until the final text is delivered.
+// until the final text is delivered. A turn whose run on the agent server
+// was journalled before a restart follows that run, and finishes the
+// answer in the messages that showed it.
 func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 	turn, in := j.turn, j.turn.Inbound
 	var out ran
+	var mu sync.Mutex
+	progress := turn.Progress
+	record := func(update func(*store.Progress)) {
+		mu.Lock()
+		update(&progress)
+		now := store.Progress{RunID: progress.RunID, MessageIDs: slices.Clone(progress.MessageIDs)}
+		mu.Unlock()
+		r.durably("journalling the turn's progress", turn, func(ctx context.Context) error {
+			return r.store.SetTurnProgress(ctx, turn.ID, now)
+		})
+	}
 	delivery, done := r.startDelivery(j.adapter, p.target, stream.Params{
 		BeforeShown: func() {
 			// Durable before the text goes out: after a crash during the
@@ -94,6 +109,9 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 				return r.store.MarkShown(ctx, turn.ID)
 			})
 		},
+		Sent: func(ids []string) {
+			record(func(p *store.Progress) { p.MessageIDs = ids })
+		},
 		BeforeFinal: func(ids []string) {
 			// After a crash during the final edits they are made again,
 			// rather than a notice sent after a complete answer.
@@ -101,29 +119,47 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 				return r.store.SetTurnFinal(ctx, turn.ID, store.Final{Text: out.final, MessageIDs: ids})
 			})
 		},
+		Resume: turn.Progress.MessageIDs,
 	})
 	defer done()
 	r.mark(delivery, platform.TurnWorking)
 	start, first := time.Now(), true
-	res := r.backend.Run(j.ctx, agent.Turn{
+	at := agent.Turn{
 		SessionID: p.sessionID,
 		Message:   in.Text,
 		Images:    images(in.Attachments),
 		History:   p.history,
 		Source:    in.Source,
 		Key:       runKey(turn),
+		RunID:     turn.Progress.RunID,
 		Started: func(runID string) {
-			r.durably("journalling the turn's run", turn, func(ctx context.Context) error {
-				return r.store.SetTurnProgress(ctx, turn.ID, store.Progress{RunID: runID})
-			})
+			record(func(p *store.Progress) { p.RunID = runID })
 		},
-	}, func(ev agent.Event) {
+	}
+	resumed := len(turn.Progress.MessageIDs) > 0
+	emit := func(ev agent.Event) {
 		if first && ev.Kind == agent.EventDelta {
 			first = false
 			r.metrics.FirstDelta.Observe(time.Since(start).Seconds())
 		}
-		delivery.Handle(ev)
-	})
+		if !resumed {
+			// Messages resumed show text of unknown length: the
+			// run's complete text is edited into them at the end.
+			delivery.Handle(ev)
+		}
+	}
+	res := r.backend.Run(j.ctx, at, emit)
+	if errors.Is(res.Err, agent.ErrRunUnknown) && !turn.Shown {
+		log.Info("the agent server no longer knows the turn's run; running the turn again")
+		at.RunID = ""
+		res = r.backend.Run(j.ctx, at, emit)
+	}
+	if errors.Is(res.Err, agent.ErrDetached) {
+		// Shutting down: the run goes on, and the next start follows it.
+		delivery.Abandon()
+		out.detached = true
+		return out
+	}
 	out.res = res
 	out.final, out.outcome = r.finalText(j, res)
 	r.finish(j, delivery, p.target, &out)
@@ -204,6 +240,10 @@ func (r *Runner) finish(j *job, d *stream.Delivery, t chat.Target, out *ran) {
 // exchange in the transcript, the turn's end in the journal.
 func (r *Runner) record(j *job, p prepared, out ran, log *slog.Logger) {
 	turn, in := j.turn, j.turn.Inbound
+	if out.detached {
+		log.Info("the turn's run goes on without the gateway; the next start follows it")
+		return
+	}
 	sessionID := p.sessionID
 	if rotated := out.res.SessionID; rotated != "" && rotated != sessionID {
 		// Adopt the server's rotated id, unless /new replaced the session meanwhile.
@@ -491,6 +531,11 @@ func (r *Runner) resume(pending []store.Turn) {
 					// cannot say, and sending it again could show it twice.
 					r.log.Info("telling the user a restart came while the answer was sent", "turn", turn.ID)
 					r.tellRestart(a, turn, texts.RestartedWhileSending(turn.Inbound.Text))
+				case turn.Progress.RunID != "":
+					// The run went on without the gateway: its answer is
+					// finished in the messages that showed it.
+					r.log.Info("following the run of a turn a restart cut off", "turn", turn.ID, "run", turn.Progress.RunID)
+					r.dispatch(context.Background(), a, turn)
 				case turn.Shown:
 					r.log.Info("telling the user an answer was cut off by a restart", "turn", turn.ID)
 					r.tellRestart(a, turn, texts.InterruptedByRestart(turn.Inbound.Text))

@@ -33,6 +33,7 @@ type Delivery struct {
 	beforeShown func()
 	refused     func()
 	beforeFinal func([]string)
+	sent        func([]string)
 	ctx         context.Context
 
 	mu        sync.Mutex
@@ -95,6 +96,7 @@ func Start(ctx context.Context, p Params) *Delivery {
 		beforeShown: p.BeforeShown,
 		refused:     p.Refused,
 		beforeFinal: p.BeforeFinal,
+		sent:        p.Sent,
 		ctx:         ctx,
 		stop:        make(chan struct{}),
 		mode:        chooseMode(o, caps),
@@ -465,6 +467,9 @@ func (d *Delivery) update(o *op, v string, raw int) {
 				s.sealed = append(s.sealed, m)
 			} else {
 				s.active = m
+			}
+			if d.sent != nil {
+				d.sent(s.ids())
 			}
 		} else if limited = d.rateLimited(err); !limited && !errors.Is(err, platform.ErrUnavailable) {
 			d.log().Warn("sending the answer failed", "err", err)

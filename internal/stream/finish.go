@@ -45,22 +45,36 @@ func (d *Delivery) Mark(ctx context.Context, state platform.TurnState) (bool, er
 // called once. The error, wrapping ErrNotDelivered, says the final answer
 // could not be delivered in full, so the turn should be recorded as failed.
 func (d *Delivery) Finish(ctx context.Context, final string) (Outcome, error) {
-	d.mu.Lock()
-	if d.finishing {
-		d.mu.Unlock()
+	if !d.halt() {
 		return Outcome{}, errors.New("stream: Finish called twice")
 	}
-	d.finishing = true
-	d.mu.Unlock()
-	close(d.stop)
-	d.timer.Stop()
-	d.workers.Wait()
 	err := d.finish(ctx, format.StripThinking(final))
 	out := d.out
 	for _, m := range d.screen.sealed {
 		out.MessageIDs = append(out.MessageIDs, m.id)
 	}
 	return out, err
+}
+
+// Abandon ends the delivery without a final text: the messages stay as
+// they are, for the next start to finish (the turn's run goes on without
+// the gateway). It stands for Finish.
+func (d *Delivery) Abandon() { d.halt() }
+
+// halt stops the delivery's worker, once: it reports false when it was
+// stopped already.
+func (d *Delivery) halt() bool {
+	d.mu.Lock()
+	if d.finishing {
+		d.mu.Unlock()
+		return false
+	}
+	d.finishing = true
+	d.mu.Unlock()
+	close(d.stop)
+	d.timer.Stop()
+	d.workers.Wait()
+	return true
 }
 
 // finalTargets are the messages to be edited into the final text f: the
@@ -110,14 +124,7 @@ func finalStep(pieces []piece, targets []*message, from int) (*op, int) {
 // the messages it follows change.
 func (d *Delivery) finish(ctx context.Context, f string) error {
 	if d.beforeFinal != nil && f != "" {
-		var ids []string
-		for _, m := range d.screen.sealed {
-			ids = append(ids, m.id)
-		}
-		if d.screen.active != nil {
-			ids = append(ids, d.screen.active.id)
-		}
-		d.beforeFinal(ids)
+		d.beforeFinal(d.screen.ids())
 	}
 	sealed, targets, stale := finalTargets(d.screen, f)
 	d.screen = screen{sealed: sealed}

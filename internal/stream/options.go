@@ -112,6 +112,12 @@ type Params struct {
 	// final edits are made again, or, with no messages, the user is told
 	// the answer was being sent.
 	BeforeFinal func(messageIDs []string)
+	// Sent, if set, is called after an intermediate send adds a message
+	// to the answer, with the ids of every message showing it so far, so
+	// that the gateway records them: after a crash the answer is finished
+	// in them. It is called from the delivery's worker and may block for
+	// a journal write.
+	Sent func(messageIDs []string)
 	// Resume are messages that already show this answer, their texts
 	// unknown (a delivery cut off by a crash): Finish edits them into the
 	// final text, deletes those it does not need and sends the rest.

@@ -78,6 +78,18 @@ type screen struct {
 	drafted string     // the draft shown, in draft mode
 }
 
+// ids are the messages showing the answer, in order; nil for none.
+func (s *screen) ids() []string {
+	var ids []string
+	for _, m := range s.sealed {
+		ids = append(ids, m.id)
+	}
+	if s.active != nil {
+		ids = append(ids, s.active.id)
+	}
+	return ids
+}
+
 // opKind tells the calls apart.
 type opKind int
 

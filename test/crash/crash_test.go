@@ -50,6 +50,10 @@ var (
 	// short run, whose kills all land inside calls, reports these without
 	// failing on them; a doubled message fails it.
 	strict = flag.Bool("crash.strict", true, "fail on a lost message and on an answer followed by a notice, not only on a doubled one")
+	// With runs, the agent server keeps each turn going apart from the
+	// gateway (its events consumed once, as on the Hermes API server), and
+	// a restart follows the run.
+	runs = flag.Bool("crash.runs", false, "serve the runs API from the agent server (/v1/runs)")
 )
 
 // The people and chats of the run: four private chats and a group where
@@ -89,7 +93,7 @@ func TestCrash(t *testing.T) {
 	}
 	r.tg.AddChat(group)
 	agent := httptest.NewServer(r.asks.counting(sim.New(sim.Options{AllowSessionWithoutKey: true, Logger: slog.New(slog.DiscardHandler),
-		FirstTokenDelay: 200 * time.Millisecond, TokensPerSecond: 60, AnswerTokens: 30})))
+		FirstTokenDelay: 200 * time.Millisecond, TokensPerSecond: 60, AnswerTokens: 30, Runs: *runs, RunEventsOnce: *runs})))
 	t.Cleanup(agent.Close)
 
 	// The state outlives the test too, for a failure's post-mortem.
@@ -282,29 +286,37 @@ type asks struct {
 	n  map[string]int
 }
 
-// counting counts the chat requests that reach next.
+// counting counts the turns that reach next: chat requests, and runs
+// started (a run started again with its idempotency key, which the server
+// answers with the first one, is not the agent asked again).
 func (a *asks) counting(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if req.URL.Path == "/v1/chat/completions" {
-			body, _ := io.ReadAll(req.Body)
-			req.Body = io.NopCloser(bytes.NewReader(body))
-			var chat struct {
-				Messages []struct {
-					Role    string `json:"role"`
-					Content string `json:"content"`
-				} `json:"messages"`
-			}
-			if json.Unmarshal(body, &chat) == nil && len(chat.Messages) > 0 {
-				last := chat.Messages[len(chat.Messages)-1].Content
-				a.mu.Lock()
-				if a.n == nil {
-					a.n = map[string]int{}
-				}
-				a.n[strings.TrimPrefix(last, "@herald_bot ")]++
-				a.mu.Unlock()
-			}
+		if req.Method != http.MethodPost || (req.URL.Path != "/v1/chat/completions" && req.URL.Path != "/v1/runs") {
+			next.ServeHTTP(w, req)
+			return
+		}
+		body, _ := io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		var turn struct {
+			Input    string `json:"input"`
+			Messages []struct {
+				Content string `json:"content"`
+			} `json:"messages"`
+		}
+		_ = json.Unmarshal(body, &turn) // a body that is not JSON asks nothing
+		if n := len(turn.Messages); n > 0 {
+			turn.Input = turn.Messages[n-1].Content
 		}
 		next.ServeHTTP(w, req)
+		if turn.Input == "" || w.Header().Get("Idempotency-Replayed") == "true" {
+			return
+		}
+		a.mu.Lock()
+		if a.n == nil {
+			a.n = map[string]int{}
+		}
+		a.n[strings.TrimPrefix(turn.Input, "@herald_bot ")]++
+		a.mu.Unlock()
 	})
 }
 

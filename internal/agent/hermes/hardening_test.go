@@ -104,7 +104,7 @@ type recorder struct {
 }
 
 func (rec *recorder) start(t *testing.T) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(beforeRuns(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		rec.mu.Lock()
 		rec.seen = append(rec.seen, r.Method+" "+r.URL.Path, "Authorization: "+r.Header.Get("Authorization"),
@@ -203,7 +203,7 @@ func FuzzIdentityHeaders(f *testing.F) {
 	}
 	var mu sync.Mutex
 	var got http.Header
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(beforeRuns(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		got = r.Header.Clone()
 		mu.Unlock()

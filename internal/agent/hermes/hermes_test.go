@@ -32,17 +32,25 @@ type request struct {
 	}
 }
 
-// upstream is a Hermes API server stand-in from before runs: it answers
-// /v1/capabilities 404 and every other request with
+// beforeRuns is a Hermes API server from before runs, or an
+// OpenAI-compatible one: GET /v1/capabilities is 404, every other request
+// goes to h.
+func beforeRuns(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/capabilities" {
+			http.NotFound(w, r)
+			return
+		}
+		h(w, r)
+	})
+}
+
+// upstream is a Hermes API server stand-in that answers every request with
 // the given status and body parts, flushing after each part.
 func upstream(t *testing.T, status int, header http.Header, parts ...string) (*httptest.Server, <-chan request) {
 	t.Helper()
 	seen := make(chan request, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/v1/capabilities" {
-			http.NotFound(w, r) // a server without runs, as before them
-			return
-		}
+	srv := httptest.NewServer(beforeRuns(func(w http.ResponseWriter, r *http.Request) {
 		var req request
 		req.Method, req.Path, req.Header = r.Method, r.URL.Path, r.Header.Clone()
 		req.Raw, _ = io.ReadAll(r.Body)
@@ -351,7 +359,7 @@ func TestRotatedSessionIDIsAdopted(t *testing.T) {
 
 func TestPingUsesHealthWithTheKey(t *testing.T) {
 	var auth string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(beforeRuns(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/health" {
 			http.NotFound(w, r)
 			return
@@ -363,7 +371,7 @@ func TestPingUsesHealthWithTheKey(t *testing.T) {
 	if err := newBackend(srv.URL, "k").Ping(context.Background()); err != nil || auth != "Bearer k" {
 		t.Errorf("ping = %v, auth = %q", err, auth)
 	}
-	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	down := httptest.NewServer(beforeRuns(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadGateway)
 	}))
 	defer down.Close()

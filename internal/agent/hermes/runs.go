@@ -62,37 +62,53 @@ var errEventsGone = errors.New("the run's events are no longer available")
 // stopping it: shown as stopped.
 var errCancelledOnServer = fmt.Errorf("the run was cancelled on the agent server: %w", context.Canceled)
 
-// Mode says how turns reach the agent server, asking the server for its
-// capabilities when that is not known yet.
-func (b *Backend) Mode(ctx context.Context) string {
-	if b.usesRuns(ctx) {
-		return ModeRuns
+// Mode implements agent.Moder: it says how turns reach the agent server,
+// asking the server for its capabilities when that is not known yet, or
+// why it cannot tell (the server does not answer).
+func (b *Backend) Mode(ctx context.Context) (string, error) {
+	ok, err := b.runsServed(ctx)
+	if err != nil {
+		return "", err
 	}
-	return ModeCompletions
+	if ok {
+		return ModeRuns, nil
+	}
+	return ModeCompletions, nil
 }
 
-// usesRuns reports whether turns go through runs: what the last check of
-// the server's capabilities said, or a new check. A check that fails
-// (server down) says no for now and is made again at the next turn.
+// usesRuns reports whether turns go through runs. A server whose
+// capabilities cannot be read (it is down) gets chat completions for now,
+// and is asked again at the next turn.
 func (b *Backend) usesRuns(ctx context.Context) bool {
+	ok, err := b.runsServed(ctx)
+	if err != nil {
+		b.log.Debug("the agent server's capabilities could not be read; chat completions for now", "error", err)
+	}
+	return ok
+}
+
+// runsServed is what the last check of the server's capabilities said, or
+// a new check, whose answer is kept and logged.
+func (b *Backend) runsServed(ctx context.Context) (bool, error) {
 	switch b.runs.Load() {
 	case runsYes:
-		return true
+		return true, nil
 	case runsNo:
-		return false
+		return false, nil
 	}
 	ok, err := b.checkRuns(ctx)
-	switch {
-	case err != nil:
-		b.log.Debug("the agent server's capabilities could not be read; chat completions for now", "error", err)
-		return false
-	case ok:
+	if err != nil {
+		return false, err
+	}
+	mode := ModeCompletions
+	if ok {
 		b.runs.Store(runsYes)
-	default:
+		mode = ModeRuns
+	} else {
 		b.runs.Store(runsNo)
 	}
-	b.log.Info("agent server mode", "mode", map[bool]string{true: ModeRuns, false: ModeCompletions}[ok])
-	return ok
+	b.log.Info("agent server mode", "mode", mode)
+	return ok, nil
 }
 
 // recheck makes the next turn ask the server for its capabilities again:
@@ -111,7 +127,7 @@ func (b *Backend) checkRuns(ctx context.Context) (bool, error) {
 	}
 	resp, err := b.client.Send(req)
 	if err != nil {
-		return false, err
+		return false, connectionError(ctx, err)
 	}
 	defer resp.Body.Close()
 	switch {

@@ -54,8 +54,8 @@ func deltasOf(events []agent.Event) string {
 
 func TestRunStartsEventsAndIdempotentStart(t *testing.T) {
 	s, b := runsServer(t, sim.Options{ToolProgress: true})
-	if got := b.Mode(t.Context()); got != ModeRuns {
-		t.Fatalf("mode %q, want %q", got, ModeRuns)
+	if got, err := b.Mode(t.Context()); got != ModeRuns || err != nil {
+		t.Fatalf("mode %q (%v), want %q", got, err, ModeRuns)
 	}
 	tr := runTurn("hello é 日本")
 	var started []string
@@ -172,6 +172,15 @@ func TestRunStoppedOrLeftRunning(t *testing.T) {
 	}
 }
 
+// A server that does not answer has no mode yet.
+func TestModeOfAServerDown(t *testing.T) {
+	srv := httptest.NewServer(nil)
+	srv.Close()
+	if got, err := newBackend(srv.URL, "k").Mode(t.Context()); err == nil {
+		t.Errorf("mode %q, want an error", got)
+	}
+}
+
 // A server without runs (an older Hermes) answers over chat completions.
 func TestNoRunsMeansChatCompletions(t *testing.T) {
 	opts := sim.Options{Key: "k", Logger: slog.New(slog.DiscardHandler)}
@@ -179,8 +188,8 @@ func TestNoRunsMeansChatCompletions(t *testing.T) {
 	srv := httptest.NewServer(s)
 	t.Cleanup(func() { srv.Close(); s.Close() })
 	b := newBackend(srv.URL, "k")
-	if got := b.Mode(t.Context()); got != ModeCompletions {
-		t.Errorf("mode %q, want %q", got, ModeCompletions)
+	if got, err := b.Mode(t.Context()); got != ModeCompletions || err != nil {
+		t.Errorf("mode %q (%v), want %q", got, err, ModeCompletions)
 	}
 	res, _ := run(t, b, runTurn("plain"))
 	if st := s.Stats(); res.Err != nil || st.Requests != 1 || st.Runs != 0 {

@@ -91,7 +91,7 @@ func TestToolProgressIsEmitted(t *testing.T) {
 // [DONE] must end the turn even when the server keeps the connection open.
 func TestDoneEndsTheTurnOnAHeldOpenConnection(t *testing.T) {
 	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(beforeRuns(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		_, _ = w.Write([]byte(okStream))
 		w.(http.Flusher).Flush()
@@ -174,7 +174,7 @@ func TestEmptyAnswerSaysNoResponse(t *testing.T) {
 // interrupts the agent.
 func TestCancellationClosesTheConnection(t *testing.T) {
 	clientLeft := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(beforeRuns(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		_, _ = w.Write([]byte("data: {\"choices\":[{\"delta\":{\"content\":\"thinking\"}}]}\n\n"))
 		w.(http.Flusher).Flush()
@@ -204,7 +204,7 @@ func TestCancellationClosesTheConnection(t *testing.T) {
 
 func TestIdleTimeoutIsResetByKeepalives(t *testing.T) {
 	keepalives := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(beforeRuns(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.(http.Flusher).Flush()
 		// Keepalives well inside the idle timeout keep the turn alive for
@@ -227,7 +227,7 @@ func TestIdleTimeoutIsResetByKeepalives(t *testing.T) {
 }
 
 func TestIdleTimeoutFailsASilentServer(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(beforeRuns(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		_, _ = w.Write([]byte("data: {\"choices\":[{\"delta\":{\"content\":\"so far\"}}]}\n\n"))
 		w.(http.Flusher).Flush()
