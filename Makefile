@@ -4,7 +4,7 @@ TAGS    := goolm
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build test deps fmt-check vet staticcheck unit fuzz bench bench-short bench-sse crash crash-short soak demo sim readme clean
+.PHONY: build test deps fmt-check vet staticcheck unit fuzz bench bench-short bench-sse crash crash-runs crash-short soak demo sim readme clean
 
 # A static binary: no cgo.
 build:
@@ -54,6 +54,11 @@ fuzz:
 # test/crash); it prints what became of every message.
 crash:
 	$(GO) test -tags $(TAGS) -count=1 -v -timeout 30m -run TestCrash ./test/crash/ -crash.kills=100 -crash.messages=400
+
+# The crash run against an agent server that serves runs (/v1/runs, its
+# events consumed once as on the Hermes API server).
+crash-runs:
+	$(GO) test -tags $(TAGS) -count=1 -v -timeout 30m -run TestCrash ./test/crash/ -crash.kills=100 -crash.messages=400 -crash.runs
 
 # The crash run as CI runs it on every change: 10 kills over 40 messages,
 # every one inside a platform call (after the platform applied it), the
