@@ -92,7 +92,7 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 	var out ran
 	var mu sync.Mutex
 	progress := turn.Progress
-	record := func(update func(*store.Progress)) {
+	saveProgress := func(update func(*store.Progress)) {
 		mu.Lock()
 		update(&progress)
 		now := store.Progress{RunID: progress.RunID, MessageIDs: slices.Clone(progress.MessageIDs)}
@@ -110,7 +110,7 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 			})
 		},
 		Sent: func(ids []string) {
-			record(func(p *store.Progress) { p.MessageIDs = ids })
+			saveProgress(func(p *store.Progress) { p.MessageIDs = ids })
 		},
 		BeforeFinal: func(ids []string) {
 			// After a crash during the final edits they are made again,
@@ -133,7 +133,7 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 		Key:       runKey(turn),
 		RunID:     turn.Progress.RunID,
 		Started: func(runID string) {
-			record(func(p *store.Progress) { p.RunID = runID })
+			saveProgress(func(p *store.Progress) { p.RunID = runID })
 		},
 	}
 	resumed := len(turn.Progress.MessageIDs) > 0
