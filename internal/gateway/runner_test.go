@@ -1141,3 +1141,37 @@ func followTheRun(t *testing.T, graceful bool) {
 		}
 	})
 }
+
+// A crash after an answer's exchange was kept in the transcript and before
+// its turn was settled: the restart makes the final edits again but keeps
+// the exchange once.
+func TestRefinishKeepsTheExchangeOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "state.db")
+		h := start(t, defaultOptions(), &backend{answer: echo}, path)
+		h.plat.deliver(t, dm("alice", "hello", "e1"))
+		h.finalIs("dm-alice", "echo: hello")
+		h.allSettled()
+		// As the journal stood at the crash: the turn running, its final
+		// text and message recorded, the exchange kept.
+		h.plat.mu.Lock()
+		ids := slices.Clone(h.plat.order["dm-alice"])
+		h.plat.mu.Unlock()
+		if err := h.store.SetTurnStatus(context.Background(), 1, store.Running, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.store.MarkShown(context.Background(), 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.store.SetTurnFinal(context.Background(), 1, store.Final{Text: "echo: hello", MessageIDs: ids}); err != nil {
+			t.Fatal(err)
+		}
+		h.crash()
+		h2 := startOn(t, defaultOptions(), &backend{answer: echo}, path, func(f *fakePlatform) platform.Adapter { f.adopt(h.plat); return f })
+		h2.allSettled()
+		h2.finalIs("dm-alice", "echo: hello")
+		if got := h2.transcript("dm-alice"); len(got) != 2 {
+			t.Errorf("transcript %+v, want the exchange once", got)
+		}
+	})
+}

@@ -391,11 +391,24 @@ func (r *Runner) refinish(a platform.Adapter, turn store.Turn) {
 			r.finishTurn(turn, store.Failed, err.Error())
 			return
 		}
-		if sessionID, ok, err := r.store.SessionID(context.Background(), turn.SessionKey); err == nil && ok {
+		if sessionID, ok, err := r.store.SessionID(context.Background(), turn.SessionKey); err == nil && ok && !r.exchangeKept(sessionID, turn.Inbound) {
 			r.appendExchange(sessionID, turn.Inbound, turn.Final.Text, out.MessageIDs, r.log.With("turn", turn.ID))
 		}
 		r.finishTurn(turn, store.Delivered, "")
 	})
+}
+
+// exchangeKept reports whether the transcript ends with the exchange of
+// message in already: a crash after it was kept and before its turn was
+// settled must not keep it twice (the agent would get it twice, and the
+// web chat's history would show the answer twice).
+func (r *Runner) exchangeKept(sessionID string, in chat.Inbound) bool {
+	last, err := r.store.History(context.Background(), sessionID, 2)
+	if err != nil || len(last) != 2 {
+		return false
+	}
+	asked := last[0]
+	return asked.Role == chat.User && asked.Content == in.Text && asked.MessageID == in.Source.MessageID && last[1].Role == chat.Assistant
 }
 
 // tellRestart sends a restart notice as a reply (see replyAsync), and keeps
