@@ -211,7 +211,7 @@ func (c *Client) do(parent context.Context, call Call, st *stream) (http.Header,
 
 	resp, err := c.Send(req)
 	if err != nil {
-		return nil, transportError(ctx, parent, err)
+		return nil, TransportError(ctx, parent, err)
 	}
 	defer resp.Body.Close()
 	r := IdleReader(resp.Body, idle, c.IdleTimeout)
@@ -239,7 +239,7 @@ func (c *Client) do(parent context.Context, call Call, st *stream) (http.Header,
 	case errors.Is(context.Cause(ctx), agent.ErrIdleTimeout):
 		err = agent.ErrIdleTimeout
 	case !isAgentError(err):
-		err = transportError(ctx, parent, err)
+		err = TransportError(ctx, parent, err)
 	}
 	return resp.Header, err
 }
@@ -307,9 +307,10 @@ func isAgentError(err error) bool {
 		errors.As(err, &se) || errors.As(err, &tooLong)
 }
 
-// transportError names why a request failed: our cancellation, the idle
-// timeout, or the connection.
-func transportError(ctx, parent context.Context, err error) error {
+// TransportError names why a request failed: the end of parent (the
+// caller's cancellation), the idle timeout (ctx's cause), or the
+// connection.
+func TransportError(ctx, parent context.Context, err error) error {
 	if parent.Err() != nil {
 		return parent.Err()
 	}

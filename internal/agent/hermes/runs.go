@@ -127,7 +127,7 @@ func (b *Backend) checkRuns(ctx context.Context) (bool, error) {
 	}
 	resp, err := b.client.Send(req)
 	if err != nil {
-		return false, connectionError(ctx, err)
+		return false, completions.TransportError(ctx, ctx, err)
 	}
 	defer resp.Body.Close()
 	switch {
@@ -246,7 +246,7 @@ func (b *Backend) startRun(ctx context.Context, turn agent.Turn) (string, error)
 	}
 	resp, err := b.client.Send(req)
 	if err != nil {
-		return "", connectionError(ctx, err)
+		return "", completions.TransportError(ctx, ctx, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -263,17 +263,6 @@ func (b *Backend) startRun(ctx context.Context, turn agent.Turn) (string, error)
 	}
 	b.log.Debug("run started", "run", started.RunID, "replayed", resp.Header.Get("Idempotency-Replayed") == "true")
 	return started.RunID, nil
-}
-
-// connectionError is a request's transport failure, or ctx's end.
-func connectionError(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	if uerr, ok := errors.AsType[*url.Error](err); ok {
-		err = uerr.Err
-	}
-	return &agent.ConnectionError{Err: err}
 }
 
 // follower reads one run to its end.
@@ -340,7 +329,7 @@ func (f *follower) events(parent context.Context) (text string, done, progressed
 	}
 	resp, err := f.b.client.Send(req)
 	if err != nil {
-		return "", false, false, f.broken(ctx, err)
+		return "", false, false, completions.TransportError(ctx, parent, err)
 	}
 	defer resp.Body.Close()
 	switch {
@@ -354,9 +343,9 @@ func (f *follower) events(parent context.Context) (text string, done, progressed
 		ev, err := events.Next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				err = agent.ErrIncomplete
+				return "", false, progressed, agent.ErrIncomplete
 			}
-			return "", false, progressed, f.broken(ctx, err)
+			return "", false, progressed, completions.TransportError(ctx, parent, err)
 		}
 		if ev.ID != "" {
 			f.lastID = ev.ID
@@ -371,15 +360,6 @@ func (f *follower) events(parent context.Context) (text string, done, progressed
 			return text, true, true, err
 		}
 	}
-}
-
-// broken names why a connection of the run's events ended: ctx's end, the
-// idle timeout, or the connection.
-func (f *follower) broken(ctx context.Context, err error) error {
-	if errors.Is(context.Cause(ctx), agent.ErrIdleTimeout) && !errors.Is(err, agent.ErrIdleTimeout) {
-		return agent.ErrIdleTimeout
-	}
-	return connectionError(ctx, err)
 }
 
 // handle takes one event of the run; done reports that the run ended, with
@@ -491,7 +471,7 @@ func (f *follower) status(ctx context.Context) (runStatus, error) {
 	}
 	resp, err := f.b.client.Send(req)
 	if err != nil {
-		return runStatus{}, connectionError(ctx, err)
+		return runStatus{}, completions.TransportError(ctx, ctx, err)
 	}
 	defer resp.Body.Close()
 	switch {
