@@ -1142,6 +1142,28 @@ func followTheRun(t *testing.T, graceful bool) {
 	})
 }
 
+// A run the agent server lost before the turn showed anything (it
+// restarted: the run is "interrupted") runs again, under a key of its own,
+// since the first would only name the lost run again.
+func TestLostRunRunsAgainUnderItsOwnKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, defaultOptions(), &backend{answer: func(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result {
+			if !strings.HasSuffix(turn.Key, "-again") {
+				turn.Started("run-lost")
+				return agent.Result{Err: fmt.Errorf("%w: interrupted", agent.ErrRunUnknown)}
+			}
+			return echo(ctx, turn, emit)
+		}}, "")
+		h.plat.deliver(t, dm("alice", "hello", "e1"))
+		h.finalIs("dm-alice", "echo: hello")
+		h.allSettled()
+		turns := h.be.turns()
+		if len(turns) != 2 || turns[0].Key == "" || turns[1].Key != turns[0].Key+"-again" || turns[1].RunID != "" {
+			t.Errorf("the backend was asked %+v, want the turn and then its run again under its own key", turns)
+		}
+	})
+}
+
 // A crash after an answer's exchange was kept in the transcript and before
 // its turn was settled: the restart makes the final edits again but keeps
 // the exchange once.

@@ -150,8 +150,14 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 	}
 	res := r.backend.Run(j.ctx, at, emit)
 	if errors.Is(res.Err, agent.ErrRunUnknown) && !turn.Shown {
-		log.Info("the agent server no longer knows the turn's run; running the turn again")
+		log.Info("the agent server no longer knows the turn's run; running the turn again", "error", res.Err)
+		// Under its own key: the first may still name the lost run (a
+		// server that restarted answers it "interrupted"). The new key is
+		// the same at every start, so a crash now still runs it once.
 		at.RunID = ""
+		if at.Key != "" {
+			at.Key += "-again"
+		}
 		res = r.backend.Run(j.ctx, at, emit)
 	}
 	if errors.Is(res.Err, agent.ErrDetached) {

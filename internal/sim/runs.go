@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -22,7 +23,13 @@ const (
 	runCompleted = "completed"
 	runFailed    = "failed"
 	runCancelled = "cancelled"
+	// runInterrupted is a run the server's process died in the middle of,
+	// as a restarted server reports it from its durable record.
+	runInterrupted = "interrupted"
 )
+
+// interruptedError is what the real server says of an interrupted run.
+const interruptedError = "The gateway restarted before this run settled."
 
 // IdempotencyKeyHeader names the request header that makes starting a run
 // safe to retry: the same key and body answer with the first run.
@@ -84,11 +91,13 @@ type run struct {
 	key     string             // its Idempotency-Key, or ""
 	hash    [sha256.Size]byte  // of its canonical request body
 
-	status  string
-	updated time.Time
-	events  []runEvent    // all of them, the terminal one last
-	changed chan struct{} // closed and replaced when an event is added
-	claimed bool          // a subscriber came: with RunEventsOnce, the only one
+	status   string
+	updated  time.Time
+	events   []runEvent    // all of them, the terminal one last
+	changed  chan struct{} // closed and replaced when an event is added
+	claimed  bool          // a subscriber came: with RunEventsOnce, the only one
+	restored bool          // answered from the durable record after a restart: no events
+	gone     bool          // replaced by its record at a restart: its events go nowhere
 }
 
 func (r *run) active() bool {
@@ -165,10 +174,8 @@ func (s *Server) handleStartRun(w http.ResponseWriter, r *http.Request) {
 		s.refuseRun(w, badRequest("'input' must be a non-empty string", "invalid_request"))
 		return
 	}
-	session := r.Header.Get(SessionHeader)
-	if session == "" {
-		session = req.SessionID
-	}
+	// The real server reads the body's session_id, not the session header.
+	session := req.SessionID
 	if rerr := s.checkSession(session); rerr != nil {
 		s.refuseRun(w, rerr)
 		return
@@ -193,7 +200,6 @@ func (s *Server) handleStartRun(w http.ResponseWriter, r *http.Request) {
 	if replayed {
 		w.Header().Set("Idempotency-Replayed", "true")
 	}
-	w.Header().Set(SessionHeader, started.session)
 	writeJSON(w, http.StatusAccepted, struct {
 		RunID    string `json:"run_id"`
 		Status   string `json:"status"`
@@ -222,11 +228,13 @@ func (s *Server) startRun(session string, in turnInput, key string, hash [sha256
 		s.log.Debug("replaying a run", "run", first.id, "key", key)
 		return first, true, nil
 	}
-	turn, session := s.startTurnLocked(session)
+	// A run without a session is its own session, named by its id.
+	id := "run_" + randomHex(16)
+	turn, session := s.startTurnLocked(cmp.Or(session, id))
 	now := s.opts.Now()
 	ctx, cancel := context.WithCancel(s.runsCtx)
 	r = &run{
-		id:      "run_" + randomHex(16),
+		id:      id,
 		session: session,
 		created: now,
 		cancel:  cancel,
@@ -279,15 +287,33 @@ func (s *Server) pruneRunsLocked() {
 	}
 }
 
-// ForgetRuns drops every run and idempotency key, as a restarted server
-// would; the runs still going are stopped.
-func (s *Server) ForgetRuns() {
+// RestartRuns is the server restarted, as the real one does: a run started
+// without an idempotency key is forgotten; one started with a key is
+// answered from its durable record, with its key, status and output, but
+// no events, and "interrupted" if it had not ended. The runs still going
+// are stopped.
+func (s *Server) RestartRuns() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, r := range s.runOrder {
-		r.cancel()
-	}
+	order := s.runOrder
 	s.runs, s.runOrder, s.keyed = map[string]*run{}, nil, map[string]*run{}
+	for _, r := range order {
+		r.cancel()
+		r.gone = true
+		if r.key == "" {
+			continue
+		}
+		kept := &run{
+			id: r.id, session: r.session, created: r.created, cancel: func() {}, key: r.key, hash: r.hash,
+			status: r.status, updated: r.updated, events: slices.Clone(r.events), changed: make(chan struct{}), restored: true,
+		}
+		if r.active() {
+			kept.status, kept.updated = runInterrupted, s.opts.Now()
+			kept.events = append(kept.events, runEvent{Event: "run.interrupted", Error: interruptedError})
+		}
+		s.runs[kept.id], s.keyed[kept.key] = kept, kept
+		s.runOrder = append(s.runOrder, kept)
+	}
 }
 
 // work is the simulated agent doing a run: what a chat turn streams, as the
@@ -377,6 +403,9 @@ func (s *Server) emit(r *run, ev runEvent) {
 	ev.RunID, ev.Timestamp = r.id, unixSeconds(now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if r.gone {
+		return
+	}
 	r.events = append(r.events, ev)
 	r.updated = now
 	close(r.changed)
@@ -430,7 +459,7 @@ func (s *Server) handleRunStatus(w http.ResponseWriter, req *http.Request) {
 		switch r.status {
 		case runCompleted:
 			st.Output, st.Usage = &last.Output, last.Usage
-		case runFailed:
+		case runFailed, runInterrupted:
 			st.Error = last.Error
 		}
 	}
@@ -463,7 +492,7 @@ func (s *Server) handleStopRun(w http.ResponseWriter, req *http.Request) {
 func (s *Server) handleRunEvents(w http.ResponseWriter, req *http.Request) {
 	s.mu.Lock()
 	r := s.runs[req.PathValue("run_id")]
-	if r == nil || (s.opts.RunEventsOnce && r.claimed) {
+	if r == nil || r.restored || (s.opts.RunEventsOnce && r.claimed) {
 		s.mu.Unlock()
 		runNotFound(w)
 		return

@@ -272,7 +272,7 @@ func TestRunCompletes(t *testing.T) {
 	now := time.Date(2025, 6, 7, 8, 9, 10, 250_000_000, time.UTC)
 	sim, ts := start(t, Options{Key: "k", Runs: true, AnswerTokens: 3, Now: func() time.Time { return now }})
 	started, resp := startRun(t, ts, `{"input":"hello","session_id":"s-1"}`)
-	if started.Replayed || resp.Header.Get("Idempotency-Replayed") != "" || resp.Header.Get(SessionHeader) != "s-1" {
+	if started.Replayed || resp.Header.Get("Idempotency-Replayed") != "" || resp.Header.Get(SessionHeader) != "" {
 		t.Errorf("a new run: replayed %v, headers %v", started.Replayed, resp.Header)
 	}
 
@@ -308,8 +308,8 @@ func TestRunCompletes(t *testing.T) {
 	}
 }
 
-// The session header wins over the body's; history and instructions count
-// as input.
+// The body's session id is the run's (the session header is not read, as
+// in the real server); history and instructions count as input.
 func TestRunRequestFields(t *testing.T) {
 	sim, ts := start(t, Options{Key: "k", Runs: true, AnswerTokens: 1})
 	started, _ := startRun(t, ts, `{"input":"hi there","session_id":"from-body","instructions":"be brief",`+
@@ -317,18 +317,18 @@ func TestRunRequestFields(t *testing.T) {
 		SessionHeader, "from-header")
 	waitStats(t, sim, func(st Stats) bool { return st.RunsCompleted == 1 })
 	st := runStatus(t, ts, started.RunID)
-	if st.SessionID != "from-header" || st.Usage == nil || st.Usage.InputTokens != 7 || st.Model != DefaultModel {
-		t.Errorf("status = %+v, want session from-header, 7 input tokens, the server's model", st)
+	if st.SessionID != "from-body" || st.Usage == nil || st.Usage.InputTokens != 7 || st.Model != DefaultModel {
+		t.Errorf("status = %+v, want session from-body, 7 input tokens, the server's model", st)
 	}
-	if got := sim.Stats().Turns; got["from-header"] != 1 || got["from-body"] != 0 {
+	if got := sim.Stats().Turns; got["from-body"] != 1 || got["from-header"] != 0 {
 		t.Errorf("turns = %v", got)
 	}
 
-	// Without any session, the run gets a new one.
+	// Without any session, the run is its own session.
 	started, _ = startRun(t, ts, `{"input":"hi"}`)
 	waitStats(t, sim, func(st Stats) bool { return st.RunsCompleted == 2 })
-	if st := runStatus(t, ts, started.RunID); !sessionIDShape.MatchString(st.SessionID) {
-		t.Errorf("session = %q, want a new id", st.SessionID)
+	if st := runStatus(t, ts, started.RunID); st.SessionID != started.RunID {
+		t.Errorf("session = %q, want the run's id %q", st.SessionID, started.RunID)
 	}
 }
 
@@ -585,22 +585,38 @@ func TestRunKeepalive(t *testing.T) {
 	}
 }
 
-func TestForgetRuns(t *testing.T) {
+// A restarted server forgets runs started without a key and answers those
+// started with one from their record: as they ended, or interrupted, with
+// no events; their keys replay them.
+func TestRestartRuns(t *testing.T) {
 	sim, ts := start(t, Options{Key: "k", Runs: true})
-	body := `{"input":"hi"}`
-	first, _ := startRun(t, ts, body, IdempotencyKeyHeader, "key")
+	done, _ := startRun(t, ts, `{"input":"done"}`, IdempotencyKeyHeader, "key-done")
 	waitStats(t, sim, func(st Stats) bool { return st.RunsCompleted == 1 })
-	sim.ForgetRuns()
+	sim.opts.FirstTokenDelay = time.Hour
+	going, _ := startRun(t, ts, `{"input":"going"}`, IdempotencyKeyHeader, "key-going")
+	unkeyed, _ := startRun(t, ts, `{"input":"unkeyed"}`)
+	completed := runStatus(t, ts, done.RunID)
+
+	sim.RestartRuns()
 	for _, tc := range []struct{ method, path string }{
-		{http.MethodGet, "/v1/runs/" + first.RunID},
-		{http.MethodGet, "/v1/runs/" + first.RunID + "/events"},
-		{http.MethodPost, "/v1/runs/" + first.RunID + "/stop"},
+		{http.MethodGet, "/v1/runs/" + unkeyed.RunID},
+		{http.MethodGet, "/v1/runs/" + done.RunID + "/events"},
+		{http.MethodGet, "/v1/runs/" + going.RunID + "/events"},
 	} {
 		expectError(t, call(t, ts, tc.method, tc.path, ""), http.StatusNotFound, "run_not_found")
 	}
-	again, _ := startRun(t, ts, body, IdempotencyKeyHeader, "key")
-	if again.RunID == first.RunID || again.Replayed {
-		t.Errorf("after ForgetRuns the key started %+v, want a new run", again)
+	if st := runStatus(t, ts, done.RunID); st.Status != "completed" || st.Output == nil || *st.Output != *completed.Output {
+		t.Errorf("the finished run after the restart: %+v, want it completed with %q", st, *completed.Output)
+	}
+	st := runStatus(t, ts, going.RunID)
+	if st.Status != "interrupted" || st.Error == nil || *st.Error != interruptedError || st.LastEvent == nil || *st.LastEvent != "run.interrupted" {
+		t.Errorf("the run cut by the restart: %+v, want it interrupted", st)
+	}
+	if again, _ := startRun(t, ts, `{"input":"going"}`, IdempotencyKeyHeader, "key-going"); again.RunID != going.RunID || !again.Replayed {
+		t.Errorf("its key started %+v, want the interrupted run replayed", again)
+	}
+	if s := sim.Stats(); s.Runs != 3 || s.RunsCancelled != 0 {
+		t.Errorf("stats %+v: want 3 runs, none counted cancelled by the restart", s)
 	}
 }
 

@@ -95,16 +95,24 @@ func (b *Backend) Run(ctx context.Context, turn agent.Turn, emit func(agent.Even
 		Turn:   turn,
 		Header: identityHeaders(turn),
 	}, emit)
-	switch id := strings.TrimSpace(header.Get(SessionHeader)); {
+	res.SessionID = b.adoptSession(turn, header.Get(SessionHeader))
+	return res
+}
+
+// adoptSession is the session id to keep after the server named id for
+// the turn's session: id where the server rotated it (after compressing
+// the context), else the turn's own.
+func (b *Backend) adoptSession(turn agent.Turn, id string) string {
+	switch id = strings.TrimSpace(id); {
 	case id == "" || id == turn.SessionID:
 	case id != headerValue(id):
 		// Kept, it would be sent back changed: another session.
 		b.log.Warn("agent server answered with a session id that cannot be sent back; keeping the session", "session", turn.SessionID, "bytes", len(id))
 	default:
 		b.log.Info("agent server rotated the session id", "from", turn.SessionID, "to", id)
-		res.SessionID = id
+		return id
 	}
-	return res
+	return turn.SessionID
 }
 
 // identityHeaders tells the agent who is speaking and where. Each value

@@ -188,7 +188,11 @@ func (b *Backend) runTurn(ctx context.Context, turn agent.Turn, emit func(agent.
 	}
 	f := &follower{b: b, runID: runID, emit: emit}
 	text, err := f.follow(ctx)
-	return b.runResult(turn, runID, text, err, start), true
+	res := b.runResult(turn, runID, text, err, start)
+	if err == nil {
+		res.SessionID = b.adoptSession(turn, f.sessionID(ctx))
+	}
+	return res, true
 }
 
 // runResult is a run's Result, logged as the completions client logs a turn.
@@ -267,11 +271,12 @@ func (b *Backend) startRun(ctx context.Context, turn agent.Turn) (string, error)
 
 // follower reads one run to its end.
 type follower struct {
-	b      *Backend
-	runID  string
-	emit   func(agent.Event)
-	text   strings.Builder
-	lastID string // the id of the last event read, to connect again after it
+	b       *Backend
+	runID   string
+	emit    func(agent.Event)
+	text    strings.Builder
+	lastID  string // the id of the last event read, to connect again after it
+	session string // the session the run's status names, once read
 }
 
 // follow reads the run's events, connecting again after the last one read
@@ -426,10 +431,15 @@ func (f *follower) failure(raw json.RawMessage) error {
 
 // runStatus is the part of GET /v1/runs/{id} that the gateway uses.
 type runStatus struct {
-	Status string          `json:"status"`
-	Output *string         `json:"output"`
-	Error  json.RawMessage `json:"error"`
+	Status    string          `json:"status"`
+	SessionID string          `json:"session_id"`
+	Output    *string         `json:"output"`
+	Error     json.RawMessage `json:"error"`
 }
+
+// errInterrupted is a run the server lost: its process ended before the run
+// did ("interrupted"). Nothing more comes of it, as of a run it forgot.
+var errInterrupted = fmt.Errorf("%w: it restarted before the run ended", agent.ErrRunUnknown)
 
 // poll reads the run's status until it ends. A server that cannot be
 // reached is asked again until the idle timeout has passed without an
@@ -448,6 +458,8 @@ func (f *follower) poll(ctx context.Context) (string, error) {
 				return f.text.String(), f.failure(st.Error)
 			case "cancelled":
 				return f.text.String(), errCancelledOnServer
+			case "interrupted":
+				return f.text.String(), errInterrupted
 			}
 		case errors.Is(err, agent.ErrRunUnknown):
 			return f.text.String(), err
@@ -485,7 +497,20 @@ func (f *follower) status(ctx context.Context) (runStatus, error) {
 	if err := json.NewDecoder(io.LimitReader(resp.Body, limit)).Decode(&st); err != nil {
 		return runStatus{}, fmt.Errorf("the run's status is not JSON: %w", err)
 	}
+	f.session = st.SessionID
 	return st, nil
+}
+
+// sessionID is the session the server ran the run in, which is another
+// than the turn's after the server rotated it; read from the run's status
+// once the run ended by its events. "" when the status cannot be read.
+func (f *follower) sessionID(ctx context.Context) string {
+	if f.session == "" {
+		if _, err := f.status(ctx); err != nil {
+			f.b.log.Debug("the run's status cannot be read for its session", "run", f.runID, "error", err)
+		}
+	}
+	return f.session
 }
 
 // cancelled is how a run ends whose turn's context ended: let go of at

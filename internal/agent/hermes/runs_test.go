@@ -136,9 +136,55 @@ func TestRunFollowedAfterRestart(t *testing.T) {
 	if st := s.Stats(); st.Runs != 1 || st.RunsReplayed != 0 {
 		t.Errorf("runs %d, replayed %d; want 1 and 0", st.Runs, st.RunsReplayed)
 	}
-	s.ForgetRuns()
-	if res, _ := run(t, b, tr); !errors.Is(res.Err, agent.ErrRunUnknown) {
+	// A restarted server answers a run started with a key from its record.
+	s.RestartRuns()
+	if res, _ := run(t, b, tr); res.Err != nil || res.Text != first.Text {
+		t.Errorf("followed after the server restarted: %q (%v), want %q", res.Text, res.Err, first.Text)
+	}
+}
+
+// A run the server lost, by forgetting it or by restarting in its middle
+// ("interrupted"), is agent.ErrRunUnknown, whether the turn follows it
+// after a restart of its own or is reading its events when it happens.
+func TestLostRun(t *testing.T) {
+	s, b := runsServer(t, sim.Options{RunEventsOnce: true, FirstTokenDelay: time.Hour})
+	unkeyed := runTurn("no key")
+	unkeyed.Key = ""
+	var unkeyedID string
+	ctx, cancel := context.WithCancelCause(t.Context())
+	unkeyed.Started = func(id string) { unkeyedID = id; cancel(agent.ErrDetached) } // let go of, as at a shutdown
+	if res := b.Run(ctx, unkeyed, func(agent.Event) {}); !errors.Is(res.Err, agent.ErrDetached) {
+		t.Fatalf("let go of: %v", res.Err)
+	}
+
+	reading := make(chan agent.Result)
+	go func() {
+		tr := runTurn("cut off")
+		tr.Started = func(string) { s.RestartRuns() }
+		reading <- b.Run(t.Context(), tr, func(agent.Event) {})
+	}()
+	if res := <-reading; !errors.Is(res.Err, agent.ErrRunUnknown) || !strings.Contains(res.Err.Error(), "restarted") {
+		t.Errorf("run interrupted while read: %v, want ErrRunUnknown saying the server restarted", res.Err)
+	}
+	unkeyed.RunID = unkeyedID
+	if res, _ := run(t, b, unkeyed); !errors.Is(res.Err, agent.ErrRunUnknown) {
 		t.Errorf("forgotten run: %v, want ErrRunUnknown", res.Err)
+	}
+}
+
+// The session a run ran in becomes the turn's when the server rotated it,
+// as the session header does over chat completions.
+func TestRunAdoptsARotatedSession(t *testing.T) {
+	for _, once := range []bool{false, true} {
+		_, b := runsServer(t, sim.Options{RotateSessionID: true, RunEventsOnce: once})
+		res, _ := run(t, b, runTurn("rotate"))
+		if res.Err != nil || res.SessionID == "s" || res.SessionID == "" {
+			t.Errorf("events once %v: session %q (%v), want the rotated one", once, res.SessionID, res.Err)
+		}
+	}
+	_, b := runsServer(t, sim.Options{})
+	if res, _ := run(t, b, runTurn("keep")); res.SessionID != "s" {
+		t.Errorf("session %q, want s kept", res.SessionID)
 	}
 }
 
