@@ -49,7 +49,13 @@ func printConfig(opts *options, cfg *config.Config) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintln(w, "\nconfiguration OK")
+	for _, d := range cfg.Differences() {
+		fmt.Fprintf(w, "\ndiffers from Hermes: %s", d)
+	}
+	for _, warning := range cfg.Warnings {
+		fmt.Fprintf(w, "\nwarning: %s", warning)
+	}
+	_, err := fmt.Fprintln(w, "\n\nconfiguration OK")
 	return err
 }
 

@@ -41,33 +41,41 @@ func newEnvCmd(opts *options) *cobra.Command {
 	return cmd
 }
 
-// writeMarkdown writes the README's two tables: every environment
+// writeMarkdown writes the README's three tables: every environment
 // variable, then the config.yaml keys that no variable sets, each in the
-// order `herald check` lists them.
+// order `herald check` lists them; then Hermes's gateway settings and
+// Herald's own, each marked with what Herald makes of it.
 func writeMarkdown(w io.Writer) error {
 	var b strings.Builder
 	b.WriteString("| variable | category | secret | what it sets |\n|---|---|---|---|\n")
 	for _, s := range config.All() {
 		if s.Env != "" {
-			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", s.Env, s.Category, yesNo(s.Secret), cell(s.Description, s.Key, s.Default))
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", s.Env, s.Category, yesNo(s.Secret), cell(s.Description, append([]string{s.Key}, s.AltKeys...), s.Default))
 		}
 	}
 	b.WriteString("\n| key | default | meaning |\n|---|---|---|\n")
 	for _, s := range config.All() {
 		if s.Env == "" {
-			fmt.Fprintf(&b, "| `%s` | %s | %s |\n", s.Key, code(s.Default), cell(s.Description, "", ""))
+			fmt.Fprintf(&b, "| `%s` | %s | %s |\n", s.Key, code(s.Default), cell(s.Description, s.AltKeys, ""))
 		}
+	}
+	b.WriteString("\nHermes's gateway settings, and Herald's own, each marked with what Herald makes of it:\n\n")
+	b.WriteString("| setting | in Herald | Hermes's default | why |\n|---|---|---|---|\n")
+	for _, c := range config.HermesSettings() {
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", c.Name, c.Mark, code(c.Default), strings.ReplaceAll(c.Why, "|", `\|`))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
 // cell is a setting's description for a table cell, with its config.yaml
-// key and default when it has them.
-func cell(description, key, def string) string {
+// keys and default when it has them.
+func cell(description string, keys []string, def string) string {
 	var extra []string
-	if key != "" {
-		extra = append(extra, code(key))
+	for _, key := range keys {
+		if key != "" {
+			extra = append(extra, code(key))
+		}
 	}
 	if def != "" {
 		extra = append(extra, "default "+code(def))

@@ -183,6 +183,12 @@ func (a *App) Run(ctx context.Context) error {
 	served := make(chan error, 1)
 	go func() { served <- httpserve.Serve(serveCtx, a.ln, a.handler, httpLimits(a.cfg.HTTP, a.log)) }()
 	a.log.Info("herald started", "version", a.opts.Version, "backend", a.backend, "http", "http://"+a.Addr(), "home", a.cfg.Home)
+	for _, w := range a.cfg.Warnings {
+		a.log.Warn(w)
+	}
+	for _, d := range a.cfg.Differences() {
+		a.log.Info("differs from Hermes: " + d)
+	}
 	var modeChecked sync.WaitGroup
 	defer modeChecked.Wait()
 	if a.moder != nil {

@@ -77,6 +77,10 @@ type Config struct {
 	// (display.platforms.<name>.streaming).
 	PlatformStreaming map[string]bool
 
+	// Warnings are what is odd in the configuration without being wrong:
+	// config.yaml keys that neither Herald nor Hermes knows.
+	Warnings []string
+
 	effective []Effective
 }
 
@@ -150,8 +154,6 @@ type Options struct {
 	File string
 	// RequireBackend reports a missing agent server as a problem, as `run` and `check` need.
 	RequireBackend bool
-	// Logger receives the debug line about ignored keys; nil discards it.
-	Logger *slog.Logger
 }
 
 // Load reads the configuration and validates it. It reports every problem
@@ -160,10 +162,6 @@ func Load(opts Options) (*Config, error) {
 	env := opts.Env
 	if env == nil {
 		env = ProcessEnv()
-	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Config{PlatformAccess: map[string]Access{}, Platforms: map[string]Section{}, PlatformStreaming: map[string]bool{}}
 	var errs []error
@@ -202,15 +200,11 @@ func Load(opts Options) (*Config, error) {
 		value, origin := s.Default, "default"
 		if v, o, ok := fromEnv(env, s.Env); ok {
 			value, origin = v, o
-		} else if s.Key != "" {
-			v, ok, err := scalarAt(root, s.Key)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %s: %w", c.File, s.Key, err))
-				continue
-			}
-			if ok {
-				value, origin = v, c.File+": "+s.Key
-			}
+		} else if v, key, err := s.fromFile(root); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %s: %w", c.File, key, err))
+			continue
+		} else if key != "" {
+			value, origin = v, c.File+": "+key
 		}
 		if err := s.Set(value); err != nil {
 			if s.Secret && strings.Contains(err.Error(), strings.TrimSpace(value)) {
@@ -227,9 +221,7 @@ func Load(opts Options) (*Config, error) {
 	}
 
 	errs = append(errs, c.readDisplayPlatforms(root)...)
-	if unknown := unknownKeys(root, all); len(unknown) > 0 {
-		log.Debug("config.yaml keys not used by Herald, ignored", "file", c.File, "keys", strings.Join(unknown, ", "))
-	}
+	c.Warnings = unknownKeys(c.File, root, all)
 	for _, p := range registered() {
 		if err := c.Platforms[p.name].Check(c); err != nil {
 			errs = append(errs, err)

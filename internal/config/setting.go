@@ -15,7 +15,10 @@ import (
 // describe it. Each part of Herald declares its own, bound to the fields
 // they fill (see Section).
 type Setting struct {
-	Key     string // config.yaml path, such as "matrix.homeserver"; empty when only the environment sets it
+	Key string // config.yaml path, such as "matrix.homeserver"; empty when only the environment sets it
+	// AltKeys are other config.yaml paths for it (Hermes's spellings),
+	// read in order when Key is not in the file.
+	AltKeys []string
 	Env     string // environment variable; empty when only config.yaml sets it
 	Default string
 	// Secret values are masked by `herald check` and never shown in errors.

@@ -135,12 +135,31 @@ func (c *Config) readDisplayPlatforms(root *yaml.Node) []error {
 	return errs
 }
 
-// unknownKeys lists the leaf keys that none of the settings reads.
-func unknownKeys(root *yaml.Node, settings []Setting) []string {
+// fromFile reads the setting from config.yaml: its key, else the first of
+// its other keys that is there. key is the one read, "" when none is.
+func (s Setting) fromFile(root *yaml.Node) (value, key string, err error) {
+	for _, k := range append([]string{s.Key}, s.AltKeys...) {
+		if k == "" {
+			continue
+		}
+		v, ok, err := scalarAt(root, k)
+		if err != nil || ok {
+			return v, k, err
+		}
+	}
+	return "", "", nil
+}
+
+// unknownKeys says, one warning each, which config.yaml keys none of the
+// settings reads and Hermes does not have either (a typo, most often),
+// naming the closest key Herald knows.
+func unknownKeys(file string, root *yaml.Node, settings []Setting) []string {
 	known := map[string]bool{}
 	for _, s := range settings {
-		if s.Key != "" {
-			known[s.Key] = true
+		for _, k := range append([]string{s.Key}, s.AltKeys...) {
+			if k != "" {
+				known[k] = true
+			}
 		}
 	}
 	var unknown []string
@@ -150,7 +169,7 @@ func unknownKeys(root *yaml.Node, settings []Setting) []string {
 			path := prefix + n.Content[i].Value
 			v := n.Content[i+1]
 			switch {
-			case known[path] || isRawSection(path):
+			case known[path] || isRawSection(path) || quietKey(path):
 			case v.Kind == yaml.MappingNode && isPrefixOfKnown(path, known):
 				walk(v, path+".")
 			default:
@@ -162,7 +181,15 @@ func unknownKeys(root *yaml.Node, settings []Setting) []string {
 		walk(root, "")
 	}
 	sort.Strings(unknown)
-	return unknown
+	names := make([]string, 0, len(known))
+	for k := range known {
+		names = append(names, k)
+	}
+	warnings := make([]string, len(unknown))
+	for i, k := range unknown {
+		warnings[i] = fmt.Sprintf("%s: %s is not a setting of Herald or Hermes and is ignored; did you mean %s?", file, k, closest(k, names))
+	}
+	return warnings
 }
 
 func isRawSection(path string) bool {
