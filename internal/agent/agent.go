@@ -98,4 +98,14 @@ type Result struct {
 	SessionID string
 	// Err is why the turn failed, nil on success.
 	Err error
+	// PendingSteer is text steered into the turn (see Steerer) that the
+	// agent ended without reading; the gateway runs it as a turn.
+	PendingSteer string
+}
+
+// Steerer is a backend that hands a message to a turn still running, by
+// its run (see Turn.Started): the agent reads it after its next tool call,
+// without a turn of its own. ErrNotSteered says the turn did not take it.
+type Steerer interface {
+	Steer(ctx context.Context, runID, text string) error
 }

@@ -24,6 +24,11 @@ var ErrIncomplete = errors.New("the connection closed before the answer was comp
 // and returns it as the Result's Err.
 var ErrDetached = errors.New("the gateway let go of the turn; its run goes on")
 
+// ErrNotSteered means a running turn did not take a message steered into
+// it (the server steers no runs, or the run is not running any more): it
+// waits its turn instead.
+var ErrNotSteered = errors.New("the running turn does not take the message")
+
 // ErrRunUnknown means the agent server no longer knows the run a turn
 // was following (it restarted, or forgot the run).
 var ErrRunUnknown = errors.New("the agent server no longer knows the turn's run")

@@ -310,16 +310,18 @@ func runnerOptions(cfg *config.Config, log *slog.Logger, metrics *ops.Metrics) g
 		All:       gateway.Allowlist{AllowAll: cfg.Access.AllowAll, Users: cfg.Access.Users},
 		Platforms: map[string]gateway.Allowlist{},
 	}
+	pair := map[string]bool{}
 	for name, p := range cfg.PlatformAccess {
 		if p.AllowAll || len(p.Users) > 0 {
 			access.Platforms[name] = gateway.Allowlist{AllowAll: p.AllowAll, Users: p.Users}
 		}
+		pair[name] = cfg.PairsUnknownDMs(name)
 	}
 	return gateway.Options{
 		SessionKeys:    chat.SessionKeyOptions{GroupPerUser: cfg.GroupSessionsPerUser, ThreadPerUser: cfg.ThreadSessionsPerUser},
 		BusyMode:       cfg.BusyInputMode,
 		Access:         access,
-		PairUnknownDMs: cfg.UnauthorizedDM == "pair",
+		PairUnknownDMs: pair,
 		Streaming: stream.Options{
 			Enabled:         cfg.Streaming.Enabled,
 			Transport:       cfg.Streaming.Transport,

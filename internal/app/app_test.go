@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/config/configtest"
+	"github.com/herald-chat/herald/internal/ops"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -138,5 +140,23 @@ func TestUnusableStateDatabaseIsAClearError(t *testing.T) {
 			cancel()
 			a.Run(ctx)
 		})
+	}
+}
+
+// Left unset, unauthorized_dm_behavior pairs, as in Hermes, except on a
+// platform with an allowlist (its own or GATEWAY_ALLOWED_USERS); set, it
+// is what it says on every platform.
+func TestUnknownDMsArePairedAsInHermes(t *testing.T) {
+	pairs := func(yaml string, env map[string]string) map[string]bool {
+		return runnerOptions(configtest.MustLoad(t, yaml, env), slog.New(slog.DiscardHandler), ops.NewMetrics()).PairUnknownDMs
+	}
+	if got := pairs("", map[string]string{"TELEGRAM_ALLOWED_USERS": "1"}); got["telegram"] || !got["matrix"] {
+		t.Errorf("unset, a Telegram allowlist: %v; want Telegram to ignore, Matrix to pair", got)
+	}
+	if got := pairs("", map[string]string{"GATEWAY_ALLOWED_USERS": "1"}); got["matrix"] || got["telegram"] {
+		t.Errorf("unset, GATEWAY_ALLOWED_USERS: %v; want every platform to ignore", got)
+	}
+	if got := pairs("gateway:\n  unauthorized_dm_behavior: pair\n", map[string]string{"TELEGRAM_ALLOWED_USERS": "1"}); !got["telegram"] {
+		t.Errorf("pair set under gateway: %v; want Telegram to pair", got)
 	}
 }

@@ -68,7 +68,8 @@ type Config struct {
 	Access Access
 	// PlatformAccess is who may talk to the agent on one platform, by name.
 	PlatformAccess map[string]Access
-	// UnauthorizedDM says what an unknown user's DM gets: ignore, or pair (a one-time code).
+	// UnauthorizedDM says what an unknown user's DM gets: ignore, or pair
+	// (a one-time code); see PairsUnknownDMs.
 	UnauthorizedDM string
 
 	// Platforms are the registered platforms' settings, by name.
@@ -134,6 +135,27 @@ type Effective struct {
 // Effective lists every setting's value and origin, in table order.
 func (c *Config) Effective() []Effective { return c.effective }
 
+// origin is where a setting's value came from ("default" when nowhere),
+// by its key or variable.
+func (c *Config) origin(name string) string {
+	for _, e := range c.effective {
+		if e.Key == name || (e.Env != "" && e.Env == name) {
+			return e.Origin
+		}
+	}
+	return "default"
+}
+
+// PairsUnknownDMs tells whether an unknown user's DM on a platform gets a
+// pairing code: as unauthorized_dm_behavior says where it is set; left
+// unset, as Hermes decides, unless the platform has an allowlist (its own
+// or GATEWAY_ALLOWED_USERS), whose owner chose who may talk.
+func (c *Config) PairsUnknownDMs(platform string) bool {
+	if c.origin("unauthorized_dm_behavior") != "default" {
+		return c.UnauthorizedDM == "pair"
+	}
+	return len(c.Access.Users) == 0 && len(c.PlatformAccess[platform].Users) == 0
+}
 // Backend names the backend the configuration selects: "hermes" with a
 // proxy URL, "openai" with a model server base URL, "" with neither.
 func (c *Config) Backend() string {

@@ -196,7 +196,7 @@ display:
 		`config.yaml: streaming.enabled: expected true or false, got "maybe"`,
 		`config.yaml: streaming.buffer_threshold: line 6: expected a single value, got a mapping`,
 		`config.yaml: streaming.edit_interval: expected a duration`,
-		`config.yaml: display.busy_input_mode: expected one of interrupt, queue, got "shout"`,
+		`config.yaml: display.busy_input_mode: expected one of interrupt, queue, steer, got "shout"`,
 		`env HERALD_IDLE_TIMEOUT: expected a duration above zero, got "0"`,
 		`env HERALD_HTTP_ADDR: expected host:port`,
 	} {

@@ -42,3 +42,4 @@ func TestHermesSettingsAreMarkedTruly(t *testing.T) {
 		}
 	}
 }
+

@@ -32,8 +32,8 @@ func (c *Config) settings() []Setting {
 		{Key: "gateway.allow_all_users", Env: "GATEWAY_ALLOW_ALL_USERS", Default: "false", Set: Bool(&c.Access.AllowAll), Category: Messaging,
 			Description: "true lets everyone on every platform talk to the agent; without an allowlist nobody is allowed",
 			Prompt:      "Allow all users"},
-		{Key: "unauthorized_dm_behavior", Default: "ignore", Set: Enum(&c.UnauthorizedDM, "ignore", "pair"),
-			Description: "pair: an unknown user's DM gets a one-time pairing code for `herald pairing approve`; ignore: nothing"},
+		{Key: "unauthorized_dm_behavior", AltKeys: []string{"gateway.unauthorized_dm_behavior"}, Default: "pair", Set: Enum(&c.UnauthorizedDM, "ignore", "pair"),
+			Description: "pair: an unknown user's DM gets a one-time pairing code for `herald pairing approve`; ignore: nothing. Left unset, a platform with an allowlist (its own or GATEWAY_ALLOWED_USERS) ignores, as in Hermes"},
 		{Key: "gateway.shutdown_grace", Env: "HERALD_SHUTDOWN_GRACE", Default: "10s", Set: Duration(&c.ShutdownGrace), Category: General, Advanced: true,
 			Description: "How long running turns may finish after SIGTERM before they are cancelled with a notice",
 			Prompt:      "Shutdown grace period"},
@@ -95,8 +95,9 @@ func (c *Config) settings() []Setting {
 			Description: "Each user of a group has a session of their own"},
 		{Key: "thread_sessions_per_user", Default: "false", Set: Bool(&c.ThreadSessionsPerUser),
 			Description: "Each user of a thread has a session of their own"},
-		{Key: "display.busy_input_mode", Default: "interrupt", Set: Enum(&c.BusyInputMode, "interrupt", "queue"),
-			Description: "A message during a running turn interrupts it, or waits its turn (queue)"},
+		{Key: "display.busy_input_mode", Env: "HERMES_GATEWAY_BUSY_INPUT_MODE", Default: "interrupt", Set: Enum(&c.BusyInputMode, "interrupt", "queue", "steer"),
+			Category: General, Prompt: "Busy input mode",
+			Description: "A message during a running turn interrupts it, waits its turn (queue), or is handed to the running turn (steer: the agent reads it after its next tool call, where the agent server takes steering; otherwise it waits its turn)"},
 	}
 }
 

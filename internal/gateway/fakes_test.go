@@ -173,9 +173,19 @@ type backend struct {
 	// ping, if set, answers the runner's checks of the server; unset, the
 	// server always answers them.
 	ping func(ctx context.Context) error
+	// steer, if set, takes messages steered into a running turn; unset,
+	// the backend steers nothing.
+	steer func(runID, text string) error
 
 	mu    sync.Mutex
 	calls []agent.Turn
+}
+
+func (b *backend) Steer(_ context.Context, runID, text string) error {
+	if b.steer == nil {
+		return agent.ErrNotSteered
+	}
+	return b.steer(runID, text)
 }
 
 func (b *backend) Name() string { return "scripted" }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,12 +39,15 @@ var (
 // Options configure a Runner.
 type Options struct {
 	SessionKeys chat.SessionKeyOptions
-	// BusyMode is "interrupt" (a new message cancels the running turn) or
+	// BusyMode is "interrupt" (a new message cancels the running turn),
+	// "steer" (it is handed to the running turn, where the backend steers;
+	// see steerLocked) or
 	// "queue" (it runs next).
 	BusyMode string
 	Access   Access
-	// PairUnknownDMs answers unknown users' DMs with a pairing code.
-	PairUnknownDMs bool
+	// PairUnknownDMs names the platforms where unknown users' DMs are
+	// answered with a pairing code.
+	PairUnknownDMs map[string]bool
 	Streaming      stream.Options
 	// PlatformStreaming turns streaming on or off for one platform, over
 	// Streaming.Enabled.
@@ -105,7 +109,9 @@ type Runner struct {
 	mu      sync.Mutex
 	lanes   map[string]*lane
 	closing bool
-	work    sync.WaitGroup // lanes and replies in flight
+	// steerFallback logs once that steering fell back to queueing.
+	steerFallback sync.Once
+	work          sync.WaitGroup // lanes and replies in flight
 }
 
 // lane runs one session's turns one at a time.
@@ -125,6 +131,23 @@ type job struct {
 	// being delivered, cuts that delivery short: a long answer can take
 	// minutes of a platform's budget, and /stop or shutdown must reach it.
 	stopDelivery context.CancelCauseFunc
+
+	// The fields below serve busy mode steer, under the runner's mu but
+	// where said. runID is the turn's run on the agent server, once known.
+	runID string
+	// steered are messages handed to this running turn; steering counts
+	// the calls still out (waited on without the lock). ended refuses new
+	// ones once the turn is over.
+	steered  []*job
+	steering sync.WaitGroup
+	ended    bool
+	// unread is what the turn's end says of steered text: true when the
+	// agent did not read it (the turn failed, or the run's pending_steer
+	// holds it). Set before ended.
+	unread func(text string) bool
+	// steerErr, on a steered job, is why its steer failed; written before
+	// steering.Done.
+	steerErr error
 }
 
 // New returns a runner. Adapters are looked up by their Name.
@@ -305,7 +328,7 @@ func (r *Runner) dispatch(ctx context.Context, a platform.Adapter, turn store.Tu
 	in := turn.Inbound
 	if !r.allowed(ctx, in.Source) {
 		r.log.Debug("dropping a message from a user not allowed", "platform", in.Source.Platform, "user", in.Source.UserID)
-		if in.Source.ChatType == chat.DM && r.opts.PairUnknownDMs {
+		if in.Source.ChatType == chat.DM && r.opts.PairUnknownDMs[in.Source.Platform] {
 			r.replyAsync(a, turn, func(ctx context.Context) string {
 				p, err := r.store.CreatePairing(ctx, in.Source.Platform, in.Source.UserID, in.Source.UserName)
 				if err != nil {
@@ -349,10 +372,68 @@ func (r *Runner) enqueue(a platform.Adapter, turn store.Turn) {
 		go r.runLane(l)
 		return
 	}
-	if r.opts.BusyMode != "queue" && l.running != nil {
+	switch {
+	case l.running == nil || r.opts.BusyMode == "queue":
+	case r.opts.BusyMode == "steer":
+		if r.steerLocked(l.running, j) {
+			return
+		}
+	default:
 		l.running.cancel(errInterrupted)
 	}
 	l.queue = append(l.queue, j)
+}
+
+// steerLocked hands j's message to the running turn, as Hermes's busy mode
+// steer does: the agent reads it after its next tool call. It reports
+// false where that cannot be (a backend that steers nothing, a turn with
+// no run yet or already over, a message with images), and j waits its
+// turn instead, as in queue mode. The call itself is made without the
+// lock; the lane settles j when the running turn ends (settleSteered).
+func (r *Runner) steerLocked(running, j *job) bool {
+	steerer, ok := r.backend.(agent.Steerer)
+	in := j.turn.Inbound
+	if !ok || running.runID == "" || running.ended || len(in.Attachments) > 0 || strings.TrimSpace(in.Text) == "" {
+		r.steerFallback.Do(func() {
+			r.log.Info("busy_input_mode is steer, but this message cannot be steered into the running turn (the agent server takes no steering, or the turn has no run yet); it waits its turn, as in queue mode")
+		})
+		return false
+	}
+	running.steered = append(running.steered, j)
+	running.steering.Add(1)
+	go func() {
+		defer running.steering.Done()
+		if err := steerer.Steer(r.turnsCtx, running.runID, in.Text); err != nil {
+			r.log.Info("steering a message into the running turn failed; it waits its turn", "turn", j.turn.ID, "error", err)
+			j.steerErr = err
+		}
+	}()
+	return true
+}
+
+// settleSteered settles the messages steered into the turn j, which has
+// ended: those the agent read are done; the others run as turns of their
+// own, first in the lane, so that nothing is lost.
+func (r *Runner) settleSteered(l *lane, j *job) {
+	r.mu.Lock()
+	j.ended = true
+	r.mu.Unlock()
+	j.steering.Wait()
+	r.mu.Lock()
+	var read, again []*job
+	for _, s := range j.steered {
+		if s.steerErr != nil || j.unread == nil || j.unread(s.turn.Inbound.Text) {
+			again = append(again, s)
+		} else {
+			read = append(read, s)
+		}
+	}
+	l.queue = append(again, l.queue...)
+	r.mu.Unlock()
+	for _, s := range read {
+		s.cancel(nil)
+		r.finishTurn(s.turn, store.Delivered, fmt.Sprintf("steered into turn %d", j.turn.ID))
+	}
 }
 
 // runLane runs a lane's turns in order until it is empty. During shutdown
@@ -365,6 +446,7 @@ func (r *Runner) runLane(l *lane) {
 		r.mu.Unlock()
 		r.execute(j)
 		j.cancel(nil)
+		r.settleSteered(l, j)
 
 		r.mu.Lock()
 		if len(l.queue) == 0 || r.closing {

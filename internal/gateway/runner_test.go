@@ -194,7 +194,7 @@ func TestAuthorization(t *testing.T) {
 func TestPairingLetsAnApprovedUserIn(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		opts := defaultOptions()
-		opts.PairUnknownDMs = true
+		opts.PairUnknownDMs = map[string]bool{"fake": true}
 		h := start(t, opts, &backend{answer: echo}, "")
 		if err := h.plat.deliver(t, dm("carol", "hi", "e1")); err != nil {
 			t.Fatal(err)
@@ -1196,4 +1196,61 @@ func TestRefinishKeepsTheExchangeOnce(t *testing.T) {
 			t.Errorf("transcript %+v, want the exchange once", got)
 		}
 	})
+}
+
+// In busy mode steer a message that arrives while a turn runs is handed
+// to that turn's run. Read by the agent, it is settled with the turn; not
+// read (left pending at the run's end) or not taken, it runs as a turn of
+// its own after, so that nothing is lost.
+func TestBusyModeSteer(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		steerErr error
+		pending  bool
+		runs     int
+	}{
+		{"read by the agent", nil, false, 1},
+		{"left pending", nil, true, 2},
+		{"not taken", agent.ErrNotSteered, false, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				steered := make(chan string, 1)
+				be := &backend{
+					answer: func(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result {
+						if turn.Message != "first" {
+							return echo(ctx, turn, emit)
+						}
+						turn.Started("run-1")
+						emit(agent.Event{Kind: agent.EventDelta, Text: "working"})
+						text := <-steered
+						res := agent.Result{FinalResponse: "done with first", Text: "done with first", SessionID: turn.SessionID}
+						if c.pending {
+							res.PendingSteer = text
+						}
+						return res
+					},
+					steer: func(runID, text string) error {
+						if runID != "run-1" {
+							t.Errorf("steered into %q, want run-1", runID)
+						}
+						steered <- text
+						return c.steerErr
+					},
+				}
+				opts := defaultOptions()
+				opts.BusyMode = "steer"
+				h := start(t, opts, be, "")
+				h.plat.deliver(t, dm("alice", "first", "e1"))
+				eventually(t, "the first turn's run", func() bool { return len(h.be.turns()) == 1 })
+				synctest.Wait()
+				h.plat.deliver(t, dm("alice", "also this", "e2"))
+				h.allSettled()
+				turns := h.be.turns()
+				if len(turns) != c.runs || (c.runs == 2 && turns[1].Message != "also this") {
+					t.Errorf("the backend ran %d turns (%+v), want %d", len(turns), turns, c.runs)
+				}
+			})
+		})
+	}
 }

@@ -134,8 +134,14 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 		RunID:     turn.Progress.RunID,
 		Started: func(runID string) {
 			saveProgress(func(p *store.Progress) { p.RunID = runID })
+			r.mu.Lock()
+			j.runID = runID
+			r.mu.Unlock()
 		},
 	}
+	r.mu.Lock()
+	j.runID = turn.Progress.RunID
+	r.mu.Unlock()
 	resumed := len(turn.Progress.MessageIDs) > 0
 	emit := func(ev agent.Event) {
 		if first && ev.Kind == agent.EventDelta {
@@ -149,6 +155,11 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 		}
 	}
 	res := r.backend.Run(j.ctx, at, emit)
+	defer func() {
+		r.mu.Lock()
+		j.unread = func(text string) bool { return res.Err != nil || strings.Contains(res.PendingSteer, text) }
+		r.mu.Unlock()
+	}()
 	if errors.Is(res.Err, agent.ErrRunUnknown) && !turn.Shown {
 		log.Info("the agent server no longer knows the turn's run; running the turn again", "error", res.Err)
 		// Under its own key: the first may still name the lost run (a

@@ -39,6 +39,7 @@ type Backend struct {
 	base   string
 	log    *slog.Logger
 	runs   atomic.Int32 // runsUnknown, runsYes or runsNo: see usesRuns
+	steers atomic.Bool  // the server steers running runs, as last checked
 }
 
 // New returns a backend for the API server at cfg.URL.

@@ -140,23 +140,26 @@ func (b *Backend) checkRuns(ctx context.Context) (bool, error) {
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxStatusBody)).Decode(&caps); err != nil {
 		return false, nil // not a capabilities document: no runs
 	}
-	return advertisesRuns(caps), nil
+	runs, steer := advertisesRuns(caps)
+	b.steers.Store(runs && steer)
+	return runs, nil
 }
 
 // advertisesRuns reads the Hermes API server's capabilities document: it
 // serves what a turn needs of runs when its features include starting a
 // run, its status and its events (run_submission, run_status and
-// run_events_sse all true).
-func advertisesRuns(caps map[string]json.RawMessage) bool {
+// run_events_sse all true), and steers a running one with run_steer.
+func advertisesRuns(caps map[string]json.RawMessage) (runs, steer bool) {
 	var features struct {
 		Submission bool `json:"run_submission"`
 		Status     bool `json:"run_status"`
 		Events     bool `json:"run_events_sse"`
+		Steer      bool `json:"run_steer"`
 	}
 	if json.Unmarshal(caps["features"], &features) != nil {
-		return false
+		return false, false
 	}
-	return features.Submission && features.Status && features.Events
+	return features.Submission && features.Status && features.Events, features.Steer
 }
 
 // maxStatusBody bounds a capabilities document or a run's status (our
@@ -191,6 +194,7 @@ func (b *Backend) runTurn(ctx context.Context, turn agent.Turn, emit func(agent.
 	res := b.runResult(turn, runID, text, err, start)
 	if err == nil {
 		res.SessionID = b.adoptSession(turn, f.sessionID(ctx))
+		res.PendingSteer = f.pendingSteer
 	}
 	return res, true
 }
@@ -277,6 +281,8 @@ type follower struct {
 	text    strings.Builder
 	lastID  string // the id of the last event read, to connect again after it
 	session string // the session the run's status names, once read
+	// pendingSteer is the text steered into the run that it did not read.
+	pendingSteer string
 }
 
 // follow reads the run's events, connecting again after the last one read
@@ -314,6 +320,9 @@ type runEvent struct {
 	Preview string          `json:"preview"`
 	Output  *string         `json:"output"`
 	Error   json.RawMessage `json:"error"` // a string for run.failed, a bool for tool.completed
+	// PendingSteer is steered text the agent did not read before the run
+	// ended, for the client to send again.
+	PendingSteer string `json:"pending_steer"`
 }
 
 // events reads one connection of the run's events. done reports that the
@@ -391,6 +400,7 @@ func (f *follower) handle(e runEvent) (text string, done bool, err error) {
 			Tool: completions.CutUTF8(e.Tool, completions.MaxToolField), Label: completions.CutUTF8(e.Preview, completions.MaxToolField), Status: status,
 		}})
 	case "run.completed":
+		f.pendingSteer = e.PendingSteer
 		return f.output(e.Output), true, nil
 	case "run.failed":
 		return f.text.String(), true, f.failure(e.Error)
@@ -431,10 +441,11 @@ func (f *follower) failure(raw json.RawMessage) error {
 
 // runStatus is the part of GET /v1/runs/{id} that the gateway uses.
 type runStatus struct {
-	Status    string          `json:"status"`
-	SessionID string          `json:"session_id"`
-	Output    *string         `json:"output"`
-	Error     json.RawMessage `json:"error"`
+	Status       string          `json:"status"`
+	SessionID    string          `json:"session_id"`
+	Output       *string         `json:"output"`
+	Error        json.RawMessage `json:"error"`
+	PendingSteer string          `json:"pending_steer"`
 }
 
 // errInterrupted is a run the server lost: its process ended before the run
@@ -453,6 +464,7 @@ func (f *follower) poll(ctx context.Context) (string, error) {
 			lastAnswer = time.Now()
 			switch st.Status {
 			case "completed":
+				f.pendingSteer = st.PendingSteer
 				return f.output(st.Output), nil
 			case "failed":
 				return f.text.String(), f.failure(st.Error)
