@@ -77,6 +77,11 @@ type Config struct {
 	// PlatformStreaming overrides streaming.enabled for one platform
 	// (display.platforms.<name>.streaming).
 	PlatformStreaming map[string]bool
+	// ToolProgress is what chats show of the agent's tools (one of the
+	// ToolProgress* modes); PlatformToolProgress sets it for one platform
+	// (display.platforms.<name>.tool_progress).
+	ToolProgress         string
+	PlatformToolProgress map[string]string
 
 	// Warnings are what is odd in the configuration without being wrong:
 	// config.yaml keys that neither Herald nor Hermes knows.
@@ -185,7 +190,7 @@ func Load(opts Options) (*Config, error) {
 	if env == nil {
 		env = ProcessEnv()
 	}
-	c := &Config{PlatformAccess: map[string]Access{}, Platforms: map[string]Section{}, PlatformStreaming: map[string]bool{}}
+	c := &Config{PlatformAccess: map[string]Access{}, Platforms: map[string]Section{}, PlatformStreaming: map[string]bool{}, PlatformToolProgress: map[string]string{}}
 	var errs []error
 
 	home, err := homeDir(env)

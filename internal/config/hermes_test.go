@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -43,3 +44,18 @@ func TestHermesSettingsAreMarkedTruly(t *testing.T) {
 	}
 }
 
+// display.tool_progress and its per-platform form take Hermes's modes and
+// its booleans.
+func TestToolProgressSettings(t *testing.T) {
+	c := mustLoad(t, "display:\n  tool_progress: new\n  platforms:\n    telegram:\n      tool_progress: false\n    matrix:\n      tool_progress: verbose\n", nil)
+	if c.ToolProgress != "new" || c.PlatformToolProgress["telegram"] != "off" || c.PlatformToolProgress["matrix"] != "verbose" {
+		t.Errorf("tool progress %q, per platform %v", c.ToolProgress, c.PlatformToolProgress)
+	}
+	if c := mustLoad(t, "", map[string]string{"HERMES_TOOL_PROGRESS_MODE": "true"}); c.ToolProgress != "all" {
+		t.Errorf("HERMES_TOOL_PROGRESS_MODE=true: %q, want all", c.ToolProgress)
+	}
+	_, err := load(t, "display:\n  platforms:\n    slack:\n      tool_progress: loud\n", nil)
+	if err == nil || !strings.Contains(err.Error(), "display.platforms.slack.tool_progress: expected one of off, new, all, verbose, log, got \"loud\"") {
+		t.Errorf("err = %v", err)
+	}
+}

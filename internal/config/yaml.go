@@ -104,7 +104,8 @@ func scalarAt(root *yaml.Node, path string) (string, bool, error) {
 }
 
 // readDisplayPlatforms reads display.platforms.<name>.streaming, which
-// turns streaming on or off for one platform.
+// turns streaming on or off for one platform, and .tool_progress, which
+// sets what its chats show of the agent's tools.
 func (c *Config) readDisplayPlatforms(root *yaml.Node) []error {
 	const path = "display.platforms"
 	var platforms map[string]map[string]any
@@ -121,16 +122,21 @@ func (c *Config) readDisplayPlatforms(root *yaml.Node) []error {
 	}
 	var errs []error
 	for name, settings := range platforms {
-		v, ok := settings["streaming"]
-		if !ok {
-			continue
+		if v, ok := settings["streaming"]; ok {
+			if on, isBool := v.(bool); isBool {
+				c.PlatformStreaming[name] = on
+			} else {
+				errs = append(errs, fmt.Errorf("%s: %s.%s.streaming: expected true or false, got %v", c.File, path, name, v))
+			}
 		}
-		on, isBool := v.(bool)
-		if !isBool {
-			errs = append(errs, fmt.Errorf("%s: %s.%s.streaming: expected true or false, got %v", c.File, path, name, v))
-			continue
+		if v, ok := settings["tool_progress"]; ok && v != nil {
+			var mode string
+			if err := toolProgress(&mode)(fmt.Sprint(v)); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %s.%s.tool_progress: %w", c.File, path, name, err))
+			} else {
+				c.PlatformToolProgress[name] = mode
+			}
 		}
-		c.PlatformStreaming[name] = on
 	}
 	return errs
 }

@@ -52,6 +52,11 @@ type Options struct {
 	// PlatformStreaming turns streaming on or off for one platform, over
 	// Streaming.Enabled.
 	PlatformStreaming map[string]bool
+	// ToolProgress is what chats show of the agent's tools (a mode of
+	// config's display.tool_progress; "" shows all), and
+	// PlatformToolProgress the same for one platform.
+	ToolProgress         string
+	PlatformToolProgress map[string]string
 	// KeepThinking keeps the agent's <think> reasoning in the transcript
 	// (it goes back to the agent with the history); by default the
 	// transcript holds the answer as the user saw it.

@@ -143,12 +143,13 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 	j.runID = turn.Progress.RunID
 	r.mu.Unlock()
 	resumed := len(turn.Progress.MessageIDs) > 0
+	tools := r.toolFilter(j.adapter.Name(), log)
 	emit := func(ev agent.Event) {
 		if first && ev.Kind == agent.EventDelta {
 			first = false
 			r.metrics.FirstDelta.Observe(time.Since(start).Seconds())
 		}
-		if !resumed {
+		if !resumed && tools.shows(ev) {
 			// Messages resumed show text of unknown length: the
 			// run's complete text is edited into them at the end.
 			delivery.Handle(ev)
