@@ -322,6 +322,13 @@ func runnerOptions(cfg *config.Config, log *slog.Logger, metrics *ops.Metrics) g
 		BusyMode:       cfg.BusyInputMode,
 		Access:         access,
 		PairUnknownDMs: pair,
+		ResetTriggers:  cfg.ResetTriggers,
+		SessionReset: gateway.SessionReset{
+			Mode:   cfg.SessionResetMode(),
+			Idle:   time.Duration(cfg.SessionReset.IdleMinutes) * time.Minute,
+			AtHour: cfg.SessionReset.AtHour,
+			Notify: cfg.SessionReset.Notify,
+		},
 		Streaming: stream.Options{
 			Enabled:         cfg.Streaming.Enabled,
 			Transport:       cfg.Streaming.Transport,

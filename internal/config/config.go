@@ -59,8 +59,14 @@ type Config struct {
 	GroupSessionsPerUser bool
 	// ThreadSessionsPerUser gives each user of a thread a session of their own.
 	ThreadSessionsPerUser bool
-	// BusyInputMode says what a message does while a turn runs: interrupt or queue.
+	// BusyInputMode says what a message does while a turn runs: interrupt,
+	// queue or steer.
 	BusyInputMode string
+	// ResetTriggers are messages that start a new conversation.
+	ResetTriggers []string
+	// SessionReset starts conversations afresh by themselves; see
+	// SessionResetMode.
+	SessionReset SessionReset
 
 	// ShutdownGrace is how long running turns may finish on shutdown.
 	ShutdownGrace time.Duration
@@ -135,6 +141,34 @@ type Effective struct {
 	Value  string
 	Origin string // "env NAME", "FILE: key", "FILE: NAME" (.env) or "default"
 	Secret bool
+}
+
+// SessionReset holds the session_reset.* settings.
+type SessionReset struct {
+	Mode        string // none, idle, daily or both
+	IdleMinutes int
+	AtHour      int
+	Notify      bool
+}
+
+// SessionResetMode is session_reset.mode, or where it is left unset, the
+// mode that the idle minutes or the hour set for it choose: a user who
+// sets SESSION_IDLE_MINUTES means conversations to reset when idle.
+func (c *Config) SessionResetMode() string {
+	if c.origin("session_reset.mode") != "default" {
+		return c.SessionReset.Mode
+	}
+	idle := c.origin("session_reset.idle_minutes") != "default"
+	daily := c.origin("session_reset.at_hour") != "default"
+	switch {
+	case idle && daily:
+		return "both"
+	case idle:
+		return "idle"
+	case daily:
+		return "daily"
+	}
+	return c.SessionReset.Mode
 }
 
 // Effective lists every setting's value and origin, in table order.

@@ -59,3 +59,25 @@ func TestToolProgressSettings(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// session_reset's mode, left unset, follows what the user set of it.
+func TestSessionResetMode(t *testing.T) {
+	for _, c := range []struct {
+		yaml string
+		env  map[string]string
+		want string
+	}{
+		{"", nil, "none"},
+		{"", map[string]string{"SESSION_IDLE_MINUTES": "90"}, "idle"},
+		{"session_reset:\n  at_hour: 6\n", nil, "daily"},
+		{"session_reset:\n  at_hour: 6\n", map[string]string{"SESSION_IDLE_MINUTES": "90"}, "both"},
+		{"session_reset:\n  mode: none\n  idle_minutes: 5\n", nil, "none"},
+	} {
+		if got := mustLoad(t, c.yaml, c.env).SessionResetMode(); got != c.want {
+			t.Errorf("%q %v: mode %q, want %q", c.yaml, c.env, got, c.want)
+		}
+	}
+	if _, err := load(t, "", map[string]string{"SESSION_RESET_HOUR": "24"}); err == nil || !strings.Contains(err.Error(), "env SESSION_RESET_HOUR: expected an hour of the day from 0 to 23") {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -235,3 +235,15 @@ func toolProgress(dst *string) func(string) error {
 		return modes(v)
 	}
 }
+
+// hour stores an hour of the day, 0 to 23.
+func hour(dst *int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 0 || n > 23 {
+			return fmt.Errorf("expected an hour of the day from 0 to 23, got %q", v)
+		}
+		*dst = n
+		return nil
+	}
+}

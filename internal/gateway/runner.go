@@ -45,6 +45,11 @@ type Options struct {
 	// "queue" (it runs next).
 	BusyMode string
 	Access   Access
+	// ResetTriggers are messages that start a new conversation, as /new
+	// does (compared whole, in any case).
+	ResetTriggers []string
+	// SessionReset starts conversations afresh by themselves.
+	SessionReset SessionReset
 	// PairUnknownDMs names the platforms where unknown users' DMs are
 	// answered with a pairing code.
 	PairUnknownDMs map[string]bool
@@ -353,6 +358,10 @@ func (r *Runner) dispatch(ctx context.Context, a platform.Adapter, turn store.Tu
 	}
 	if cmd, ok := chat.Command(in.Text); ok {
 		r.command(a, turn, cmd)
+		return
+	}
+	if r.isResetTrigger(in.Text) {
+		r.command(a, turn, "new")
 		return
 	}
 	r.enqueue(a, turn)

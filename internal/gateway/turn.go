@@ -68,6 +68,11 @@ func (r *Runner) prepare(j *job, log *slog.Logger) (prepared, bool) {
 	if err != nil {
 		log.Error("reading the transcript failed", "error", err)
 	}
+	if len(entries) > 0 {
+		if why := r.opts.SessionReset.due(entries[len(entries)-1].At, time.Now()); why != "" {
+			sessionID, entries = r.resetSession(j, sessionID, why, log), nil
+		}
+	}
 	// The gateway's own notices are the chat's, not the conversation's.
 	history := slices.DeleteFunc(messages(entries), func(m chat.Message) bool { return m.Role == chat.Notice })
 	return prepared{target: turn.Inbound.AnswerTarget(), sessionID: sessionID, history: history}, true

@@ -136,3 +136,20 @@ func WithNotice(text, notice string) string {
 	}
 	return text + "\n\n" + notice
 }
+
+// SessionReset tells the user that their conversation started afresh by
+// itself (session_reset), and why: IdleFor or DailyAt.
+func SessionReset(why string) string {
+	return "◐ A new conversation has begun (" + why + "): earlier messages are not carried over. /new starts one whenever you like."
+}
+
+// IdleFor is why a conversation idle for d started afresh.
+func IdleFor(d time.Duration) string {
+	d = d.Round(time.Minute)
+	return fmt.Sprintf("no message for %dh %02dm", int(d.Hours()), int(d.Minutes())%60)
+}
+
+// DailyAt is why a conversation started afresh at the daily hour.
+func DailyAt(hour int) string {
+	return fmt.Sprintf("the daily new start at %d:00", hour)
+}
