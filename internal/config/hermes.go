@@ -41,15 +41,89 @@ func (c Compat) isKey() bool { return strings.ToUpper(c.Name) != c.Name }
 // to the registry: a name marked Same or OtherDefault is one Herald reads,
 // with Hermes's default or another one; the others are not read.
 var hermesSettings = []Compat{
+	// The agent server, and who may talk to it.
 	{Name: "GATEWAY_PROXY_URL", Mark: Same},
+	{Name: "gateway.proxy_url", Mark: Same},
 	{Name: "GATEWAY_PROXY_KEY", Mark: Same},
 	{Name: "GATEWAY_ALLOWED_USERS", Mark: Same},
 	{Name: "GATEWAY_ALLOW_ALL_USERS", Mark: Same, Default: "false"},
+	{Name: "unauthorized_dm_behavior", Mark: Same, Default: "pair"},
+	{Name: "gateway.unauthorized_dm_behavior", Mark: Same, Default: "pair"},
+
+	// Sessions.
+	{Name: "group_sessions_per_user", Mark: Same, Default: "true"},
+	{Name: "thread_sessions_per_user", Mark: Same, Default: "false"},
+	{Name: "reset_triggers", Mark: Same, Default: "/new,/reset"},
+	{Name: "gateway.reset_triggers", Mark: Same, Default: "/new,/reset"},
+	{Name: "session_reset.mode", Mark: Same, Default: "none"},
+	{Name: "session_reset.idle_minutes", Mark: Same, Default: "1440"},
+	{Name: "session_reset.at_hour", Mark: Same, Default: "4"},
+	{Name: "session_reset.notify", Mark: Same, Default: "true"},
+	{Name: "SESSION_IDLE_MINUTES", Mark: Same, Default: "1440"},
+	{Name: "SESSION_RESET_HOUR", Mark: Same, Default: "4"},
+	{Name: "session_reset.notify_exclude_platforms", Mark: NotYet, Why: "Herald tells the user on every platform"},
+	{Name: "max_concurrent_sessions", Mark: NotYet, Why: "every conversation runs as its messages come"},
+
+	// Busy input.
+	{Name: "display.busy_input_mode", Mark: Same, Default: "interrupt"},
+	{Name: "HERMES_GATEWAY_BUSY_INPUT_MODE", Mark: Same, Default: "interrupt"},
+	{Name: "display.busy_text_mode", Mark: NotYet, Why: "display.busy_input_mode applies to every message"},
+	{Name: "HERMES_GATEWAY_BUSY_TEXT_MODE", Mark: NotYet, Why: "display.busy_input_mode applies to every message"},
+	{Name: "display.busy_ack_enabled", Mark: NotYet, Why: "an acknowledgement would wait behind the running answer in the chat's delivery"},
+	{Name: "HERMES_GATEWAY_BUSY_ACK_ENABLED", Mark: NotYet, Why: "an acknowledgement would wait behind the running answer in the chat's delivery"},
+
+	// Streaming and display.
 	{Name: "streaming.enabled", Mark: OtherDefault, Default: "false",
 		Why: "answers stream into the chat while they are written, within each platform's rate budget"},
+	{Name: "streaming.transport", Mark: Same, Default: "auto"},
+	{Name: "streaming.edit_interval", Mark: Same, Default: "0.8"},
+	{Name: "streaming.buffer_threshold", Mark: Same, Default: "24"},
+	{Name: "streaming.cursor", Mark: Same, Default: " ▉"},
+	{Name: "streaming.fresh_final_after_seconds", Mark: NotYet, Why: "the final text is edited into the streamed message"},
+	{Name: "display.platforms.<name>.streaming", Mark: Same},
+	{Name: "display.tool_progress", Mark: Same, Default: "all"},
+	{Name: "HERMES_TOOL_PROGRESS_MODE", Mark: Same, Default: "all"},
+	{Name: "display.platforms.<name>.tool_progress", Mark: OtherDefault, Default: "off on Telegram and Slack, new on Matrix",
+		Why: "Herald shows what the agent is doing on every platform, edited into the answer's message within its budget"},
+	{Name: "display.tool_progress_grouping", Mark: NotYet, Why: "tool lines are always gathered in the answer's message"},
+	{Name: "display.tool_preview_length", Mark: NotYet, Why: "previews are bounded by Herald's own limit"},
+	{Name: "display.interim_assistant_messages", Mark: NotYet, Why: "the relay is given the final answer only"},
+	{Name: "display.long_running_notifications", Mark: NotYet, Why: "the streamed answer and its tool lines show progress"},
+	{Name: "display.show_reasoning", Mark: NotYet, Why: "reasoning is never shown in chats"},
+	{Name: "display.cleanup_progress", Mark: NotYet, Why: "tool lines are part of the answer's message"},
+	{Name: "filter_silence_narration", Mark: NotYet, Why: "every answer is delivered as the agent wrote it"},
 
+	// The agent's own business: the agent server applies these.
 	{Name: "model", Mark: NotRelay, Why: "the agent server chooses the model"},
+	{Name: "providers", Mark: NotRelay, Why: "the agent server's model providers"},
+	{Name: "custom_providers", Mark: NotRelay, Why: "the agent server's model providers"},
+	{Name: "fallback_providers", Mark: NotRelay, Why: "the agent server's model providers"},
+	{Name: "fallback_model", Mark: NotRelay, Why: "the agent server's model providers"},
+	{Name: "provider_routing", Mark: NotRelay, Why: "the agent server's model providers"},
+	{Name: "agent", Mark: NotRelay, Why: "the agent's own settings (Herald's agent.* keys are for a model server without Hermes)"},
+	{Name: "toolsets", Mark: NotRelay, Why: "the agent's tools run on the agent server"},
+	{Name: "platform_toolsets", Mark: NotRelay, Why: "the agent's tools run on the agent server"},
+	{Name: "tools", Mark: NotRelay, Why: "the agent's tools run on the agent server"},
 	{Name: "terminal", Mark: NotRelay, Why: "the agent's tools run on the agent server"},
+	{Name: "browser", Mark: NotRelay, Why: "the agent's tools run on the agent server"},
+	{Name: "web", Mark: NotRelay, Why: "the agent's tools run on the agent server"},
+	{Name: "mcp_servers", Mark: NotRelay, Why: "the agent's tools run on the agent server"},
+	{Name: "code_execution", Mark: NotRelay, Why: "the agent's tools run on the agent server"},
+	{Name: "approvals", Mark: NotRelay, Why: "the agent server asks for approvals"},
+	{Name: "memory", Mark: NotRelay, Why: "the agent server keeps the agent's memory"},
+	{Name: "compression", Mark: NotRelay, Why: "the agent server compresses the context"},
+	{Name: "delegation", Mark: NotRelay, Why: "the agent server runs sub-agents"},
+	{Name: "skills", Mark: NotRelay, Why: "the agent server's skills"},
+	{Name: "personalities", Mark: NotRelay, Why: "the agent server's prompts"},
+	{Name: "tts", Mark: NotRelay, Why: "the agent server's voice"},
+	{Name: "voice", Mark: NotRelay, Why: "the agent server's voice"},
+	{Name: "cron", Mark: NotRelay, Why: "the agent server's schedules"},
+	{Name: "security", Mark: NotRelay, Why: "the agent server's redaction and checks"},
+	{Name: "privacy", Mark: NotRelay, Why: "the agent server's redaction and checks"},
+	{Name: "timezone", Mark: NotRelay, Why: "the agent server stamps the messages it reads"},
+	{Name: "quick_commands", Mark: NotRelay, Why: "they run on the host of the gateway; a relay runs no commands"},
+	{Name: "logging", Mark: NotRelay, Why: "the agent server's logs (Herald's is log.level)"},
+	{Name: "stt", Mark: NotYet, Why: "voice messages are not passed to the agent"},
 }
 
 // HermesSettings lists Hermes's gateway settings and Herald's own, each
@@ -121,15 +195,15 @@ func shownDefault(v string) string {
 	return fmt.Sprintf("%q", v)
 }
 
-// quietKey tells whether a config.yaml key is Hermes's own business (under
-// a key marked NotRelay), which Herald passes over without a word.
-func quietKey(path string) bool {
+// hermesKey is Hermes's entry for a config.yaml key: the key itself, or
+// one under a key that is the agent's own business (NotRelay).
+func hermesKey(path string) (Compat, bool) {
 	for _, h := range hermesSettings {
-		if h.isKey() && h.Mark == NotRelay && (path == h.Name || strings.HasPrefix(path, h.Name+".")) {
-			return true
+		if h.isKey() && (path == h.Name || (h.Mark == NotRelay && strings.HasPrefix(path, h.Name+"."))) {
+			return h, true
 		}
 	}
-	return false
+	return Compat{}, false
 }
 
 // closest is the known key nearest to key by edit distance.

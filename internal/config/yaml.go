@@ -157,8 +157,10 @@ func (s Setting) fromFile(root *yaml.Node) (value, key string, err error) {
 }
 
 // unknownKeys says, one warning each, which config.yaml keys none of the
-// settings reads and Hermes does not have either (a typo, most often),
-// naming the closest key Herald knows.
+// settings reads: a key neither Herald nor Hermes has (a typo, most often),
+// naming the closest key Herald knows, and a Hermes gateway key Herald does
+// not honour yet, saying why. Hermes's keys for the agent itself pass
+// without a word, unless one is a letter or two from a key of Herald's.
 func unknownKeys(file string, root *yaml.Node, settings []Setting) []string {
 	known := map[string]bool{}
 	for _, s := range settings {
@@ -168,33 +170,36 @@ func unknownKeys(file string, root *yaml.Node, settings []Setting) []string {
 			}
 		}
 	}
-	var unknown []string
+	names := make([]string, 0, len(known))
+	for k := range known {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var warnings []string
 	var walk func(n *yaml.Node, prefix string)
 	walk = func(n *yaml.Node, prefix string) {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			path := prefix + n.Content[i].Value
 			v := n.Content[i+1]
+			h, isHermes := hermesKey(path)
 			switch {
-			case known[path] || isRawSection(path) || quietKey(path):
+			case known[path] || isRawSection(path):
 			case v.Kind == yaml.MappingNode && isPrefixOfKnown(path, known):
 				walk(v, path+".")
+			case isHermes && h.Mark == NotYet:
+				warnings = append(warnings, fmt.Sprintf("%s: %s is a Hermes setting Herald does not honour yet (%s); it is ignored", file, path, h.Why))
+			case isHermes && editDistance(path, closest(path, names)) > 2:
+			case isHermes && v.Kind == yaml.MappingNode:
+				walk(v, path+".")
 			default:
-				unknown = append(unknown, path)
+				warnings = append(warnings, fmt.Sprintf("%s: %s is not a setting of Herald or Hermes and is ignored; did you mean %s?", file, path, closest(path, names)))
 			}
 		}
 	}
 	if root != nil {
 		walk(root, "")
 	}
-	sort.Strings(unknown)
-	names := make([]string, 0, len(known))
-	for k := range known {
-		names = append(names, k)
-	}
-	warnings := make([]string, len(unknown))
-	for i, k := range unknown {
-		warnings[i] = fmt.Sprintf("%s: %s is not a setting of Herald or Hermes and is ignored; did you mean %s?", file, k, closest(k, names))
-	}
+	sort.Strings(warnings)
 	return warnings
 }
 
