@@ -96,6 +96,29 @@ func TestCheckMasksSecrets(t *testing.T) {
 	}
 }
 
+// check says where the configuration behaves otherwise than Hermes would
+// and warns of keys it does not use, one line each.
+func TestCheckSaysWhereHeraldDiffersAndWarns(t *testing.T) {
+	isolate(t)
+	t.Setenv("GATEWAY_PROXY_URL", "http://127.0.0.1:8642")
+	home := os.Getenv("HERALD_HOME")
+	if err := os.WriteFile(filepath.Join(home, "config.yaml"), []byte("streaming:\n  trasnport: edit\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := herald(t, "check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`differs from Hermes: streaming.enabled is "true" here, "false" in Hermes: answers stream`,
+		"warning: " + filepath.Join(home, "config.yaml") + ": streaming.trasnport is not a setting of Herald or Hermes and is ignored; did you mean streaming.transport?",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 // check says how turns reach the agent server: runs where it serves
 // them, chat completions where not, and that it does not know while the
 // server does not answer.
