@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/herald-chat/herald/internal/agent"
+	"github.com/herald-chat/herald/internal/config"
 	"github.com/herald-chat/herald/internal/config/configtest"
 	"github.com/herald-chat/herald/internal/ops"
 )
@@ -158,5 +159,58 @@ func TestUnknownDMsArePairedAsInHermes(t *testing.T) {
 	}
 	if got := pairs("gateway:\n  unauthorized_dm_behavior: pair\n", map[string]string{"TELEGRAM_ALLOWED_USERS": "1"}); !got["telegram"] {
 		t.Errorf("pair set under gateway: %v; want Telegram to pair", got)
+	}
+}
+
+// The compatibility table cannot drift from the registry, every platform's
+// included: what it says Herald reads, Herald reads, with Hermes's default
+// or, where it says so, another one; what it says Herald does not read,
+// Herald does not read.
+func TestHermesSettingsAreMarkedTruly(t *testing.T) {
+	settings := map[string]config.Setting{}
+	for _, s := range config.All() {
+		for _, n := range append([]string{s.Env, s.Key}, s.AltKeys...) {
+			if n != "" {
+				settings[n] = s
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, h := range config.HermesSettings() {
+		if seen[h.Name] {
+			t.Errorf("%s is in the table twice", h.Name)
+		}
+		seen[h.Name] = true
+		s, read := settings[h.Name]
+		if strings.Contains(h.Name, ".<name>.") {
+			// Read from display.platforms as written: no default of its own.
+			read, s.Default = true, h.Default
+			if h.Mark == config.OtherDefault {
+				s.Default = "(the global setting's)"
+			}
+		}
+		switch h.Mark {
+		case config.Same:
+			if !read || s.Default != h.Default {
+				t.Errorf("%s is marked %q: read %v, default %q, Hermes's %q", h.Name, h.Mark, read, s.Default, h.Default)
+			}
+		case config.OtherDefault:
+			if !read || s.Default == h.Default {
+				t.Errorf("%s is marked %q: read %v, default %q, Hermes's %q", h.Name, h.Mark, read, s.Default, h.Default)
+			}
+		case config.NotRelay, config.NotYet:
+			if read {
+				t.Errorf("%s is marked %q, yet Herald reads it", h.Name, h.Mark)
+			}
+		case config.HeraldOnly:
+			if !read {
+				t.Errorf("%s is marked %q, yet Herald does not read it", h.Name, h.Mark)
+			}
+		default:
+			t.Errorf("%s is marked %q, which is not a mark of the table", h.Name, h.Mark)
+		}
+		if h.Mark != config.Same && h.Mark != config.HeraldOnly && h.Why == "" {
+			t.Errorf("%s is marked %q without saying why", h.Name, h.Mark)
+		}
 	}
 }

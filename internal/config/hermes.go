@@ -93,6 +93,11 @@ var hermesSettings = []Compat{
 	{Name: "display.cleanup_progress", Mark: NotYet, Why: "tool lines are part of the answer's message"},
 	{Name: "filter_silence_narration", Mark: NotYet, Why: "every answer is delivered as the agent wrote it"},
 
+	// Matrix.
+	{Name: "MATRIX_E2EE_MODE", Mark: OtherDefault, Default: "off",
+		Why: "unset, Herald encrypts where a room is encrypted (optional): its encryption is pure Go, needing no native library, and Element's DMs are encrypted"},
+	{Name: "MATRIX_ENCRYPTION", Mark: Same},
+
 	// The agent's own business: the agent server applies these.
 	{Name: "model", Mark: NotRelay, Why: "the agent server chooses the model"},
 	{Name: "providers", Mark: NotRelay, Why: "the agent server's model providers"},

@@ -5,52 +5,6 @@ import (
 	"testing"
 )
 
-// The compatibility table cannot drift from the registry: what it says
-// Herald reads, Herald reads, with Hermes's default or, where it says so,
-// another one; what it says Herald does not read, Herald does not read.
-func TestHermesSettingsAreMarkedTruly(t *testing.T) {
-	settings := map[string]Setting{}
-	for _, s := range All() {
-		for _, n := range s.names() {
-			settings[n] = s
-		}
-	}
-	seen := map[string]bool{}
-	for _, h := range hermesSettings {
-		if seen[h.Name] {
-			t.Errorf("%s is in the table twice", h.Name)
-		}
-		seen[h.Name] = true
-		s, read := settings[h.Name]
-		if isRawSection(strings.Split(h.Name, ".<name>.")[0]) {
-			// Read as written by readDisplayPlatforms: no default of its own.
-			read, s.Default = true, h.Default
-			if h.Mark == OtherDefault {
-				s.Default = "(the global setting's)"
-			}
-		}
-		switch h.Mark {
-		case Same:
-			if !read || s.Default != h.Default {
-				t.Errorf("%s is marked %q: read %v, default %q, Hermes's %q", h.Name, h.Mark, read, s.Default, h.Default)
-			}
-		case OtherDefault:
-			if !read || s.Default == h.Default {
-				t.Errorf("%s is marked %q: read %v, default %q, Hermes's %q", h.Name, h.Mark, read, s.Default, h.Default)
-			}
-		case NotRelay, NotYet:
-			if read {
-				t.Errorf("%s is marked %q, yet Herald reads it", h.Name, h.Mark)
-			}
-		default:
-			t.Errorf("%s is marked %q, which is not a mark of the table", h.Name, h.Mark)
-		}
-		if h.Mark != Same && h.Why == "" {
-			t.Errorf("%s is marked %q without saying why", h.Name, h.Mark)
-		}
-	}
-}
-
 // display.tool_progress and its per-platform form take Hermes's modes and
 // its booleans.
 func TestToolProgressSettings(t *testing.T) {

@@ -106,14 +106,19 @@ func (o *Options) Settings() []config.Setting {
 				return nil
 			})},
 		{Key: "matrix.e2ee_mode", Env: "MATRIX_E2EE_MODE", Category: msg,
-			Description: "End-to-end encryption: off, optional (the default) or required (start-up fails when encryption cannot start)",
+			Description: "End-to-end encryption: off, optional (the default) or required (start-up fails when encryption cannot start); Hermes's spellings work too (require, true, yes, on, 1; prefer, preferred; false, no, 0, disabled)",
 			Prompt:      "Matrix encryption mode",
 			Set: func(v string) error {
 				o.e2eeMode = ""
-				if strings.TrimSpace(v) == "" {
+				v = strings.ToLower(strings.TrimSpace(v))
+				if v == "" {
 					return nil
 				}
-				return config.Enum(&o.e2eeMode, E2EEOff, E2EEOptional, E2EERequired)(v)
+				if mode, ok := e2eeAliases[v]; ok {
+					o.e2eeMode = mode
+					return nil
+				}
+				return fmt.Errorf("expected one of off, optional, required (or Hermes's spellings of them), got %q", v)
 			}},
 		{Key: "matrix.encryption", Env: "MATRIX_ENCRYPTION", Category: msg,
 			Description: "Hermes's switch: true means MATRIX_E2EE_MODE=required, false means off",
@@ -188,6 +193,14 @@ func (o *Options) Settings() []config.Setting {
 			Description: "Longest Matrix message in characters; longer answers are split",
 			Prompt:      "Matrix message length"},
 	}, platform.BudgetSettings(Name, &o.Budget, MessageBudget)...)
+}
+
+// e2eeAliases are the values of MATRIX_E2EE_MODE, Hermes's spellings
+// included, and the modes they mean.
+var e2eeAliases = map[string]string{
+	E2EEOff: E2EEOff, "false": E2EEOff, "no": E2EEOff, "0": E2EEOff, "disabled": E2EEOff,
+	E2EEOptional: E2EEOptional, "prefer": E2EEOptional, "preferred": E2EEOptional,
+	E2EERequired: E2EERequired, "require": E2EERequired, "true": E2EERequired, "yes": E2EERequired, "on": E2EERequired, "1": E2EERequired,
 }
 
 // Check settles the encryption mode from MATRIX_E2EE_MODE and Hermes's

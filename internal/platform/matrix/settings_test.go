@@ -71,6 +71,12 @@ func TestMatrixEncryptionMode(t *testing.T) {
 		{with("MATRIX_ENCRYPTION", "false"), "off"},
 		{with("MATRIX_E2EE_MODE", "off"), "off"},
 		{with("MATRIX_E2EE_MODE", "Required"), "required"},
+		{with("MATRIX_E2EE_MODE", "require"), "required"},
+		{with("MATRIX_E2EE_MODE", "on"), "required"},
+		{with("MATRIX_E2EE_MODE", "1"), "required"},
+		{with("MATRIX_E2EE_MODE", "preferred"), "optional"},
+		{with("MATRIX_E2EE_MODE", "prefer"), "optional"},
+		{with("MATRIX_E2EE_MODE", "disabled"), "off"},
 		{with("MATRIX_E2EE_MODE", "required", "MATRIX_ENCRYPTION", "true"), "required"},
 	} {
 		cfg, err := configtest.Load(t, "", c.env)
@@ -87,7 +93,7 @@ func TestMatrixEncryptionMode(t *testing.T) {
 		t.Errorf("contradicting modes: %v", err)
 	}
 	_, err = configtest.Load(t, "", with("MATRIX_E2EE_MODE", "sometimes"))
-	if err == nil || !strings.Contains(err.Error(), "env MATRIX_E2EE_MODE: expected one of off, optional, required") {
+	if err == nil || !strings.Contains(err.Error(), "env MATRIX_E2EE_MODE: expected one of off, optional, required (or Hermes's spellings of them), got \"sometimes\"") {
 		t.Errorf("bad mode: %v", err)
 	}
 }
