@@ -14,7 +14,7 @@ func TestMatrixDisabledByDefault(t *testing.T) {
 	if m.Enabled() {
 		t.Error("Matrix enabled without MATRIX_HOMESERVER")
 	}
-	if !m.RequireMention || !m.Reactions || m.ProcessNotices || m.AutoThread {
+	if !m.RequireMention || !m.Reactions || m.ProcessNotices || !m.AutoThread {
 		t.Errorf("defaults: require_mention %v, reactions %v, process_notices %v, auto_thread %v", m.RequireMention, m.Reactions, m.ProcessNotices, m.AutoThread)
 	}
 	if m.E2EE != "optional" || m.SessionScope != "auto" || m.MaxLength != 16000 ||

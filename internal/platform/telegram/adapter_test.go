@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
+	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,7 +55,7 @@ func newAdapter(t *testing.T, srv *telegramtest.Server, d platform.Deps) *Adapte
 		d.Logger = platformtest.Logger(t)
 	}
 	d.HTTPClient = network(t).Client()
-	a, err := New(Options{Token: srv.Token, BaseURL: srv.URL}, d)
+	a, err := New(Options{Token: srv.Token, BaseURL: srv.URL, RequireMention: true}, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +222,7 @@ func TestSourceAndMentions(t *testing.T) {
 // when the bot opened the topic, that is still no reply to the bot.
 func TestTopicRootIsNoReplyToTheBot(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a := &Adapter{botID: 42, username: "herald_bot"}
+		a := &Adapter{botID: 42, username: "herald_bot", opts: Options{RequireMention: true}}
 		bot := &models.User{ID: 42, IsBot: true}
 		m := &models.Message{ID: 10, MessageThreadID: 5, IsTopicMessage: true,
 			Chat:           models.Chat{ID: -100, Type: models.ChatTypeSupergroup, IsForum: true},
@@ -463,5 +466,70 @@ func TestDraftsOnlyInPrivateChats(t *testing.T) {
 	}
 	if a.Caps(chat.Target{ChatID: "-1001000000001", ThreadID: "7"}).Draft {
 		t.Error("drafts in a group's topic")
+	}
+}
+
+// Hermes's group settings: without require_mention every group message is
+// taken; with it, free-response chats and mention patterns still are; an
+// ignored topic's messages are not handed over at all.
+func TestGroupSettings(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newPlainServer(t)
+		other := telegramtest.Chat{ID: -1001000000009, Type: telegramtest.Supergroup, Title: "Other"}
+		srv.AddChat(group)
+		srv.AddChat(forum)
+		srv.AddChat(other)
+		run := func(o Options, in ...telegramtest.Incoming) map[string]bool {
+			o.Token, o.BaseURL = srv.Token, srv.URL
+			a, err := New(o, platform.Deps{Logger: platformtest.Logger(t), HTTPClient: network(t).Client()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			got := map[string]bool{}
+			stop := runAdapter(t, a, func(_ context.Context, in chat.Inbound) error {
+				mu.Lock()
+				defer mu.Unlock()
+				got[in.Text] = in.Mentioned
+				return nil
+			})
+			var last telegramtest.Injected
+			for _, m := range in {
+				last = srv.Inject(m)
+			}
+			waitTaken(t, srv, last)
+			stop()
+			mu.Lock()
+			defer mu.Unlock()
+			return got
+		}
+		got := run(Options{}, telegramtest.Incoming{Chat: group, From: alice, Text: "plain"})
+		if m, ok := got["plain"]; !ok || !m {
+			t.Errorf("require_mention off: %v, want the plain group message taken", got)
+		}
+		got = run(Options{RequireMention: true, FreeResponseChats: []string{strconv.FormatInt(other.ID, 10)},
+			MentionPatterns: []*regexp.Regexp{regexp.MustCompile("(?i)^hey herald")}, IgnoredThreads: []string{"77"}},
+			telegramtest.Incoming{Chat: group, From: alice, Text: "plain again"},
+			telegramtest.Incoming{Chat: other, From: alice, Text: "free chat"},
+			telegramtest.Incoming{Chat: group, From: alice, Text: "Hey Herald, a pattern"},
+			telegramtest.Incoming{Chat: forum, From: alice, Text: "@herald_bot in an ignored topic", ThreadID: 77},
+			telegramtest.Incoming{Chat: forum, From: alice, Text: "@herald_bot in another topic", ThreadID: 78},
+		)
+		want := map[string]bool{"plain again": false, "free chat": true, "Hey Herald, a pattern": true, "@herald_bot in another topic": true}
+		if !maps.Equal(got, want) {
+			t.Errorf("handed over %v, want %v", got, want)
+		}
+	})
+}
+
+// TELEGRAM_PROXY carries the Bot API's requests.
+func TestProxy(t *testing.T) {
+	a, err := New(Options{Token: testBotToken, Proxy: "socks5://127.0.0.1:1080"}, platform.Deps{Logger: platformtest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, DefaultBaseURL+"/bot/getMe", nil)
+	if u, err := a.transport.Proxy(req); err != nil || u.String() != "socks5://127.0.0.1:1080" {
+		t.Errorf("proxy %v (%v), want socks5://127.0.0.1:1080", u, err)
 	}
 }

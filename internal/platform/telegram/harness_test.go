@@ -149,7 +149,7 @@ type gatewayStore interface {
 // Telegram adapter against srv, until the test ends or stop is called.
 func startGateway(t *testing.T, srv *telegramtest.Server, st gatewayStore, backend agent.Backend, cfg gwConfig) *gw {
 	t.Helper()
-	opts := Options{Token: srv.Token, BaseURL: srv.URL, MaxMediaBytes: 5 << 20}
+	opts := Options{Token: srv.Token, BaseURL: srv.URL, MaxMediaBytes: 5 << 20, RequireMention: true}
 	if cfg.adapter != nil {
 		cfg.adapter(&opts)
 	}

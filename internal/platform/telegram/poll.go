@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -167,6 +168,9 @@ func (a *Adapter) handle(ctx context.Context, h platform.Handler, u models.Updat
 	if strings.TrimSpace(text) == "" && len(attachments) == 0 {
 		return nil // a sticker, a service message…: nothing for the agent
 	}
+	if m.IsTopicMessage && slices.Contains(a.opts.IgnoredThreads, strconv.Itoa(m.MessageThreadID)) {
+		return nil // a topic the bot is told to pass over
+	}
 	in := chat.Inbound{
 		Source:      chatSource(m),
 		Text:        text,
@@ -182,11 +186,19 @@ func (a *Adapter) handle(ctx context.Context, h platform.Handler, u models.Updat
 }
 
 // mentioned tells whether a message addresses the bot: every message of a
-// private chat; elsewhere a mention of the bot, a reply to one of its
-// messages, or a command (/cmd, or /cmd@bot for this bot).
+// private chat, of a free-response chat, and of any chat unless mentions
+// are required; elsewhere a mention of the bot, a reply to one of its
+// messages, a command (/cmd, or /cmd@bot for this bot), or a match of a
+// mention pattern.
 func (a *Adapter) mentioned(m *models.Message, text string, entities []models.MessageEntity) bool {
-	if m.Chat.Type == models.ChatTypePrivate {
+	if m.Chat.Type == models.ChatTypePrivate || !a.opts.RequireMention ||
+		slices.Contains(a.opts.FreeResponseChats, strconv.FormatInt(m.Chat.ID, 10)) {
 		return true
+	}
+	for _, re := range a.opts.MentionPatterns {
+		if re.MatchString(text) {
+			return true
+		}
 	}
 	if r := m.ReplyToMessage; r != nil && r.From != nil && r.From.ID == a.botID {
 		// In a forum topic every message "replies" to the topic's first

@@ -2,7 +2,9 @@ package telegram
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
+	"strconv"
 
 	"github.com/herald-chat/herald/internal/config"
 	"github.com/herald-chat/herald/internal/platform"
@@ -27,6 +29,22 @@ type Options struct {
 	MaxMediaBytes int64
 	// Budget is a chat's flood limit; zero means ChatBudget.
 	Budget platform.Bucket
+
+	// RequireMention makes a group's messages wait for a mention of the
+	// bot (or a reply to it, a command, a MentionPatterns match), except
+	// in FreeResponseChats. Off, as in Hermes, the bot takes every group
+	// message Telegram gives it (with privacy mode on, as BotFather sets
+	// it, Telegram gives it only commands, mentions and replies).
+	RequireMention    bool
+	FreeResponseChats []string
+	// MentionPatterns are regular expressions (case is ignored) whose
+	// match counts as a mention.
+	MentionPatterns []*regexp.Regexp
+	// IgnoredThreads are forum topics (message_thread_id) whose messages
+	// are passed over.
+	IgnoredThreads []string
+	// Proxy carries the Bot API's requests: an http, https or socks5 URL.
+	Proxy string
 }
 
 // tokenRE is the shape of a bot token: the bot's id, a colon, and a secret
@@ -50,6 +68,7 @@ func (o *Options) Settings() []config.Setting {
 				return nil
 			})},
 		{Key: "platforms.telegram.base_url", Env: "TELEGRAM_BASE_URL", Default: DefaultBaseURL, Set: config.URL(&o.BaseURL), Category: config.Messaging, Advanced: true,
+			AltKeys:     []string{"platforms.telegram.extra.base_url", "telegram.base_url"},
 			Description: "Telegram Bot API server, for a self-hosted one; requests go to {base}/bot{token}/{method}",
 			Prompt:      "Bot API server URL"},
 		{Key: "platforms.telegram.home_channel", Env: "TELEGRAM_HOME_CHANNEL", Category: config.Messaging,
@@ -61,11 +80,81 @@ func (o *Options) Settings() []config.Setting {
 				}
 				return nil
 			})},
+		{Key: "platforms.telegram.require_mention", Env: "TELEGRAM_REQUIRE_MENTION", Default: "false", Set: config.Bool(&o.RequireMention), Category: config.Messaging,
+			AltKeys:     []string{"platforms.telegram.extra.require_mention", "telegram.require_mention", "require_mention"},
+			Description: "true: in groups, answer only messages that mention the bot, reply to it, are commands or match TELEGRAM_MENTION_PATTERNS; false (as in Hermes): every group message the bot receives",
+			Prompt:      "Require a mention in Telegram groups"},
+		{Key: "platforms.telegram.free_response_chats", Env: "TELEGRAM_FREE_RESPONSE_CHATS", Set: config.List(&o.FreeResponseChats, checkChatID), Category: config.Messaging,
+			AltKeys:     []string{"platforms.telegram.extra.free_response_chats", "telegram.free_response_chats"},
+			Description: "Group chat ids, comma-separated, where every message is answered even when TELEGRAM_REQUIRE_MENTION is true",
+			Prompt:      "Telegram chats without a mention"},
+		{Key: "platforms.telegram.mention_patterns", Env: "TELEGRAM_MENTION_PATTERNS", Category: config.Messaging, Advanced: true,
+			AltKeys:     []string{"platforms.telegram.extra.mention_patterns", "telegram.mention_patterns"},
+			Description: "Regular expressions, comma-separated, whose match in a group message counts as a mention of the bot (case is ignored)",
+			Prompt:      "Telegram mention patterns",
+			Set:         mentionPatterns(&o.MentionPatterns)},
+		{Key: "platforms.telegram.ignored_threads", Env: "TELEGRAM_IGNORED_THREADS", Category: config.Messaging, Advanced: true,
+			AltKeys:     []string{"platforms.telegram.extra.ignored_threads", "telegram.ignored_threads"},
+			Description: "Forum topic ids (message_thread_id), comma-separated, whose messages the bot passes over",
+			Prompt:      "Ignored Telegram topics",
+			Set: config.List(&o.IgnoredThreads, func(v string) error {
+				if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+					return fmt.Errorf("expected topic ids (whole numbers), got %q", v)
+				}
+				return nil
+			})},
+		{Key: "platforms.telegram.proxy", Env: "TELEGRAM_PROXY", Category: config.Messaging, Advanced: true,
+			AltKeys:     []string{"platforms.telegram.extra.proxy", "telegram.proxy"},
+			Description: "Proxy for the Bot API's requests: an http://, https:// or socks5:// URL",
+			Prompt:      "Telegram proxy",
+			Set:         config.Checked(&o.Proxy, checkProxy)},
 		// 5 MiB: photos as Telegram compresses them are far smaller.
 		{Key: "platforms.telegram.max_media_bytes", Env: "TELEGRAM_MAX_MEDIA_BYTES", Default: "5242880", Set: config.Bytes(&o.MaxMediaBytes, 0), Category: config.Messaging, Advanced: true,
 			Description: "Largest photo, in bytes, passed from Telegram to the agent; 0 turns photos off",
 			Prompt:      "Largest Telegram photo (bytes)"},
 	}, platform.BudgetSettings(Name, &o.Budget, ChatBudget)...)
+}
+
+// checkChatID accepts a chat id.
+func checkChatID(v string) error {
+	if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+		return fmt.Errorf("expected chat ids such as -1001234567890, got %q", v)
+	}
+	return nil
+}
+
+// mentionPatterns compiles comma-separated regular expressions, case
+// ignored.
+func mentionPatterns(dst *[]*regexp.Regexp) func(string) error {
+	return func(v string) error {
+		var sources []string
+		if err := config.List(&sources, nil)(v); err != nil {
+			return err
+		}
+		*dst = nil
+		for _, s := range sources {
+			re, err := regexp.Compile("(?i)" + s)
+			if err != nil {
+				return fmt.Errorf("%q is not a regular expression: %w", s, err)
+			}
+			*dst = append(*dst, re)
+		}
+		return nil
+	}
+}
+
+// checkProxy accepts a proxy URL Go's HTTP client can use. A password in
+// it is not shown.
+func checkProxy(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "socks5") {
+		shown := "a value that is not one"
+		if err == nil {
+			shown = strconv.Quote(u.Redacted())
+		}
+		return fmt.Errorf("expected an http://, https:// or socks5:// proxy URL, got %s", shown)
+	}
+	return nil
 }
 
 // Check has nothing to check across Telegram's settings.

@@ -1,6 +1,7 @@
 package telegram
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -29,7 +30,7 @@ func TestTelegramFromEnv(t *testing.T) {
 		"TELEGRAM_ALLOWED_USERS":   "111, 222",
 	})
 	want := Options{Token: testBotToken, BaseURL: "http://127.0.0.1:8081", HomeChannel: "-1001234567890", MaxMediaBytes: 1000, Budget: ChatBudget}
-	if o := settingsOf(c); *o != want || !o.Enabled() {
+	if o := settingsOf(c); !reflect.DeepEqual(*o, want) || !o.Enabled() {
 		t.Errorf("Telegram = %+v, want %+v", o, want)
 	}
 	if a := c.PlatformAccess["telegram"]; strings.Join(a.Users, ",") != "111,222" {
@@ -51,6 +52,47 @@ platforms:
 	}
 	if !c.PlatformAccess["telegram"].AllowAll {
 		t.Error("platforms.telegram.allow_all_users not read")
+	}
+}
+
+// Hermes's Telegram settings, under its names: the variables, and the keys
+// of its config.yaml (platforms.telegram.extra.*, a telegram: section).
+func TestTelegramHermesSettings(t *testing.T) {
+	c := configtest.MustLoad(t, `
+telegram:
+  require_mention: true
+  free_response_chats: [-100123, "-100456"]
+platforms:
+  telegram:
+    extra:
+      base_url: http://bots.example:8081
+      mention_patterns: ["^hey bot", "herald"]
+`, map[string]string{
+		"TELEGRAM_BOT_TOKEN":       testBotToken,
+		"TELEGRAM_IGNORED_THREADS": "7, 9",
+		"TELEGRAM_PROXY":           "socks5://127.0.0.1:1080",
+	})
+	o := settingsOf(c)
+	var patterns []string
+	for _, re := range o.MentionPatterns {
+		patterns = append(patterns, re.String())
+	}
+	if !o.RequireMention || strings.Join(o.FreeResponseChats, ",") != "-100123,-100456" || o.BaseURL != "http://bots.example:8081" ||
+		strings.Join(patterns, ",") != "(?i)^hey bot,(?i)herald" || strings.Join(o.IgnoredThreads, ",") != "7,9" || o.Proxy != "socks5://127.0.0.1:1080" {
+		t.Errorf("Telegram = %+v, patterns %q", o, patterns)
+	}
+	if o := settingsOf(configtest.MustLoad(t, "", map[string]string{"TELEGRAM_BOT_TOKEN": testBotToken})); o.RequireMention {
+		t.Error("TELEGRAM_REQUIRE_MENTION defaults to true, want false as in Hermes")
+	}
+	for env, want := range map[string]string{
+		"TELEGRAM_MENTION_PATTERNS":    `env TELEGRAM_MENTION_PATTERNS: "(unclosed" is not a regular expression`,
+		"TELEGRAM_PROXY":               `env TELEGRAM_PROXY: expected an http://, https:// or socks5:// proxy URL, got "ftp://user:xxxxx@h:1"`,
+		"TELEGRAM_FREE_RESPONSE_CHATS": `env TELEGRAM_FREE_RESPONSE_CHATS: expected chat ids such as -1001234567890, got "team"`,
+	} {
+		value := map[string]string{"TELEGRAM_MENTION_PATTERNS": "(unclosed", "TELEGRAM_PROXY": "ftp://user:pw@h:1", "TELEGRAM_FREE_RESPONSE_CHATS": "team"}[env]
+		if _, err := configtest.Load(t, "", map[string]string{"TELEGRAM_BOT_TOKEN": testBotToken, env: value}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s=%s: %v, want %q", env, value, err, want)
+		}
 	}
 }
 

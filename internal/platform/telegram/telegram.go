@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -142,6 +143,13 @@ func New(opts Options, d platform.Deps) (*Adapter, error) {
 	a.client = d.HTTPClient
 	if a.client == nil {
 		a.transport = http.DefaultTransport.(*http.Transport).Clone()
+		if opts.Proxy != "" {
+			proxy, err := url.Parse(opts.Proxy)
+			if err != nil {
+				return nil, fmt.Errorf("telegram: TELEGRAM_PROXY: %w", err)
+			}
+			a.transport.Proxy = http.ProxyURL(proxy)
+		}
 		a.client = &http.Client{Transport: a.transport}
 	}
 	// API calls other than getUpdates get a bound of their own.
