@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -17,6 +19,8 @@ import (
 	"github.com/herald-chat/herald/internal/config"
 	"github.com/herald-chat/herald/internal/config/configtest"
 	"github.com/herald-chat/herald/internal/ops"
+	"github.com/herald-chat/herald/internal/platform/matrix"
+	"github.com/herald-chat/herald/internal/platform/telegram"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -182,7 +186,7 @@ func TestHermesSettingsAreMarkedTruly(t *testing.T) {
 		}
 		seen[h.Name] = true
 		s, read := settings[h.Name]
-		if strings.Contains(h.Name, ".<name>.") {
+		if strings.HasPrefix(h.Name, "display.platforms.<name>.") {
 			// Read from display.platforms as written: no default of its own.
 			read, s.Default = true, h.Default
 			if h.Mark == config.OtherDefault {
@@ -212,5 +216,69 @@ func TestHermesSettingsAreMarkedTruly(t *testing.T) {
 		if h.Mark != config.Same && h.Mark != config.HeraldOnly && h.Why == "" {
 			t.Errorf("%s is marked %q without saying why", h.Name, h.Mark)
 		}
+	}
+}
+
+// A Hermes user's config.yaml and .env, written from the names Hermes
+// documents, load as they are and mean what they mean in Hermes.
+func TestHermesConfigurationLoads(t *testing.T) {
+	home := t.TempDir()
+	for _, name := range []string{"config.yaml", ".env"} {
+		data, err := os.ReadFile(filepath.Join("testdata", "hermes", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(home, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, v := range config.Registry() {
+		t.Setenv(v.Name, "") // restored after the test
+		os.Unsetenv(v.Name)  // unset, so that .env is read
+	}
+	t.Setenv("HERALD_HOME", home)
+	cfg, err := config.Load(config.Options{RequireBackend: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Proxy.URL != "http://hermes.lan:8642" || cfg.Proxy.Key != "hermes-api-key-for-tests" || cfg.PairsUnknownDMs("telegram") ||
+		!slices.Equal(cfg.ResetTriggers, []string{"/new", "/reset", "/fresh"}) || cfg.GroupSessionsPerUser || !cfg.ThreadSessionsPerUser {
+		t.Errorf("gateway: %+v", cfg)
+	}
+	// SESSION_IDLE_MINUTES is over session_reset.idle_minutes, as in Hermes.
+	if cfg.SessionResetMode() != "both" || cfg.SessionReset != (config.SessionReset{Mode: "both", IdleMinutes: 90, AtHour: 5, Notify: false}) {
+		t.Errorf("session reset %q %+v", cfg.SessionResetMode(), cfg.SessionReset)
+	}
+	if cfg.Streaming != (config.Streaming{Enabled: true, Transport: "edit", EditInterval: 1200 * time.Millisecond, BufferThreshold: 40, Cursor: " ▌"}) {
+		t.Errorf("streaming %+v", cfg.Streaming)
+	}
+	// display.* is over its variable, as Hermes copies the file's value
+	// over the environment for these.
+	if cfg.BusyInputMode != "steer" || cfg.ToolProgress != "new" || cfg.PlatformToolProgress["telegram"] != "off" ||
+		cfg.PlatformToolProgress["matrix"] != "all" || !cfg.PlatformStreaming["telegram"] {
+		t.Errorf("display: busy %q, tools %q %v, streaming %v", cfg.BusyInputMode, cfg.ToolProgress, cfg.PlatformToolProgress, cfg.PlatformStreaming)
+	}
+	tg := cfg.Platforms["telegram"].(*telegram.Options)
+	if !tg.RequireMention || !slices.Equal(tg.FreeResponseChats, []string{"-1001111111111"}) || tg.BaseURL != "http://bots.lan:8081" ||
+		len(tg.MentionPatterns) != 1 || !tg.MentionPatterns[0].MatchString("Hermes, hello") || !slices.Equal(tg.IgnoredThreads, []string{"7"}) ||
+		tg.Proxy != "socks5://127.0.0.1:1080" || !tg.Enabled() {
+		t.Errorf("telegram %+v", tg)
+	}
+	mx := cfg.Platforms["matrix"].(*matrix.Options)
+	if mx.E2EE != matrix.E2EERequired || mx.AutoThread || mx.RequireMention || !slices.Equal(mx.FreeResponseRooms, []string{"!room:example.org"}) {
+		t.Errorf("matrix %+v", mx)
+	}
+	for _, e := range cfg.Effective() {
+		if e.Key == "platforms.telegram.require_mention" && e.Origin != filepath.Join(home, "config.yaml")+": telegram.require_mention" {
+			t.Errorf("require_mention read from %q, want the telegram: section named", e.Origin)
+		}
+	}
+	file := filepath.Join(home, "config.yaml")
+	want := []string{
+		file + ": display.busy_ack_enabled is a Hermes setting Herald does not honour yet (an acknowledgement would wait behind the running answer in the chat's delivery); it is ignored",
+		file + ": platforms.matrix.extra.reply_prefix is a Hermes setting Herald does not honour yet (answers are sent as the agent wrote them); it is ignored",
+	}
+	if !slices.Equal(cfg.Warnings, want) {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(cfg.Warnings, "\n"), strings.Join(want, "\n"))
 	}
 }

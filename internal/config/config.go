@@ -195,6 +195,7 @@ func (c *Config) PairsUnknownDMs(platform string) bool {
 	}
 	return len(c.Access.Users) == 0 && len(c.PlatformAccess[platform].Users) == 0
 }
+
 // Backend names the backend the configuration selects: "hermes" with a
 // proxy URL, "openai" with a model server base URL, "" with neither.
 func (c *Config) Backend() string {
@@ -259,11 +260,13 @@ func Load(opts Options) (*Config, error) {
 	}
 	for _, s := range all {
 		value, origin := s.Default, "default"
-		if v, o, ok := fromEnv(env, s.Env); ok {
-			value, origin = v, o
-		} else if v, key, err := s.fromFile(root); err != nil {
+		v, key, err := s.fromFile(root)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %s: %w", c.File, key, err))
 			continue
+		}
+		if ev, o, ok := fromEnv(env, s.Env); ok && (key == "" || !s.FileFirst) {
+			value, origin = ev, o
 		} else if key != "" {
 			value, origin = v, c.File+": "+key
 		}

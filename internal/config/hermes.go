@@ -93,6 +93,15 @@ var hermesSettings = []Compat{
 	{Name: "display.cleanup_progress", Mark: NotYet, Why: "tool lines are part of the answer's message"},
 	{Name: "filter_silence_narration", Mark: NotYet, Why: "every answer is delivered as the agent wrote it"},
 
+	// Every platform's settings under platforms.<name>.extra.
+	{Name: "platforms.<name>.extra.allow_from", Mark: NotYet, Why: "who may talk is <PLATFORM>_ALLOWED_USERS and GATEWAY_ALLOWED_USERS"},
+	{Name: "platforms.<name>.extra.group_allow_from", Mark: NotYet, Why: "who may talk is <PLATFORM>_ALLOWED_USERS and GATEWAY_ALLOWED_USERS"},
+	{Name: "platforms.<name>.extra.reply_to_mode", Mark: NotYet, Why: "answers reply to the message they answer where the platform shows it"},
+	{Name: "platforms.<name>.extra.reply_in_thread", Mark: NotYet, Why: "each platform's own thread settings say where answers go"},
+	{Name: "platforms.<name>.extra.reply_prefix", Mark: NotYet, Why: "answers are sent as the agent wrote them"},
+	{Name: "platforms.<name>.extra.typing_indicator", Mark: NotYet, Why: "the platform's working status is always shown"},
+	{Name: "platforms.<name>.extra.gateway_restart_notification", Mark: NotYet, Why: "Herald tells only the chats whose answer a restart cut"},
+
 	// Telegram.
 	{Name: "TELEGRAM_BOT_TOKEN", Mark: Same},
 	{Name: "TELEGRAM_ALLOWED_USERS", Mark: Same},
@@ -242,11 +251,39 @@ func shownDefault(v string) string {
 // one under a key that is the agent's own business (NotRelay).
 func hermesKey(path string) (Compat, bool) {
 	for _, h := range hermesSettings {
-		if h.isKey() && (path == h.Name || (h.Mark == NotRelay && strings.HasPrefix(path, h.Name+"."))) {
+		if h.isKey() && (keyMatches(h.Name, path) || (h.Mark == NotRelay && strings.HasPrefix(path, h.Name+"."))) {
 			return h, true
 		}
 	}
 	return Compat{}, false
+}
+
+// keyMatches tells whether a config.yaml path is the key name, where
+// "<name>" in name stands for any platform's name.
+func keyMatches(name, path string) bool {
+	want, got := strings.Split(name, "."), strings.Split(path, ".")
+	return len(want) == len(got) && segmentsMatch(want, got)
+}
+
+// underHermesKey tells whether a config.yaml path holds Hermes keys below
+// it (platforms.matrix.extra holds platforms.<name>.extra.reply_prefix).
+func underHermesKey(path string) bool {
+	got := strings.Split(path, ".")
+	for _, h := range hermesSettings {
+		if want := strings.Split(h.Name, "."); h.isKey() && len(want) > len(got) && segmentsMatch(want[:len(got)], got) {
+			return true
+		}
+	}
+	return false
+}
+
+func segmentsMatch(want, got []string) bool {
+	for i := range want {
+		if want[i] != got[i] && want[i] != "<name>" {
+			return false
+		}
+	}
+	return true
 }
 
 // closest is the known key nearest to key by edit distance.

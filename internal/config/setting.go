@@ -19,6 +19,9 @@ type Setting struct {
 	// AltKeys are other config.yaml paths for it (Hermes's spellings),
 	// read in order when Key is not in the file.
 	AltKeys []string
+	// FileFirst reads config.yaml before the environment, as Hermes does
+	// for this setting (it copies the file's value over the variable).
+	FileFirst bool
 	Env     string // environment variable; empty when only config.yaml sets it
 	Default string
 	// Secret values are masked by `herald check` and never shown in errors.

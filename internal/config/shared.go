@@ -91,7 +91,7 @@ func (c *Config) settings() []Setting {
 			Description: "Characters of new text that trigger an intermediate edit before the interval has passed"},
 		{Key: "streaming.cursor", Default: " ▉", Set: Raw(&c.Streaming.Cursor),
 			Description: "Shown at the end of intermediate edits"},
-		{Key: "display.tool_progress", Env: "HERMES_TOOL_PROGRESS_MODE", Default: ToolProgressAll, Set: toolProgress(&c.ToolProgress), Category: General, Advanced: true,
+		{Key: "display.tool_progress", Env: "HERMES_TOOL_PROGRESS_MODE", FileFirst: true, Default: ToolProgressAll, Set: toolProgress(&c.ToolProgress), Category: General, Advanced: true,
 			Prompt:      "Tool progress",
 			Description: "What the chat shows of the agent's tools while it works: off, new (a tool's line unless the same tool ran just before), all, verbose (as all: the relay is given no arguments) or log (Herald's log only); display.platforms.<name>.tool_progress sets it for one platform"},
 		{Key: "reset_triggers", AltKeys: []string{"gateway.reset_triggers"}, Default: "/new,/reset", Set: List(&c.ResetTriggers, nil),
@@ -108,7 +108,7 @@ func (c *Config) settings() []Setting {
 			Description: "Each user of a group has a session of their own"},
 		{Key: "thread_sessions_per_user", Default: "false", Set: Bool(&c.ThreadSessionsPerUser),
 			Description: "Each user of a thread has a session of their own"},
-		{Key: "display.busy_input_mode", Env: "HERMES_GATEWAY_BUSY_INPUT_MODE", Default: "interrupt", Set: Enum(&c.BusyInputMode, "interrupt", "queue", "steer"),
+		{Key: "display.busy_input_mode", Env: "HERMES_GATEWAY_BUSY_INPUT_MODE", FileFirst: true, Default: "interrupt", Set: Enum(&c.BusyInputMode, "interrupt", "queue", "steer"),
 			Category: General, Prompt: "Busy input mode",
 			Description: "A message during a running turn interrupts it, waits its turn (queue), or is handed to the running turn (steer: the agent reads it after its next tool call, where the agent server takes steering; otherwise it waits its turn)"},
 	}

@@ -184,7 +184,7 @@ func unknownKeys(file string, root *yaml.Node, settings []Setting) []string {
 			h, isHermes := hermesKey(path)
 			switch {
 			case known[path] || isRawSection(path):
-			case v.Kind == yaml.MappingNode && isPrefixOfKnown(path, known):
+			case v.Kind == yaml.MappingNode && (isPrefixOfKnown(path, known) || underHermesKey(path)):
 				walk(v, path+".")
 			case isHermes && h.Mark == NotYet:
 				warnings = append(warnings, fmt.Sprintf("%s: %s is a Hermes setting Herald does not honour yet (%s); it is ignored", file, path, h.Why))
