@@ -22,8 +22,8 @@ type Setting struct {
 	// FileFirst reads config.yaml before the environment, as Hermes does
 	// for this setting (it copies the file's value over the variable).
 	FileFirst bool
-	Env     string // environment variable; empty when only config.yaml sets it
-	Default string
+	Env       string // environment variable; empty when only config.yaml sets it
+	Default   string
 	// Secret values are masked by `herald check` and never shown in errors.
 	Secret bool
 	// Description says in one line what the setting is for.
