@@ -140,7 +140,7 @@ var hermesSettings = []Compat{
 	{Name: "MATRIX_HOME_ROOM_NAME", Mark: NotYet, Why: "the home room is joined, not created"},
 	{Name: "MATRIX_HOME_ROOM_THREAD_ID", Mark: NotYet, Why: "messages to the home room go to its main timeline"},
 	{Name: "MATRIX_RECOVERY_KEY_OUTPUT_FILE", Mark: NotYet, Why: "Herald reads a recovery key; it does not make one"},
-	{Name: "MATRIX_PROXY", Mark: NotYet, Why: "Herald reaches the homeserver directly"},
+	{Name: "MATRIX_PROXY", Mark: Same},
 	{Name: "MATRIX_E2EE_MODE", Mark: OtherDefault, Default: "off",
 		Why: "unset, Herald encrypts where a room is encrypted (optional): its encryption is pure Go, needing no native library, and Element's DMs are encrypted"},
 	{Name: "MATRIX_ENCRYPTION", Mark: Same},

@@ -250,3 +250,29 @@ func hour(dst *int) func(string) error {
 		return nil
 	}
 }
+
+// ProxyURL stores the URL of a proxy for a platform's requests: http://,
+// https:// or socks5:// (socks:// is taken as socks5://, as Hermes does);
+// an empty value leaves it unset. A password in it is not shown.
+func ProxyURL(dst *string) func(string) error {
+	return func(v string) error {
+		v = strings.TrimSpace(v)
+		if rest, ok := strings.CutPrefix(v, "socks://"); ok {
+			v = "socks5://" + rest
+		}
+		if v == "" {
+			*dst = ""
+			return nil
+		}
+		u, err := url.Parse(v)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "socks5") {
+			shown := "a value that is not one"
+			if err == nil {
+				shown = strconv.Quote(u.Redacted())
+			}
+			return fmt.Errorf("expected an http://, https:// or socks5:// proxy URL, got %s", shown)
+		}
+		*dst = v
+		return nil
+	}
+}

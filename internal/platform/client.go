@@ -64,3 +64,17 @@ func WebsocketDialer(client *http.Client, handshake time.Duration) *websocket.Di
 	}
 	return &d
 }
+
+// Transport is a new HTTP transport for a platform's requests, through
+// proxy when it is set (a URL config.Proxy accepted).
+func Transport(proxy string) (*http.Transport, error) {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	if proxy != "" {
+		u, err := url.Parse(proxy)
+		if err != nil {
+			return nil, err
+		}
+		t.Proxy = http.ProxyURL(u)
+	}
+	return t, nil
+}

@@ -14,7 +14,7 @@ import (
 
 // The runs API, served with Options.Runs: a client starts a run, which goes
 // on whatever happens to the connection, reads its events as server-sent
-// events, asks for its status, and may stop it.
+// events, asks for its status, may steer it while it runs, and may stop it.
 
 // The states of a run, as the real server names them.
 const (
@@ -58,6 +58,7 @@ func (s *Server) capabilities() any {
 			"runs_idempotency":           map[string]any{"supported": true, "durable": false, "retention_seconds": 86400},
 			"run_status":                 true,
 			"run_events_sse":             true,
+			"run_steer":                  true,
 			"run_stop":                   true,
 			"tool_progress_events":       true,
 			"session_continuity_header":  SessionHeader,
@@ -67,6 +68,7 @@ func (s *Server) capabilities() any {
 			"runs":             {http.MethodPost, "/v1/runs"},
 			"run_status":       {http.MethodGet, "/v1/runs/{run_id}"},
 			"run_events":       {http.MethodGet, "/v1/runs/{run_id}/events"},
+			"run_steer":        {http.MethodPost, "/v1/runs/{run_id}/steer"},
 			"run_stop":         {http.MethodPost, "/v1/runs/{run_id}/stop"},
 		},
 	}
@@ -98,10 +100,19 @@ type run struct {
 	claimed  bool          // a subscriber came: with RunEventsOnce, the only one
 	restored bool          // answered from the durable record after a restart: no events
 	gone     bool          // replaced by its record at a restart: its events go nowhere
+	stopping bool          // a stop was asked: the real server's "stopping" status
+	steers   []string      // the steer texts accepted, in order
 }
 
 func (r *run) active() bool {
 	return r.status == runQueued || r.status == runRunning
+}
+
+// steerable reports whether the run takes steer text: only while it runs,
+// as on the real server, and not once a stop was asked or a restart
+// replaced it.
+func (r *run) steerable() bool {
+	return r.status == runRunning && !r.stopping && !r.gone
 }
 
 // runEvent is one event of a run, in the real server's shape.
@@ -116,6 +127,10 @@ type runEvent struct {
 	Error     any       `json:"error,omitempty"` // false on tool.completed, the message on run.failed
 	Output    string    `json:"output,omitempty"`
 	Usage     *runUsage `json:"usage,omitempty"`
+	// PendingSteer is the steer text a completed run's agent left
+	// undelivered, joined by line breaks.
+	PendingSteer string `json:"pending_steer,omitempty"`
+	Accepted     bool   `json:"accepted,omitempty"` // true on run.steered
 }
 
 type runUsage struct {
@@ -325,8 +340,31 @@ func (s *Server) work(ctx context.Context, r *run, turn int, in turnInput) {
 	r.status, r.updated = runRunning, now
 	s.mu.Unlock()
 	end := s.produce(ctx, r, s.answerTokens(turn, in), in.promptTokens)
-	s.emit(r, end)
+	s.finish(r, end)
 	s.log.Debug("run ended", "run", r.id, "event", end.Event)
+}
+
+// finish emits the run's terminal event. Steer text is accepted until
+// then, so the agent takes it in under the same lock: a completed answer
+// ends with each text, a delta apiece, or, with SteerPending, carries it
+// as pending, as the real server reports steer text left undelivered.
+func (s *Server) finish(r *run, end runEvent) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if end.Event == "run.completed" {
+		if s.opts.SteerPending {
+			end.PendingSteer = strings.Join(r.steers, "\n")
+		} else {
+			for _, text := range r.steers {
+				delta := " [steered: " + text + "]"
+				s.emitLocked(r, runEvent{Event: "message.delta", Delta: delta})
+				end.Output += delta
+				end.Usage.OutputTokens++
+				end.Usage.TotalTokens++
+			}
+		}
+	}
+	s.emitLocked(r, end)
 }
 
 // produce emits the run's tool and message events and returns its terminal
@@ -399,13 +437,18 @@ func sleep(ctx context.Context, d time.Duration) error {
 // emit adds ev to the run's events and wakes their readers; a terminal
 // event also ends the run.
 func (s *Server) emit(r *run, ev runEvent) {
-	now := s.opts.Now()
-	ev.RunID, ev.Timestamp = r.id, unixSeconds(now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.emitLocked(r, ev)
+}
+
+// emitLocked is emit with s.mu held.
+func (s *Server) emitLocked(r *run, ev runEvent) {
 	if r.gone {
 		return
 	}
+	now := s.opts.Now()
+	ev.RunID, ev.Timestamp = r.id, unixSeconds(now)
 	r.events = append(r.events, ev)
 	r.updated = now
 	close(r.changed)
@@ -425,17 +468,18 @@ func (s *Server) emit(r *run, ev runEvent) {
 
 func (s *Server) handleRunStatus(w http.ResponseWriter, req *http.Request) {
 	type status struct {
-		Object    string    `json:"object"`
-		RunID     string    `json:"run_id"`
-		Status    string    `json:"status"`
-		SessionID string    `json:"session_id"`
-		Model     string    `json:"model"`
-		CreatedAt float64   `json:"created_at"`
-		UpdatedAt float64   `json:"updated_at"`
-		LastEvent *string   `json:"last_event"`
-		Output    *string   `json:"output,omitempty"`
-		Usage     *runUsage `json:"usage,omitempty"`
-		Error     any       `json:"error,omitempty"`
+		Object       string    `json:"object"`
+		RunID        string    `json:"run_id"`
+		Status       string    `json:"status"`
+		SessionID    string    `json:"session_id"`
+		Model        string    `json:"model"`
+		CreatedAt    float64   `json:"created_at"`
+		UpdatedAt    float64   `json:"updated_at"`
+		LastEvent    *string   `json:"last_event"`
+		Output       *string   `json:"output,omitempty"`
+		Usage        *runUsage `json:"usage,omitempty"`
+		PendingSteer string    `json:"pending_steer,omitempty"`
+		Error        any       `json:"error,omitempty"`
 	}
 	s.mu.Lock()
 	r := s.runs[req.PathValue("run_id")]
@@ -458,7 +502,7 @@ func (s *Server) handleRunStatus(w http.ResponseWriter, req *http.Request) {
 		st.LastEvent = &last.Event
 		switch r.status {
 		case runCompleted:
-			st.Output, st.Usage = &last.Output, last.Usage
+			st.Output, st.Usage, st.PendingSteer = &last.Output, last.Usage, last.PendingSteer
 		case runFailed, runInterrupted:
 			st.Error = last.Error
 		}
@@ -472,6 +516,7 @@ func (s *Server) handleStopRun(w http.ResponseWriter, req *http.Request) {
 	r := s.runs[req.PathValue("run_id")]
 	active := r != nil && r.active()
 	if active {
+		r.stopping = true
 		r.cancel()
 	}
 	s.mu.Unlock()
@@ -487,6 +532,76 @@ func (s *Server) handleStopRun(w http.ResponseWriter, req *http.Request) {
 			Status string `json:"status"`
 		}{r.id, "stopping"})
 	}
+}
+
+// steerRequest is the body of POST /v1/runs/{run_id}/steer; the real server
+// takes the text from the first of its fields that is not empty.
+type steerRequest struct {
+	Input   string `json:"input"`
+	Message string `json:"message"`
+	Text    string `json:"text"`
+}
+
+func notAcceptingSteer(id string) *requestError {
+	return &requestError{
+		status:  http.StatusConflict,
+		message: "Run is not currently accepting steer input: " + id,
+		typ:     "invalid_request_error",
+		code:    "run_not_accepting_steer",
+	}
+}
+
+// handleSteerRun gives a running run's agent more text; it goes into the
+// answer when the run ends (see finish). As on the real server, the run's
+// state is checked before the body is read.
+func (s *Server) handleSteerRun(w http.ResponseWriter, req *http.Request) {
+	id := req.PathValue("run_id")
+	s.mu.Lock()
+	r := s.runs[id]
+	steerable := r != nil && r.steerable()
+	s.mu.Unlock()
+	if r == nil {
+		runNotFound(w)
+		return
+	}
+	if !steerable {
+		s.refuseRun(w, notAcceptingSteer(id))
+		return
+	}
+	body, rerr := readBody(w, req)
+	if rerr != nil {
+		s.refuseRun(w, rerr)
+		return
+	}
+	var sr steerRequest
+	if json.Unmarshal(body, &sr) != nil {
+		s.refuseRun(w, badRequest("Invalid JSON in request body", "invalid_json"))
+		return
+	}
+	text := strings.TrimSpace(cmp.Or(sr.Input, sr.Message, sr.Text))
+	if text == "" {
+		s.refuseRun(w, badRequest("Missing non-empty steer text; expected 'input', 'message', or 'text'.", "invalid_steer_input"))
+		return
+	}
+	// The run may have ended while the body was read.
+	s.mu.Lock()
+	steerable = r.steerable()
+	if steerable {
+		r.steers = append(r.steers, text)
+		s.emitLocked(r, runEvent{Event: "run.steered", Accepted: true})
+		s.countLocked(func(st *Stats) { st.RunsSteered++ })
+	}
+	s.mu.Unlock()
+	if !steerable {
+		s.refuseRun(w, notAcceptingSteer(id))
+		return
+	}
+	s.log.Debug("run steered", "run", id)
+	writeJSON(w, http.StatusOK, struct {
+		Object   string `json:"object"`
+		RunID    string `json:"run_id"`
+		Accepted bool   `json:"accepted"`
+	}{"hermes.run.steer", id, true})
 }
 
 func (s *Server) handleRunEvents(w http.ResponseWriter, req *http.Request) {

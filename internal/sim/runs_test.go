@@ -68,17 +68,18 @@ func startRun(t *testing.T, ts *httptest.Server, body string, headers ...string)
 
 // wireRunStatus is GET /v1/runs/{id} as a client decodes it.
 type wireRunStatus struct {
-	Object    string    `json:"object"`
-	RunID     string    `json:"run_id"`
-	Status    string    `json:"status"`
-	SessionID string    `json:"session_id"`
-	Model     string    `json:"model"`
-	CreatedAt float64   `json:"created_at"`
-	UpdatedAt float64   `json:"updated_at"`
-	LastEvent *string   `json:"last_event"`
-	Output    *string   `json:"output"`
-	Usage     *runUsage `json:"usage"`
-	Error     *string   `json:"error"`
+	Object       string    `json:"object"`
+	RunID        string    `json:"run_id"`
+	Status       string    `json:"status"`
+	SessionID    string    `json:"session_id"`
+	Model        string    `json:"model"`
+	CreatedAt    float64   `json:"created_at"`
+	UpdatedAt    float64   `json:"updated_at"`
+	LastEvent    *string   `json:"last_event"`
+	Output       *string   `json:"output"`
+	Usage        *runUsage `json:"usage"`
+	PendingSteer *string   `json:"pending_steer"`
+	Error        *string   `json:"error"`
 }
 
 func runStatus(t *testing.T, ts *httptest.Server, id string) wireRunStatus {
@@ -98,16 +99,18 @@ func runStatus(t *testing.T, ts *httptest.Server, id string) wireRunStatus {
 
 // wireRunEvent is a run event as a client decodes it.
 type wireRunEvent struct {
-	Event     string    `json:"event"`
-	RunID     string    `json:"run_id"`
-	Timestamp float64   `json:"timestamp"`
-	Delta     *string   `json:"delta"`
-	Tool      string    `json:"tool"`
-	Preview   string    `json:"preview"`
-	Duration  *float64  `json:"duration"`
-	Error     any       `json:"error"`
-	Output    *string   `json:"output"`
-	Usage     *runUsage `json:"usage"`
+	Event        string    `json:"event"`
+	RunID        string    `json:"run_id"`
+	Timestamp    float64   `json:"timestamp"`
+	Delta        *string   `json:"delta"`
+	Tool         string    `json:"tool"`
+	Preview      string    `json:"preview"`
+	Duration     *float64  `json:"duration"`
+	Error        any       `json:"error"`
+	Output       *string   `json:"output"`
+	Usage        *runUsage `json:"usage"`
+	PendingSteer *string   `json:"pending_steer"`
+	Accepted     *bool     `json:"accepted"`
 }
 
 // frame is one block of an event stream: an event (id, data) or a comment.
@@ -236,13 +239,16 @@ func TestCapabilities(t *testing.T) {
 	if caps.Object != "hermes.api_server.capabilities" || !caps.Auth.Required {
 		t.Errorf("capabilities: object %q, auth required %v", caps.Object, caps.Auth.Required)
 	}
-	for _, f := range []string{"run_submission", "run_status", "run_events_sse", "run_stop"} {
+	for _, f := range []string{"run_submission", "run_status", "run_events_sse", "run_steer", "run_stop"} {
 		if caps.Features[f] != true {
 			t.Errorf("feature %s = %v, want true", f, caps.Features[f])
 		}
 	}
 	if e := caps.Endpoints["runs"]; e.Method != http.MethodPost || e.Path != "/v1/runs" {
 		t.Errorf("endpoint runs = %+v", e)
+	}
+	if e := caps.Endpoints["run_steer"]; e.Method != http.MethodPost || e.Path != "/v1/runs/{run_id}/steer" {
+		t.Errorf("endpoint run_steer = %+v", e)
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type = %q", ct)
@@ -259,6 +265,7 @@ func TestRunsOffAnswer404(t *testing.T) {
 		{http.MethodPost, "/v1/runs"},
 		{http.MethodGet, "/v1/runs/run_1"},
 		{http.MethodGet, "/v1/runs/run_1/events"},
+		{http.MethodPost, "/v1/runs/run_1/steer"},
 		{http.MethodPost, "/v1/runs/run_1/stop"},
 	} {
 		expectError(t, call(t, ts, tc.method, tc.path, `{"input":"hi"}`), http.StatusNotFound, "not_found")
@@ -552,6 +559,115 @@ func TestRunStop(t *testing.T) {
 	expectError(t, call(t, ts, http.MethodGet, "/v1/runs/run_nope/events", ""), http.StatusNotFound, "run_not_found")
 }
 
+// steerableRun starts a run of a server with ToolProgress and opens its
+// events; it returns once the run is running, as its first event says.
+func steerableRun(t *testing.T, ts *httptest.Server) (runStarted, *eventReader) {
+	t.Helper()
+	started, _ := startRun(t, ts, `{"input":"hi"}`)
+	r := events(t, ts, started.RunID, "")
+	if f := r.must(); f.ev.Event != "tool.started" {
+		t.Fatalf("first event = %+v, want tool.started", f)
+	}
+	return started, r
+}
+
+// A run steered while it runs ends its answer with the steer texts, a
+// delta each; with SteerPending its agent leaves them pending instead.
+func TestRunSteer(t *testing.T) {
+	now := time.Date(2025, 6, 7, 8, 9, 10, 250_000_000, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		pending bool
+	}{{"delivered", false}, {"SteerPending", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			sim, ts := start(t, Options{Key: "k", Runs: true, ToolProgress: true, FirstTokenDelay: 2 * time.Second,
+				AnswerTokens: 1, SteerPending: tc.pending, Now: func() time.Time { return now }})
+			started, r := steerableRun(t, ts)
+			steerPath := "/v1/runs/" + started.RunID + "/steer"
+			// The text is the first field not empty, trimmed.
+			for _, body := range []string{`{"input":"  be brief\n"}`, `{"input":"","message":"in French","text":"not this"}`} {
+				resp := call(t, ts, http.MethodPost, steerPath, body)
+				want := `{"object":"hermes.run.steer","run_id":"` + started.RunID + `","accepted":true}`
+				if got := readAll(t, resp.Body); resp.StatusCode != http.StatusOK || got != want {
+					t.Fatalf("steer %s: %d %s, want 200 %s", body, resp.StatusCode, got, want)
+				}
+			}
+
+			frames := r.rest()
+			var steered []string
+			var deltaFrames []frame
+			for _, f := range frames {
+				switch f.ev.Event {
+				case "run.steered":
+					steered = append(steered, f.data)
+				case "message.delta":
+					deltaFrames = append(deltaFrames, f)
+				}
+			}
+			wantSteered := `{"event":"run.steered","run_id":"` + started.RunID + `","timestamp":1749283750.25,"accepted":true}`
+			if len(steered) != 2 || steered[0] != wantSteered || steered[1] != wantSteered {
+				t.Errorf("run.steered events = %q, want two %s", steered, wantSteered)
+			}
+			end := frames[len(frames)-1].ev
+			if end.Event != "run.completed" || end.Output == nil || deltas(frames) != *end.Output ||
+				end.Usage == nil || end.Usage.OutputTokens != len(deltaFrames) {
+				t.Fatalf("run ended with %+v after deltas %q", end, deltas(frames))
+			}
+			last := *deltaFrames[len(deltaFrames)-1].ev.Delta
+			before := *deltaFrames[len(deltaFrames)-2].ev.Delta
+			if tc.pending {
+				if strings.Contains(*end.Output, "steered") || end.PendingSteer == nil || *end.PendingSteer != "be brief\nin French" {
+					t.Errorf("output %q, pending steer %v: want the steer text pending, not in the output", *end.Output, end.PendingSteer)
+				}
+			} else if before != " [steered: be brief]" || last != " [steered: in French]" || end.PendingSteer != nil {
+				t.Errorf("last deltas %q, %q, pending steer %v: want the steer text, a delta each", before, last, end.PendingSteer)
+			}
+
+			waitStats(t, sim, func(st Stats) bool { return st.RunsCompleted == 1 })
+			st := runStatus(t, ts, started.RunID)
+			if st.Output == nil || *st.Output != *end.Output || (st.PendingSteer == nil) != (end.PendingSteer == nil) ||
+				(st.PendingSteer != nil && *st.PendingSteer != *end.PendingSteer) {
+				t.Errorf("status = %+v, want the output and pending steer of %+v", st, end)
+			}
+			if got := sim.Stats().RunsSteered; got != 2 {
+				t.Errorf("RunsSteered = %d, want 2", got)
+			}
+			// A finished run takes no more.
+			e := expectError(t, call(t, ts, http.MethodPost, steerPath, `{"input":"too late"}`), http.StatusConflict, "run_not_accepting_steer")
+			if want := "Run is not currently accepting steer input: " + started.RunID; e.Error.Message != want {
+				t.Errorf("message %q, want %q", e.Error.Message, want)
+			}
+		})
+	}
+}
+
+func TestRunSteerRefused(t *testing.T) {
+	sim, ts := start(t, Options{Key: "k", Runs: true, ToolProgress: true, FirstTokenDelay: time.Hour})
+	started, r := steerableRun(t, ts)
+	steerPath := "/v1/runs/" + started.RunID + "/steer"
+	expectError(t, call(t, ts, http.MethodPost, "/v1/runs/run_nope/steer", `{"input":"hi"}`), http.StatusNotFound, "run_not_found")
+	expectError(t, call(t, ts, http.MethodPost, steerPath, `{"input":`), http.StatusBadRequest, "invalid_json")
+	for _, body := range []string{`{}`, `{"input":" \n\t"}`, `{"input":"","message":"","text":""}`} {
+		e := expectError(t, call(t, ts, http.MethodPost, steerPath, body), http.StatusBadRequest, "invalid_steer_input")
+		if want := "Missing non-empty steer text; expected 'input', 'message', or 'text'."; e.Error.Message != want {
+			t.Errorf("steer %s: message %q, want %q", body, e.Error.Message, want)
+		}
+	}
+
+	call(t, ts, http.MethodPost, "/v1/runs/"+started.RunID+"/stop", "")
+	waitStats(t, sim, func(st Stats) bool { return st.RunsCancelled == 1 })
+	// As on the real server, the run is checked before the body.
+	for _, body := range []string{`{"input":"hi"}`, `{"input":`} {
+		expectError(t, call(t, ts, http.MethodPost, steerPath, body), http.StatusConflict, "run_not_accepting_steer")
+	}
+	if frames := r.rest(); len(frames) != 1 || frames[0].ev.Event != "run.cancelled" {
+		t.Errorf("events = %+v, want only run.cancelled", frames)
+	}
+	if got := sim.Stats().RunsSteered; got != 0 {
+		t.Errorf("RunsSteered = %d, want 0", got)
+	}
+}
+
 func TestRunAgentError(t *testing.T) {
 	sim, ts := start(t, Options{Key: "k", Runs: true, AgentError: true, AnswerTokens: 10})
 	started, _ := startRun(t, ts, `{"input":"hi"}`)
@@ -664,6 +780,7 @@ func TestRunsValidate(t *testing.T) {
 		{"RunEventsCutAfter", Options{Runs: true, RunEventsCutAfter: -1}},
 		{"RunEventsOnce", Options{RunEventsOnce: true}},
 		{"RunEventsCutAfter", Options{RunEventsCutAfter: 10}},
+		{"SteerPending", Options{SteerPending: true}},
 	} {
 		if err := tc.opts.Validate(); err == nil || !strings.Contains(err.Error(), tc.name) {
 			t.Errorf("Validate(%+v) = %v, want an error naming %s", tc.opts, err, tc.name)

@@ -159,8 +159,8 @@ type Options struct {
 	// /v1/runs, whose runs go on without a connection and whose events a
 	// client reads, and re-reads, separately. Without it those paths answer
 	// 404, as an older Hermes or another OpenAI-compatible server does. Of
-	// the faults, FailStatus, AgentError and RunEventsCutAfter apply to
-	// runs.
+	// the faults, FailStatus, AgentError, RunEventsCutAfter and
+	// SteerPending apply to runs.
 	Runs bool
 
 	// RunEventsOnce serves run events as the real server does: one live
@@ -175,6 +175,13 @@ type Options struct {
 	// abruptly once this many bytes of its body are written, wherever that
 	// lands: mid-frame, even mid-character.
 	RunEventsCutAfter int
+
+	// SteerPending makes the agent leave steer text undelivered: a run
+	// steered while it ran does not end its answer with the text, but
+	// completes with it as "pending_steer", on the terminal event and the
+	// status, as the real server reports steer text the agent did not
+	// take in.
+	SteerPending bool
 
 	// Now is the clock used for ids and "created" times; nil means time.Now.
 	// Delays always use real time.
@@ -252,8 +259,8 @@ func (o Options) Validate() error {
 	if o.MaxSessions < 0 {
 		bad("MaxSessions must not be negative (got %d)", o.MaxSessions)
 	}
-	if !o.Runs && (o.RunEventsOnce || o.RunEventsCutAfter != 0) {
-		bad("RunEventsOnce and RunEventsCutAfter need Runs")
+	if !o.Runs && (o.RunEventsOnce || o.RunEventsCutAfter != 0 || o.SteerPending) {
+		bad("RunEventsOnce, RunEventsCutAfter and SteerPending need Runs")
 	}
 	for i, name := range o.Tools {
 		if strings.TrimSpace(name) == "" {
@@ -291,6 +298,8 @@ type Stats struct {
 	// RunsReplayed counts run requests answered with an earlier run, by
 	// their Idempotency-Key.
 	RunsReplayed int
+	// RunsSteered counts the steer texts accepted into runs.
+	RunsSteered int
 	// RunsCompleted, RunsFailed and RunsCancelled count the runs that
 	// ended so.
 	RunsCompleted int
@@ -377,6 +386,7 @@ func New(opts Options) *Server {
 		s.mux.HandleFunc("POST /v1/runs", s.handleStartRun)
 		s.mux.HandleFunc("GET /v1/runs/{run_id}", s.handleRunStatus)
 		s.mux.HandleFunc("GET /v1/runs/{run_id}/events", s.handleRunEvents)
+		s.mux.HandleFunc("POST /v1/runs/{run_id}/steer", s.handleSteerRun)
 		s.mux.HandleFunc("POST /v1/runs/{run_id}/stop", s.handleStopRun)
 	} else {
 		for _, path := range []string{"/v1/capabilities", "/v1/runs", "/v1/runs/"} {

@@ -242,3 +242,33 @@ func TestNoRunsMeansChatCompletions(t *testing.T) {
 		t.Errorf("err %v, chat requests %d, runs %d; want one chat request", res.Err, st.Requests, st.Runs)
 	}
 }
+
+// A message steered into a running run reaches the agent: it ends the
+// answer, or, where the agent leaves it unread, comes back as the run's
+// pending steer text. A run that ended takes none.
+func TestSteer(t *testing.T) {
+	for _, pending := range []bool{false, true} {
+		_, b := runsServer(t, sim.Options{FirstTokenDelay: 2 * time.Second, AnswerTokens: 3, SteerPending: pending})
+		tr := runTurn("steer me")
+		runID := make(chan string, 1)
+		tr.Started = func(id string) { runID <- id }
+		done := make(chan agent.Result)
+		go func() { done <- b.Run(t.Context(), tr, func(agent.Event) {}) }()
+		id := <-runID
+		if err := b.Steer(t.Context(), id, "in French"); err != nil {
+			t.Fatalf("steering: %v", err)
+		}
+		res := <-done
+		switch {
+		case res.Err != nil:
+			t.Errorf("pending %v: %v", pending, res.Err)
+		case !pending && (!strings.HasSuffix(res.Text, " [steered: in French]") || res.PendingSteer != ""):
+			t.Errorf("answer %q, pending %q; want the steer read into the answer", res.Text, res.PendingSteer)
+		case pending && (strings.Contains(res.Text, "steered") || res.PendingSteer != "in French"):
+			t.Errorf("answer %q, pending %q; want the steer left pending", res.Text, res.PendingSteer)
+		}
+		if err := b.Steer(t.Context(), id, "too late"); !errors.Is(err, agent.ErrNotSteered) {
+			t.Errorf("steering an ended run: %v, want ErrNotSteered", err)
+		}
+	}
+}

@@ -157,7 +157,11 @@ func New(opts Options, d platform.Deps) (*Adapter, error) {
 	}
 	// No overall timeout: syncs are long polls and images may be large;
 	// every request has a context deadline instead.
-	client := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	transport, err := platform.Transport(opts.Proxy)
+	if err != nil {
+		return nil, fmt.Errorf("matrix: MATRIX_PROXY: %w", err)
+	}
+	client := &http.Client{Transport: transport}
 	return &Adapter{
 		opts:         opts,
 		deps:         d,

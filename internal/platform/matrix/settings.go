@@ -61,6 +61,9 @@ type Options struct {
 	Reactions bool
 	// HomeRoom is a room (id or alias) the bot joins at start.
 	HomeRoom string
+	// Proxy carries the requests to the homeserver: an http, https or
+	// socks5 URL.
+	Proxy string
 	// MaxMediaBytes is the largest image downloaded (default 100 MB).
 	MaxMediaBytes int64
 
@@ -177,6 +180,9 @@ func (o *Options) Settings() []config.Setting {
 		{Key: "matrix.reactions", Env: "MATRIX_REACTIONS", Default: "true", Set: config.Bool(&o.Reactions), Category: msg,
 			Description: "React 👀 to a message being answered, then ✅ or ❌",
 			Prompt:      "Matrix reactions"},
+		{Key: "matrix.proxy", Env: "MATRIX_PROXY", Category: msg, Advanced: true, Set: config.ProxyURL(&o.Proxy),
+			Description: "Proxy for the requests to the homeserver: an http://, https:// or socks5:// URL (socks:// is socks5://)",
+			Prompt:      "Matrix proxy"},
 		{Key: "matrix.home_room", Env: "MATRIX_HOME_ROOM", Category: msg, Advanced: true,
 			Description: "A room the bot joins at start",
 			Prompt:      "Matrix home room",

@@ -2,7 +2,6 @@ package telegram
 
 import (
 	"fmt"
-	"net/url"
 	"regexp"
 	"strconv"
 
@@ -107,7 +106,7 @@ func (o *Options) Settings() []config.Setting {
 			AltKeys:     []string{"platforms.telegram.extra.proxy", "telegram.proxy"},
 			Description: "Proxy for the Bot API's requests: an http://, https:// or socks5:// URL",
 			Prompt:      "Telegram proxy",
-			Set:         config.Checked(&o.Proxy, checkProxy)},
+			Set:         config.ProxyURL(&o.Proxy)},
 		// 5 MiB: photos as Telegram compresses them are far smaller.
 		{Key: "platforms.telegram.max_media_bytes", Env: "TELEGRAM_MAX_MEDIA_BYTES", Default: "5242880", Set: config.Bytes(&o.MaxMediaBytes, 0), Category: config.Messaging, Advanced: true,
 			Description: "Largest photo, in bytes, passed from Telegram to the agent; 0 turns photos off",
@@ -141,20 +140,6 @@ func mentionPatterns(dst *[]*regexp.Regexp) func(string) error {
 		}
 		return nil
 	}
-}
-
-// checkProxy accepts a proxy URL Go's HTTP client can use. A password in
-// it is not shown.
-func checkProxy(v string) error {
-	u, err := url.Parse(v)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "socks5") {
-		shown := "a value that is not one"
-		if err == nil {
-			shown = strconv.Quote(u.Redacted())
-		}
-		return fmt.Errorf("expected an http://, https:// or socks5:// proxy URL, got %s", shown)
-	}
-	return nil
 }
 
 // Check has nothing to check across Telegram's settings.

@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -142,13 +141,8 @@ func New(opts Options, d platform.Deps) (*Adapter, error) {
 	}
 	a.client = d.HTTPClient
 	if a.client == nil {
-		a.transport = http.DefaultTransport.(*http.Transport).Clone()
-		if opts.Proxy != "" {
-			proxy, err := url.Parse(opts.Proxy)
-			if err != nil {
-				return nil, fmt.Errorf("telegram: TELEGRAM_PROXY: %w", err)
-			}
-			a.transport.Proxy = http.ProxyURL(proxy)
+		if a.transport, err = platform.Transport(opts.Proxy); err != nil {
+			return nil, fmt.Errorf("telegram: TELEGRAM_PROXY: %w", err)
 		}
 		a.client = &http.Client{Transport: a.transport}
 	}
