@@ -96,7 +96,7 @@ var hermesSettings = []Compat{
 	// Every platform's settings under platforms.<name>.extra.
 	{Name: "platforms.<name>.extra.allow_from", Mark: NotYet, Why: "who may talk is <PLATFORM>_ALLOWED_USERS and GATEWAY_ALLOWED_USERS"},
 	{Name: "platforms.<name>.extra.group_allow_from", Mark: NotYet, Why: "who may talk is <PLATFORM>_ALLOWED_USERS and GATEWAY_ALLOWED_USERS"},
-	{Name: "platforms.<name>.extra.reply_to_mode", Mark: NotYet, Why: "answers reply to the message they answer where the platform shows it"},
+	{Name: "platforms.<name>.extra.reply_to_mode", Mark: NotYet, Why: "Telegram reads it (platforms.telegram.extra.reply_to_mode); elsewhere answers reply to the message they answer where the platform shows it"},
 	{Name: "platforms.<name>.extra.reply_in_thread", Mark: NotYet, Why: "each platform's own thread settings say where answers go"},
 	{Name: "platforms.<name>.extra.reply_prefix", Mark: NotYet, Why: "answers are sent as the agent wrote them"},
 	{Name: "platforms.<name>.extra.typing_indicator", Mark: NotYet, Why: "the platform's working status is always shown"},
@@ -116,7 +116,7 @@ var hermesSettings = []Compat{
 	{Name: "TELEGRAM_ALLOWED_CHATS", Mark: NotYet, Why: "every chat the bot is in is served, to the users allowed"},
 	{Name: "TELEGRAM_GROUP_ALLOWED_USERS", Mark: NotYet, Why: "TELEGRAM_ALLOWED_USERS applies in groups too"},
 	{Name: "TELEGRAM_GROUP_ALLOWED_CHATS", Mark: NotYet, Why: "a group is served to the users allowed, not as a whole"},
-	{Name: "TELEGRAM_REPLY_TO_MODE", Mark: NotYet, Why: "group answers reply to the message they answer; private ones do not"},
+	{Name: "TELEGRAM_REPLY_TO_MODE", Mark: Same, Default: "first"},
 	{Name: "TELEGRAM_REACTIONS", Mark: NotYet, Why: "Herald shows that it is working with the typing status"},
 	{Name: "TELEGRAM_HOME_CHANNEL_THREAD_ID", Mark: NotYet, Why: "messages to the home chat go to its main topic"},
 

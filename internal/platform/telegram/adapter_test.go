@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -532,4 +533,36 @@ func TestProxy(t *testing.T) {
 	if u, err := a.transport.Proxy(req); err != nil || u.String() != "socks5://127.0.0.1:1080" {
 		t.Errorf("proxy %v (%v), want socks5://127.0.0.1:1080", u, err)
 	}
+}
+
+// TELEGRAM_REPLY_TO_MODE: the answer's messages reply to the message
+// answered never (off), with the first only (first) or all of them (all).
+func TestReplyToMode(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newPlainServer(t)
+		srv.AddChat(group)
+		for mode, want := range map[string][]bool{ReplyOff: {false, false}, ReplyFirst: {true, false}, ReplyAll: {true, true}} {
+			a, err := New(Options{Token: srv.Token, BaseURL: srv.URL, ReplyToMode: mode}, platform.Deps{Logger: platformtest.Logger(t), HTTPClient: network(t).Client()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			asked := srv.Inject(telegramtest.Incoming{Chat: group, From: alice, Text: "mode " + mode})
+			target := chat.Target{ChatID: strconv.FormatInt(group.ID, 10), ReplyTo: strconv.Itoa(asked.MessageID)}
+			var got []bool
+			for _, text := range []string{"first part of the answer", "second part"} {
+				id, err := a.Send(t.Context(), target, text)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, m := range srv.BotMessages(group.ID) {
+					if strconv.Itoa(m.ID) == id {
+						got = append(got, m.ReplyTo == asked.MessageID)
+					}
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("mode %s: replies %v, want %v", mode, got, want)
+			}
+		}
+	})
 }

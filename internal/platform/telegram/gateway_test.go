@@ -43,7 +43,7 @@ func TestPrivateChatStreamsDraftsThenOneMessage(t *testing.T) {
 			t.Errorf("setMyCommands registered %v, want %v", got, want)
 		}
 
-		srv.Inject(telegramtest.Incoming{Chat: aliceDM, From: alice, Text: "hello"})
+		asked := srv.Inject(telegramtest.Incoming{Chat: aliceDM, From: alice, Text: "hello"})
 		final := waitAnswer(t, srv, b, aliceDM.ID, "hello")
 		g.stop()
 
@@ -51,8 +51,8 @@ func TestPrivateChatStreamsDraftsThenOneMessage(t *testing.T) {
 			t.Errorf("final answer %q is not the simulator's", final)
 		}
 		msgs := srv.BotMessages(aliceDM.ID)
-		if len(msgs) != 1 || msgs[0].Text != final || msgs[0].ReplyTo != 0 {
-			t.Fatalf("the chat shows %+v, want one message %q", msgs, final)
+		if len(msgs) != 1 || msgs[0].Text != final || msgs[0].ReplyTo != asked.MessageID {
+			t.Fatalf("the chat shows %+v, want one message %q replying to message %d (reply_to_mode first)", msgs, final, asked.MessageID)
 		}
 		calls := srv.CallsTo(aliceDM.ID)
 		var drafts, sends, edits, typingBeforeText int

@@ -59,9 +59,9 @@ func threadID(t chat.Target) int {
 // answer is edited.
 var noPreview = &models.LinkPreviewOptions{IsDisabled: bot.True()}
 
-// Send posts a message; in groups it replies to the message answered. A
-// text over Telegram's limit (the gateway splits before that) is split
-// here and the last message's id returned.
+// Send posts a message, replying to the message answered as
+// TELEGRAM_REPLY_TO_MODE says. A text over Telegram's limit (the gateway
+// splits before that) is split here and the last message's id returned.
 func (a *Adapter) Send(ctx context.Context, t chat.Target, text string) (string, error) {
 	chat, err := chatID(t)
 	if err != nil {
@@ -73,14 +73,31 @@ func (a *Adapter) Send(ctx context.Context, t chat.Target, text string) (string,
 	}
 	var id string
 	for _, part := range parts {
-		if id, err = a.sendOne(ctx, t, chat, part); err != nil {
+		if id, err = a.sendOne(ctx, t, chat, part, a.replies(t)); err != nil {
 			return "", err
+		}
+		if t.ReplyTo != "" {
+			a.replied.Put(t.ChatID+"/"+t.ReplyTo, true)
 		}
 	}
 	return id, nil
 }
 
-func (a *Adapter) sendOne(ctx context.Context, t chat.Target, chat any, text string) (string, error) {
+// replies tells whether the next message to t replies to the message it
+// answers: never (off), with the first message of the answer (first, as
+// Hermes does by default), or with every one (all).
+func (a *Adapter) replies(t chat.Target) bool {
+	switch a.opts.ReplyToMode {
+	case ReplyAll:
+		return t.ReplyTo != ""
+	case ReplyFirst:
+		_, sent := a.replied.Get(t.ChatID + "/" + t.ReplyTo)
+		return t.ReplyTo != "" && !sent
+	}
+	return false
+}
+
+func (a *Adapter) sendOne(ctx context.Context, t chat.Target, chat any, text string, reply bool) (string, error) {
 	out := prepare(text)
 	p := &bot.SendMessageParams{
 		ChatID:             chat,
@@ -89,7 +106,7 @@ func (a *Adapter) sendOne(ctx context.Context, t chat.Target, chat any, text str
 		ParseMode:          out.mode,
 		LinkPreviewOptions: noPreview,
 	}
-	if id, err := strconv.Atoi(t.ReplyTo); err == nil && isGroup(chat) {
+	if id, err := strconv.Atoi(t.ReplyTo); err == nil && reply {
 		p.ReplyParameters = &models.ReplyParameters{MessageID: id, AllowSendingWithoutReply: true}
 	}
 	m, err := a.bot.SendMessage(ctx, p)

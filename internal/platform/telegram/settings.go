@@ -44,7 +44,17 @@ type Options struct {
 	IgnoredThreads []string
 	// Proxy carries the Bot API's requests: an http, https or socks5 URL.
 	Proxy string
+	// ReplyToMode says which messages of an answer reply to the message
+	// answered: ReplyOff, ReplyFirst (also when empty) or ReplyAll.
+	ReplyToMode string
 }
+
+// The values of TELEGRAM_REPLY_TO_MODE, as Hermes names them.
+const (
+	ReplyOff   = "off"
+	ReplyFirst = "first"
+	ReplyAll   = "all"
+)
 
 // tokenRE is the shape of a bot token: the bot's id, a colon, and a secret
 // of letters, digits, "-" and "_".
@@ -107,6 +117,10 @@ func (o *Options) Settings() []config.Setting {
 			Description: "Proxy for the Bot API's requests: an http://, https:// or socks5:// URL",
 			Prompt:      "Telegram proxy",
 			Set:         config.ProxyURL(&o.Proxy)},
+		{Key: "platforms.telegram.reply_to_mode", Env: "TELEGRAM_REPLY_TO_MODE", Default: ReplyFirst, Set: config.Enum(&o.ReplyToMode, ReplyOff, ReplyFirst, ReplyAll), Category: config.Messaging,
+			AltKeys:     []string{"platforms.telegram.extra.reply_to_mode", "telegram.reply_to_mode"},
+			Description: "Which messages of an answer reply to the message answered: off, first (the answer's first message) or all",
+			Prompt:      "Telegram reply mode"},
 		// 5 MiB: photos as Telegram compresses them are far smaller.
 		{Key: "platforms.telegram.max_media_bytes", Env: "TELEGRAM_MAX_MEDIA_BYTES", Default: "5242880", Set: config.Bytes(&o.MaxMediaBytes, 0), Category: config.Messaging, Advanced: true,
 			Description: "Largest photo, in bytes, passed from Telegram to the agent; 0 turns photos off",

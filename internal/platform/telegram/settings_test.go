@@ -29,7 +29,7 @@ func TestTelegramFromEnv(t *testing.T) {
 		"TELEGRAM_MAX_MEDIA_BYTES": "1000",
 		"TELEGRAM_ALLOWED_USERS":   "111, 222",
 	})
-	want := Options{Token: testBotToken, BaseURL: "http://127.0.0.1:8081", HomeChannel: "-1001234567890", MaxMediaBytes: 1000, Budget: ChatBudget}
+	want := Options{Token: testBotToken, BaseURL: "http://127.0.0.1:8081", HomeChannel: "-1001234567890", MaxMediaBytes: 1000, Budget: ChatBudget, ReplyToMode: ReplyFirst}
 	if o := settingsOf(c); !reflect.DeepEqual(*o, want) || !o.Enabled() {
 		t.Errorf("Telegram = %+v, want %+v", o, want)
 	}

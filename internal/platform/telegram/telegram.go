@@ -92,7 +92,10 @@ type Adapter struct {
 	botID     int64
 	stateKey  string
 	ready     chan struct{}
-	outage    platform.Outage // of getUpdates
+	// replied holds the messages (chat/message id) an answer has replied
+	// to already, for TELEGRAM_REPLY_TO_MODE first.
+	replied *platform.Recent[string, bool]
+	outage  platform.Outage // of getUpdates
 
 	mu       sync.Mutex
 	started  bool
@@ -131,6 +134,9 @@ func New(opts Options, d platform.Deps) (*Adapter, error) {
 	if opts.Budget == (platform.Bucket{}) {
 		opts.Budget = ChatBudget
 	}
+	if opts.ReplyToMode == "" {
+		opts.ReplyToMode = ReplyFirst
+	}
 	a := &Adapter{
 		opts:     opts,
 		state:    d.State,
@@ -138,6 +144,7 @@ func New(opts Options, d platform.Deps) (*Adapter, error) {
 		botID:    botID,
 		stateKey: fmt.Sprintf("telegram.%d.update_offset", botID),
 		ready:    make(chan struct{}),
+		replied:  platform.NewRecent[string, bool](4096),
 	}
 	a.client = d.HTTPClient
 	if a.client == nil {
