@@ -128,13 +128,6 @@ func (a *Adapter) sendOne(ctx context.Context, t chat.Target, chat any, text str
 	return strconv.Itoa(m.ID), nil
 }
 
-// isGroup tells a group's chat id (negative) from a private chat's, where
-// replies would only clutter the conversation.
-func isGroup(chat any) bool {
-	id, ok := chat.(int64)
-	return !ok || id < 0
-}
-
 // Edit replaces a message's text. An unchanged text is a success; a
 // message that is gone or too old gives platform.ErrCannotEdit.
 func (a *Adapter) Edit(ctx context.Context, t chat.Target, id, text string) error {
