@@ -323,6 +323,7 @@ func runnerOptions(cfg *config.Config, log *slog.Logger, metrics *ops.Metrics) g
 		Access:         access,
 		PairUnknownDMs: pair,
 		ResetTriggers:  cfg.ResetTriggers,
+		BusyAck:        cfg.BusyAck,
 		SessionReset: gateway.SessionReset{
 			Mode:   cfg.SessionResetMode(),
 			Idle:   time.Duration(cfg.SessionReset.IdleMinutes) * time.Minute,

@@ -254,7 +254,7 @@ func TestHermesConfigurationLoads(t *testing.T) {
 	}
 	// display.* is over its variable, as Hermes copies the file's value
 	// over the environment for these.
-	if cfg.BusyInputMode != "steer" || cfg.ToolProgress != "new" || cfg.PlatformToolProgress["telegram"] != "off" ||
+	if cfg.BusyInputMode != "steer" || !cfg.BusyAck || cfg.ToolProgress != "new" || cfg.PlatformToolProgress["telegram"] != "off" ||
 		cfg.PlatformToolProgress["matrix"] != "all" || !cfg.PlatformStreaming["telegram"] {
 		t.Errorf("display: busy %q, tools %q %v, streaming %v", cfg.BusyInputMode, cfg.ToolProgress, cfg.PlatformToolProgress, cfg.PlatformStreaming)
 	}
@@ -275,7 +275,6 @@ func TestHermesConfigurationLoads(t *testing.T) {
 	}
 	file := filepath.Join(home, "config.yaml")
 	want := []string{
-		file + ": display.busy_ack_enabled is a Hermes setting Herald does not honour yet (an acknowledgement would wait behind the running answer in the chat's delivery); it is ignored",
 		file + ": platforms.matrix.extra.reply_prefix is a Hermes setting Herald does not honour yet (answers are sent as the agent wrote them); it is ignored",
 	}
 	if !slices.Equal(cfg.Warnings, want) {

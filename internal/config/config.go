@@ -62,6 +62,8 @@ type Config struct {
 	// BusyInputMode says what a message does while a turn runs: interrupt,
 	// queue or steer.
 	BusyInputMode string
+	// BusyAck tells the user what a message sent while a turn runs does.
+	BusyAck bool
 	// ResetTriggers are messages that start a new conversation.
 	ResetTriggers []string
 	// SessionReset starts conversations afresh by themselves; see

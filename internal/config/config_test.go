@@ -164,11 +164,11 @@ display:
 // key Herald knows; Hermes's own keys for the agent pass without a word.
 func TestUnknownKeysAreWarnings(t *testing.T) {
 	c := mustLoad(t, "model: x\ngateway:\n  proxy_url: http://h:1\n  other: 1\nterminal:\n  backend: docker\nstreaming:\n  trasnport: edit\nhttp:\n  adr: 1\n"+
-		"agent:\n  max_turns: 60\n  base_ulr: http://m:1\ndisplay:\n  busy_ack_enabled: false\n", nil)
+		"agent:\n  max_turns: 60\n  base_ulr: http://m:1\ndisplay:\n  show_reasoning: true\n", nil)
 	file := filepath.Join(filepath.Dir(c.File), "config.yaml")
 	want := []string{
 		file + ": agent.base_ulr is not a setting of Herald or Hermes and is ignored; did you mean agent.base_url?",
-		file + ": display.busy_ack_enabled is a Hermes setting Herald does not honour yet (an acknowledgement would wait behind the running answer in the chat's delivery); it is ignored",
+		file + ": display.show_reasoning is a Hermes setting Herald does not honour yet (reasoning is never shown in chats); it is ignored",
 		file + ": gateway.other is not a setting of Herald or Hermes and is ignored; did you mean gateway.model?",
 		file + ": http.adr is not a setting of Herald or Hermes and is ignored; did you mean http.addr?",
 		file + ": streaming.trasnport is not a setting of Herald or Hermes and is ignored; did you mean streaming.transport?",

@@ -69,8 +69,8 @@ var hermesSettings = []Compat{
 	{Name: "HERMES_GATEWAY_BUSY_INPUT_MODE", Mark: Same, Default: "interrupt"},
 	{Name: "display.busy_text_mode", Mark: NotYet, Why: "display.busy_input_mode applies to every message"},
 	{Name: "HERMES_GATEWAY_BUSY_TEXT_MODE", Mark: NotYet, Why: "display.busy_input_mode applies to every message"},
-	{Name: "display.busy_ack_enabled", Mark: NotYet, Why: "an acknowledgement would wait behind the running answer in the chat's delivery"},
-	{Name: "HERMES_GATEWAY_BUSY_ACK_ENABLED", Mark: NotYet, Why: "an acknowledgement would wait behind the running answer in the chat's delivery"},
+	{Name: "display.busy_ack_enabled", Mark: Same, Default: "true"},
+	{Name: "HERMES_GATEWAY_BUSY_ACK_ENABLED", Mark: Same, Default: "true"},
 
 	// Streaming and display.
 	{Name: "streaming.enabled", Mark: OtherDefault, Default: "false",

@@ -45,6 +45,9 @@ type Options struct {
 	// "queue" (it runs next).
 	BusyMode string
 	Access   Access
+	// BusyAck tells the user, at most every busyAckEvery in a session,
+	// what a message sent while a turn runs does.
+	BusyAck bool
 	// ResetTriggers are messages that start a new conversation, as /new
 	// does (compared whole, in any case).
 	ResetTriggers []string
@@ -129,6 +132,7 @@ type lane struct {
 	key     string
 	running *job
 	queue   []*job
+	acked   time.Time // when the session was last told what a message sent while busy does
 }
 
 // job is one turn waiting or running in a lane.
@@ -386,16 +390,46 @@ func (r *Runner) enqueue(a platform.Adapter, turn store.Turn) {
 		go r.runLane(l)
 		return
 	}
+	if l.running == nil {
+		l.queue = append(l.queue, j)
+		return
+	}
+	mode := r.opts.BusyMode
 	switch {
-	case l.running == nil || r.opts.BusyMode == "queue":
-	case r.opts.BusyMode == "steer":
-		if r.steerLocked(l.running, j) {
-			return
-		}
+	case mode == "queue":
+	case mode == "steer" && r.steerLocked(l.running, j):
+		r.ackBusyLocked(l, j, mode)
+		return
+	case mode == "steer":
+		mode = "queue"
 	default:
 		l.running.cancel(errInterrupted)
 	}
 	l.queue = append(l.queue, j)
+	r.ackBusyLocked(l, j, mode)
+}
+
+// busyAckEvery is how often at most a session is told what its messages
+// sent while a turn runs do (Hermes's debounce).
+const busyAckEvery = 30 * time.Second
+
+// ackBusyLocked tells the user what j, sent while a turn runs, does (mode:
+// interrupt, queue or steer), unless the session was told less than
+// busyAckEvery ago. The notice is not journalled: a restart loses at most
+// this courtesy.
+func (r *Runner) ackBusyLocked(l *lane, j *job, mode string) {
+	if !r.opts.BusyAck || time.Since(l.acked) < busyAckEvery {
+		return
+	}
+	l.acked = time.Now()
+	target := j.turn.Inbound.AnswerTarget()
+	r.work.Add(1)
+	go func() {
+		defer r.work.Done()
+		if err := r.reply(j.adapter, target, texts.BusyAck(mode), stream.Params{}); err != nil {
+			r.log.Info("acknowledging a message sent while a turn runs failed", "turn", j.turn.ID, "error", err)
+		}
+	}()
 }
 
 // steerLocked hands j's message to the running turn, as Hermes's busy mode

@@ -1254,3 +1254,27 @@ func TestBusyModeSteer(t *testing.T) {
 		})
 	}
 }
+
+// A message sent while a turn runs is acknowledged, at most once every
+// busyAckEvery in a session, with what it does in the busy mode.
+func TestBusyAck(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		opts := defaultOptions()
+		opts.BusyMode, opts.BusyAck = "queue", true
+		h := start(t, opts, &backend{answer: func(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result {
+			if turn.Message == "first" {
+				<-release
+			}
+			return echo(ctx, turn, emit)
+		}}, "")
+		h.plat.deliver(t, dm("alice", "first", "e1"))
+		eventually(t, "the first turn to run", func() bool { return len(h.be.turns()) == 1 })
+		h.plat.deliver(t, dm("alice", "second", "e2"))
+		h.plat.deliver(t, dm("alice", "third", "e3"))
+		eventually(t, "the acknowledgement", func() bool { return len(h.plat.shown("dm-alice")) == 1 })
+		close(release)
+		h.finalIs("dm-alice", texts.BusyAck("queue"), "echo: first", "echo: second", "echo: third")
+		h.allSettled()
+	})
+}

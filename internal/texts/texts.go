@@ -153,3 +153,15 @@ func IdleFor(d time.Duration) string {
 func DailyAt(hour int) string {
 	return fmt.Sprintf("the daily new start at %d:00", hour)
 }
+
+// BusyAck tells the user what their message, sent while a turn runs,
+// does: by busy input mode (interrupt, queue or steer).
+func BusyAck(mode string) string {
+	switch mode {
+	case "queue":
+		return "⏳ Your message waits its turn: I'll answer it when the current task is done."
+	case "steer":
+		return "⏩ Passed to the task in progress: the agent reads it after its next step."
+	}
+	return "⚡ Stopping the current task to take up your message."
+}
