@@ -113,7 +113,7 @@ var hermesSettings = []Compat{
 	{Name: "TELEGRAM_IGNORED_THREADS", Mark: Same},
 	{Name: "TELEGRAM_PROXY", Mark: Same},
 	{Name: "platforms.telegram.extra.base_url", Mark: Same, Default: "https://api.telegram.org"},
-	{Name: "TELEGRAM_ALLOWED_CHATS", Mark: NotYet, Why: "every chat the bot is in is served, to the users allowed"},
+	{Name: "TELEGRAM_ALLOWED_CHATS", Mark: Same},
 	{Name: "TELEGRAM_GROUP_ALLOWED_USERS", Mark: NotYet, Why: "TELEGRAM_ALLOWED_USERS applies in groups too"},
 	{Name: "TELEGRAM_GROUP_ALLOWED_CHATS", Mark: NotYet, Why: "a group is served to the users allowed, not as a whole"},
 	{Name: "TELEGRAM_REPLY_TO_MODE", Mark: Same, Default: "first"},

@@ -480,6 +480,7 @@ func TestGroupSettings(t *testing.T) {
 		srv.AddChat(group)
 		srv.AddChat(forum)
 		srv.AddChat(other)
+		srv.AddChat(aliceDM)
 		run := func(o Options, in ...telegramtest.Incoming) map[string]bool {
 			o.Token, o.BaseURL = srv.Token, srv.URL
 			a, err := New(o, platform.Deps{Logger: platformtest.Logger(t), HTTPClient: network(t).Client()})
@@ -507,6 +508,13 @@ func TestGroupSettings(t *testing.T) {
 		got := run(Options{}, telegramtest.Incoming{Chat: group, From: alice, Text: "plain"})
 		if m, ok := got["plain"]; !ok || !m {
 			t.Errorf("require_mention off: %v, want the plain group message taken", got)
+		}
+		got = run(Options{AllowedChats: []string{strconv.FormatInt(other.ID, 10)}},
+			telegramtest.Incoming{Chat: group, From: alice, Text: "not an allowed chat"},
+			telegramtest.Incoming{Chat: aliceDM, From: alice, Text: "private chats are not filtered"},
+			telegramtest.Incoming{Chat: other, From: alice, Text: "an allowed chat"})
+		if want := map[string]bool{"private chats are not filtered": true, "an allowed chat": true}; !maps.Equal(got, want) {
+			t.Errorf("allowed chats: handed over %v, want %v", got, want)
 		}
 		got = run(Options{RequireMention: true, FreeResponseChats: []string{strconv.FormatInt(other.ID, 10)},
 			MentionPatterns: []*regexp.Regexp{regexp.MustCompile("(?i)^hey herald")}, IgnoredThreads: []string{"77"}},

@@ -171,6 +171,9 @@ func (a *Adapter) handle(ctx context.Context, h platform.Handler, u models.Updat
 	if m.IsTopicMessage && slices.Contains(a.opts.IgnoredThreads, strconv.Itoa(m.MessageThreadID)) {
 		return nil // a topic the bot is told to pass over
 	}
+	if m.Chat.Type != models.ChatTypePrivate && len(a.opts.AllowedChats) > 0 && !slices.Contains(a.opts.AllowedChats, strconv.FormatInt(m.Chat.ID, 10)) {
+		return nil // a group the bot is not to answer in
+	}
 	in := chat.Inbound{
 		Source:      chatSource(m),
 		Text:        text,

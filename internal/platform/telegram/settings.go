@@ -36,6 +36,9 @@ type Options struct {
 	// it, Telegram gives it only commands, mentions and replies).
 	RequireMention    bool
 	FreeResponseChats []string
+	// AllowedChats, when set, are the only groups the bot answers in
+	// (private chats are not filtered); it authorizes nobody.
+	AllowedChats []string
 	// MentionPatterns are regular expressions (case is ignored) whose
 	// match counts as a mention.
 	MentionPatterns []*regexp.Regexp
@@ -97,6 +100,10 @@ func (o *Options) Settings() []config.Setting {
 			AltKeys:     []string{"platforms.telegram.extra.free_response_chats", "telegram.free_response_chats"},
 			Description: "Group chat ids, comma-separated, where every message is answered even when TELEGRAM_REQUIRE_MENTION is true",
 			Prompt:      "Telegram chats without a mention"},
+		{Key: "platforms.telegram.allowed_chats", Env: "TELEGRAM_ALLOWED_CHATS", Set: config.List(&o.AllowedChats, checkChatID), Category: config.Messaging,
+			AltKeys:     []string{"platforms.telegram.extra.allowed_chats", "telegram.allowed_chats"},
+			Description: "Group chat ids, comma-separated: the only groups the bot answers in (private chats are not filtered; who may talk is still the allowlists')",
+			Prompt:      "Telegram groups answered"},
 		{Key: "platforms.telegram.mention_patterns", Env: "TELEGRAM_MENTION_PATTERNS", Category: config.Messaging, Advanced: true,
 			AltKeys:     []string{"platforms.telegram.extra.mention_patterns", "telegram.mention_patterns"},
 			Description: "Regular expressions, comma-separated, whose match in a group message counts as a mention of the bot (case is ignored)",
