@@ -312,8 +312,8 @@ func runnerOptions(cfg *config.Config, log *slog.Logger, metrics *ops.Metrics) g
 	}
 	pair := map[string]bool{}
 	for name, p := range cfg.PlatformAccess {
-		if p.AllowAll || len(p.Users) > 0 {
-			access.Platforms[name] = gateway.Allowlist{AllowAll: p.AllowAll, Users: p.Users}
+		if p.AllowAll || len(p.Users) > 0 || len(p.GroupUsers) > 0 || len(p.GroupChats) > 0 {
+			access.Platforms[name] = gateway.Allowlist{AllowAll: p.AllowAll, Users: p.Users, GroupUsers: p.GroupUsers, GroupChats: p.GroupChats}
 		}
 		pair[name] = cfg.PairsUnknownDMs(name)
 	}

@@ -158,6 +158,9 @@ func TestUnknownDMsArePairedAsInHermes(t *testing.T) {
 	if got := pairs("", map[string]string{"TELEGRAM_ALLOWED_USERS": "1"}); got["telegram"] || !got["matrix"] {
 		t.Errorf("unset, a Telegram allowlist: %v; want Telegram to ignore, Matrix to pair", got)
 	}
+	if got := pairs("", map[string]string{"TELEGRAM_GROUP_ALLOWED_CHATS": "-100"}); got["telegram"] || !got["matrix"] {
+		t.Errorf("unset, a Telegram group allowlist: %v; want Telegram to ignore, Matrix to pair", got)
+	}
 	if got := pairs("", map[string]string{"GATEWAY_ALLOWED_USERS": "1"}); got["matrix"] || got["telegram"] {
 		t.Errorf("unset, GATEWAY_ALLOWED_USERS: %v; want every platform to ignore", got)
 	}
@@ -263,6 +266,9 @@ func TestHermesConfigurationLoads(t *testing.T) {
 		len(tg.MentionPatterns) != 1 || !tg.MentionPatterns[0].MatchString("Hermes, hello") || !slices.Equal(tg.IgnoredThreads, []string{"7"}) ||
 		tg.Proxy != "socks5://127.0.0.1:1080" || !tg.Enabled() {
 		t.Errorf("telegram %+v", tg)
+	}
+	if got := cfg.PlatformAccess["telegram"].GroupChats; !slices.Equal(got, []string{"-1001111111111"}) {
+		t.Errorf("TELEGRAM_GROUP_ALLOWED_CHATS read as %q", got)
 	}
 	mx := cfg.Platforms["matrix"].(*matrix.Options)
 	if mx.E2EE != matrix.E2EERequired || mx.AutoThread || mx.RequireMention || !slices.Equal(mx.FreeResponseRooms, []string{"!room:example.org"}) {

@@ -125,6 +125,9 @@ type Agent struct {
 type Access struct {
 	AllowAll bool
 	Users    []string // platform user ids; "*" also allows everyone
+	// GroupUsers may talk in group chats too; every member of GroupChats
+	// may ("*": of every group).
+	GroupUsers, GroupChats []string
 }
 
 // Streaming holds the streaming.* settings.
@@ -195,7 +198,8 @@ func (c *Config) PairsUnknownDMs(platform string) bool {
 	if c.origin("unauthorized_dm_behavior") != "default" {
 		return c.UnauthorizedDM == "pair"
 	}
-	return len(c.Access.Users) == 0 && len(c.PlatformAccess[platform].Users) == 0
+	p := c.PlatformAccess[platform]
+	return len(c.Access.Users) == 0 && len(p.Users) == 0 && len(p.GroupUsers) == 0 && len(p.GroupChats) == 0
 }
 
 // Backend names the backend the configuration selects: "hermes" with a

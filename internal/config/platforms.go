@@ -61,5 +61,13 @@ func accessSettings(name string, access *Access) []Setting {
 		{Key: "platforms." + name + ".allow_all_users", Env: upper + "_ALLOW_ALL_USERS", Default: "false", Set: Bool(&access.AllowAll), Category: Messaging,
 			Description: "true lets everyone on " + name + " talk to the agent",
 			Prompt:      "Allow all " + name + " users"},
+		{Key: "platforms." + name + ".group_allowed_users", Env: upper + "_GROUP_ALLOWED_USERS", Set: List(&access.GroupUsers, nil), Category: Messaging, Advanced: true,
+			AltKeys:     []string{"platforms." + name + ".extra.group_allowed_users", name + ".group_allowed_users"},
+			Description: "Users allowed in " + name + " group chats only, comma-separated user ids",
+			Prompt:      "Allowed " + name + " users in groups"},
+		{Key: "platforms." + name + ".group_allowed_chats", Env: upper + "_GROUP_ALLOWED_CHATS", Set: List(&access.GroupChats, nil), Category: Messaging, Advanced: true,
+			AltKeys:     []string{"platforms." + name + ".extra.group_allowed_chats", name + ".group_allowed_chats"},
+			Description: "Group chats of " + name + " whose every member may talk to the agent, comma-separated chat ids; * allows every group",
+			Prompt:      "Allowed " + name + " groups"},
 	}
 }

@@ -11,10 +11,20 @@ import (
 type Allowlist struct {
 	AllowAll bool
 	Users    []string // platform user ids; "*" allows everyone
+	// GroupUsers may talk in group chats too; every member of GroupChats
+	// ("*": of every group) may, as Hermes's TELEGRAM_GROUP_ALLOWED_*.
+	GroupUsers, GroupChats []string
 }
 
-func (a Allowlist) allows(userID string) bool {
-	return a.AllowAll || slices.Contains(a.Users, "*") || (userID != "" && slices.Contains(a.Users, userID))
+func (a Allowlist) allows(src chat.Source) bool {
+	if a.AllowAll || slices.Contains(a.Users, "*") || (src.UserID != "" && slices.Contains(a.Users, src.UserID)) {
+		return true
+	}
+	if src.ChatType == chat.DM {
+		return false
+	}
+	return slices.Contains(a.GroupChats, "*") || slices.Contains(a.GroupChats, src.ChatID) ||
+		(src.UserID != "" && slices.Contains(a.GroupUsers, src.UserID))
 }
 
 // Access holds the allowlists: one for every platform, one per platform.
@@ -29,7 +39,7 @@ type Access struct {
 // pairing.
 func (r *Runner) allowed(ctx context.Context, src chat.Source) bool {
 	access := r.opts.Access
-	if access.All.allows(src.UserID) || access.Platforms[src.Platform].allows(src.UserID) {
+	if access.All.allows(src) || access.Platforms[src.Platform].allows(src) {
 		return true
 	}
 	paired, err := r.store.IsPaired(ctx, src.Platform, src.UserID)

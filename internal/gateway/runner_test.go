@@ -191,6 +191,41 @@ func TestAuthorization(t *testing.T) {
 	}
 }
 
+// The group allowlists (Hermes's TELEGRAM_GROUP_ALLOWED_USERS and
+// _CHATS) let their users, or every member of their chats, talk in groups,
+// and nobody in a DM.
+func TestGroupAuthorization(t *testing.T) {
+	fake := func(a Allowlist) Access { return Access{Platforms: map[string]Allowlist{"fake": a}} }
+	for _, c := range []struct {
+		name   string
+		access Access
+		in     chat.Inbound
+		want   bool
+	}{
+		{"group user in a group", fake(Allowlist{GroupUsers: []string{"carol"}}), group("carol", "hi", "e1", true), true},
+		{"group user in a DM", fake(Allowlist{GroupUsers: []string{"carol"}}), dm("carol", "hi", "e1"), false},
+		{"member of an allowed group", fake(Allowlist{GroupChats: []string{"room"}}), group("mallory", "hi", "e1", true), true},
+		{"member of every group", fake(Allowlist{GroupChats: []string{"*"}}), group("mallory", "hi", "e1", true), true},
+		{"member of another group", fake(Allowlist{GroupChats: []string{"elsewhere"}}), group("mallory", "hi", "e1", true), false},
+		{"allowed group, in a DM", fake(Allowlist{GroupChats: []string{"*"}}), dm("mallory", "hi", "e1"), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				opts := defaultOptions()
+				opts.Access = c.access
+				h := start(t, opts, &backend{answer: echo}, "")
+				if err := h.plat.deliver(t, c.in); err != nil {
+					t.Fatal(err)
+				}
+				h.allSettled()
+				if called := len(h.be.turns()) == 1; called != c.want {
+					t.Fatalf("backend called = %v, want %v", called, c.want)
+				}
+			})
+		})
+	}
+}
+
 func TestPairingLetsAnApprovedUserIn(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		opts := defaultOptions()
