@@ -524,7 +524,9 @@ func (r *Runner) cancelLane(key string, cause error, clear bool) bool {
 			l.running.stopDelivery(cause)
 		}
 		if clear {
-			dropped, l.queue = l.queue, nil
+			// Messages steered into the running turn go with the queue.
+			dropped = append(l.queue, l.running.steered...)
+			l.queue, l.running.steered = nil, nil
 		}
 	}
 	r.mu.Unlock()

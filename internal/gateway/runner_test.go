@@ -1313,3 +1313,36 @@ func TestBusyAck(t *testing.T) {
 		h.allSettled()
 	})
 }
+
+// /new drops the messages steered into the running turn with its queue:
+// none of them runs in the new conversation.
+func TestNewDropsSteeredMessages(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		steered := make(chan string, 1)
+		be := &backend{
+			answer: func(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result {
+				if turn.Message != "first" {
+					return echo(ctx, turn, emit)
+				}
+				turn.Started("run-1")
+				text := <-steered
+				<-ctx.Done() // /new stops the turn
+				return agent.Result{SessionID: turn.SessionID, PendingSteer: text, Err: ctx.Err()}
+			},
+			steer: func(_, text string) error { steered <- text; return nil },
+		}
+		opts := defaultOptions()
+		opts.BusyMode = "steer"
+		h := start(t, opts, be, "")
+		h.plat.deliver(t, dm("alice", "first", "e1"))
+		eventually(t, "the first turn's run", func() bool { return len(h.be.turns()) == 1 })
+		synctest.Wait()
+		h.plat.deliver(t, dm("alice", "also this", "e2"))
+		synctest.Wait()
+		h.plat.deliver(t, dm("alice", "/new", "e3"))
+		h.allSettled()
+		if turns := h.be.turns(); len(turns) != 1 {
+			t.Errorf("the backend ran %d turns, want the first only", len(turns))
+		}
+	})
+}
