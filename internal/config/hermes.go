@@ -117,7 +117,7 @@ var hermesSettings = []Compat{
 	{Name: "TELEGRAM_GROUP_ALLOWED_USERS", Mark: Same},
 	{Name: "TELEGRAM_GROUP_ALLOWED_CHATS", Mark: Same},
 	{Name: "TELEGRAM_REPLY_TO_MODE", Mark: Same, Default: "first"},
-	{Name: "TELEGRAM_REACTIONS", Mark: NotYet, Why: "Herald shows that it is working with the typing status"},
+	{Name: "TELEGRAM_REACTIONS", Mark: Same, Default: "false"},
 	{Name: "TELEGRAM_HOME_CHANNEL_THREAD_ID", Mark: NotYet, Why: "messages to the home chat go to its main topic"},
 
 	// Matrix.

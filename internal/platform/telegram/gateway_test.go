@@ -631,3 +631,39 @@ func TestShortAnswerShowsAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// TELEGRAM_REACTIONS marks the message being answered: 👀 while the answer
+// is written, then 👍 once it is done, or 👎 when the agent failed.
+func TestReactions(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		opts sim.Options
+		want string
+	}{{"done", sim.Options{}, "👍"}, {"failed", sim.Options{AgentError: true}, "👎"}} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := newServer(t)
+				srv.AddChat(aliceDM)
+				_, hb := newSim(t, c.opts)
+				b := platformtest.Count(hb)
+				startGateway(t, srv, platformtest.Store(t), b, gwConfig{adapter: func(o *Options) { o.Reactions = true }})
+				asked := srv.Inject(telegramtest.Incoming{Chat: aliceDM, From: alice, Text: "react"})
+				waitFor(t, srv, "the reaction "+c.want, func() bool {
+					for _, m := range srv.Messages(aliceDM.ID) {
+						if m.ID == asked.MessageID {
+							return m.Reaction == c.want
+						}
+					}
+					return false
+				})
+				var seen []string
+				for _, call := range srv.CallsOf("setMessageReaction") {
+					seen = append(seen, call.Params["reaction"])
+				}
+				if len(seen) != 2 || !strings.Contains(seen[0], "👀") || len(srv.Violations()) != 0 {
+					t.Errorf("reactions set %q (violations %v), want 👀 then %s", seen, srv.Violations(), c.want)
+				}
+			})
+		})
+	}
+}

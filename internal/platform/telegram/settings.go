@@ -47,6 +47,8 @@ type Options struct {
 	IgnoredThreads []string
 	// Proxy carries the Bot API's requests: an http, https or socks5 URL.
 	Proxy string
+	// Reactions marks the asking message with 👀, then 👍 or 👎.
+	Reactions bool
 	// ReplyToMode says which messages of an answer reply to the message
 	// answered: ReplyOff, ReplyFirst (also when empty) or ReplyAll.
 	ReplyToMode string
@@ -128,6 +130,10 @@ func (o *Options) Settings() []config.Setting {
 			AltKeys:     []string{"platforms.telegram.extra.reply_to_mode", "telegram.reply_to_mode"},
 			Description: "Which messages of an answer reply to the message answered: off, first (the answer's first message) or all",
 			Prompt:      "Telegram reply mode"},
+		{Key: "platforms.telegram.reactions", Env: "TELEGRAM_REACTIONS", Default: "false", Set: config.Bool(&o.Reactions), Category: config.Messaging,
+			AltKeys:     []string{"platforms.telegram.extra.reactions", "telegram.reactions"},
+			Description: "React to the message being answered with 👀, then 👍 or 👎 when the answer is done or failed",
+			Prompt:      "Telegram reactions"},
 		// 5 MiB: photos as Telegram compresses them are far smaller.
 		{Key: "platforms.telegram.max_media_bytes", Env: "TELEGRAM_MAX_MEDIA_BYTES", Default: "5242880", Set: config.Bytes(&o.MaxMediaBytes, 0), Category: config.Messaging, Advanced: true,
 			Description: "Largest photo, in bytes, passed from Telegram to the agent; 0 turns photos off",

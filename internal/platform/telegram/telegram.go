@@ -105,6 +105,7 @@ type Adapter struct {
 var (
 	_ platform.Adapter    = (*Adapter)(nil)
 	_ platform.Drafter    = (*Adapter)(nil)
+	_ platform.TurnMarker = (*Adapter)(nil)
 	_ platform.Connection = (*Adapter)(nil)
 )
 
@@ -181,8 +182,10 @@ func (a *Adapter) Caps(t chat.Target) platform.Caps {
 	if !t.DM {
 		budgets = append(budgets, platform.Budget{Classes: text, Bucket: GroupBudget})
 	}
-	budgets = append(budgets, platform.Budget{Classes: text | platform.Typing, Account: true, Bucket: BotBudget})
-	return platform.Caps{
+	// Reactions count against the bot's overall budget only: the Bot API
+	// FAQ's per-chat limit speaks of messages.
+	budgets = append(budgets, platform.Budget{Classes: text | platform.Typing | platform.Markers, Account: true, Bucket: BotBudget})
+	caps := platform.Caps{
 		MaxLength: MaxLength,
 		Count:     format.UTF16,
 		Edit:      true,
@@ -193,6 +196,41 @@ func (a *Adapter) Caps(t chat.Target) platform.Caps {
 		Format:    Flavour,
 		Budgets:   budgets,
 	}
+	if a.opts.Reactions {
+		caps.MarkerCalls = 1 // setMessageReaction replaces the reaction before
+	}
+	return caps
+}
+
+// reactionEmoji are the reactions of TELEGRAM_REACTIONS, as Hermes sets
+// them.
+var reactionEmoji = map[platform.TurnState]string{platform.TurnWorking: "👀", platform.TurnDone: "👍", platform.TurnFailed: "👎"}
+
+// TurnStatus marks the asking message (t.ReplyTo) with a turn's state when
+// TELEGRAM_REACTIONS is on: 👀 while the answer is written, then 👍 or
+// 👎, each replacing the one before (platform.TurnMarker).
+func (a *Adapter) TurnStatus(ctx context.Context, t chat.Target, state platform.TurnState) (int, error) {
+	emoji, known := reactionEmoji[state]
+	msgID, err := strconv.Atoi(t.ReplyTo)
+	if !a.opts.Reactions || err != nil {
+		return 0, nil
+	}
+	if !known {
+		return 0, fmt.Errorf("telegram: unknown turn status %q", state)
+	}
+	chat, err := chatID(t)
+	if err != nil {
+		return 0, err
+	}
+	_, err = a.bot.SetMessageReaction(ctx, &bot.SetMessageReactionParams{
+		ChatID:    chat,
+		MessageID: msgID,
+		Reaction:  []models.ReactionType{{Type: models.ReactionTypeTypeEmoji, ReactionTypeEmoji: &models.ReactionTypeEmoji{Emoji: emoji}}},
+	})
+	if err != nil {
+		return 1, a.apiError(err)
+	}
+	return 1, nil
 }
 
 // Ready is closed once the bot is known to Telegram and polling.

@@ -121,6 +121,8 @@ type Msg struct {
 	ReplyTo   int
 	Edits     int
 	Photo     bool
+	// Reaction is the bot's reaction on the message, "" for none.
+	Reaction string
 }
 
 // Fault makes the server answer a chosen call with an error.
@@ -159,11 +161,12 @@ type chatState struct {
 
 // stored is a message with what the server needs besides.
 type stored struct {
-	msg     Message
-	raw     string
-	mode    string
-	edits   int
-	deleted bool
+	msg      Message
+	raw      string
+	mode     string
+	edits    int
+	deleted  bool
+	reaction string // the bot's reaction on it, "" for none
 }
 
 // file is a downloadable file.
@@ -410,7 +413,7 @@ func (s *Server) Messages(chatID int64) []Msg {
 		}
 		m := Msg{ID: st.msg.MessageID, FromBot: st.msg.From != nil && st.msg.From.ID == s.Bot.ID,
 			Text: st.msg.Text, Entities: st.msg.Entities, Raw: st.raw, ParseMode: st.mode,
-			ThreadID: st.msg.MessageThreadID, Edits: st.edits, Photo: st.msg.Photo != nil}
+			ThreadID: st.msg.MessageThreadID, Edits: st.edits, Photo: st.msg.Photo != nil, Reaction: st.reaction}
 		if st.msg.From != nil {
 			m.From = *st.msg.From
 		}
@@ -675,10 +678,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		result, aerr = s.setMyCommands(p)
 	case "getfile":
 		result, aerr = s.getFile(p)
-	case "sendmessage", "editmessagetext", "sendmessagedraft", "deletemessage", "sendchataction":
+	case "sendmessage", "editmessagetext", "sendmessagedraft", "deletemessage", "sendchataction", "setmessagereaction":
 		method = canonical(method)
 		result, aerr = s.chatMethod(method, p)
-		if applied := s.opts.Applied; aerr == nil && applied != nil && method != "deleteMessage" && method != "sendChatAction" {
+		if applied := s.opts.Applied; aerr == nil && applied != nil && method != "deleteMessage" && method != "sendChatAction" && method != "setMessageReaction" {
 			chatID, _ := strconv.ParseInt(p["chat_id"], 10, 64)
 			applied(method, chatID)
 		}
@@ -700,7 +703,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 // canonical spells the chat methods as the API documents them.
 func canonical(method string) string {
-	for _, m := range []string{"sendMessage", "editMessageText", "sendMessageDraft", "deleteMessage", "sendChatAction"} {
+	for _, m := range []string{"sendMessage", "editMessageText", "sendMessageDraft", "deleteMessage", "sendChatAction", "setMessageReaction"} {
 		if strings.EqualFold(m, method) {
 			return m
 		}
@@ -986,6 +989,8 @@ func (s *Server) chatMethodLocked(method string, p params, now time.Time, call *
 		return s.sendMessageDraftLocked(c, p)
 	case "deleteMessage":
 		return s.deleteMessageLocked(c, p)
+	case "setMessageReaction":
+		return s.setMessageReactionLocked(c, p)
 	default:
 		return s.sendChatActionLocked(c, p)
 	}
@@ -1217,6 +1222,49 @@ func (s *Server) deleteMessageLocked(c *chatState, p params) (any, *apiError) {
 		return nil, badRequest("message can't be deleted")
 	}
 	st.deleted = true
+	return true, nil
+}
+
+// reactionEmoji are the emoji a reaction may be, as the Bot API's
+// ReactionTypeEmoji lists them (core.telegram.org/bots/api#reactiontypeemoji).
+var reactionEmoji = map[string]bool{}
+
+func init() {
+	for _, e := range strings.Fields("👍 👎 ❤ 🔥 🥰 👏 😁 🤔 🤯 😱 🤬 😢 🎉 🤩 🤮 💩 🙏 👌 🕊 🤡 🥱 🥴 😍 🐳 ❤‍🔥 🌚 🌭 💯 🤣 ⚡ 🍌 🏆 💔 🤨 😐 🍓 🍾 💋 🖕 😈 😴 😭 🤓 👻 👨‍💻 👀 🎃 🙈 😇 😨 🤝 ✍ 🤗 🫡 🎅 🎄 ☃ 💅 🤪 🗿 🆒 💘 🙉 🦄 😘 💊 🙊 😎 👾 🤷‍♂ 🤷 🤷‍♀ 😡") {
+		reactionEmoji[e] = true
+	}
+}
+
+// setMessageReactionLocked sets the bot's reaction on a message: one emoji
+// of the allowed ones (a bot may set one), or none to clear it.
+func (s *Server) setMessageReactionLocked(c *chatState, p params) (any, *apiError) {
+	id, ok := p.int64("message_id")
+	if !ok {
+		return nil, badRequest("message identifier is not specified")
+	}
+	st := s.findMessageLocked(c, int(id))
+	if st == nil {
+		return nil, badRequest("message to react not found")
+	}
+	var reactions []struct {
+		Type  string `json:"type"`
+		Emoji string `json:"emoji"`
+	}
+	if raw := p["reaction"]; raw != "" {
+		if err := json.Unmarshal([]byte(raw), &reactions); err != nil {
+			return nil, badRequest("can't parse reaction types JSON object")
+		}
+	}
+	switch {
+	case len(reactions) > 1:
+		return nil, badRequest("REACTIONS_TOO_MANY")
+	case len(reactions) == 1 && (reactions[0].Type != "emoji" || !reactionEmoji[reactions[0].Emoji]):
+		return nil, badRequest("REACTION_INVALID")
+	case len(reactions) == 1:
+		st.reaction = reactions[0].Emoji
+	default:
+		st.reaction = ""
+	}
 	return true, nil
 }
 

@@ -385,3 +385,35 @@ func TestFilesAndMultipartForms(t *testing.T) {
 		t.Errorf("messages %+v", msgs)
 	}
 }
+
+// setMessageReaction sets one allowed emoji on a message, or clears it.
+func TestMessageReactions(t *testing.T) {
+	s := NewServer(Options{})
+	defer s.Close()
+	s.AddChat(grp)
+	in := s.Inject(Incoming{Chat: grp, From: user, Text: "hello"})
+	react := func(reaction any, message int) response {
+		r, _ := call(t, s, "setMessageReaction", map[string]any{"chat_id": grp.ID, "message_id": message, "reaction": reaction})
+		return r
+	}
+	reaction := func() string { return s.Messages(grp.ID)[0].Reaction }
+	if r := react([]map[string]string{{"type": "emoji", "emoji": "👀"}}, in.MessageID); !r.OK || reaction() != "👀" {
+		t.Errorf("👀: %+v, message shows %q", r, reaction())
+	}
+	for _, c := range []struct {
+		reaction any
+		message  int
+		want     string
+	}{
+		{[]map[string]string{{"type": "emoji", "emoji": "🦖"}}, in.MessageID, "Bad Request: REACTION_INVALID"},
+		{[]map[string]string{{"type": "emoji", "emoji": "👍"}, {"type": "emoji", "emoji": "👎"}}, in.MessageID, "Bad Request: REACTIONS_TOO_MANY"},
+		{[]map[string]string{{"type": "emoji", "emoji": "👍"}}, in.MessageID + 100, "Bad Request: message to react not found"},
+	} {
+		if r := react(c.reaction, c.message); r.OK || r.Description != c.want {
+			t.Errorf("%v on %d: %+v, want %q", c.reaction, c.message, r, c.want)
+		}
+	}
+	if r := react([]map[string]string{}, in.MessageID); !r.OK || reaction() != "" {
+		t.Errorf("clearing: %+v, message shows %q", r, reaction())
+	}
+}
