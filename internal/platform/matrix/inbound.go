@@ -152,7 +152,7 @@ func (a *Adapter) onMessage(ctx context.Context, evt *event.Event) {
 		}
 	}
 	mentioned := a.rules.mentioned(p, address)
-	route := a.rules.route(p)
+	route := a.rules.route(p, address.mentionsBot)
 
 	var attachments []chat.Attachment
 	if content.MsgType == event.MsgImage && mentioned && a.userAllowed(evt.Sender) {

@@ -141,12 +141,15 @@ func New(opts Options, d platform.Deps) (*Adapter, error) {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := rules{
-		requireMention: opts.RequireMention,
-		freeRooms:      map[string]bool{},
-		allowedRooms:   map[string]bool{},
-		processNotices: opts.ProcessNotices,
-		autoThread:     opts.AutoThread,
-		scope:          opts.SessionScope,
+		requireMention:       opts.RequireMention,
+		freeRooms:            map[string]bool{},
+		allowedRooms:         map[string]bool{},
+		processNotices:       opts.ProcessNotices,
+		autoThread:           opts.AutoThread,
+		dmAutoThread:         opts.DMAutoThread,
+		dmMentionThreads:     opts.DMMentionThreads,
+		threadRequireMention: opts.ThreadRequireMention,
+		scope:                opts.SessionScope,
 	}
 	for _, p := range opts.IgnoreUserPatterns {
 		re, err := regexp.Compile(p)

@@ -27,6 +27,13 @@ type rules struct {
 	processNotices bool
 	autoThread     bool
 	scope          string
+	// threadRequireMention takes a thread the bot answered in like any
+	// other place: a mention is needed there too (against bots answering
+	// each other in a thread).
+	threadRequireMention bool
+	// dmAutoThread answers a DM's top-level messages in a thread on them;
+	// dmMentionThreads those that mention the bot.
+	dmAutoThread, dmMentionThreads bool
 }
 
 // placement is where a message sits: what the rules need to know of it.
@@ -48,12 +55,18 @@ type routing struct {
 }
 
 // route decides the chat type and threads of a message per
-// MATRIX_SESSION_SCOPE and MATRIX_AUTO_THREAD. A DM stays a DM (one session
-// per DM, as the reference keys them) even in a thread, whose answers
-// still go into that thread.
-func (r *rules) route(p placement) routing {
+// MATRIX_SESSION_SCOPE, MATRIX_AUTO_THREAD and, in DMs,
+// MATRIX_DM_AUTO_THREAD and MATRIX_DM_MENTION_THREADS (mentionsBot says
+// whether the message mentions the bot). A DM stays a DM (one session per
+// DM, as the reference keys them) even in a thread, whose answers still go
+// into that thread.
+func (r *rules) route(p placement, mentionsBot bool) routing {
 	if p.dm {
-		return routing{chatType: chat.DM, threadID: p.threadRoot, replyThread: p.threadRoot}
+		thread := p.threadRoot
+		if thread == "" && (r.dmAutoThread || (r.dmMentionThreads && mentionsBot)) {
+			thread = p.eventID
+		}
+		return routing{chatType: chat.DM, threadID: thread, replyThread: thread}
 	}
 	thread := p.threadRoot
 	if thread == "" && (r.autoThread || r.scope == ScopeThread) {
@@ -102,7 +115,7 @@ func (r *rules) mentioned(p placement, a addressing) bool {
 	case p.dm, !r.requireMention, r.freeRooms[p.room]:
 		return true
 	}
-	return a.mentionsBot || a.repliesToBot || a.botInThread || a.command
+	return a.mentionsBot || a.repliesToBot || (a.botInThread && !r.threadRequireMention) || a.command
 }
 
 // isCommand recognises the gateway's commands, with "/" or "!".

@@ -24,6 +24,7 @@ func TestMentionRules(t *testing.T) {
 		{"a group message with a mention", r, group, addressing{mentionsBot: true}, true},
 		{"a reply to the bot", r, group, addressing{repliesToBot: true}, true},
 		{"a thread the bot answered in", r, group, addressing{botInThread: true}, true},
+		{"a thread the bot answered in, with MATRIX_THREAD_REQUIRE_MENTION", rules{requireMention: true, threadRequireMention: true}, group, addressing{botInThread: true}, false},
 		{"a command", r, group, addressing{command: true}, true},
 		{"a free-response room", r, free, addressing{}, true},
 		{"mentions not required", rules{requireMention: false}, group, addressing{}, true},
@@ -39,22 +40,28 @@ func TestRouting(t *testing.T) {
 	top := placement{room: "!r:hs", eventID: "$msg"}
 	inThread := placement{room: "!r:hs", eventID: "$msg", threadRoot: "$root"}
 	dmThread := placement{dm: true, room: "!d:hs", eventID: "$msg", threadRoot: "$root"}
+	dmTop := placement{dm: true, room: "!d:hs", eventID: "$msg"}
 	cases := []struct {
-		name string
-		r    rules
-		p    placement
-		want routing
+		name     string
+		r        rules
+		p        placement
+		mentions bool
+		want     routing
 	}{
-		{"auto: top-level", rules{scope: ScopeAuto}, top, routing{chatType: chat.Group}},
-		{"auto: a thread is its own session", rules{scope: ScopeAuto}, inThread, routing{chatType: chat.Thread, threadID: "$root", replyThread: "$root"}},
-		{"auto thread: the answer starts a thread", rules{scope: ScopeAuto, autoThread: true}, top, routing{chatType: chat.Thread, threadID: "$msg", replyThread: "$msg"}},
-		{"thread scope: every top-level message starts one", rules{scope: ScopeThread}, top, routing{chatType: chat.Thread, threadID: "$msg", replyThread: "$msg"}},
-		{"room scope: threads share the room's session", rules{scope: ScopeRoom}, inThread, routing{chatType: chat.Group, replyThread: "$root"}},
-		{"room scope with auto thread", rules{scope: ScopeRoom, autoThread: true}, top, routing{chatType: chat.Group, replyThread: "$msg"}},
-		{"a DM stays a DM, answered in its thread", rules{scope: ScopeAuto, autoThread: true}, dmThread, routing{chatType: chat.DM, threadID: "$root", replyThread: "$root"}},
+		{"auto: top-level", rules{scope: ScopeAuto}, top, false, routing{chatType: chat.Group}},
+		{"auto: a thread is its own session", rules{scope: ScopeAuto}, inThread, false, routing{chatType: chat.Thread, threadID: "$root", replyThread: "$root"}},
+		{"auto thread: the answer starts a thread", rules{scope: ScopeAuto, autoThread: true}, top, false, routing{chatType: chat.Thread, threadID: "$msg", replyThread: "$msg"}},
+		{"thread scope: every top-level message starts one", rules{scope: ScopeThread}, top, false, routing{chatType: chat.Thread, threadID: "$msg", replyThread: "$msg"}},
+		{"room scope: threads share the room's session", rules{scope: ScopeRoom}, inThread, false, routing{chatType: chat.Group, replyThread: "$root"}},
+		{"room scope with auto thread", rules{scope: ScopeRoom, autoThread: true}, top, false, routing{chatType: chat.Group, replyThread: "$msg"}},
+		{"a DM stays a DM, answered in its thread", rules{scope: ScopeAuto, autoThread: true}, dmThread, false, routing{chatType: chat.DM, threadID: "$root", replyThread: "$root"}},
+		{"auto thread leaves DMs alone", rules{scope: ScopeAuto, autoThread: true}, dmTop, true, routing{chatType: chat.DM}},
+		{"DM auto thread", rules{dmAutoThread: true}, dmTop, false, routing{chatType: chat.DM, threadID: "$msg", replyThread: "$msg"}},
+		{"DM mention threads: mentioned", rules{dmMentionThreads: true}, dmTop, true, routing{chatType: chat.DM, threadID: "$msg", replyThread: "$msg"}},
+		{"DM mention threads: not mentioned", rules{dmMentionThreads: true}, dmTop, false, routing{chatType: chat.DM}},
 	}
 	for _, c := range cases {
-		if got := c.r.route(c.p); got != c.want {
+		if got := c.r.route(c.p, c.mentions); got != c.want {
 			t.Errorf("%s: route = %+v, want %+v", c.name, got, c.want)
 		}
 	}
@@ -65,7 +72,7 @@ func TestRouting(t *testing.T) {
 func TestThreadsMapToSessions(t *testing.T) {
 	opts := chat.SessionKeyOptions{GroupPerUser: true}
 	key := func(r rules, p placement, user string) string {
-		rt := r.route(p)
+		rt := r.route(p, false)
 		return chat.SessionKey(chat.Source{Platform: "matrix", ChatID: p.room, ChatType: rt.chatType, ThreadID: rt.threadID, UserID: user}, opts)
 	}
 	auto := rules{scope: ScopeAuto}

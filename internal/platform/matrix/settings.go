@@ -55,6 +55,12 @@ type Options struct {
 	ProcessNotices bool
 	// AutoThread answers top-level room messages in a thread on them.
 	AutoThread bool
+	// DMAutoThread and DMMentionThreads do the same in DMs: for every
+	// top-level message, or for those that mention the bot.
+	DMAutoThread, DMMentionThreads bool
+	// ThreadRequireMention makes threads the bot answered in need a
+	// mention like any other place.
+	ThreadRequireMention bool
 	// SessionScope is ScopeAuto (the default), ScopeRoom or ScopeThread.
 	SessionScope string
 	// Reactions marks asking messages with 👀, ✅ and ❌ (see TurnStatus).
@@ -174,6 +180,17 @@ func (o *Options) Settings() []config.Setting {
 		{Key: "matrix.auto_thread", Env: "MATRIX_AUTO_THREAD", Default: "true", Set: config.Bool(&o.AutoThread), Category: msg,
 			Description: "Answer top-level room messages in a thread on them (not in DMs), as Hermes does by default",
 			Prompt:      "Answer in threads"},
+		{Key: "matrix.dm_auto_thread", Env: "MATRIX_DM_AUTO_THREAD", Default: "false", Set: config.Bool(&o.DMAutoThread), Category: msg, Advanced: true,
+			Description: "Answer top-level DM messages in a thread on them",
+			Prompt:      "Answer DMs in threads"},
+		{Key: "matrix.dm_mention_threads", Env: "MATRIX_DM_MENTION_THREADS", Default: "false", Set: config.Bool(&o.DMMentionThreads), Category: msg, Advanced: true,
+			AltKeys:     []string{"platforms.matrix.extra.dm_mention_threads"},
+			Description: "Answer DM messages that mention the bot in a thread on them",
+			Prompt:      "Answer DM mentions in threads"},
+		{Key: "matrix.thread_require_mention", Env: "MATRIX_THREAD_REQUIRE_MENTION", Default: "false", Set: config.Bool(&o.ThreadRequireMention), Category: msg, Advanced: true,
+			AltKeys:     []string{"platforms.matrix.extra.thread_require_mention"},
+			Description: "Threads the bot answered in need a mention too (where MATRIX_REQUIRE_MENTION is on): against bots answering each other in a thread",
+			Prompt:      "Require a mention in threads"},
 		{Key: "matrix.session_scope", Env: "MATRIX_SESSION_SCOPE", Default: ScopeAuto, Set: config.Enum(&o.SessionScope, ScopeAuto, ScopeRoom, ScopeThread), Category: msg, Advanced: true,
 			Description: "auto (threads are sessions of their own), room (threads share the room's session, answers still go in the thread) or thread (every top-level message starts a thread)",
 			Prompt:      "Matrix session scope"},
