@@ -339,6 +339,7 @@ func runnerOptions(cfg *config.Config, log *slog.Logger, metrics *ops.Metrics) g
 			Logger:          log,
 		},
 		PlatformStreaming:    cfg.PlatformStreaming,
+		NoTyping:             cfg.NoTyping,
 		ToolProgress:         cfg.ToolProgress,
 		PlatformToolProgress: cfg.PlatformToolProgress,
 		KeepThinking:         cfg.KeepThinking,

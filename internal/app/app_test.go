@@ -189,12 +189,16 @@ func TestHermesSettingsAreMarkedTruly(t *testing.T) {
 		}
 		seen[h.Name] = true
 		s, read := settings[h.Name]
-		if strings.HasPrefix(h.Name, "display.platforms.<name>.") {
+		switch {
+		case strings.HasPrefix(h.Name, "display.platforms.<name>."):
 			// Read from display.platforms as written: no default of its own.
 			read, s.Default = true, h.Default
 			if h.Mark == config.OtherDefault {
 				s.Default = "(the global setting's)"
 			}
+		case strings.Contains(h.Name, "<name>"):
+			// Every platform's: as Slack's, which has no keys of its own there.
+			s, read = settings[strings.ReplaceAll(h.Name, "<name>", "slack")]
 		}
 		switch h.Mark {
 		case config.Same:
@@ -266,6 +270,9 @@ func TestHermesConfigurationLoads(t *testing.T) {
 		len(tg.MentionPatterns) != 1 || !tg.MentionPatterns[0].MatchString("Hermes, hello") || !slices.Equal(tg.IgnoredThreads, []string{"7"}) ||
 		tg.Proxy != "socks5://127.0.0.1:1080" || !tg.Enabled() {
 		t.Errorf("telegram %+v", tg)
+	}
+	if !slices.Equal(cfg.NoTyping, []string{"matrix"}) {
+		t.Errorf("typing indicators off on %q, want matrix's", cfg.NoTyping)
 	}
 	if got := cfg.PlatformAccess["telegram"].GroupChats; !slices.Equal(got, []string{"-1001111111111"}) {
 		t.Errorf("TELEGRAM_GROUP_ALLOWED_CHATS read as %q", got)

@@ -82,6 +82,8 @@ type Config struct {
 
 	// Platforms are the registered platforms' settings, by name.
 	Platforms map[string]Section
+	// NoTyping names the platforms whose typing indicator is off.
+	NoTyping []string
 	// PlatformStreaming overrides streaming.enabled for one platform
 	// (display.platforms.<name>.streaming).
 	PlatformStreaming map[string]bool
@@ -257,12 +259,14 @@ func Load(opts Options) (*Config, error) {
 
 	all := c.settings()
 	access := map[string]*Access{}
+	typing := map[string]*bool{}
 	for _, p := range registered() {
 		section := p.new()
 		c.Platforms[p.name] = section
-		access[p.name] = &Access{}
+		access[p.name], typing[p.name] = &Access{}, new(bool)
 		all = append(all, section.Settings()...)
 		all = append(all, accessSettings(p.name, access[p.name])...)
+		all = append(all, typingSetting(p.name, typing[p.name]))
 	}
 	for _, s := range all {
 		value, origin := s.Default, "default"
@@ -288,6 +292,11 @@ func Load(opts Options) (*Config, error) {
 	}
 	for name, a := range access {
 		c.PlatformAccess[name] = *a
+	}
+	for name, on := range typing {
+		if !*on {
+			c.NoTyping = append(c.NoTyping, name)
+		}
 	}
 
 	errs = append(errs, c.readDisplayPlatforms(root)...)

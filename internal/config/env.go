@@ -38,6 +38,7 @@ func All() []Setting {
 	for _, p := range registered() {
 		all = append(all, p.new().Settings()...)
 		all = append(all, accessSettings(p.name, &Access{})...)
+		all = append(all, typingSetting(p.name, new(bool)))
 	}
 	return all
 }

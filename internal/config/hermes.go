@@ -99,7 +99,7 @@ var hermesSettings = []Compat{
 	{Name: "platforms.<name>.extra.reply_to_mode", Mark: NotYet, Why: "Telegram reads it (platforms.telegram.extra.reply_to_mode); elsewhere answers reply to the message they answer where the platform shows it"},
 	{Name: "platforms.<name>.extra.reply_in_thread", Mark: NotYet, Why: "each platform's own thread settings say where answers go"},
 	{Name: "platforms.<name>.extra.reply_prefix", Mark: NotYet, Why: "answers are sent as the agent wrote them"},
-	{Name: "platforms.<name>.extra.typing_indicator", Mark: NotYet, Why: "the platform's working status is always shown"},
+	{Name: "platforms.<name>.extra.typing_indicator", Mark: Same, Default: "true"},
 	{Name: "platforms.<name>.extra.gateway_restart_notification", Mark: NotYet, Why: "Herald tells only the chats whose answer a restart cut"},
 
 	// Telegram.

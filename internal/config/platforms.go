@@ -50,6 +50,13 @@ func registered() []platform {
 	return slices.Clone(platforms)
 }
 
+// typingSetting is the typing indicator's switch every platform has, as
+// Hermes names it.
+func typingSetting(name string, on *bool) Setting {
+	return Setting{Key: "platforms." + name + ".typing_indicator", AltKeys: []string{"platforms." + name + ".extra.typing_indicator"},
+		Default: "true", Set: Bool(on), Description: "Show " + name + "'s typing indicator while the agent works on an answer"}
+}
+
 // accessSettings are the allowlist settings every platform has, bound to
 // the platform's entry in access.
 func accessSettings(name string, access *Access) []Setting {

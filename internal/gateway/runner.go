@@ -60,6 +60,8 @@ type Options struct {
 	// PlatformStreaming turns streaming on or off for one platform, over
 	// Streaming.Enabled.
 	PlatformStreaming map[string]bool
+	// NoTyping names the platforms whose typing indicator is off.
+	NoTyping []string
 	// ToolProgress is what chats show of the agent's tools (a mode of
 	// config's display.tool_progress; "" shows all), and
 	// PlatformToolProgress the same for one platform.

@@ -386,6 +386,7 @@ func (r *Runner) startDelivery(a platform.Adapter, t chat.Target, p stream.Param
 	if on, ok := r.opts.PlatformStreaming[a.Name()]; ok {
 		p.Options.Enabled = on
 	}
+	p.Options.NoTyping = slices.Contains(r.opts.NoTyping, a.Name())
 	p.Adapter, p.Target = a, t
 	p.Gate, done = r.gates.For(a.Name(), t.ChatID, a.Caps(t).Budgets)
 	return stream.Start(r.sendCtx, p), done

@@ -38,6 +38,9 @@ type Options struct {
 	// Cursor ends intermediate updates on platforms whose Caps allow it,
 	// showing the answer is still being written; empty means none.
 	Cursor string
+	// NoTyping turns the platform's typing indicator off (Hermes's
+	// platforms.<name>.extra.typing_indicator: false).
+	NoTyping bool
 	// TypingInterval is how often the typing indicator is refreshed while
 	// nothing is shown yet (default 4 s).
 	TypingInterval time.Duration

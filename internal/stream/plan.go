@@ -123,6 +123,9 @@ type shape struct {
 // says the adapter shows the status line itself.
 func newShape(caps platform.Caps, o Options, statusApart bool) shape {
 	s := shape{caps: caps, statusApart: statusApart || caps.Appends}
+	if o.NoTyping {
+		s.caps.Typing = false
+	}
 	if caps.Cursor && !caps.Appends {
 		s.cursor = o.Cursor
 	}

@@ -791,6 +791,25 @@ func TestTypingWhileStreamingIsOff(t *testing.T) {
 	})
 }
 
+// With the typing indicator off (Hermes's typing_indicator: false), a
+// platform that has one is never sent it.
+func TestNoTyping(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		caps := testCaps()
+		caps.Typing = true
+		fake := streamtest.New(caps)
+		o := testOptions()
+		o.NoTyping = true
+		d := start(t, fake, o)
+		time.Sleep(10 * time.Second)
+		feed(d, answer, 50)
+		finish(t, d, answer)
+		if n := count(fake.Calls(), "typing"); n != 0 {
+			t.Errorf("%d typing calls, want none", n)
+		}
+	})
+}
+
 // BeforeShown is called once, before the first call that puts answer text
 // in a message, while that call has not reached the platform yet.
 func TestBeforeShownCalledOnceBeforeTheText(t *testing.T) {
