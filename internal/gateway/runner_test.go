@@ -1233,6 +1233,30 @@ func TestRefinishKeepsTheExchangeOnce(t *testing.T) {
 	})
 }
 
+// steering is a backend that steers: its turn "first" runs as run-1 and,
+// once a message is steered into that run, ends as end says with the
+// steered text; other turns echo. Steering answers steerErr.
+func steering(steerErr error, end func(ctx context.Context, turn agent.Turn, text string) agent.Result) *backend {
+	steered := make(chan string, 1)
+	return &backend{
+		answer: func(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result {
+			if turn.Message != "first" {
+				return echo(ctx, turn, emit)
+			}
+			turn.Started("run-1")
+			emit(agent.Event{Kind: agent.EventDelta, Text: "working"})
+			return end(ctx, turn, <-steered)
+		},
+		steer: func(runID, text string) error {
+			if runID != "run-1" {
+				return fmt.Errorf("no run %s", runID)
+			}
+			steered <- text
+			return steerErr
+		},
+	}
+}
+
 // In busy mode steer a message that arrives while a turn runs is handed
 // to that turn's run. Read by the agent, it is settled with the turn; not
 // read (left pending at the run's end) or not taken, it runs as a turn of
@@ -1250,29 +1274,13 @@ func TestBusyModeSteer(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				steered := make(chan string, 1)
-				be := &backend{
-					answer: func(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result {
-						if turn.Message != "first" {
-							return echo(ctx, turn, emit)
-						}
-						turn.Started("run-1")
-						emit(agent.Event{Kind: agent.EventDelta, Text: "working"})
-						text := <-steered
-						res := agent.Result{FinalResponse: "done with first", Text: "done with first", SessionID: turn.SessionID}
-						if c.pending {
-							res.PendingSteer = text
-						}
-						return res
-					},
-					steer: func(runID, text string) error {
-						if runID != "run-1" {
-							t.Errorf("steered into %q, want run-1", runID)
-						}
-						steered <- text
-						return c.steerErr
-					},
-				}
+				be := steering(c.steerErr, func(_ context.Context, turn agent.Turn, text string) agent.Result {
+					res := agent.Result{FinalResponse: "done with first", Text: "done with first", SessionID: turn.SessionID}
+					if c.pending {
+						res.PendingSteer = text
+					}
+					return res
+				})
 				opts := defaultOptions()
 				opts.BusyMode = "steer"
 				h := start(t, opts, be, "")
@@ -1318,19 +1326,10 @@ func TestBusyAck(t *testing.T) {
 // none of them runs in the new conversation.
 func TestNewDropsSteeredMessages(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		steered := make(chan string, 1)
-		be := &backend{
-			answer: func(ctx context.Context, turn agent.Turn, emit func(agent.Event)) agent.Result {
-				if turn.Message != "first" {
-					return echo(ctx, turn, emit)
-				}
-				turn.Started("run-1")
-				text := <-steered
-				<-ctx.Done() // /new stops the turn
-				return agent.Result{SessionID: turn.SessionID, PendingSteer: text, Err: ctx.Err()}
-			},
-			steer: func(_, text string) error { steered <- text; return nil },
-		}
+		be := steering(nil, func(ctx context.Context, turn agent.Turn, text string) agent.Result {
+			<-ctx.Done() // /new stops the turn
+			return agent.Result{SessionID: turn.SessionID, PendingSteer: text, Err: ctx.Err()}
+		})
 		opts := defaultOptions()
 		opts.BusyMode = "steer"
 		h := start(t, opts, be, "")
