@@ -1257,6 +1257,21 @@ func steering(steerErr error, end func(ctx context.Context, turn agent.Turn, tex
 	}
 }
 
+// steerInto runs a runner in busy mode steer over be, and sends "first"
+// and, while it runs, "also this".
+func steerInto(t *testing.T, be *backend) *harness {
+	t.Helper()
+	opts := defaultOptions()
+	opts.BusyMode = "steer"
+	h := start(t, opts, be, "")
+	h.plat.deliver(t, dm("alice", "first", "e1"))
+	eventually(t, "the first turn's run", func() bool { return len(h.be.turns()) == 1 })
+	synctest.Wait()
+	h.plat.deliver(t, dm("alice", "also this", "e2"))
+	synctest.Wait()
+	return h
+}
+
 // In busy mode steer a message that arrives while a turn runs is handed
 // to that turn's run. Read by the agent, it is settled with the turn; not
 // read (left pending at the run's end) or not taken, it runs as a turn of
@@ -1281,13 +1296,7 @@ func TestBusyModeSteer(t *testing.T) {
 					}
 					return res
 				})
-				opts := defaultOptions()
-				opts.BusyMode = "steer"
-				h := start(t, opts, be, "")
-				h.plat.deliver(t, dm("alice", "first", "e1"))
-				eventually(t, "the first turn's run", func() bool { return len(h.be.turns()) == 1 })
-				synctest.Wait()
-				h.plat.deliver(t, dm("alice", "also this", "e2"))
+				h := steerInto(t, be)
 				h.allSettled()
 				turns := h.be.turns()
 				if len(turns) != c.runs || (c.runs == 2 && turns[1].Message != "also this") {
@@ -1330,14 +1339,7 @@ func TestNewDropsSteeredMessages(t *testing.T) {
 			<-ctx.Done() // /new stops the turn
 			return agent.Result{SessionID: turn.SessionID, PendingSteer: text, Err: ctx.Err()}
 		})
-		opts := defaultOptions()
-		opts.BusyMode = "steer"
-		h := start(t, opts, be, "")
-		h.plat.deliver(t, dm("alice", "first", "e1"))
-		eventually(t, "the first turn's run", func() bool { return len(h.be.turns()) == 1 })
-		synctest.Wait()
-		h.plat.deliver(t, dm("alice", "also this", "e2"))
-		synctest.Wait()
+		h := steerInto(t, be)
 		h.plat.deliver(t, dm("alice", "/new", "e3"))
 		h.allSettled()
 		if turns := h.be.turns(); len(turns) != 1 {
