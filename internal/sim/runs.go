@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -27,6 +28,9 @@ const (
 	// as a restarted server reports it from its durable record.
 	runInterrupted = "interrupted"
 )
+
+// errServerRestarted ends the event streams of runs a restart replaced.
+var errServerRestarted = errors.New("the server restarted")
 
 // interruptedError is what the real server says of an interrupted run.
 const interruptedError = "The gateway restarted before this run settled."
@@ -315,6 +319,8 @@ func (s *Server) RestartRuns() {
 	for _, r := range order {
 		r.cancel()
 		r.gone = true
+		close(r.changed) // its readers' connections end with the process
+		r.changed = make(chan struct{})
 		if r.key == "" {
 			continue
 		}
@@ -657,8 +663,11 @@ func (s *Server) handleRunEvents(w http.ResponseWriter, req *http.Request) {
 func (s *Server) sendRunEvents(sw *sseWriter, r *run, from int) error {
 	for n := from; ; {
 		s.mu.Lock()
-		events, ended, changed := r.events[n:], !r.active(), r.changed
+		events, ended, changed, gone := r.events[n:], !r.active(), r.changed, r.gone
 		s.mu.Unlock()
+		if gone {
+			return errServerRestarted
+		}
 		for _, ev := range events {
 			n++
 			if err := sw.write(s.runFrame(n, ev)); err != nil {

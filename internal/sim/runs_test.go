@@ -712,8 +712,12 @@ func TestRestartRuns(t *testing.T) {
 	going, _ := startRun(t, ts, `{"input":"going"}`, IdempotencyKeyHeader, "key-going")
 	unkeyed, _ := startRun(t, ts, `{"input":"unkeyed"}`)
 	completed := runStatus(t, ts, done.RunID)
+	reading := events(t, ts, going.RunID, "")
 
 	sim.RestartRuns()
+	if f, err := reading.next(); err != io.EOF {
+		t.Errorf("the events read across the restart: %+v, %v; want the stream ended, as the process did", f, err)
+	}
 	for _, tc := range []struct{ method, path string }{
 		{http.MethodGet, "/v1/runs/" + unkeyed.RunID},
 		{http.MethodGet, "/v1/runs/" + done.RunID + "/events"},

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -157,15 +158,15 @@ func TestLostRun(t *testing.T) {
 		t.Fatalf("let go of: %v", res.Err)
 	}
 
-	reading := make(chan agent.Result)
-	go func() {
-		tr := runTurn("cut off")
-		tr.Started = func(string) { s.RestartRuns() }
-		reading <- b.Run(t.Context(), tr, func(agent.Event) {})
-	}()
-	if res := <-reading; !errors.Is(res.Err, agent.ErrRunUnknown) || !strings.Contains(res.Err.Error(), "restarted") {
+	// The server restarts while the run's events are being read: the
+	// stream ends, and the run's record says it was interrupted.
+	s2, b2 := runsServer(t, sim.Options{RunEventsOnce: true, ToolProgress: true, FirstTokenDelay: time.Hour})
+	var restart sync.Once
+	res := b2.Run(t.Context(), runTurn("cut off"), func(agent.Event) { restart.Do(s2.RestartRuns) })
+	if !errors.Is(res.Err, agent.ErrRunUnknown) || !strings.Contains(res.Err.Error(), "restarted") {
 		t.Errorf("run interrupted while read: %v, want ErrRunUnknown saying the server restarted", res.Err)
 	}
+	s.RestartRuns() // forgets the run started without a key
 	unkeyed.RunID = unkeyedID
 	if res, _ := run(t, b, unkeyed); !errors.Is(res.Err, agent.ErrRunUnknown) {
 		t.Errorf("forgotten run: %v, want ErrRunUnknown", res.Err)
