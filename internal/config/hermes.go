@@ -2,8 +2,10 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Mark says what Herald makes of one of Hermes's gateway settings.
@@ -35,12 +37,13 @@ type Compat struct {
 // isKey tells a config.yaml key from an environment variable.
 func (c Compat) isKey() bool { return strings.ToUpper(c.Name) != c.Name }
 
-// hermesSettings are Hermes's gateway settings (from its gateway/config.py,
-// hermes_cli/config.py, the platform adapters and its reference of
-// environment variables, as read in December 2026). A test holds each one
-// to the registry: a name marked Same or OtherDefault is one Herald reads,
-// with Hermes's default or another one; the others are not read.
-var hermesSettings = []Compat{
+// gatewaySettings are Hermes's gateway-wide settings (from its
+// gateway/config.py, hermes_cli/config.py and its reference of environment
+// variables, as read in December 2026); each platform registers its own
+// (RegisterHermes). A test holds every one to the registry: a name marked
+// Same or OtherDefault is one Herald reads, with Hermes's default or
+// another one; the others are not read.
+var gatewaySettings = []Compat{
 	// The agent server, and who may talk to it.
 	{Name: "GATEWAY_PROXY_URL", Mark: Same},
 	{Name: "gateway.proxy_url", Mark: Same},
@@ -96,54 +99,11 @@ var hermesSettings = []Compat{
 	// Every platform's settings under platforms.<name>.extra.
 	{Name: "platforms.<name>.extra.allow_from", Mark: NotYet, Why: "who may talk is <PLATFORM>_ALLOWED_USERS and GATEWAY_ALLOWED_USERS"},
 	{Name: "platforms.<name>.extra.group_allow_from", Mark: NotYet, Why: "who may talk is <PLATFORM>_ALLOWED_USERS and GATEWAY_ALLOWED_USERS"},
-	{Name: "platforms.<name>.extra.reply_to_mode", Mark: NotYet, Why: "Telegram reads it (platforms.telegram.extra.reply_to_mode); elsewhere answers reply to the message they answer where the platform shows it"},
+	{Name: "platforms.<name>.extra.reply_to_mode", Mark: NotYet, Why: "read where the platform's own settings list it; elsewhere answers reply to the message they answer where the platform shows it"},
 	{Name: "platforms.<name>.extra.reply_in_thread", Mark: NotYet, Why: "each platform's own thread settings say where answers go"},
 	{Name: "platforms.<name>.extra.reply_prefix", Mark: NotYet, Why: "answers are sent as the agent wrote them"},
 	{Name: "platforms.<name>.extra.typing_indicator", Mark: Same, Default: "true"},
 	{Name: "platforms.<name>.extra.gateway_restart_notification", Mark: NotYet, Why: "Herald tells only the chats whose answer a restart cut"},
-
-	// Telegram.
-	{Name: "TELEGRAM_BOT_TOKEN", Mark: Same},
-	{Name: "TELEGRAM_ALLOWED_USERS", Mark: Same},
-	{Name: "TELEGRAM_ALLOW_ALL_USERS", Mark: Same, Default: "false"},
-	{Name: "TELEGRAM_HOME_CHANNEL", Mark: Same},
-	{Name: "TELEGRAM_REQUIRE_MENTION", Mark: Same, Default: "false"},
-	{Name: "TELEGRAM_FREE_RESPONSE_CHATS", Mark: Same},
-	{Name: "TELEGRAM_MENTION_PATTERNS", Mark: Same},
-	{Name: "TELEGRAM_IGNORED_THREADS", Mark: Same},
-	{Name: "TELEGRAM_PROXY", Mark: Same},
-	{Name: "platforms.telegram.extra.base_url", Mark: Same, Default: "https://api.telegram.org"},
-	{Name: "TELEGRAM_ALLOWED_CHATS", Mark: Same},
-	{Name: "TELEGRAM_GROUP_ALLOWED_USERS", Mark: Same},
-	{Name: "TELEGRAM_GROUP_ALLOWED_CHATS", Mark: Same},
-	{Name: "TELEGRAM_REPLY_TO_MODE", Mark: Same, Default: "first"},
-	{Name: "TELEGRAM_REACTIONS", Mark: Same, Default: "false"},
-	{Name: "TELEGRAM_HOME_CHANNEL_THREAD_ID", Mark: NotYet, Why: "messages to the home chat go to its main topic"},
-
-	// Matrix.
-	{Name: "MATRIX_HOMESERVER", Mark: Same},
-	{Name: "MATRIX_ACCESS_TOKEN", Mark: Same},
-	{Name: "MATRIX_USER_ID", Mark: Same},
-	{Name: "MATRIX_PASSWORD", Mark: Same},
-	{Name: "MATRIX_DEVICE_ID", Mark: Same},
-	{Name: "MATRIX_RECOVERY_KEY", Mark: Same},
-	{Name: "MATRIX_ALLOWED_USERS", Mark: Same},
-	{Name: "MATRIX_ALLOW_ALL_USERS", Mark: Same, Default: "false"},
-	{Name: "MATRIX_ALLOWED_ROOMS", Mark: Same},
-	{Name: "MATRIX_REQUIRE_MENTION", Mark: Same, Default: "true"},
-	{Name: "MATRIX_FREE_RESPONSE_ROOMS", Mark: Same},
-	{Name: "MATRIX_AUTO_THREAD", Mark: Same, Default: "true"},
-	{Name: "MATRIX_HOME_ROOM", Mark: Same},
-	{Name: "MATRIX_DM_AUTO_THREAD", Mark: Same, Default: "false"},
-	{Name: "MATRIX_DM_MENTION_THREADS", Mark: Same, Default: "false"},
-	{Name: "MATRIX_THREAD_REQUIRE_MENTION", Mark: Same, Default: "false"},
-	{Name: "MATRIX_HOME_ROOM_NAME", Mark: NotYet, Why: "the home room is joined, not created"},
-	{Name: "MATRIX_HOME_ROOM_THREAD_ID", Mark: NotYet, Why: "messages to the home room go to its main timeline"},
-	{Name: "MATRIX_RECOVERY_KEY_OUTPUT_FILE", Mark: NotYet, Why: "Herald reads a recovery key; it does not make one"},
-	{Name: "MATRIX_PROXY", Mark: Same},
-	{Name: "MATRIX_E2EE_MODE", Mark: OtherDefault, Default: "off",
-		Why: "unset, Herald encrypts where a room is encrypted (optional): its encryption is pure Go, needing no native library, and Element's DMs are encrypted"},
-	{Name: "MATRIX_ENCRYPTION", Mark: Same},
 
 	// The agent's own business: the agent server applies these.
 	{Name: "model", Mark: NotRelay, Why: "the agent server chooses the model"},
@@ -178,14 +138,34 @@ var hermesSettings = []Compat{
 	{Name: "stt", Mark: NotYet, Why: "voice messages are not passed to the agent"},
 }
 
+var (
+	hermesMu       sync.Mutex
+	platformHermes []Compat // registered by the platforms
+)
+
+// RegisterHermes adds a platform's Hermes settings to the table, from the
+// platform package's init, so that a platform's rows live in its folder.
+func RegisterHermes(rows ...Compat) {
+	hermesMu.Lock()
+	defer hermesMu.Unlock()
+	platformHermes = append(platformHermes, rows...)
+}
+
+// hermesSettings are Hermes's settings, gateway-wide and the platforms'.
+func hermesSettings() []Compat {
+	hermesMu.Lock()
+	defer hermesMu.Unlock()
+	return append(slices.Clone(gatewaySettings), platformHermes...)
+}
+
 // HermesSettings lists Hermes's gateway settings and Herald's own, each
 // marked, for the README's compatibility table: Hermes's by name, then
 // Herald's own by name.
 func HermesSettings() []Compat {
-	list := append([]Compat(nil), hermesSettings...)
+	list := hermesSettings()
 	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
 	hermes := map[string]bool{}
-	for _, c := range hermesSettings {
+	for _, c := range list {
 		hermes[c.Name] = true
 	}
 	var own []Compat
@@ -232,7 +212,7 @@ func (c *Config) Differences() []string {
 		}
 	}
 	var lines []string
-	for _, h := range hermesSettings {
+	for _, h := range hermesSettings() {
 		if e, ok := byName[h.Name]; ok && h.Mark == OtherDefault && e.Origin == "default" {
 			lines = append(lines, fmt.Sprintf("%s is %s here, %s in Hermes: %s", h.Name, shownDefault(e.Value), shownDefault(h.Default), h.Why))
 		}
@@ -250,7 +230,7 @@ func shownDefault(v string) string {
 // hermesKey is Hermes's entry for a config.yaml key: the key itself, or
 // one under a key that is the agent's own business (NotRelay).
 func hermesKey(path string) (Compat, bool) {
-	for _, h := range hermesSettings {
+	for _, h := range hermesSettings() {
 		if h.isKey() && (keyMatches(h.Name, path) || (h.Mark == NotRelay && strings.HasPrefix(path, h.Name+"."))) {
 			return h, true
 		}
@@ -269,7 +249,7 @@ func keyMatches(name, path string) bool {
 // it (platforms.matrix.extra holds platforms.<name>.extra.reply_prefix).
 func underHermesKey(path string) bool {
 	got := strings.Split(path, ".")
-	for _, h := range hermesSettings {
+	for _, h := range hermesSettings() {
 		if want := strings.Split(h.Name, "."); h.isKey() && len(want) > len(got) && segmentsMatch(want[:len(got)], got) {
 			return true
 		}
