@@ -64,11 +64,17 @@ func chatBody(stream bool, userText string) string {
 // post sends a chat request with the given headers (name, value pairs).
 func post(t *testing.T, ts *httptest.Server, body string, headers ...string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, ts.URL+"/v1/chat/completions", strings.NewReader(body))
+	return send(t, t.Context(), ts, http.MethodPost, "/v1/chat/completions", body, append([]string{"Content-Type", "application/json"}, headers...)...)
+}
+
+// send makes a request with the given headers (name, value pairs, the
+// later ones winning), its body closed when the test ends.
+func send(t *testing.T, ctx context.Context, ts *httptest.Server, method, path, body string, headers ...string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, ts.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}

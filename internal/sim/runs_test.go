@@ -27,20 +27,7 @@ func call(t *testing.T, ts *httptest.Server, method, path, body string, headers 
 
 func callContext(t *testing.T, ctx context.Context, ts *httptest.Server, method, path, body string, headers ...string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, method, ts.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer k")
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := ts.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	return resp
+	return send(t, ctx, ts, method, path, body, append([]string{"Authorization", "Bearer k"}, headers...)...)
 }
 
 // runStarted is the answer to POST /v1/runs.
