@@ -216,23 +216,15 @@ func List(dst *[]string, check func(item string) error) func(string) error {
 	}
 }
 
-// The modes of display.tool_progress, as Hermes names them.
-const (
-	ToolProgressOff     = "off"
-	ToolProgressNew     = "new"
-	ToolProgressAll     = "all"
-	ToolProgressVerbose = "verbose"
-	ToolProgressLog     = "log"
-)
-
-// toolProgress stores a display.tool_progress mode; as in Hermes, a YAML
-// boolean means all (true) or off (false).
+// toolProgress stores a display.tool_progress mode, as Hermes names them:
+// off, new, all, verbose or log; as in Hermes, a YAML boolean means all
+// (true) or off (false).
 func toolProgress(dst *string) func(string) error {
-	modes := Enum(dst, ToolProgressOff, ToolProgressNew, ToolProgressAll, ToolProgressVerbose, ToolProgressLog)
+	modes := Enum(dst, "off", "new", "all", "verbose", "log")
 	return func(v string) error {
 		var on bool
 		if Bool(&on)(v) == nil {
-			*dst = map[bool]string{true: ToolProgressAll, false: ToolProgressOff}[on]
+			*dst = map[bool]string{true: "all", false: "off"}[on]
 			return nil
 		}
 		return modes(v)

@@ -94,7 +94,7 @@ func (c *Config) settings() []Setting {
 		{Key: "display.busy_ack_enabled", Env: "HERMES_GATEWAY_BUSY_ACK_ENABLED", FileFirst: true, Default: "true", Set: Bool(&c.BusyAck), Category: General, Advanced: true,
 			Prompt:      "Busy acknowledgements",
 			Description: "Tell the user, at most every 30 s in a conversation, what a message sent while a turn runs does (interrupts, waits, or is steered in)"},
-		{Key: "display.tool_progress", Env: "HERMES_TOOL_PROGRESS_MODE", FileFirst: true, Default: ToolProgressAll, Set: toolProgress(&c.ToolProgress), Category: General, Advanced: true,
+		{Key: "display.tool_progress", Env: "HERMES_TOOL_PROGRESS_MODE", FileFirst: true, Default: "all", Set: toolProgress(&c.ToolProgress), Category: General, Advanced: true,
 			Prompt:      "Tool progress",
 			Description: "What the chat shows of the agent's tools while it works: off, new (a tool's line unless the same tool ran just before), all, verbose (as all: the relay is given no arguments) or log (Herald's log only); display.platforms.<name>.tool_progress sets it for one platform"},
 		{Key: "reset_triggers", AltKeys: []string{"gateway.reset_triggers"}, Default: "/new,/reset", Set: List(&c.ResetTriggers, nil),

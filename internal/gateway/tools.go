@@ -5,11 +5,11 @@ import (
 	"log/slog"
 
 	"github.com/herald-chat/herald/internal/agent"
-	"github.com/herald-chat/herald/internal/config"
 )
 
 // toolFilter decides which of the agent's tool events a chat shows, by the
-// platform's display.tool_progress mode, as Hermes's gateway does.
+// platform's display.tool_progress mode (off, new, all, verbose or log),
+// as Hermes's gateway does.
 type toolFilter struct {
 	mode     string
 	log      *slog.Logger
@@ -19,7 +19,7 @@ type toolFilter struct {
 
 // toolFilter is the filter of one turn on a platform.
 func (r *Runner) toolFilter(platform string, log *slog.Logger) *toolFilter {
-	mode := cmp.Or(r.opts.PlatformToolProgress[platform], r.opts.ToolProgress, config.ToolProgressAll)
+	mode := cmp.Or(r.opts.PlatformToolProgress[platform], r.opts.ToolProgress, "all")
 	return &toolFilter{mode: mode, log: log}
 }
 
@@ -30,12 +30,12 @@ func (f *toolFilter) shows(ev agent.Event) bool {
 		return true
 	}
 	switch f.mode {
-	case config.ToolProgressOff:
+	case "off":
 		return false
-	case config.ToolProgressLog:
+	case "log":
 		f.log.Info("agent tool", "tool", ev.Tool.Tool, "label", ev.Tool.Label, "status", ev.Tool.Status)
 		return false
-	case config.ToolProgressNew:
+	case "new":
 		if ev.Tool.Status != "completed" { // a call starting
 			f.skipping = ev.Tool.Tool == f.last
 			f.last = ev.Tool.Tool
