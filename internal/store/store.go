@@ -1,6 +1,7 @@
 // Package store keeps what must survive a restart: which session each
 // conversation is in, the transcripts, the platform events already seen, the
-// turn journal, pairing codes and platform positions (offsets, sync tokens).
+// turn journal, the chats messages came from, the outbox of deliveries,
+// pairing codes and platform positions (offsets, sync tokens).
 package store
 
 import (
@@ -90,7 +91,8 @@ type Pairing struct {
 type Journal interface {
 	// Receive journals an inbound message as a Received turn, unless its
 	// (platform, event id) was seen before: then it returns ErrDuplicate.
-	// The check and the insert are one transaction.
+	// The check and the insert are one transaction, which also records the
+	// message's chat (see Chats).
 	Receive(ctx context.Context, sessionKey string, in chat.Inbound) (Turn, error)
 	// SetTurnStatus moves a turn on; errText is kept for Failed turns.
 	SetTurnStatus(ctx context.Context, id int64, status TurnStatus, errText string) error
@@ -138,6 +140,80 @@ type Pairings interface {
 	IsPaired(ctx context.Context, platform, userID string) (bool, error)
 }
 
+// Chat is a conversation the gateway has received messages in: a place
+// the agent's own messages may be delivered to.
+type Chat struct {
+	SessionKey string
+	// Source is where its latest message came from, without the message's
+	// id.
+	Source chat.Source
+	SeenAt time.Time
+}
+
+// Chats are the conversations the gateway knows, recorded as their
+// messages are journalled (Journal.Receive).
+type Chats interface {
+	// FindChat returns the conversation last seen in a chat on a platform,
+	// in its thread when threadID is not ""; ErrNotFound if none.
+	FindChat(ctx context.Context, platform, chatID, threadID string) (Chat, error)
+	// ChatOfSession returns the conversation whose current session is
+	// sessionID; ErrNotFound if none.
+	ChatOfSession(ctx context.Context, sessionID string) (Chat, error)
+}
+
+// SendStatus is where one send of a delivery is in its life.
+type SendStatus string
+
+// A send is queued, then sending (its call may be made: it is never made
+// again), then sent or failed; one a restart found sending is uncertain.
+const (
+	Queued    SendStatus = "queued"
+	Sending   SendStatus = "sending"
+	Sent      SendStatus = "sent"
+	NotSent   SendStatus = "failed"
+	Uncertain SendStatus = "uncertain"
+)
+
+// Delivery is one message the agent asked to send on its own (a scheduled
+// job's report), journalled in the outbox with a send for each chat its
+// target names.
+type Delivery struct {
+	ID int64
+	// Key is the caller's idempotency key: one key, one delivery.
+	Key string
+	// Target is the target as the caller named it.
+	Target    string
+	Text      string
+	Sends     []Send
+	CreatedAt time.Time
+}
+
+// Send is a delivery's message to one chat.
+type Send struct {
+	Platform   string
+	Target     chat.Target
+	Status     SendStatus
+	Error      string
+	MessageIDs []string
+	UpdatedAt  time.Time
+}
+
+// Outbox journals the agent's own messages until they are delivered.
+type Outbox interface {
+	// Enqueue journals d with its sends, all Queued, in one transaction,
+	// and returns it with its id; if d.Key was journalled before, it
+	// writes nothing and returns that delivery with ErrDuplicate.
+	Enqueue(ctx context.Context, d Delivery) (Delivery, error)
+	// Delivery returns a delivery by id; ErrNotFound if none.
+	Delivery(ctx context.Context, id int64) (Delivery, error)
+	// SetSendStatus moves a delivery's send (its index in Sends) on, with
+	// the messages that show it so far; errText is kept for NotSent.
+	SetSendStatus(ctx context.Context, id int64, send int, status SendStatus, errText string, messageIDs []string) error
+	// UnsentDeliveries lists the deliveries with a send left Queued or
+	// Sending, oldest first.
+	UnsentDeliveries(ctx context.Context) ([]Delivery, error)
+}
+
 // Store is all of the gateway's persistent state, as one store provides
 // it; each consumer asks for the part it needs. Implementations are safe
 // for concurrent use.
@@ -146,12 +222,15 @@ type Store interface {
 	Sessions
 	Transcripts
 	Pairings
+	Chats
+	Outbox
 	// State reads a named platform position (an update offset, a sync token).
 	State(ctx context.Context, name string) (value string, ok bool, err error)
 	// SetState writes a named platform position.
 	SetState(ctx context.Context, name, value string) error
 	// PruneSeen and PruneTurns forget the seen events and settled turns
-	// older than the given age, and say how many.
+	// (and settled deliveries, with their keys) older than the given age,
+	// and say how many.
 	PruneSeen(ctx context.Context, olderThan time.Duration) (int64, error)
 	PruneTurns(ctx context.Context, olderThan time.Duration) (int64, error)
 	// Close flushes and closes the store.

@@ -178,7 +178,7 @@ type stmts struct {
 	// Writes.
 	insertSeen, insertTurn, setTurnStatus, markShown, setFinal, setProgress *sql.Stmt
 	setSession, startSession, swapSession                                   *sql.Stmt
-	lastSeq, appendEntry, setState                                          *sql.Stmt
+	lastSeq, appendEntry, setState, seeChat                                 *sql.Stmt
 	// Reads, on the read pool.
 	session, history, state, isPaired *sql.Stmt
 }
@@ -216,6 +216,10 @@ func prepare(ctx context.Context, w, r *sql.DB) (*stmts, error) {
 	st.appendEntry = prep(w, "INSERT INTO transcript (session_id, seq, role, content, message_id, at) VALUES (?, ?, ?, ?, ?, ?)")
 	st.setState = prep(w, `INSERT INTO state (name, value, updated_at) VALUES (?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`)
+
+	st.seeChat = prep(w, `INSERT INTO chats (session_key, platform, chat_id, thread_id, source, seen_at) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (session_key) DO UPDATE SET platform = excluded.platform, chat_id = excluded.chat_id,
+			thread_id = excluded.thread_id, source = excluded.source, seen_at = excluded.seen_at`)
 
 	st.session = prep(r, "SELECT session_id FROM sessions WHERE key = ?")
 	st.history = prep(r, `SELECT role, content, message_id, at FROM (

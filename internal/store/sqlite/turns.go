@@ -23,6 +23,12 @@ func (s *Store) Receive(ctx context.Context, sessionKey string, in chat.Inbound)
 	if err != nil {
 		return store.Turn{}, fmt.Errorf("sqlite store: receive: encode inbound: %w", err)
 	}
+	src := in.Source
+	src.MessageID = ""
+	source, err := json.Marshal(src)
+	if err != nil {
+		return store.Turn{}, fmt.Errorf("sqlite store: receive: encode source: %w", err)
+	}
 	now := s.millis()
 	var id int64
 	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -43,6 +49,9 @@ func (s *Store) Receive(ctx context.Context, sessionKey string, in chat.Inbound)
 		}
 		if id, err = res.LastInsertId(); err != nil {
 			return fmt.Errorf("journal turn: %w", err)
+		}
+		if _, err := tx.StmtContext(ctx, s.stmts.seeChat).ExecContext(ctx, sessionKey, src.Platform, src.ChatID, src.ThreadID, string(source), now); err != nil {
+			return fmt.Errorf("record chat: %w", err)
 		}
 		return nil
 	})
@@ -176,15 +185,22 @@ func (s *Store) PendingTurns(ctx context.Context) ([]store.Turn, error) {
 }
 
 // PruneTurns deletes Delivered and Failed turns last updated more than
-// olderThan ago, so the journal does not grow forever; pending turns are
-// never pruned. It returns how many it deleted.
+// olderThan ago, so the journal does not grow forever, and the deliveries
+// made that long ago whose every send is settled (their keys with them);
+// pending turns and deliveries are never pruned. It returns how many turns
+// and deliveries it deleted.
 func (s *Store) PruneTurns(ctx context.Context, olderThan time.Duration) (int64, error) {
-	n, err := s.prune(ctx, `DELETE FROM turns
+	turns, err := s.prune(ctx, `DELETE FROM turns
 		WHERE status IN ('delivered', 'failed') AND updated_at < ?`, olderThan)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite store: prune turns: %w", err)
 	}
-	return n, nil
+	deliveries, err := s.prune(ctx, `DELETE FROM deliveries WHERE created_at < ?1 AND NOT EXISTS (
+		SELECT 1 FROM delivery_sends WHERE delivery_id = deliveries.id AND (status IN ('queued', 'sending') OR updated_at >= ?1))`, olderThan)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite store: prune deliveries: %w", err)
+	}
+	return turns + deliveries, nil
 }
 
 // PruneSeen forgets platform events received more than olderThan ago, so the

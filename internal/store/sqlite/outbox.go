@@ -1,0 +1,202 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/herald-chat/herald/internal/store"
+)
+
+// FindChat returns the conversation last seen in a chat (and thread, when
+// threadID is not ""); store.ErrNotFound if no message came from there.
+func (s *Store) FindChat(ctx context.Context, platform, chatID, threadID string) (store.Chat, error) {
+	query := `SELECT session_key, source, seen_at FROM chats WHERE platform = ? AND chat_id = ?`
+	args := []any{platform, chatID}
+	if threadID != "" {
+		query += " AND thread_id = ?"
+		args = append(args, threadID)
+	}
+	c, err := s.chat(ctx, query+" ORDER BY seen_at DESC LIMIT 1", args...)
+	if err != nil {
+		return c, fmt.Errorf("sqlite store: find %s chat %q: %w", platform, chatID, err)
+	}
+	return c, nil
+}
+
+// ChatOfSession returns the conversation whose current session is
+// sessionID; store.ErrNotFound if none.
+func (s *Store) ChatOfSession(ctx context.Context, sessionID string) (store.Chat, error) {
+	c, err := s.chat(ctx, `SELECT c.session_key, c.source, c.seen_at FROM sessions s
+		JOIN chats c ON c.session_key = s.key WHERE s.session_id = ? ORDER BY c.seen_at DESC LIMIT 1`, sessionID)
+	if err != nil {
+		return c, fmt.Errorf("sqlite store: chat of session %q: %w", sessionID, err)
+	}
+	return c, nil
+}
+
+func (s *Store) chat(ctx context.Context, query string, args ...any) (store.Chat, error) {
+	var (
+		c      store.Chat
+		source []byte
+		seen   int64
+	)
+	err := s.r.QueryRowContext(ctx, query, args...).Scan(&c.SessionKey, &source, &seen)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return c, store.ErrNotFound
+	case err != nil:
+		return c, err
+	}
+	if err := json.Unmarshal(source, &c.Source); err != nil {
+		return c, fmt.Errorf("decode source: %w", err)
+	}
+	c.SeenAt = fromMillis(seen)
+	return c, nil
+}
+
+// Enqueue journals a delivery with its sends, all queued, in one
+// transaction; a key journalled before writes nothing and returns that
+// delivery with store.ErrDuplicate.
+func (s *Store) Enqueue(ctx context.Context, d store.Delivery) (store.Delivery, error) {
+	targets := make([][]byte, len(d.Sends))
+	for i, send := range d.Sends {
+		var err error
+		if targets[i], err = json.Marshal(send.Target); err != nil {
+			return d, fmt.Errorf("sqlite store: enqueue %q: encode target: %w", d.Key, err)
+		}
+	}
+	now := s.millis()
+	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO deliveries (key, target, text, created_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (key) DO NOTHING`, d.Key, d.Target, d.Text, now)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return store.ErrDuplicate
+		}
+		if d.ID, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		for i, send := range d.Sends {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO delivery_sends (delivery_id, send, platform, target, status, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?)`, d.ID, i, send.Platform, string(targets[i]), store.Queued, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, store.ErrDuplicate):
+		was, err := s.deliveries(ctx, "WHERE key = ?", d.Key)
+		if err != nil || len(was) == 0 {
+			return d, fmt.Errorf("sqlite store: enqueue %q: read the delivery of its key: %w", d.Key, errors.Join(err, store.ErrNotFound))
+		}
+		return was[0], fmt.Errorf("sqlite store: enqueue %q: %w", d.Key, store.ErrDuplicate)
+	case err != nil:
+		return d, fmt.Errorf("sqlite store: enqueue %q: %w", d.Key, err)
+	}
+	d.CreatedAt = fromMillis(now)
+	for i := range d.Sends {
+		d.Sends[i].Status, d.Sends[i].Error, d.Sends[i].MessageIDs = store.Queued, "", nil
+		d.Sends[i].UpdatedAt = d.CreatedAt
+	}
+	return d, nil
+}
+
+// Delivery returns a delivery by id; store.ErrNotFound if none.
+func (s *Store) Delivery(ctx context.Context, id int64) (store.Delivery, error) {
+	ds, err := s.deliveries(ctx, "WHERE id = ?", id)
+	switch {
+	case err != nil:
+		return store.Delivery{}, fmt.Errorf("sqlite store: delivery %d: %w", id, err)
+	case len(ds) == 0:
+		return store.Delivery{}, fmt.Errorf("sqlite store: delivery %d: %w", id, store.ErrNotFound)
+	}
+	return ds[0], nil
+}
+
+// SetSendStatus moves a delivery's send on, with the messages that show
+// it; errText is kept for a send that failed. An unknown send is
+// store.ErrNotFound.
+func (s *Store) SetSendStatus(ctx context.Context, id int64, send int, status store.SendStatus, errText string, messageIDs []string) error {
+	if status != store.NotSent {
+		errText = ""
+	}
+	if messageIDs == nil {
+		messageIDs = []string{}
+	}
+	ids, err := json.Marshal(messageIDs)
+	if err != nil {
+		return fmt.Errorf("sqlite store: set delivery %d send %d: %w", id, send, err)
+	}
+	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE delivery_sends SET status = ?, error = ?, message_ids = ?, updated_at = ?
+			WHERE delivery_id = ? AND send = ?`, status, errText, string(ids), s.millis(), id, send)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return store.ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite store: set delivery %d send %d %s: %w", id, send, status, err)
+	}
+	return nil
+}
+
+// UnsentDeliveries lists the deliveries with a send left queued or
+// sending, oldest first.
+func (s *Store) UnsentDeliveries(ctx context.Context) ([]store.Delivery, error) {
+	ds, err := s.deliveries(ctx, `WHERE id IN (SELECT delivery_id FROM delivery_sends WHERE status IN ('queued', 'sending'))`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: unsent deliveries: %w", err)
+	}
+	return ds, nil
+}
+
+// deliveries reads the deliveries a WHERE clause picks, oldest first, with
+// their sends.
+func (s *Store) deliveries(ctx context.Context, where string, args ...any) ([]store.Delivery, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT d.id, d.key, d.target, d.text, d.created_at,
+			ds.platform, ds.target, ds.status, ds.error, ds.message_ids, ds.updated_at
+		FROM (SELECT * FROM deliveries `+where+`) d JOIN delivery_sends ds ON ds.delivery_id = d.id
+		ORDER BY d.id, ds.send`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ds []store.Delivery
+	for rows.Next() {
+		var (
+			d                store.Delivery
+			send             store.Send
+			target, ids      []byte
+			created, updated int64
+		)
+		if err := rows.Scan(&d.ID, &d.Key, &d.Target, &d.Text, &created, &send.Platform, &target, &send.Status, &send.Error, &ids, &updated); err != nil {
+			return nil, err
+		}
+		if err := errors.Join(json.Unmarshal(target, &send.Target), json.Unmarshal(ids, &send.MessageIDs)); err != nil {
+			return nil, fmt.Errorf("decode delivery %d: %w", d.ID, err)
+		}
+		send.UpdatedAt = fromMillis(updated)
+		if n := len(ds); n > 0 && ds[n-1].ID == d.ID {
+			ds[n-1].Sends = append(ds[n-1].Sends, send)
+			continue
+		}
+		d.CreatedAt = fromMillis(created)
+		d.Sends = []store.Send{send}
+		ds = append(ds, d)
+	}
+	return ds, rows.Err()
+}
