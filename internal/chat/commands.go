@@ -18,6 +18,8 @@ var Commands = []CommandInfo{
 	{Word: "reset", Same: "new", About: "start a new conversation"},
 	{Word: "stop", About: "stop the answer being written"},
 	{Word: "status", About: "session, agent server and uptime"},
+	{Word: "sethome", About: "make this chat the home channel for the agent's own messages"},
+	{Word: "set-home", Same: "sethome", About: "make this chat the home channel for the agent's own messages"},
 	{Word: "help", About: "list the commands"},
 }
 

@@ -39,9 +39,26 @@ type Access struct {
 // pairing.
 func (r *Runner) allowed(ctx context.Context, src chat.Source) bool {
 	access := r.opts.Access
-	if access.All.allows(src) || access.Platforms[src.Platform].allows(src) {
-		return true
+	return access.All.allows(src) || access.Platforms[src.Platform].allows(src) || r.paired(ctx, src)
+}
+
+// named reports whether the message's author is named: their id in the
+// gateway's or the platform's allowlist, or approved through pairing.
+func (r *Runner) named(ctx context.Context, src chat.Source) bool {
+	if src.UserID == "" {
+		return false
 	}
+	for _, a := range []Allowlist{r.opts.Access.All, r.opts.Access.Platforms[src.Platform]} {
+		if slices.Contains(a.Users, src.UserID) || slices.Contains(a.GroupUsers, src.UserID) {
+			return true
+		}
+	}
+	return r.paired(ctx, src)
+}
+
+// paired reports whether the message's author was approved through
+// pairing.
+func (r *Runner) paired(ctx context.Context, src chat.Source) bool {
 	paired, err := r.store.IsPaired(ctx, src.Platform, src.UserID)
 	if err != nil {
 		r.log.Warn("reading pairings failed", "error", err)

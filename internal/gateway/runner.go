@@ -53,6 +53,13 @@ type Options struct {
 	ResetTriggers []string
 	// SessionReset starts conversations afresh by themselves.
 	SessionReset SessionReset
+	// Homes are the platforms' configured home chats, where the agent's own
+	// messages go when they name a platform but no chat; /sethome sets
+	// one from a chat, over the configured one.
+	Homes map[string]chat.Target
+	// DeliverAnyChat lets the agent's own messages go to any chat, not
+	// only to the home chats and those messages came from.
+	DeliverAnyChat bool
 	// PairUnknownDMs names the platforms where unknown users' DMs are
 	// answered with a pairing code.
 	PairUnknownDMs map[string]bool
@@ -86,11 +93,16 @@ type Options struct {
 }
 
 // Store is what the runner keeps: the turn journal, the sessions and their
-// transcripts, and the pairings it hands out and checks.
+// transcripts, the chats and the outbox of the agent's own messages, the
+// home chats /sethome sets (as states), and the pairings it hands out and
+// checks.
 type Store interface {
 	store.Journal
 	store.Sessions
 	store.Transcripts
+	store.Chats
+	store.Outbox
+	platform.StateStore
 	CreatePairing(ctx context.Context, platform, userID, userName string) (store.Pairing, error)
 	IsPaired(ctx context.Context, platform, userID string) (bool, error)
 }
@@ -121,9 +133,16 @@ type Runner struct {
 	// previous run left for it are dispatched, so that order is kept.
 	resumed map[string]chan struct{}
 
+	// outboxLoaded is closed once the sends a previous run left are queued
+	// (see loadOutbox).
+	outboxLoaded chan struct{}
+
 	mu      sync.Mutex
 	lanes   map[string]*lane
 	closing bool
+	// outbox holds the sends waiting for each chat (platform and chat id);
+	// a chat with an entry has a goroutine sending them (see queueSend).
+	outbox map[string][]sendRef
 	// steerFallback logs once that steering fell back to queueing.
 	steerFallback sync.Once
 	work          sync.WaitGroup // lanes and replies in flight
@@ -184,18 +203,20 @@ func New(opts Options, backend agent.Backend, st Store, adapters ...platform.Ada
 		opts.AgentCheckInterval = 30 * time.Second
 	}
 	r := &Runner{
-		opts:     opts,
-		backend:  backend,
-		store:    st,
-		adapters: map[string]platform.Adapter{},
-		gates:    &stream.Gates{},
-		log:      opts.Logger,
-		metrics:  opts.Metrics,
-		started:  time.Now(),
-		lanes:    map[string]*lane{},
-		stopping: make(chan struct{}),
-		resumed:  map[string]chan struct{}{},
-		health:   &agentHealth{unreadyAfter: opts.AgentUnreadyAfter, metrics: opts.Metrics},
+		opts:         opts,
+		backend:      backend,
+		store:        st,
+		adapters:     map[string]platform.Adapter{},
+		gates:        &stream.Gates{},
+		log:          opts.Logger,
+		metrics:      opts.Metrics,
+		started:      time.Now(),
+		lanes:        map[string]*lane{},
+		outbox:       map[string][]sendRef{},
+		stopping:     make(chan struct{}),
+		outboxLoaded: make(chan struct{}),
+		resumed:      map[string]chan struct{}{},
+		health:       &agentHealth{unreadyAfter: opts.AgentUnreadyAfter, metrics: opts.Metrics},
 	}
 	r.health.record(nil) // up until a turn says otherwise
 	for _, a := range adapters {
@@ -252,6 +273,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		}()
 	}
 	r.resume(pending)
+	if err := r.loadOutbox(ctx); err != nil && ctx.Err() == nil {
+		r.log.Error("the outbox could not be read; its deliveries wait for the next start", "error", err)
+	}
 	checkCtx, stopChecks := context.WithCancel(context.Background())
 	checked := make(chan struct{})
 	go func() { defer close(checked); r.checkAgent(checkCtx) }()
@@ -541,7 +565,7 @@ func (r *Runner) cancelLane(key string, cause error, clear bool) bool {
 
 // finishTurn records a turn's end (see durably).
 func (r *Runner) finishTurn(turn store.Turn, status store.TurnStatus, note string) {
-	r.durably("recording a turn's end", turn, func(ctx context.Context) error {
+	r.durably("recording a turn's end", slog.Int64("turn", turn.ID), func(ctx context.Context) error {
 		return r.store.SetTurnStatus(ctx, turn.ID, status, note)
 	})
 }
@@ -550,25 +574,26 @@ func (r *Runner) finishTurn(turn store.Turn, status store.TurnStatus, note strin
 // tried again (our choice: a full disk is not freed in milliseconds).
 const durablyRetry = 5 * time.Second
 
-// durably makes a journal write that a turn's state depends on, trying it
-// again after a failure (a full disk) until it succeeds or shutdown
-// begins: what is not recorded would be done again, or told again, after
-// a restart. The caller waits, as nothing else can be journalled either.
-func (r *Runner) durably(what string, turn store.Turn, write func(context.Context) error) {
+// durably makes a journal write that a turn's (or a delivery's) state
+// depends on, trying it again after a failure (a full disk) until it
+// succeeds or shutdown begins: what is not recorded would be done again,
+// or told again, after a restart. The caller waits, as nothing else can
+// be journalled either. of names what the write is about, for the log.
+func (r *Runner) durably(what string, of slog.Attr, write func(context.Context) error) {
 	for attempt := 1; ; attempt++ {
 		err := write(context.Background())
 		if err == nil {
 			if attempt > 1 {
-				r.log.Info(what+" succeeded after a failure", "turn", turn.ID, "attempts", attempt)
+				r.log.Info(what+" succeeded after a failure", of, "attempts", attempt)
 			}
 			return
 		}
 		if attempt == 1 {
-			r.log.Error(what+" failed; trying again", "turn", turn.ID, "error", err, "every", durablyRetry)
+			r.log.Error(what+" failed; trying again", of, "error", err, "every", durablyRetry)
 		}
 		select {
 		case <-r.stopping:
-			r.log.Error(what+" failed; the next start takes the turn up", "turn", turn.ID, "error", err)
+			r.log.Error(what+" failed; the next start takes it up", of, "error", err)
 			return
 		case <-time.After(durablyRetry):
 		}

@@ -102,7 +102,7 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 		update(&progress)
 		now := store.Progress{RunID: progress.RunID, MessageIDs: slices.Clone(progress.MessageIDs)}
 		mu.Unlock()
-		r.durably("journalling the turn's progress", turn, func(ctx context.Context) error {
+		r.durably("journalling the turn's progress", slog.Int64("turn", turn.ID), func(ctx context.Context) error {
 			return r.store.SetTurnProgress(ctx, turn.ID, now)
 		})
 	}
@@ -110,7 +110,7 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 		BeforeShown: func() {
 			// Durable before the text goes out: after a crash during the
 			// call the turn gets a notice rather than a second answer.
-			r.durably("journalling that the answer is shown", turn, func(ctx context.Context) error {
+			r.durably("journalling that the answer is shown", slog.Int64("turn", turn.ID), func(ctx context.Context) error {
 				return r.store.MarkShown(ctx, turn.ID)
 			})
 		},
@@ -120,7 +120,7 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 		BeforeFinal: func(ids []string) {
 			// After a crash during the final edits they are made again,
 			// rather than a notice sent after a complete answer.
-			r.durably("journalling the final text", turn, func(ctx context.Context) error {
+			r.durably("journalling the final text", slog.Int64("turn", turn.ID), func(ctx context.Context) error {
 				return r.store.SetTurnFinal(ctx, turn.ID, store.Final{Text: out.final, MessageIDs: ids})
 			})
 		},

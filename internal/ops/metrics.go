@@ -26,6 +26,10 @@ type Metrics struct {
 	Edits prometheus.Counter
 	// RateLimitWaits counts the times a platform's rate limit held delivery back.
 	RateLimitWaits prometheus.Counter
+	// Deliveries counts the agent's own messages by outcome, a chat each:
+	// sent, failed, uncertain (a restart came during its call), repeated
+	// (its idempotency key was journalled before), refused (by the API).
+	Deliveries *prometheus.CounterVec
 
 	registry *prometheus.Registry
 }
@@ -57,9 +61,12 @@ func NewMetrics() *Metrics {
 		RateLimitWaits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_rate_limit_waits_total", Help: "Times a platform rate limit held delivery back.",
 		}),
+		Deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_deliveries_total", Help: "The agent's own messages, a chat each, by outcome.",
+		}, []string{"outcome"}),
 		registry: reg,
 	}
-	reg.MustRegister(m.Turns, m.FirstDelta, m.UpstreamErrors, m.AgentUp, m.ActiveTurns, m.Edits, m.RateLimitWaits,
+	reg.MustRegister(m.Turns, m.FirstDelta, m.UpstreamErrors, m.AgentUp, m.ActiveTurns, m.Edits, m.RateLimitWaits, m.Deliveries,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

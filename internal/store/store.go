@@ -207,7 +207,8 @@ type Outbox interface {
 	// Delivery returns a delivery by id; ErrNotFound if none.
 	Delivery(ctx context.Context, id int64) (Delivery, error)
 	// SetSendStatus moves a delivery's send (its index in Sends) on, with
-	// the messages that show it so far; errText is kept for NotSent.
+	// the messages that show it so far; errText is kept for NotSent and
+	// Uncertain.
 	SetSendStatus(ctx context.Context, id int64, send int, status SendStatus, errText string, messageIDs []string) error
 	// UnsentDeliveries lists the deliveries with a send left Queued or
 	// Sending, oldest first.

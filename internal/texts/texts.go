@@ -18,6 +18,11 @@ const (
 	NothingToStop    = "Nothing to stop: no answer is being written."
 	Stopped          = "⏹ Stopped."
 	ShutdownNotice   = "⚠️ Herald is shutting down; the answer was cut short. Please send your message again in a moment."
+	// HomeRefused answers /sethome from a user who is let in without being
+	// named (by a wildcard, a group's list, or everyone being allowed).
+	HomeRefused = "Only a user named in the allowlist, or paired, can make this chat the home channel."
+	// HomeFailed answers /sethome when the state store could not keep it.
+	HomeFailed = "⚠️ Could not set the home channel: the state store failed."
 	// CannotDecrypt tells the sender of an encrypted message that could
 	// not be decrypted that it was not answered.
 	CannotDecrypt = "🔒 I could not decrypt your last message, so I cannot answer it. Please send it again; " +
@@ -44,6 +49,12 @@ func RestartedWhileSending(message string) string {
 		return fmt.Sprintf("⚠️ Herald restarted while sending the answer to your message %s. If it did not arrive, please send your message again.", q)
 	}
 	return "⚠️ Herald restarted while sending the answer to your message. If it did not arrive, please send your message again."
+}
+
+// HomeSet answers /sethome: the chat, by name, is now where the agent's
+// own messages for its platform go.
+func HomeSet(chatName string) string {
+	return fmt.Sprintf("🏠 %s is now the home channel: the agent's scheduled reports and messages for this platform come here.", chatName)
 }
 
 // quote is the first line of message, up to 60 characters, in quotation

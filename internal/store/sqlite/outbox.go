@@ -122,10 +122,11 @@ func (s *Store) Delivery(ctx context.Context, id int64) (store.Delivery, error) 
 }
 
 // SetSendStatus moves a delivery's send on, with the messages that show
-// it; errText is kept for a send that failed. An unknown send is
+// it; errText is kept for a send that failed or is uncertain. An unknown
+// send is
 // store.ErrNotFound.
 func (s *Store) SetSendStatus(ctx context.Context, id int64, send int, status store.SendStatus, errText string, messageIDs []string) error {
-	if status != store.NotSent {
+	if status != store.NotSent && status != store.Uncertain {
 		errText = ""
 	}
 	if messageIDs == nil {
