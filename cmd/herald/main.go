@@ -50,6 +50,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newRunCmd(opts),
 		newDemoCmd(opts),
 		newPairingCmd(opts),
+		newDeliverCmd(opts),
 		newSimCmd(opts),
 		newEnvCmd(opts),
 		newCheckCmd(opts),

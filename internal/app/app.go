@@ -25,6 +25,7 @@ import (
 	"github.com/herald-chat/herald/internal/agent/openai"
 	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/config"
+	"github.com/herald-chat/herald/internal/deliver"
 	"github.com/herald-chat/herald/internal/gateway"
 	"github.com/herald-chat/herald/internal/homelock"
 	"github.com/herald-chat/herald/internal/httpserve"
@@ -142,6 +143,11 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *App, err erro
 		if h, ok := adapter.(platform.HTTPHandler); ok {
 			site = h.Handler()
 		}
+		if homed, ok := settings.(platform.Homed); ok {
+			if home, ok := homed.Home(); ok {
+				ropts.Homes[name] = home
+			}
+		}
 		a.adapters = append(a.adapters, wrap(o.WrapAdapter, adapter))
 	}
 	if len(a.adapters) == 0 {
@@ -152,6 +158,11 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *App, err erro
 	mux := http.NewServeMux()
 	for pattern, h := range o.Routes {
 		mux.Handle(pattern, h)
+	}
+	if cfg.Delivery.Token != "" {
+		api := deliver.Handler(cfg.Delivery.Token, a.Runner, a.Metrics)
+		mux.Handle(deliver.Path, api)
+		mux.Handle(deliver.Path+"/", api)
 	}
 	mux.Handle("/", ops.Handler(a.Runner.Ready, a.Metrics, site))
 	a.handler = mux
@@ -185,6 +196,9 @@ func (a *App) Run(ctx context.Context) error {
 	a.log.Info("herald started", "version", a.opts.Version, "backend", a.backend, "http", "http://"+a.Addr(), "home", a.cfg.Home)
 	for _, w := range a.cfg.Warnings {
 		a.log.Warn(w)
+	}
+	if a.cfg.Delivery.Token != "" {
+		a.log.Info("the delivery API is on", "url", "http://"+a.Addr()+deliver.Path)
 	}
 	for _, d := range a.cfg.Differences() {
 		a.log.Info("differs from Hermes: " + d)
@@ -322,6 +336,8 @@ func runnerOptions(cfg *config.Config, log *slog.Logger, metrics *ops.Metrics) g
 		BusyMode:       cfg.BusyInputMode,
 		Access:         access,
 		PairUnknownDMs: pair,
+		Homes:          map[string]chat.Target{},
+		DeliverAnyChat: cfg.Delivery.AllowAnyChat,
 		ResetTriggers:  cfg.ResetTriggers,
 		BusyAck:        cfg.BusyAck,
 		SessionReset: gateway.SessionReset{

@@ -52,6 +52,9 @@ type Config struct {
 
 	// HTTP bounds what clients may hold of Herald's listener.
 	HTTP HTTPLimits
+	// Delivery is the API through which the agent's own messages (its
+	// scheduled jobs' reports) are delivered.
+	Delivery Delivery
 
 	// Streaming controls progressive delivery of answers.
 	Streaming Streaming
@@ -106,6 +109,27 @@ type HTTPLimits struct {
 	MaxConnections, MaxConnectionsPerClient   int
 	MaxEventStreams, MaxEventStreamsPerClient int
 	ReadTimeout, WriteTimeout, IdleTimeout    time.Duration
+}
+
+// Delivery is the delivery API's configuration.
+type Delivery struct {
+	// Token is the bearer token the API requires; empty turns it off.
+	Token string
+	// URL is where herald deliver sends its requests; empty means Herald's
+	// own listener.
+	URL string
+	// AllowAnyChat lets deliveries go to any chat, not only to the home
+	// chats and those messages came from.
+	AllowAnyChat bool
+}
+
+// DeliveryURL is the base URL herald deliver posts to: delivery.url, or
+// Herald's own listener.
+func (c *Config) DeliveryURL() string {
+	if c.Delivery.URL != "" {
+		return c.Delivery.URL
+	}
+	return "http://" + c.HTTPAddr
 }
 
 // Proxy is the Hermes API server (gateway proxy mode).

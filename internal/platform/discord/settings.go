@@ -3,9 +3,11 @@ package discord
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/config"
 	"github.com/herald-chat/herald/internal/platform"
 )
@@ -23,8 +25,8 @@ type Options struct {
 	// to {BaseURL}/api/v10/…, and the gateway is the URL that
 	// {BaseURL}/api/v10/gateway/bot names. Empty means DefaultBaseURL.
 	BaseURL string
-	// HomeChannel is the channel for messages nobody asked for.
-	HomeChannel string
+	// HomeChannel is the channel (and thread) for messages nobody asked for.
+	HomeChannel platform.Home
 	// RequireMention: in server channels, only messages that mention the
 	// bot, reply to it, are in a thread it started, or are commands.
 	RequireMention bool
@@ -83,7 +85,7 @@ func (o *Options) Settings() []config.Setting {
 		{Key: "platforms.discord.base_url", Env: "DISCORD_BASE_URL", Default: DefaultBaseURL, Set: config.URL(&o.BaseURL), Category: msg, Advanced: true,
 			Description: "Discord's site, for a proxy or a test server; REST calls go to {base}/api/v10/ and the gateway is the one {base}/api/v10/gateway/bot names",
 			Prompt:      "Discord base URL"},
-		{Key: "platforms.discord.home_channel", Env: "DISCORD_HOME_CHANNEL", Set: config.Checked(&o.HomeChannel, checkSnowflake), Category: msg,
+		{Key: "platforms.discord.home_channel", Env: "DISCORD_HOME_CHANNEL", Set: config.Checked(&o.HomeChannel.Chat, checkSnowflake), Category: msg,
 			Description: "Discord channel id for messages nobody asked for",
 			Prompt:      "Discord home channel"},
 		{Key: "discord.require_mention", Env: "DISCORD_REQUIRE_MENTION", Default: "true", Set: config.Bool(&o.RequireMention), Category: msg,
@@ -114,8 +116,12 @@ func (o *Options) Settings() []config.Setting {
 		{Key: "platforms.discord.max_media_bytes", Env: "DISCORD_MAX_MEDIA_BYTES", Default: "5242880", Set: config.Bytes(&o.MaxMediaBytes, 0), Category: msg, Advanced: true,
 			Description: "Largest image, in bytes, passed from Discord to the agent; 0 turns images off",
 			Prompt:      "Largest Discord image (bytes)"},
-	}, platform.BudgetSettings(Name, &o.Budget, ChannelBudget)...)
+	}, slices.Concat(platform.HomeSettings("DISCORD_HOME_CHANNEL", &o.HomeChannel, "Home", checkSnowflake),
+		platform.BudgetSettings(Name, &o.Budget, ChannelBudget))...)
 }
+
+// Home is the home channel, in its thread if one is set.
+func (o *Options) Home() (chat.Target, bool) { return o.HomeChannel.Target(false) }
 
 // Check has nothing to check across Discord's settings.
 func (o *Options) Check(*config.Config) error { return nil }

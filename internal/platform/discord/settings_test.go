@@ -37,7 +37,7 @@ func TestDiscordFromEnv(t *testing.T) {
 		"DISCORD_ALLOWED_USERS":          "100000000000000001",
 	})
 	o := settingsOf(c)
-	if o.Token != testToken || o.BaseURL != "http://127.0.0.1:9000" || o.HomeChannel != "300000000000000001" ||
+	if o.Token != testToken || o.BaseURL != "http://127.0.0.1:9000" || o.HomeChannel.Chat != "300000000000000001" ||
 		o.RequireMention || o.AutoThread || o.Backfill != 0 ||
 		!slices.Equal(o.FreeResponseChannels, []string{"300000000000000002", "300000000000000003"}) || !o.Enabled() {
 		t.Errorf("Discord = %+v", o)

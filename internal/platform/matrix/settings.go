@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/config"
 	"github.com/herald-chat/herald/internal/platform"
 )
@@ -65,8 +67,9 @@ type Options struct {
 	SessionScope string
 	// Reactions marks asking messages with 👀, ✅ and ❌ (see TurnStatus).
 	Reactions bool
-	// HomeRoom is a room (id or alias) the bot joins at start.
-	HomeRoom string
+	// HomeRoom is a room (id or alias) the bot joins at start, where messages
+	// nobody asked for go (in its thread, if one is set).
+	HomeRoom platform.Home
 	// Proxy carries the requests to the homeserver: an http, https or
 	// socks5 URL.
 	Proxy string
@@ -203,7 +206,7 @@ func (o *Options) Settings() []config.Setting {
 		{Key: "matrix.home_room", Env: "MATRIX_HOME_ROOM", Category: msg, Advanced: true,
 			Description: "A room the bot joins at start",
 			Prompt:      "Matrix home room",
-			Set: config.Checked(&o.HomeRoom, func(v string) error {
+			Set: config.Checked(&o.HomeRoom.Chat, func(v string) error {
 				if !validRoom(v) {
 					return fmt.Errorf("expected a room id (!abc:example.org) or alias (#room:example.org), got %q", v)
 				}
@@ -215,8 +218,20 @@ func (o *Options) Settings() []config.Setting {
 		{Key: "matrix.chunk_size", Env: "MATRIX_CHUNK_SIZE", Default: strconv.Itoa(DefaultMaxLength), Set: config.Positive(&o.MaxLength), Category: msg, Advanced: true,
 			Description: "Longest Matrix message in characters; longer answers are split",
 			Prompt:      "Matrix message length"},
-	}, platform.BudgetSettings(Name, &o.Budget, MessageBudget)...)
+	}, slices.Concat(platform.HomeSettings("MATRIX_HOME_ROOM", &o.HomeRoom, "Home", checkEventID),
+		platform.BudgetSettings(Name, &o.Budget, MessageBudget))...)
 }
+
+// checkEventID accepts an event's id, such as a thread's root.
+func checkEventID(v string) error {
+	if !strings.HasPrefix(v, "$") || len(v) < 2 {
+		return fmt.Errorf("expected an event id such as $abc123, got %q", v)
+	}
+	return nil
+}
+
+// Home is the home room, in its thread if one is set.
+func (o *Options) Home() (chat.Target, bool) { return o.HomeRoom.Target(false) }
 
 // e2eeAliases are the values of MATRIX_E2EE_MODE, Hermes's spellings
 // included, and the modes they mean.

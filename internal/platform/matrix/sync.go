@@ -133,9 +133,9 @@ func (a *Adapter) tryConnect(runCtx context.Context, h platform.Handler) (_ *con
 	a.conn = c
 	a.connMu.Unlock()
 
-	if a.opts.HomeRoom != "" {
-		if _, err := cli.JoinRoom(ctx, a.opts.HomeRoom, nil); err != nil {
-			a.log.Warn("joining MATRIX_HOME_ROOM failed", "room", a.opts.HomeRoom, "error", err)
+	if a.opts.HomeRoom.Chat != "" {
+		if _, err := cli.JoinRoom(ctx, a.opts.HomeRoom.Chat, nil); err != nil {
+			a.log.Warn("joining MATRIX_HOME_ROOM failed", "room", a.opts.HomeRoom.Chat, "error", err)
 		}
 	}
 	return c, nil

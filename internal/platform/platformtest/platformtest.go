@@ -47,6 +47,9 @@ type Gateway struct {
 	Stop func()
 	// Ready is the gateway's readiness, as /readyz reports it.
 	Ready func() error
+	// Runner is the gateway's runner, for what the tests ask of it
+	// directly (deliveries).
+	Runner *gateway.Runner
 }
 
 // GatewayOptions are a test gateway's: groups keyed per user, the allowed
@@ -72,7 +75,7 @@ func StartGateway(t testing.TB, opts gateway.Options, backend agent.Backend, st 
 	t.Helper()
 	runner := gateway.New(opts, backend, st, a)
 	cancel, stop := start(t, a, readyWithin, runner.Run)
-	return &Gateway{Cancel: cancel, Stop: stop, Ready: runner.Ready}
+	return &Gateway{Cancel: cancel, Stop: stop, Ready: runner.Ready, Runner: runner}
 }
 
 // start runs run until the test ends or stop is called, and returns once

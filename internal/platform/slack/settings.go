@@ -3,8 +3,11 @@ package slack
 import (
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 
+	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/config"
 	"github.com/herald-chat/herald/internal/platform"
 )
@@ -23,8 +26,8 @@ type Options struct {
 	// DefaultAPIURL. Socket Mode connects to the URL that
 	// apps.connections.open returns.
 	APIURL string
-	// HomeChannel is the channel for messages nobody asked for.
-	HomeChannel string
+	// HomeChannel is the channel (and thread) for messages nobody asked for.
+	HomeChannel platform.Home
 	// MaxMediaBytes caps an image passed to the agent; 0 turns images off.
 	MaxMediaBytes int64
 	// Budget is a channel's message budget; zero means ChannelBudget.
@@ -79,7 +82,7 @@ func (o *Options) Settings() []config.Setting {
 		{Key: "platforms.slack.api_url", Env: "SLACK_API_URL", Default: DefaultAPIURL, Set: config.URL(&o.APIURL), Category: msg, Advanced: true,
 			Description: "Slack's Web API, for a proxy or a test server: methods go to {url}{method}, and Socket Mode connects where apps.connections.open says",
 			Prompt:      "Slack API URL"},
-		{Key: "platforms.slack.home_channel", Env: "SLACK_HOME_CHANNEL", Set: config.Checked(&o.HomeChannel, checkChannel), Category: msg,
+		{Key: "platforms.slack.home_channel", Env: "SLACK_HOME_CHANNEL", Set: config.Checked(&o.HomeChannel.Chat, checkChannel), Category: msg,
 			Description: "Slack channel id for messages nobody asked for",
 			Prompt:      "Slack home channel"},
 		// 5 MiB, as for Telegram and Discord: the image travels to the
@@ -87,8 +90,23 @@ func (o *Options) Settings() []config.Setting {
 		{Key: "platforms.slack.max_media_bytes", Env: "SLACK_MAX_MEDIA_BYTES", Default: "5242880", Set: config.Bytes(&o.MaxMediaBytes, 0), Category: msg, Advanced: true,
 			Description: "Largest image, in bytes, passed from Slack to the agent; 0 turns images off",
 			Prompt:      "Largest Slack image (bytes)"},
-	}, platform.BudgetSettings(Name, &o.Budget, ChannelBudget)...)
+	}, slices.Concat(platform.HomeSettings("SLACK_HOME_CHANNEL", &o.HomeChannel, "", checkThreadTS),
+		platform.BudgetSettings(Name, &o.Budget, ChannelBudget))...)
 }
+
+// threadTSRE is a message's timestamp, which names its thread.
+var threadTSRE = regexp.MustCompile(`^[0-9]+\.[0-9]+$`)
+
+// checkThreadTS accepts a thread's timestamp, such as 1712345678.123456.
+func checkThreadTS(v string) error {
+	if !threadTSRE.MatchString(v) {
+		return fmt.Errorf("expected a thread's timestamp such as 1712345678.123456, got %q", v)
+	}
+	return nil
+}
+
+// Home is the home channel, in its thread if one is set.
+func (o *Options) Home() (chat.Target, bool) { return o.HomeChannel.Target(false) }
 
 // Check wants both tokens or neither: one alone is a half-made setup.
 func (o *Options) Check(*config.Config) error {

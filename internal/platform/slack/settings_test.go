@@ -35,7 +35,7 @@ func TestSlackFromEnv(t *testing.T) {
 	})
 	o := settingsOf(c)
 	if o.BotToken != testBotToken || o.AppToken != testAppToken || o.APIURL != "http://127.0.0.1:9000/api" ||
-		o.HomeChannel != "C0123456789" || !o.Enabled() {
+		o.HomeChannel.Chat != "C0123456789" || !o.Enabled() {
 		t.Errorf("Slack = %+v", o)
 	}
 	if a := c.PlatformAccess[Name]; !slices.Equal(a.Users, []string{"U0123456789", "U0987654321"}) {
@@ -51,7 +51,7 @@ platforms:
     app_token: "`+testAppToken+`"
     home_channel: C0123456789
 `, nil)
-	if o := settingsOf(c); !o.Enabled() || o.HomeChannel != "C0123456789" {
+	if o := settingsOf(c); !o.Enabled() || o.HomeChannel.Chat != "C0123456789" {
 		t.Errorf("Slack = %+v", o)
 	}
 }

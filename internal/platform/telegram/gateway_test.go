@@ -37,6 +37,7 @@ func TestPrivateChatStreamsDraftsThenOneMessage(t *testing.T) {
 			{Command: "reset", Description: "Start a new conversation (same as /new)"},
 			{Command: "stop", Description: "Stop the answer being written"},
 			{Command: "status", Description: "Session, agent server and uptime"},
+			{Command: "sethome", Description: "Make this chat the home channel for the agent's own messages"},
 			{Command: "help", Description: "List the commands"},
 		}
 		if got := srv.Commands(); !slices.Equal(got, want) {

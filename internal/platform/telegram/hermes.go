@@ -22,6 +22,7 @@ func init() {
 		{Name: "TELEGRAM_GROUP_ALLOWED_CHATS", Mark: config.Same},
 		{Name: "TELEGRAM_REPLY_TO_MODE", Mark: config.Same, Default: "first"},
 		{Name: "TELEGRAM_REACTIONS", Mark: config.Same, Default: "false"},
-		{Name: "TELEGRAM_HOME_CHANNEL_THREAD_ID", Mark: config.NotYet, Why: "messages to the home chat go to its main topic"},
+		{Name: "TELEGRAM_HOME_CHANNEL_THREAD_ID", Mark: config.Same},
+		{Name: "TELEGRAM_HOME_CHANNEL_NAME", Mark: config.Same, Default: "Home"},
 	}...)
 }

@@ -3,8 +3,10 @@ package telegram
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 
+	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/config"
 	"github.com/herald-chat/herald/internal/platform"
 )
@@ -21,9 +23,9 @@ type Options struct {
 	// BaseURL is the Bot API server, without a trailing slash; requests go
 	// to {BaseURL}/bot{Token}/{method}. Empty means DefaultBaseURL.
 	BaseURL string
-	// HomeChannel is the chat for messages nobody asked for: a numeric
-	// chat id or @channelname; empty means none.
-	HomeChannel string
+	// HomeChannel is the chat for messages nobody asked for: a numeric chat id or
+	// @channelname, and a forum topic's id.
+	HomeChannel platform.Home
 	// MaxMediaBytes caps a photo passed to the agent; 0 turns photos off.
 	MaxMediaBytes int64
 	// Budget is a chat's flood limit; zero means ChatBudget.
@@ -88,7 +90,7 @@ func (o *Options) Settings() []config.Setting {
 		{Key: "platforms.telegram.home_channel", Env: "TELEGRAM_HOME_CHANNEL", Category: config.Messaging,
 			Description: "Telegram chat for messages nobody asked for: a chat id or @channelname",
 			Prompt:      "Telegram home chat",
-			Set: config.Checked(&o.HomeChannel, func(v string) error {
+			Set: config.Checked(&o.HomeChannel.Chat, func(v string) error {
 				if !chatRE.MatchString(v) {
 					return fmt.Errorf("expected a chat id such as -1001234567890 or a @channelname, got %q", v)
 				}
@@ -115,12 +117,7 @@ func (o *Options) Settings() []config.Setting {
 			AltKeys:     []string{"platforms.telegram.extra.ignored_threads", "telegram.ignored_threads"},
 			Description: "Forum topic ids (message_thread_id), comma-separated, whose messages the bot passes over",
 			Prompt:      "Ignored Telegram topics",
-			Set: config.List(&o.IgnoredThreads, func(v string) error {
-				if _, err := strconv.ParseInt(v, 10, 64); err != nil {
-					return fmt.Errorf("expected topic ids (whole numbers), got %q", v)
-				}
-				return nil
-			})},
+			Set:         config.List(&o.IgnoredThreads, checkTopic)},
 		{Key: "platforms.telegram.proxy", Env: "TELEGRAM_PROXY", Category: config.Messaging, Advanced: true,
 			AltKeys:     []string{"platforms.telegram.extra.proxy", "telegram.proxy"},
 			Description: "Proxy for the Bot API's requests: an http://, https:// or socks5:// URL",
@@ -138,7 +135,23 @@ func (o *Options) Settings() []config.Setting {
 		{Key: "platforms.telegram.max_media_bytes", Env: "TELEGRAM_MAX_MEDIA_BYTES", Default: "5242880", Set: config.Bytes(&o.MaxMediaBytes, 0), Category: config.Messaging, Advanced: true,
 			Description: "Largest photo, in bytes, passed from Telegram to the agent; 0 turns photos off",
 			Prompt:      "Largest Telegram photo (bytes)"},
-	}, platform.BudgetSettings(Name, &o.Budget, ChatBudget)...)
+	}, slices.Concat(platform.HomeSettings("TELEGRAM_HOME_CHANNEL", &o.HomeChannel, "Home", checkTopic),
+		platform.BudgetSettings(Name, &o.Budget, ChatBudget))...)
+}
+
+// checkTopic accepts a forum topic's id (message_thread_id).
+func checkTopic(v string) error {
+	if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+		return fmt.Errorf("expected topic ids (whole numbers), got %q", v)
+	}
+	return nil
+}
+
+// Home is the home chat; a user's id (a positive number) is a private
+// chat with them.
+func (o *Options) Home() (chat.Target, bool) {
+	id, err := strconv.ParseInt(o.HomeChannel.Chat, 10, 64)
+	return o.HomeChannel.Target(err == nil && id > 0)
 }
 
 // checkChatID accepts a chat id.

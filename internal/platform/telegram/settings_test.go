@@ -7,6 +7,7 @@ import (
 
 	"github.com/herald-chat/herald/internal/config"
 	"github.com/herald-chat/herald/internal/config/configtest"
+	"github.com/herald-chat/herald/internal/platform"
 )
 
 const testBotToken = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
@@ -16,7 +17,7 @@ func TestTelegramOffByDefault(t *testing.T) {
 	if o.Enabled() || o.Token != "" {
 		t.Errorf("Telegram enabled without a token: %+v", o)
 	}
-	if o.BaseURL != "https://api.telegram.org" || o.MaxMediaBytes != 5242880 || o.HomeChannel != "" {
+	if o.BaseURL != "https://api.telegram.org" || o.MaxMediaBytes != 5242880 || o.HomeChannel.Chat != "" {
 		t.Errorf("defaults %+v", o)
 	}
 }
@@ -29,7 +30,7 @@ func TestTelegramFromEnv(t *testing.T) {
 		"TELEGRAM_MAX_MEDIA_BYTES": "1000",
 		"TELEGRAM_ALLOWED_USERS":   "111, 222",
 	})
-	want := Options{Token: testBotToken, BaseURL: "http://127.0.0.1:8081", HomeChannel: "-1001234567890", MaxMediaBytes: 1000, Budget: ChatBudget, ReplyToMode: ReplyFirst}
+	want := Options{Token: testBotToken, BaseURL: "http://127.0.0.1:8081", HomeChannel: platform.Home{Chat: "-1001234567890", Name: "Home"}, MaxMediaBytes: 1000, Budget: ChatBudget, ReplyToMode: ReplyFirst}
 	if o := settingsOf(c); !reflect.DeepEqual(*o, want) || !o.Enabled() {
 		t.Errorf("Telegram = %+v, want %+v", o, want)
 	}
@@ -47,7 +48,7 @@ platforms:
     max_media_bytes: 0
     allow_all_users: true
 `, nil)
-	if o := settingsOf(c); o.Token != testBotToken || o.HomeChannel != "@my_channel" || o.MaxMediaBytes != 0 {
+	if o := settingsOf(c); o.Token != testBotToken || o.HomeChannel.Chat != "@my_channel" || o.MaxMediaBytes != 0 {
 		t.Errorf("Telegram = %+v", o)
 	}
 	if !c.PlatformAccess["telegram"].AllowAll {
