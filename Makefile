@@ -49,6 +49,7 @@ fuzz:
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzClient -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/httpserve/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzRenderHTML -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/platform/telegram/
 	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzRender -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/platform/slack/
+	$(GO) test -tags $(TAGS) -run '^$$' -fuzz FuzzPost -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./internal/deliver/
 
 # The crash run: the real binary killed 100 times over 400 messages (see
 # test/crash); it prints what became of every message.

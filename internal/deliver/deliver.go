@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/herald-chat/herald/internal/bearer"
 	"github.com/herald-chat/herald/internal/gateway"
@@ -173,8 +172,6 @@ func check(req *Request) string {
 		return "text is empty"
 	case len(req.Text) > MaxText:
 		return "text is over " + strconv.Itoa(MaxText) + " bytes"
-	case !utf8.ValidString(req.Text):
-		return "text is not valid UTF-8"
 	case len(req.IdempotencyKey) > MaxKey:
 		return "idempotency_key is over " + strconv.Itoa(MaxKey) + " bytes"
 	case req.IdempotencyKey == "":

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/store"
@@ -330,12 +331,33 @@ func (r *Runner) send(ref sendRef) {
 	done()
 	switch {
 	case err == nil:
+		r.keepDelivered(s, d.Text)
 		r.settleSend(d, ref.send, store.Sent, "", out.MessageIDs)
 	case !shown && r.sendCtx.Err() != nil:
 		r.log.Info("a delivery cut off by the shutdown is left for the next start", "delivery", d.ID)
 	default:
 		r.log.Error("a delivery failed", "delivery", d.ID, "platform", s.Platform, "error", err)
 		r.settleSend(d, ref.send, store.NotSent, err.Error(), out.MessageIDs)
+	}
+}
+
+// keepDelivered keeps a delivered message in the transcript of the
+// conversation last seen in its chat, as a notice: a web chat page that
+// was not open shows it, and the agent never gets it (Hermes's agent does
+// not see its cron deliveries either). A chat nobody wrote in has no
+// conversation to keep it in.
+func (r *Runner) keepDelivered(s store.Send, text string) {
+	ctx := context.Background()
+	c, err := r.store.FindChat(ctx, s.Platform, s.Target.ChatID, s.Target.ThreadID)
+	if err != nil {
+		return
+	}
+	sessionID, ok, err := r.store.SessionID(ctx, c.SessionKey)
+	if err == nil && ok {
+		err = r.store.Append(ctx, sessionID, store.Entry{Role: chat.Notice, Content: text, At: time.Now()})
+	}
+	if err != nil {
+		r.log.Warn("keeping a delivered message in the transcript failed", "platform", s.Platform, "error", err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -85,6 +86,22 @@ func TestDeliverToTargets(t *testing.T) {
 			if s := d.Sends[0]; c.target == "fake:home:topic" && s.Target.ThreadID != "topic" {
 				t.Errorf("%q went to thread %q", c.target, s.Target.ThreadID)
 			}
+		}
+		// What reached a conversation is in its transcript as a notice,
+		// which the agent is never given.
+		var notices []string
+		for _, e := range h.transcript("dm-alice") {
+			if e.Role == chat.Notice {
+				notices = append(notices, e.Content)
+			}
+		}
+		if !slices.Equal(notices, []string{"report 3", "report 5", "report 6"}) {
+			t.Errorf("alice's transcript holds the notices %q, want the three reports sent there", notices)
+		}
+		h.plat.deliver(t, dm("alice", "next", "e2"))
+		h.finalIs("dm-alice", "echo: hi", "report 3", "report 5", "report 6", "echo: next")
+		if hist := h.be.turns()[1].History; slices.ContainsFunc(hist, func(m chat.Message) bool { return strings.HasPrefix(m.Content, "report") }) {
+			t.Errorf("the agent was given a delivered message: %+v", hist)
 		}
 		if got := h.plat.shown("home"); len(got) != 5 || got[0] != "report 0" || got[3] != "report 4" || got[4] != "report 6" {
 			t.Errorf("the home chat shows %q", got)

@@ -364,6 +364,7 @@ func newSim(t *testing.T) (*sim.Server, string) {
 // gw is a running gateway with the Matrix adapter.
 type gw struct {
 	adapter *killable
+	runner  *gateway.Runner
 	store   *sqlite.Store
 	stop    func()
 	ready   func() error // the gateway's readiness, as /readyz reports it
@@ -480,12 +481,19 @@ func registerBot(t *testing.T, srv *matrixtest.Server, home string, allowed ...i
 // returns once the adapter is ready.
 func startGateway(t *testing.T, opts setup, home, simURL string) *gw {
 	t.Helper()
+	return startGatewayWith(t, opts, home, simURL, nil)
+}
+
+// startGatewayWith is startGateway with the gateway's options changed by
+// tune, if not nil, before it starts.
+func startGatewayWith(t *testing.T, opts setup, home, simURL string, tune func(*gateway.Options)) *gw {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	raw, st := newAdapter(t, opts, home)
 	a := &killable{Adapter: raw}
 	backend := hermes.New(hermes.Config{URL: simURL, ConnectTimeout: time.Second, IdleTimeout: time.Minute})
 	allow := gateway.Allowlist{Users: opts.deps.Allowed}
-	runner := gateway.New(gateway.Options{
+	gopts := gateway.Options{
 		SessionKeys: chat.SessionKeyOptions{GroupPerUser: true},
 		BusyMode:    "interrupt",
 		Access:      gateway.Access{All: allow, Platforms: map[string]gateway.Allowlist{}},
@@ -494,10 +502,14 @@ func startGateway(t *testing.T, opts setup, home, simURL string) *gw {
 		},
 		ShutdownGrace: time.Second,
 		Logger:        opts.deps.Logger,
-	}, backend, st, a)
+	}
+	if tune != nil {
+		tune(&gopts)
+	}
+	runner := gateway.New(gopts, backend, st, a)
 	done := make(chan error, 1)
 	go func() { done <- runner.Run(ctx) }()
-	g := &gw{adapter: a, store: st, ready: runner.Ready}
+	g := &gw{adapter: a, runner: runner, store: st, ready: runner.Ready}
 	var once sync.Once
 	g.stop = func() {
 		once.Do(func() {

@@ -1,0 +1,84 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/herald-chat/herald/internal/deliver"
+)
+
+// Without HERALD_DELIVERY_TOKEN nothing is served at /v1/deliver.
+func TestDeliveryAPIIsOffWithoutAToken(t *testing.T) {
+	addr := serveApp(t, map[string]string{})
+	resp, err := http.Post("http://"+addr+deliver.Path, "application/json", strings.NewReader(`{"target":"home","text":"x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("POST %s without a token set: %s, want 404", deliver.Path, resp.Status)
+	}
+}
+
+// With the token, a message delivered to a web chat conversation shows in
+// its history; a wrong token is refused.
+func TestDeliveryToTheWebChat(t *testing.T) {
+	const token = "delivery-token-for-the-test"
+	addr := serveApp(t, map[string]string{"HERALD_DELIVERY_TOKEN": token})
+	base := "http://" + addr
+	const conv = "conv-0123456789"
+	resp, err := http.Post(base+"/api/messages", "application/json", strings.NewReader(`{"conversation":"`+conv+`","text":"hello"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		t.Fatalf("posting in the web chat: %s", resp.Status)
+	}
+
+	wrong := &deliver.Client{URL: base, Token: "not-the-token"}
+	if _, err := wrong.Deliver(t.Context(), deliver.Request{Target: "webchat:" + conv, Text: "x"}); err == nil || !strings.Contains(err.Error(), "HTTP 401") {
+		t.Errorf("a wrong token: %v, want 401", err)
+	}
+	c := &deliver.Client{URL: base, Token: token}
+	if _, err := c.Deliver(t.Context(), deliver.Request{Target: "webchat:conv-nobody-wrote", Text: "x"}); err == nil || !strings.Contains(err.Error(), "HTTP 404") {
+		t.Errorf("a conversation nobody wrote in: %v, want 404", err)
+	}
+	st, err := c.Deliver(t.Context(), deliver.Request{Target: "webchat:" + conv, Text: "The **daily** report", IdempotencyKey: "daily-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	for st.State == "queued" {
+		time.Sleep(2 * time.Millisecond) // polling, as herald deliver --wait does
+		if st, err = c.State(ctx, st.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.State != "sent" {
+		t.Fatalf("the delivery is %+v, want sent", st)
+	}
+	var history struct {
+		Messages []struct{ Role, Text, HTML string }
+	}
+	resp, err = http.Get(base + "/api/history?conversation=" + conv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&history); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, m := range history.Messages {
+		found = found || m.Text == "The **daily** report" && strings.Contains(m.HTML, "<strong>daily</strong>")
+	}
+	if !found {
+		t.Errorf("the conversation's history %+v does not show the delivered report", history.Messages)
+	}
+}
