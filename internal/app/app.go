@@ -356,6 +356,7 @@ func runnerOptions(cfg *config.Config, log *slog.Logger, metrics *ops.Metrics) g
 		},
 		PlatformStreaming:    cfg.PlatformStreaming,
 		NoTyping:             cfg.NoTyping,
+		QuietRestarts:        cfg.QuietRestarts,
 		ToolProgress:         cfg.ToolProgress,
 		PlatformToolProgress: cfg.PlatformToolProgress,
 		KeepThinking:         cfg.KeepThinking,

@@ -16,10 +16,12 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/herald-chat/herald/internal/agent"
+	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/config"
 	"github.com/herald-chat/herald/internal/config/configtest"
 	"github.com/herald-chat/herald/internal/ops"
 	"github.com/herald-chat/herald/internal/platform/matrix"
+	"github.com/herald-chat/herald/internal/platform/slack"
 	"github.com/herald-chat/herald/internal/platform/telegram"
 )
 
@@ -274,8 +276,21 @@ func TestHermesConfigurationLoads(t *testing.T) {
 	if !slices.Equal(cfg.NoTyping, []string{"matrix"}) {
 		t.Errorf("typing indicators off on %q, want matrix's", cfg.NoTyping)
 	}
-	if got := cfg.PlatformAccess["telegram"].GroupChats; !slices.Equal(got, []string{"-1001111111111"}) {
-		t.Errorf("TELEGRAM_GROUP_ALLOWED_CHATS read as %q", got)
+	if got := cfg.PlatformAccess["telegram"]; !slices.Equal(got.GroupChats, []string{"-1001111111111"}) ||
+		!slices.Equal(got.Users, []string{"222222", "333333"}) || !slices.Equal(got.GroupUsers, []string{"444444"}) {
+		t.Errorf("telegram's allowlists read as %+v", got)
+	}
+	if got := cfg.PlatformAccess["matrix"].Users; !slices.Equal(got, []string{"@bob:example.org"}) {
+		t.Errorf("platforms.matrix.extra.allow_from read as %q", got)
+	}
+	if !cfg.Platforms["slack"].(*slack.Options).FlatReplies {
+		t.Error("platforms.slack.extra.reply_in_thread: false was not read")
+	}
+	if !slices.Equal(cfg.QuietRestarts, []string{"telegram"}) {
+		t.Errorf("restart notices off on %q, want telegram's", cfg.QuietRestarts)
+	}
+	if home, ok := tg.Home(); !ok || home != (chat.Target{ChatID: "-1002222222222", ThreadID: "5"}) || tg.HomeChannel.Name != "Home" {
+		t.Errorf("telegram's home channel %+v %v (%+v)", home, ok, tg.HomeChannel)
 	}
 	mx := cfg.Platforms["matrix"].(*matrix.Options)
 	if mx.E2EE != matrix.E2EERequired || mx.AutoThread || mx.RequireMention || !slices.Equal(mx.FreeResponseRooms, []string{"!room:example.org"}) {
@@ -288,7 +303,7 @@ func TestHermesConfigurationLoads(t *testing.T) {
 	}
 	file := filepath.Join(home, "config.yaml")
 	want := []string{
-		file + ": platforms.matrix.extra.reply_prefix is a Hermes setting Herald does not honour yet (answers are sent as the agent wrote them); it is ignored",
+		file + ": display.show_reasoning is a Hermes setting Herald does not honour yet (reasoning is never shown in chats); it is ignored",
 	}
 	if !slices.Equal(cfg.Warnings, want) {
 		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(cfg.Warnings, "\n"), strings.Join(want, "\n"))

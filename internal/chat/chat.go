@@ -43,6 +43,10 @@ type Target struct {
 	Asker string `json:"asker,omitempty"`
 	// DM tells a direct chat from a group: platforms answer differently.
 	DM bool `json:"dm,omitempty"`
+	// Once, where set, tells this message apart from an identical one sent
+	// to the same place (a delivery's key): a platform that makes a send
+	// made twice one (Discord's nonce) counts it in.
+	Once string `json:"once,omitempty"`
 }
 
 // TargetOf answers a message back where it came from.

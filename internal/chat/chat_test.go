@@ -37,7 +37,8 @@ func TestSessionKey(t *testing.T) {
 func TestCommand(t *testing.T) {
 	for text, want := range map[string]string{
 		"/new": "new", "!reset": "reset", " /STOP now ": "stop", "/status@herald_bot": "status", "!help": "help",
-		"/unknown": "", "hello": "", "/": "", "new": "", "!!new": "",
+		"/sethome": "sethome", "/set-home@herald_bot": "sethome",
+		"/unknown": "", "hello": "", "/": "", "new": "", "!!new": "", "/ new": "",
 	} {
 		got, ok := Command(text)
 		if got != want || ok != (want != "") {

@@ -10,6 +10,8 @@ type CommandInfo struct {
 	// Same names the command this one is another word for, if any.
 	Same  string
 	About string
+	// Spelling is another way to type it, which menus do not list.
+	Spelling string
 }
 
 // Commands is the gateway's command vocabulary, in the order help lists it.
@@ -18,8 +20,7 @@ var Commands = []CommandInfo{
 	{Word: "reset", Same: "new", About: "start a new conversation"},
 	{Word: "stop", About: "stop the answer being written"},
 	{Word: "status", About: "session, agent server and uptime"},
-	{Word: "sethome", About: "make this chat the home channel for the agent's own messages"},
-	{Word: "set-home", Same: "sethome", About: "make this chat the home channel for the agent's own messages"},
+	{Word: "sethome", About: "make this chat the home channel for the agent's own messages", Spelling: "set-home"},
 	{Word: "help", About: "list the commands"},
 }
 
@@ -36,8 +37,8 @@ func Command(text string) (string, bool) {
 	word, _, _ = strings.Cut(word, "@")
 	word = strings.ToLower(word)
 	for _, c := range Commands {
-		if c.Word == word {
-			return word, true
+		if word == c.Word || (c.Spelling != "" && word == c.Spelling) {
+			return c.Word, true
 		}
 	}
 	return "", false

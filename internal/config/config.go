@@ -87,6 +87,9 @@ type Config struct {
 	Platforms map[string]Section
 	// NoTyping names the platforms whose typing indicator is off.
 	NoTyping []string
+	// QuietRestarts names the platforms whose chats are not told when a
+	// restart or shutdown cut an answer short.
+	QuietRestarts []string
 	// PlatformStreaming overrides streaming.enabled for one platform
 	// (display.platforms.<name>.streaming).
 	PlatformStreaming map[string]bool
@@ -283,14 +286,14 @@ func Load(opts Options) (*Config, error) {
 
 	all := c.settings()
 	access := map[string]*Access{}
-	typing := map[string]*bool{}
+	typing, restartNotices := map[string]*bool{}, map[string]*bool{}
 	for _, p := range registered() {
 		section := p.new()
 		c.Platforms[p.name] = section
-		access[p.name], typing[p.name] = &Access{}, new(bool)
+		access[p.name], typing[p.name], restartNotices[p.name] = &Access{}, new(bool), new(bool)
 		all = append(all, section.Settings()...)
 		all = append(all, accessSettings(p.name, access[p.name])...)
-		all = append(all, typingSetting(p.name, typing[p.name]))
+		all = append(all, platformSwitches(p.name, typing[p.name], restartNotices[p.name])...)
 	}
 	for _, s := range all {
 		value, origin := s.Default, "default"
@@ -320,6 +323,11 @@ func Load(opts Options) (*Config, error) {
 	for name, on := range typing {
 		if !*on {
 			c.NoTyping = append(c.NoTyping, name)
+		}
+	}
+	for name, on := range restartNotices {
+		if !*on {
+			c.QuietRestarts = append(c.QuietRestarts, name)
 		}
 	}
 

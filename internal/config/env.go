@@ -38,7 +38,7 @@ func All() []Setting {
 	for _, p := range registered() {
 		all = append(all, p.new().Settings()...)
 		all = append(all, accessSettings(p.name, &Access{})...)
-		all = append(all, typingSetting(p.name, new(bool)))
+		all = append(all, platformSwitches(p.name, new(bool), new(bool))...)
 	}
 	return all
 }

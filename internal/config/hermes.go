@@ -97,13 +97,14 @@ var gatewaySettings = []Compat{
 	{Name: "filter_silence_narration", Mark: NotYet, Why: "every answer is delivered as the agent wrote it"},
 
 	// Every platform's settings under platforms.<name>.extra.
-	{Name: "platforms.<name>.extra.allow_from", Mark: NotYet, Why: "who may talk is <PLATFORM>_ALLOWED_USERS and GATEWAY_ALLOWED_USERS"},
-	{Name: "platforms.<name>.extra.group_allow_from", Mark: NotYet, Why: "who may talk is <PLATFORM>_ALLOWED_USERS and GATEWAY_ALLOWED_USERS"},
+	{Name: "platforms.<name>.extra.allow_from", Mark: Same},
+	{Name: "platforms.<name>.extra.group_allow_from", Mark: Same},
 	{Name: "platforms.<name>.extra.reply_to_mode", Mark: NotYet, Why: "read where the platform's own settings list it; elsewhere answers reply to the message they answer where the platform shows it"},
-	{Name: "platforms.<name>.extra.reply_in_thread", Mark: NotYet, Why: "each platform's own thread settings say where answers go"},
-	{Name: "platforms.<name>.extra.reply_prefix", Mark: NotYet, Why: "answers are sent as the agent wrote them"},
+	{Name: "platforms.<name>.extra.reply_in_thread", Mark: Same, Default: "true"},
+	{Name: "platforms.<name>.extra.reply_prefix", Mark: NotRelay, Why: "only Hermes's WhatsApp bridge reads it, and Herald has no WhatsApp; Hermes's other adapters ignore it, as Herald does"},
 	{Name: "platforms.<name>.extra.typing_indicator", Mark: Same, Default: "true"},
-	{Name: "platforms.<name>.extra.gateway_restart_notification", Mark: NotYet, Why: "Herald tells only the chats whose answer a restart cut"},
+	{Name: "platforms.<name>.extra.gateway_restart_notification", Mark: Same, Default: "true"},
+	{Name: "platforms.<name>.gateway_restart_notification", Mark: Same, Default: "true"},
 
 	// The agent's own business: the agent server applies these.
 	{Name: "model", Mark: NotRelay, Why: "the agent server chooses the model"},

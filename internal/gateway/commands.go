@@ -51,7 +51,7 @@ func (r *Runner) command(a platform.Adapter, turn store.Turn, cmd string) {
 			}
 			return texts.Status(id, r.backend.Name(), reachable, time.Since(r.started))
 		})
-	case "sethome", "set-home":
+	case "sethome":
 		r.replyAsync(a, turn, func(ctx context.Context) string { return r.setHome(ctx, turn.Inbound.Source) })
 	case "help":
 		r.replyAsync(a, turn, func(context.Context) string { return texts.Help() })

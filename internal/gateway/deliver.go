@@ -317,7 +317,9 @@ func (r *Runner) send(ref sendRef) {
 		return
 	}
 	var shown bool
-	dl, done := r.startDelivery(a, s.Target, stream.Params{
+	t := s.Target
+	t.Once = fmt.Sprintf("delivery %d.%d", d.ID, ref.send)
+	dl, done := r.startDelivery(a, t, stream.Params{
 		BeforeShown: func() {
 			shown = true
 			r.settleSend(d, ref.send, store.Sending, "", nil)

@@ -69,6 +69,11 @@ type Options struct {
 	PlatformStreaming map[string]bool
 	// NoTyping names the platforms whose typing indicator is off.
 	NoTyping []string
+	// QuietRestarts names the platforms whose chats are not told that a
+	// restart or shutdown cut an answer short (Hermes's
+	// gateway_restart_notification: false): the answer stays as far as it
+	// got, and the log says so.
+	QuietRestarts []string
 	// ToolProgress is what chats show of the agent's tools (a mode of
 	// config's display.tool_progress; "" shows all), and
 	// PlatformToolProgress the same for one platform.

@@ -1347,3 +1347,34 @@ func TestNewDropsSteeredMessages(t *testing.T) {
 		}
 	})
 }
+
+// With restart notices off for the platform (Hermes's
+// gateway_restart_notification: false), a shutdown leaves the answer as
+// far as it got, and a restart after a crash mid-answer says nothing; both
+// turns are settled, not answered again.
+func TestQuietRestartsTellTheChatNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBlocking()
+		opts := defaultOptions()
+		opts.ShutdownGrace = 20 * time.Millisecond
+		opts.QuietRestarts = []string{"fake"}
+		path := filepath.Join(t.TempDir(), "state.db")
+		h := start(t, opts, &backend{answer: b.answer}, path)
+		h.plat.deliver(t, dm("alice", "task", "e1"))
+		<-b.started
+		if err := h.stop(); err != nil {
+			t.Fatal(err)
+		}
+		if got := h.plat.shown("dm-alice"); !slices.Equal(got, []string{"working on task"}) {
+			t.Errorf("after the shutdown the chat shows %q, want the answer as far as it got", got)
+		}
+
+		crashed, path := crashMidAnswer(t)
+		crashed.QuietRestarts = []string{"fake"}
+		h2 := start(t, crashed, &backend{answer: echo}, path)
+		h2.allSettled()
+		if got := h2.plat.shown("dm-alice"); len(got) != 0 || len(h2.be.turns()) != 0 {
+			t.Errorf("after the crash the restart showed %q and ran %d turns, want nothing", got, len(h2.be.turns()))
+		}
+	})
+}

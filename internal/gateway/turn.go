@@ -247,6 +247,9 @@ func (r *Runner) finish(j *job, d *stream.Delivery, t chat.Target, out *ran) {
 		return
 	case errors.Is(cause, errStopped):
 		out.outcome, notice = "stopped", texts.Stopped
+	case errors.Is(cause, errShutdown) && r.quiet(j.adapter):
+		out.outcome = "interrupted"
+		return
 	case errors.Is(cause, errShutdown):
 		out.outcome, notice = "interrupted", texts.ShutdownNotice
 	default:
@@ -310,7 +313,10 @@ func (r *Runner) finalText(j *job, res agent.Result) (string, string) {
 	case errors.Is(cause, errStopped):
 		return res.FinalResponse, "stopped"
 	case errors.Is(cause, errShutdown):
-		if res.Text == "" {
+		switch {
+		case r.quiet(j.adapter):
+			return res.Text, "interrupted"
+		case res.Text == "":
 			return texts.ShutdownNotice, "interrupted"
 		}
 		return texts.WithNotice(res.Text, texts.ShutdownNotice), "interrupted"
@@ -435,10 +441,23 @@ func (r *Runner) exchangeKept(sessionID string, in chat.Inbound) bool {
 	return asked.Role == chat.User && asked.Content == in.Text && asked.MessageID == in.Source.MessageID && last[1].Role == chat.Assistant
 }
 
+// quiet reports whether a's chats are not told that a restart or shutdown
+// cut an answer short (Options.QuietRestarts).
+func (r *Runner) quiet(a platform.Adapter) bool {
+	return slices.Contains(r.opts.QuietRestarts, a.Name())
+}
+
 // tellRestart sends a restart notice as a reply (see replyAsync), and keeps
 // it in the conversation's transcript first: the web chat's history shows
 // it to a page that was not open when it was sent. The agent never gets it.
+// On a quiet platform it only settles the turn as cut short, with the log
+// saying so.
 func (r *Runner) tellRestart(a platform.Adapter, turn store.Turn, notice string) {
+	if r.quiet(a) {
+		r.log.Info("a restart cut an answer short; its chat is not told (gateway_restart_notification is off)", "turn", turn.ID, "platform", a.Name())
+		r.finishTurn(turn, store.Failed, "cut short by a restart; gateway_restart_notification is off")
+		return
+	}
 	r.replyAsync(a, turn, func(ctx context.Context) string {
 		if err := r.keepNotice(ctx, turn, notice); err != nil {
 			r.log.Warn("keeping a notice in the transcript failed", "turn", turn.ID, "error", err)

@@ -40,7 +40,7 @@ func TestDMAnswerIsStreamedByEdits(t *testing.T) {
 	for _, c := range w.srv.Commands() {
 		names = append(names, c.Name)
 	}
-	if want := []string{"new", "reset", "stop", "status", "help"}; !slices.Equal(names, want) {
+	if want := []string{"new", "reset", "stop", "status", "sethome", "help"}; !slices.Equal(names, want) {
 		t.Errorf("slash commands %v, want %v", names, want)
 	}
 

@@ -103,7 +103,7 @@ func (a *Adapter) sendOne(ctx context.Context, t chat.Target, text string) (stri
 		}
 	}
 	channel := channelOf(t)
-	send := createMessage{Content: text, AllowedMentions: pings(t), Nonce: nonce(channel, t.ReplyTo, text), EnforceNonce: true}
+	send := createMessage{Content: text, AllowedMentions: pings(t), Nonce: nonce(channel, t.ReplyTo+"\x00"+t.Once, text), EnforceNonce: true}
 	if t.ReplyTo != "" && !startsThread(t) && !strings.HasPrefix(t.ReplyTo, interactionPrefix) {
 		no := false
 		send.Reference = &discordgo.MessageReference{MessageID: t.ReplyTo, ChannelID: channel, FailIfNotExists: &no}
@@ -134,8 +134,9 @@ type createMessage struct {
 	EnforceNonce    bool                              `json:"enforce_nonce"`
 }
 
-// nonce names a send by where it goes, what it answers and its text: the
-// same send made again has the same, another send another. A nonce is "up
+// nonce names a send by where it goes, what it answers (or which delivery
+// it is) and its text: the same send made again has the same, another send
+// another. A nonce is "up
 // to 25 characters" (discord.com/developers/docs/resources/message#create-message).
 func nonce(channel, replyTo, text string) string {
 	sum := sha256.Sum256([]byte(channel + "\x00" + replyTo + "\x00" + text))

@@ -246,12 +246,13 @@ func (u *user) waitDelivered(room id.RoomID, sender id.UserID, text string) *ans
 	return a
 }
 
-// event returns the event the user received with that id, decrypted.
+// event returns the message the user received with that id, decrypted
+// if it came encrypted (the user records both forms).
 func (u *user) event(evID id.EventID) *event.Event {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for _, evt := range u.events {
-		if evt.ID == evID {
+		if evt.ID == evID && evt.Type == event.EventMessage {
 			return evt
 		}
 	}

@@ -132,6 +132,36 @@ func TestChannelMentionIsAnsweredInItsThread(t *testing.T) {
 	})
 }
 
+// With reply_in_thread off, a mention in a channel is answered in the
+// channel, in its author's session there; a message in a thread is still
+// answered in the thread.
+func TestFlatRepliesAnswerInTheChannel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld(t, slacktest.Options{})
+		_, b := w.sim(sim.Options{TokensPerSecond: 40, AnswerTokens: 20})
+		opts := w.options()
+		opts.FlatReplies = true
+		g := w.start(b, opts)
+
+		asked := w.srv.Inject(slacktest.Incoming{Channel: general.ID, User: alice.ID, Text: mention + "first"})
+		w.waitAnswer(b, general.ID, "", "first")
+		w.srv.Inject(slacktest.Incoming{Channel: general.ID, User: alice.ID, Text: mention + "second"})
+		second := w.waitAnswer(b, general.ID, "", "second")
+		if !strings.HasPrefix(second, "[Hermes simulator · turn 2]") {
+			t.Errorf("the second mention's answer %q: alice's session in the channel was not kept", second)
+		}
+		if msgs := w.botMessages(general.ID, asked); len(msgs) != 0 {
+			t.Errorf("the first mention's thread shows %+v, want nothing", msgs)
+		}
+		w.srv.Inject(slacktest.Incoming{Channel: general.ID, User: alice.ID, Text: mention + "in a thread", ThreadTS: asked})
+		w.waitAnswer(b, general.ID, asked, "in a thread")
+		g.Stop()
+		if src := b.Turns()[0].Source; src.ChatType != chat.Group || src.ThreadID != "" {
+			t.Errorf("the agent was told the mention came from %+v, want the channel", src)
+		}
+	})
+}
+
 // Where Slack refuses its streaming to the app, the answer in a thread is
 // posted and updated instead, and no stream is tried again.
 func TestRefusedStreamingFallsBackToPostAndUpdates(t *testing.T) {

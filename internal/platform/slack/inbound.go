@@ -94,6 +94,13 @@ func (a *Adapter) inbound(ctx context.Context, e event) (chat.Inbound, bool) {
 	case dm:
 		// A thread the user started in a DM is a session of its own.
 		in.Source.ChatType, in.Source.ThreadID, to.ThreadID = chat.Thread, e.ThreadTS, e.ThreadTS
+	case e.ThreadTS == "" && a.opts.FlatReplies:
+		// reply_in_thread off: a mention in the channel is answered in
+		// the channel, in its author's session there.
+		if !mentioned {
+			return chat.Inbound{}, false
+		}
+		in.Source.ChatType = chat.Group
 	default:
 		// In channels the answer goes to the thread of the asking
 		// message, which is a session of its own.

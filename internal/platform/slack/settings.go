@@ -32,6 +32,10 @@ type Options struct {
 	MaxMediaBytes int64
 	// Budget is a channel's message budget; zero means ChannelBudget.
 	Budget platform.Bucket
+	// FlatReplies answers a mention in a channel in the channel rather
+	// than in a thread on it (Hermes's reply_in_thread: false); messages
+	// in a thread are still answered there.
+	FlatReplies bool
 }
 
 // checkToken says what is wrong with a token that should have the prefix
@@ -85,6 +89,14 @@ func (o *Options) Settings() []config.Setting {
 		{Key: "platforms.slack.home_channel", Env: "SLACK_HOME_CHANNEL", Set: config.Checked(&o.HomeChannel.Chat, checkChannel), Category: msg,
 			Description: "Slack channel id for messages nobody asked for",
 			Prompt:      "Slack home channel"},
+		{Key: "platforms.slack.reply_in_thread", AltKeys: []string{"platforms.slack.extra.reply_in_thread", "slack.reply_in_thread"}, Default: "true",
+			Description: "true (as in Hermes): a mention in a channel is answered in a thread on it, a session of its own; false: in the channel, in its author's session there",
+			Set: func(v string) error {
+				var inThread bool
+				err := config.Bool(&inThread)(v)
+				o.FlatReplies = !inThread
+				return err
+			}},
 		// 5 MiB, as for Telegram and Discord: the image travels to the
 		// agent inline.
 		{Key: "platforms.slack.max_media_bytes", Env: "SLACK_MAX_MEDIA_BYTES", Default: "5242880", Set: config.Bytes(&o.MaxMediaBytes, 0), Category: msg, Advanced: true,

@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,22 +72,14 @@ var (
 const Flavour format.Flavour = "telegram-html"
 
 // menu is the gateway's commands as Telegram's menu lists them; they are
-// registered with setMyCommands at start. A word Telegram does not take
-// as a command (set-home) is left out: it still works when typed.
+// registered with setMyCommands at start.
 func menu() []models.BotCommand {
-	var cmds []models.BotCommand
-	for _, c := range chat.Commands {
-		if commandRE.MatchString(c.Word) {
-			cmds = append(cmds, models.BotCommand{Command: c.Word, Description: texts.MenuEntry(c)})
-		}
+	cmds := make([]models.BotCommand, len(chat.Commands))
+	for i, c := range chat.Commands {
+		cmds[i] = models.BotCommand{Command: c.Word, Description: texts.MenuEntry(c)}
 	}
 	return cmds
 }
-
-// commandRE is a command Telegram's menu takes: "1-32 characters. Can
-// contain only lowercase English letters, digits and underscores" (Bot
-// API, BotCommand).
-var commandRE = regexp.MustCompile(`^[a-z0-9_]{1,32}$`)
 
 // Adapter is the Telegram platform.
 type Adapter struct {
