@@ -293,6 +293,9 @@ func TestHermesConfigurationLoads(t *testing.T) {
 		t.Errorf("telegram's home channel %+v %v (%+v)", home, ok, tg.HomeChannel)
 	}
 	mx := cfg.Platforms["matrix"].(*matrix.Options)
+	if home, ok := mx.Home(); !ok || home != (chat.Target{ChatID: "!home:example.org", ThreadID: "$root"}) || mx.HomeRoom.Name != "Ops" {
+		t.Errorf("matrix's home room %+v %v (%+v)", home, ok, mx.HomeRoom)
+	}
 	if mx.E2EE != matrix.E2EERequired || mx.AutoThread || mx.RequireMention || !slices.Equal(mx.FreeResponseRooms, []string{"!room:example.org"}) {
 		t.Errorf("matrix %+v", mx)
 	}

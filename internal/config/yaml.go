@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -38,6 +39,22 @@ func readYAML(path string, mustExist bool) (*yaml.Node, error) {
 	return root, nil
 }
 
+// The shapes a value can have where another was expected.
+var (
+	errNotMapping = errors.New("not a mapping")
+	errMapping    = errors.New("a mapping")
+)
+
+// shapeError is a value of the wrong shape, its message naming the line;
+// it unwraps to errNotMapping or errMapping.
+type shapeError struct {
+	msg  string
+	kind error
+}
+
+func (e *shapeError) Error() string { return e.msg }
+func (e *shapeError) Unwrap() error { return e.kind }
+
 // child returns the value under key in a mapping node.
 func child(m *yaml.Node, key string) *yaml.Node {
 	if m == nil || m.Kind != yaml.MappingNode {
@@ -67,7 +84,7 @@ func nodeAt(root *yaml.Node, path string) (*yaml.Node, error) {
 			if i == 0 {
 				return nil, nil
 			}
-			return nil, fmt.Errorf("line %d: %s must be a mapping, got %s", n.Line, strings.Join(parts[:i], "."), kindName(n))
+			return nil, &shapeError{fmt.Sprintf("line %d: %s must be a mapping, got %s", n.Line, strings.Join(parts[:i], "."), kindName(n)), errNotMapping}
 		}
 		n = child(n, p)
 	}
@@ -95,7 +112,11 @@ func scalarAt(root *yaml.Node, path string) (string, bool, error) {
 		return strings.Join(items, ","), true, nil
 	}
 	if n.Kind != yaml.ScalarNode {
-		return "", false, fmt.Errorf("line %d: expected a single value, got %s", n.Line, kindName(n))
+		err := fmt.Errorf("line %d: expected a single value, got %s", n.Line, kindName(n))
+		if n.Kind == yaml.MappingNode {
+			err = &shapeError{err.Error(), errMapping}
+		}
+		return "", false, err
 	}
 	if n.Tag == "!!null" {
 		return "", false, nil
@@ -143,13 +164,24 @@ func (c *Config) readDisplayPlatforms(root *yaml.Node) []error {
 
 // fromFile reads the setting from config.yaml: its key, else the first of
 // its other keys that is there. key is the one read, "" when none is.
+//
+// Hermes writes some settings either as one value or as a mapping (its
+// home_channel: {chat_id, thread_id, name}): a mapping at a key is read
+// through a later AltKey inside it, and an AltKey inside a single value is
+// not there.
 func (s Setting) fromFile(root *yaml.Node) (value, key string, err error) {
-	for _, k := range append([]string{s.Key}, s.AltKeys...) {
+	keys := append([]string{s.Key}, s.AltKeys...)
+	for i, k := range keys {
 		if k == "" {
 			continue
 		}
 		v, ok, err := scalarAt(root, k)
-		if err != nil || ok {
+		switch {
+		case errors.Is(err, errMapping) && slices.ContainsFunc(keys[i+1:], func(alt string) bool { return strings.HasPrefix(alt, k+".") }):
+			continue
+		case i > 0 && errors.Is(err, errNotMapping):
+			continue
+		case err != nil || ok:
 			return v, k, err
 		}
 	}

@@ -85,7 +85,7 @@ func (o *Options) Settings() []config.Setting {
 		{Key: "platforms.discord.base_url", Env: "DISCORD_BASE_URL", Default: DefaultBaseURL, Set: config.URL(&o.BaseURL), Category: msg, Advanced: true,
 			Description: "Discord's site, for a proxy or a test server; REST calls go to {base}/api/v10/ and the gateway is the one {base}/api/v10/gateway/bot names",
 			Prompt:      "Discord base URL"},
-		{Key: "platforms.discord.home_channel", Env: "DISCORD_HOME_CHANNEL", Set: config.Checked(&o.HomeChannel.Chat, checkSnowflake), Category: msg,
+		{Key: "platforms.discord.home_channel", AltKeys: []string{platform.HomeChatKey(Name)}, Env: "DISCORD_HOME_CHANNEL", Set: config.Checked(&o.HomeChannel.Chat, checkSnowflake), Category: msg,
 			Description: "Discord channel id for messages nobody asked for",
 			Prompt:      "Discord home channel"},
 		{Key: "discord.require_mention", Env: "DISCORD_REQUIRE_MENTION", Default: "true", Set: config.Bool(&o.RequireMention), Category: msg,
@@ -116,7 +116,7 @@ func (o *Options) Settings() []config.Setting {
 		{Key: "platforms.discord.max_media_bytes", Env: "DISCORD_MAX_MEDIA_BYTES", Default: "5242880", Set: config.Bytes(&o.MaxMediaBytes, 0), Category: msg, Advanced: true,
 			Description: "Largest image, in bytes, passed from Discord to the agent; 0 turns images off",
 			Prompt:      "Largest Discord image (bytes)"},
-	}, slices.Concat(platform.HomeSettings("DISCORD_HOME_CHANNEL", &o.HomeChannel, "Home", checkSnowflake),
+	}, slices.Concat(platform.HomeSettings(Name, "DISCORD_HOME_CHANNEL", &o.HomeChannel, "Home", checkSnowflake),
 		platform.BudgetSettings(Name, &o.Budget, ChannelBudget))...)
 }
 

@@ -204,6 +204,7 @@ func (o *Options) Settings() []config.Setting {
 			Description: "Proxy for the requests to the homeserver: an http://, https:// or socks5:// URL (socks:// is socks5://)",
 			Prompt:      "Matrix proxy"},
 		{Key: "matrix.home_room", Env: "MATRIX_HOME_ROOM", Category: msg, Advanced: true,
+			AltKeys:     []string{"platforms.matrix.home_channel", platform.HomeChatKey(Name)},
 			Description: "A room the bot joins at start",
 			Prompt:      "Matrix home room",
 			Set: config.Checked(&o.HomeRoom.Chat, func(v string) error {
@@ -218,7 +219,7 @@ func (o *Options) Settings() []config.Setting {
 		{Key: "matrix.chunk_size", Env: "MATRIX_CHUNK_SIZE", Default: strconv.Itoa(DefaultMaxLength), Set: config.Positive(&o.MaxLength), Category: msg, Advanced: true,
 			Description: "Longest Matrix message in characters; longer answers are split",
 			Prompt:      "Matrix message length"},
-	}, slices.Concat(platform.HomeSettings("MATRIX_HOME_ROOM", &o.HomeRoom, "Home", checkEventID),
+	}, slices.Concat(platform.HomeSettings(Name, "MATRIX_HOME_ROOM", &o.HomeRoom, "Home", checkEventID),
 		platform.BudgetSettings(Name, &o.Budget, MessageBudget))...)
 }
 

@@ -86,7 +86,7 @@ func (o *Options) Settings() []config.Setting {
 		{Key: "platforms.slack.api_url", Env: "SLACK_API_URL", Default: DefaultAPIURL, Set: config.URL(&o.APIURL), Category: msg, Advanced: true,
 			Description: "Slack's Web API, for a proxy or a test server: methods go to {url}{method}, and Socket Mode connects where apps.connections.open says",
 			Prompt:      "Slack API URL"},
-		{Key: "platforms.slack.home_channel", Env: "SLACK_HOME_CHANNEL", Set: config.Checked(&o.HomeChannel.Chat, checkChannel), Category: msg,
+		{Key: "platforms.slack.home_channel", AltKeys: []string{platform.HomeChatKey(Name)}, Env: "SLACK_HOME_CHANNEL", Set: config.Checked(&o.HomeChannel.Chat, checkChannel), Category: msg,
 			Description: "Slack channel id for messages nobody asked for",
 			Prompt:      "Slack home channel"},
 		{Key: "platforms.slack.reply_in_thread", AltKeys: []string{"platforms.slack.extra.reply_in_thread", "slack.reply_in_thread"}, Default: "true",
@@ -102,7 +102,7 @@ func (o *Options) Settings() []config.Setting {
 		{Key: "platforms.slack.max_media_bytes", Env: "SLACK_MAX_MEDIA_BYTES", Default: "5242880", Set: config.Bytes(&o.MaxMediaBytes, 0), Category: msg, Advanced: true,
 			Description: "Largest image, in bytes, passed from Slack to the agent; 0 turns images off",
 			Prompt:      "Largest Slack image (bytes)"},
-	}, slices.Concat(platform.HomeSettings("SLACK_HOME_CHANNEL", &o.HomeChannel, "", checkThreadTS),
+	}, slices.Concat(platform.HomeSettings(Name, "SLACK_HOME_CHANNEL", &o.HomeChannel, "", checkThreadTS),
 		platform.BudgetSettings(Name, &o.Budget, ChannelBudget))...)
 }
 

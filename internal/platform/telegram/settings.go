@@ -87,7 +87,7 @@ func (o *Options) Settings() []config.Setting {
 			AltKeys:     []string{"platforms.telegram.extra.base_url", "telegram.base_url"},
 			Description: "Telegram Bot API server, for a self-hosted one; requests go to {base}/bot{token}/{method}",
 			Prompt:      "Bot API server URL"},
-		{Key: "platforms.telegram.home_channel", Env: "TELEGRAM_HOME_CHANNEL", Category: config.Messaging,
+		{Key: "platforms.telegram.home_channel", AltKeys: []string{platform.HomeChatKey(Name)}, Env: "TELEGRAM_HOME_CHANNEL", Category: config.Messaging,
 			Description: "Telegram chat for messages nobody asked for: a chat id or @channelname",
 			Prompt:      "Telegram home chat",
 			Set: config.Checked(&o.HomeChannel.Chat, func(v string) error {
@@ -135,7 +135,7 @@ func (o *Options) Settings() []config.Setting {
 		{Key: "platforms.telegram.max_media_bytes", Env: "TELEGRAM_MAX_MEDIA_BYTES", Default: "5242880", Set: config.Bytes(&o.MaxMediaBytes, 0), Category: config.Messaging, Advanced: true,
 			Description: "Largest photo, in bytes, passed from Telegram to the agent; 0 turns photos off",
 			Prompt:      "Largest Telegram photo (bytes)"},
-	}, slices.Concat(platform.HomeSettings("TELEGRAM_HOME_CHANNEL", &o.HomeChannel, "Home", checkTopic),
+	}, slices.Concat(platform.HomeSettings(Name, "TELEGRAM_HOME_CHANNEL", &o.HomeChannel, "Home", checkTopic),
 		platform.BudgetSettings(Name, &o.Budget, ChatBudget))...)
 }
 

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/config"
 	"github.com/herald-chat/herald/internal/config/configtest"
 	"github.com/herald-chat/herald/internal/platform"
@@ -144,3 +145,36 @@ func TestTelegramVariablesAreRegistered(t *testing.T) {
 
 // settingsOf is Telegram's settings in a loaded configuration.
 func settingsOf(cfg *config.Config) *Options { return cfg.Platforms[Name].(*Options) }
+
+// The home chat, as Hermes writes it: a chat id and its variables, or the
+// mapping /sethome writes into config.yaml; a positive id is a private chat.
+func TestTelegramHome(t *testing.T) {
+	for _, c := range []struct {
+		yaml string
+		env  map[string]string
+		want chat.Target
+		name string
+	}{
+		{"", map[string]string{"TELEGRAM_HOME_CHANNEL": "-1001234567890", "TELEGRAM_HOME_CHANNEL_THREAD_ID": "17", "TELEGRAM_HOME_CHANNEL_NAME": "Ops"},
+			chat.Target{ChatID: "-1001234567890", ThreadID: "17"}, "Ops"},
+		{"platforms:\n  telegram:\n    home_channel: \"1001\"\n", nil, chat.Target{ChatID: "1001", DM: true}, "Home"},
+		{"platforms:\n  telegram:\n    home_channel:\n      platform: telegram\n      chat_id: \"-1002222222222\"\n      name: Team\n      thread_id: \"5\"\n", nil,
+			chat.Target{ChatID: "-1002222222222", ThreadID: "5"}, "Team"},
+	} {
+		cfg := configtest.MustLoad(t, c.yaml, c.env)
+		o := settingsOf(cfg)
+		if got, ok := o.Home(); !ok || got != c.want || o.HomeChannel.Name != c.name {
+			t.Errorf("%q %v: home %+v %v named %q, want %+v named %q", c.yaml, c.env, got, ok, o.HomeChannel.Name, c.want, c.name)
+		}
+		if len(cfg.Warnings) != 0 {
+			t.Errorf("%q: warnings %q", c.yaml, cfg.Warnings)
+		}
+	}
+	if _, ok := settingsOf(configtest.MustLoad(t, "", nil)).Home(); ok {
+		t.Error("a home chat without one set")
+	}
+	_, err := configtest.Load(t, "", map[string]string{"TELEGRAM_HOME_CHANNEL_THREAD_ID": "general"})
+	if err == nil || !strings.Contains(err.Error(), "TELEGRAM_HOME_CHANNEL_THREAD_ID") {
+		t.Errorf("a topic that is not a number: %v, want an error naming the variable", err)
+	}
+}
