@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +55,23 @@ func (s Setting) name() string {
 func Text(dst *string) func(string) error {
 	return func(v string) error {
 		*dst = strings.TrimSpace(v)
+		return nil
+	}
+}
+
+// Path stores a file's path, surrounding spaces removed and a leading ~/
+// taken as the user's home directory, as Hermes expands it.
+func Path(dst *string) func(string) error {
+	return func(v string) error {
+		v = strings.TrimSpace(v)
+		if rest, ok := strings.CutPrefix(v, "~/"); ok {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return fmt.Errorf("cannot expand ~ in %q: %w", v, err)
+			}
+			v = filepath.Join(home, rest)
+		}
+		*dst = v
 		return nil
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"go.mau.fi/util/dbutil"
@@ -221,6 +222,84 @@ func (a *Adapter) crossSign(ctx context.Context, helper *cryptohelper.CryptoHelp
 		return
 	}
 	a.log.Info("cross-signing: this device is signed with the account's self-signing key", "device", mach.Client.DeviceID)
+}
+
+// setUpCrossSigning gives an account that has no cross-signing yet its
+// keys and secret storage, as Element's "set up secure backup" does, and
+// signs this device, so that other users see the bot as verified. The
+// recovery key is written to MATRIX_RECOVERY_KEY_OUTPUT_FILE (created, mode
+// 0600, never over an existing file) before anything is uploaded, so that
+// no key the account depends on is ever lost; it is never logged.
+func (a *Adapter) setUpCrossSigning(ctx context.Context, helper *cryptohelper.CryptoHelper) {
+	mach := helper.Machine()
+	path := a.opts.RecoveryKeyFile
+	if _, err := os.Stat(path); err == nil {
+		a.log.Info("MATRIX_RECOVERY_KEY_OUTPUT_FILE exists; no recovery key is made (set MATRIX_RECOVERY_KEY to sign this device)", "file", path)
+		return
+	}
+	if keys, err := mach.GetOwnCrossSigningPublicKeys(ctx); err != nil || keys != nil {
+		a.log.Warn("the account has cross-signing already, or it could not be read: no recovery key is made (set MATRIX_RECOVERY_KEY to sign this device)", "error", err)
+		return
+	}
+	if err := a.writeCrossSigning(ctx, mach, path); err != nil {
+		a.log.Error("setting up cross-signing failed; other users may see the bot as unverified", "file", path, "error", err)
+		return
+	}
+	a.log.Warn("cross-signing is set up: its recovery key was written to MATRIX_RECOVERY_KEY_OUTPUT_FILE (mode 0600); keep it somewhere safe and set MATRIX_RECOVERY_KEY from it",
+		"file", path, "device", mach.Client.DeviceID)
+}
+
+// writeCrossSigning makes the secret storage key, writes its recovery key
+// to path, then makes, stores and publishes the cross-signing keys and
+// signs this device with them.
+func (a *Adapter) writeCrossSigning(ctx context.Context, mach *crypto.OlmMachine, path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	key, err := mach.SSSS.GenerateAndUploadKey(ctx, "")
+	if err == nil {
+		_, err = f.WriteString(key.RecoveryKey() + "\n")
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(path) // nothing was uploaded that needs it
+		return err
+	}
+	keys, err := mach.GenerateCrossSigningKeys()
+	if err != nil {
+		return err
+	}
+	if err := mach.UploadCrossSigningKeysToSSSS(ctx, key, keys); err != nil {
+		return fmt.Errorf("storing the cross-signing keys in secret storage: %w", err)
+	}
+	var uia mautrix.UIACallback
+	if a.opts.Password != "" {
+		uia = func(resp *mautrix.RespUserInteractive) any {
+			return &mautrix.ReqUIAuthLogin{
+				BaseAuthData: mautrix.BaseAuthData{Type: mautrix.AuthTypePassword, Session: resp.Session},
+				User:         mach.Client.UserID.String(), Password: a.opts.Password,
+			}
+		}
+	}
+	if err := mach.PublishCrossSigningKeys(ctx, keys, uia); err != nil {
+		return fmt.Errorf("publishing the cross-signing keys (a login by access token may need MATRIX_PASSWORD for it): %w", err)
+	}
+	if err := mach.SSSS.SetDefaultKeyID(ctx, key.ID); err != nil {
+		return err
+	}
+	if err := mach.SignOwnDevice(ctx, mach.OwnIdentity()); err != nil {
+		return fmt.Errorf("signing this device: %w", err)
+	}
+	return mach.SignOwnMasterKey(ctx)
 }
 
 // redact removes a secret from a text, should a library have echoed it.

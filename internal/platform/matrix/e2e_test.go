@@ -373,6 +373,82 @@ func TestCrossSigningWithRecoveryKey(t *testing.T) {
 	}
 }
 
+// With MATRIX_RECOVERY_KEY_OUTPUT_FILE and an account without
+// cross-signing, the gateway sets it up, signs its device, and writes the
+// recovery key to the file (mode 0600); the key then signs a new device
+// as MATRIX_RECOVERY_KEY, and a second start makes no second key.
+func TestCrossSigningSetUpWithARecoveryKeyFile(t *testing.T) {
+	srv := startHomeserver(t, testBudget)
+	_, simURL := newSim(t)
+	home := t.TempDir()
+	opts, bot, _ := registerBot(t, srv, home)
+	opts.RecoveryKeyFile = filepath.Join(t.TempDir(), "keys", "recovery-key.txt")
+
+	g := startGateway(t, opts, home, simURL)
+	c, err := g.adapter.connection()
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertSigned(t, srv, bot, c.cli.DeviceID)
+	g.stop()
+	info, err := os.Stat(opts.RecoveryKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		t.Errorf("the recovery key file has mode %v, want 0600", info.Mode().Perm())
+	}
+	data, err := os.ReadFile(opts.RecoveryKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := strings.TrimSuffix(string(data), "\n")
+	if key == string(data) || strings.Count(key, " ") != 11 {
+		t.Fatalf("the file holds %q, want a recovery key (12 groups) and a newline", data)
+	}
+
+	// The same file on a second start: nothing new is made.
+	g = startGateway(t, opts, home, simURL)
+	g.stop()
+	if again, err := os.ReadFile(opts.RecoveryKeyFile); err != nil || string(again) != string(data) {
+		t.Errorf("a second start changed the recovery key file: %q, %v", again, err)
+	}
+
+	// The key signs another device of the account, as MATRIX_RECOVERY_KEY.
+	other := loginDevice(t, srv, "herald", opts.Password)
+	if err := other.Machine().VerifyWithRecoveryKey(context.Background(), key); err != nil {
+		t.Fatalf("the written key does not open the secret storage: %v", err)
+	}
+	assertSigned(t, srv, bot, other.Machine().Client.DeviceID)
+}
+
+// assertSigned checks that the homeserver shows a device of bot signed by
+// the account's self-signing key.
+func assertSigned(t *testing.T, srv *matrixtest.Server, bot id.UserID, device id.DeviceID) {
+	t.Helper()
+	viewer := loginDevice(t, srv, "herald", password("herald"))
+	keys, err := viewer.Machine().Client.QueryKeys(context.Background(), &mautrix.ReqQueryKeys{
+		DeviceKeys: map[id.UserID]mautrix.DeviceIDList{bot: {device}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ssk, ok := keys.SelfSigningKeys[bot]
+	if !ok || len(ssk.Keys) == 0 {
+		t.Fatalf("the bot has no self-signing key on the homeserver: %+v", keys.SelfSigningKeys)
+	}
+	dev, ok := keys.DeviceKeys[bot][device]
+	if !ok {
+		t.Fatalf("device %s not found", device)
+	}
+	for keyID := range ssk.Keys {
+		if _, ok := dev.Signatures[bot][keyID]; ok {
+			return
+		}
+	}
+	t.Errorf("device %s is not signed by the self-signing key %v: signatures %v", device, ssk.Keys, dev.Signatures)
+}
+
 // loginDevice logs an account in as a new device with encryption.
 func loginDevice(t *testing.T, srv *matrixtest.Server, localpart, pw string) *cryptohelper.CryptoHelper {
 	t.Helper()

@@ -25,7 +25,7 @@ func init() {
 		{Name: "MATRIX_THREAD_REQUIRE_MENTION", Mark: config.Same, Default: "false"},
 		{Name: "MATRIX_HOME_ROOM_NAME", Mark: config.Same, Default: "Home"},
 		{Name: "MATRIX_HOME_ROOM_THREAD_ID", Mark: config.Same},
-		{Name: "MATRIX_RECOVERY_KEY_OUTPUT_FILE", Mark: config.NotYet, Why: "Herald reads a recovery key; it does not make one"},
+		{Name: "MATRIX_RECOVERY_KEY_OUTPUT_FILE", Mark: config.Same},
 		{Name: "MATRIX_PROXY", Mark: config.Same},
 		{Name: "MATRIX_E2EE_MODE", Mark: config.OtherDefault, Default: "off",
 			Why: "unset, Herald encrypts where a room is encrypted (optional): its encryption is pure Go, needing no native library, and Element's DMs are encrypted"},

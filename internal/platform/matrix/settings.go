@@ -42,6 +42,10 @@ type Options struct {
 	// RecoveryKey unlocks the account's secret storage: the cross-signing
 	// keys are fetched from it and the device signed, at every start.
 	RecoveryKey string
+	// RecoveryKeyFile, without a RecoveryKey, is where the gateway writes
+	// the recovery key of the cross-signing it sets up for an account that
+	// has none (Hermes's MATRIX_RECOVERY_KEY_OUTPUT_FILE).
+	RecoveryKeyFile string
 
 	// AllowedRooms limits the rooms (ids or aliases) the bot reads; DMs
 	// are exempt. Empty means every room it is in.
@@ -156,6 +160,9 @@ func (o *Options) Settings() []config.Setting {
 				}
 				return nil
 			})},
+		{Env: "MATRIX_RECOVERY_KEY_OUTPUT_FILE", Set: config.Path(&o.RecoveryKeyFile), Category: msg, Advanced: true,
+			Description: "Without MATRIX_RECOVERY_KEY, and for an account with no cross-signing yet: set up cross-signing and secret storage, and write the recovery key to this file (mode 0600; never over an existing file)",
+			Prompt:      "Matrix recovery key output file"},
 		{Env: "MATRIX_RECOVERY_KEY", Secret: true, Set: config.Text(&o.RecoveryKey), Category: msg,
 			Description: "Recovery key of the bot account's secret storage: cross-signs the bot's device at every start",
 			Prompt:      "Matrix recovery key"},

@@ -114,8 +114,12 @@ func (a *Adapter) tryConnect(runCtx context.Context, h platform.Handler) (_ *con
 	} else {
 		a.log.Warn("end-to-end encryption is off (MATRIX_E2EE_MODE=off): encrypted rooms are neither read nor answered")
 	}
-	if c.crypto != nil && a.opts.RecoveryKey != "" {
+	switch {
+	case c.crypto == nil:
+	case a.opts.RecoveryKey != "":
 		a.crossSign(ctx, c.crypto)
+	case a.opts.RecoveryKeyFile != "":
+		a.setUpCrossSigning(ctx, c.crypto)
 	}
 
 	c.me = identity{userID: string(cli.UserID)}
