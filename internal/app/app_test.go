@@ -199,8 +199,14 @@ func TestHermesSettingsAreMarkedTruly(t *testing.T) {
 				s.Default = "(the global setting's)"
 			}
 		case strings.Contains(h.Name, "<name>"):
-			// Every platform's: as Slack's, which has no keys of its own there.
-			s, read = settings[strings.ReplaceAll(h.Name, "<name>", "slack")]
+			// Every platform's, read where one of them reads it (Hermes
+			// too reads reply_to_mode for Telegram and Discord only).
+			for _, name := range []string{"slack", "telegram", "discord", "matrix", "webchat"} {
+				if got, ok := settings[strings.ReplaceAll(h.Name, "<name>", name)]; ok {
+					s, read = got, true
+					break
+				}
+			}
 		}
 		switch h.Mark {
 		case config.Same:

@@ -99,7 +99,7 @@ var gatewaySettings = []Compat{
 	// Every platform's settings under platforms.<name>.extra.
 	{Name: "platforms.<name>.extra.allow_from", Mark: Same},
 	{Name: "platforms.<name>.extra.group_allow_from", Mark: Same},
-	{Name: "platforms.<name>.extra.reply_to_mode", Mark: NotYet, Why: "read where the platform's own settings list it; elsewhere answers reply to the message they answer where the platform shows it"},
+	{Name: "platforms.<name>.extra.reply_to_mode", Mark: Same, Default: "first"},
 	{Name: "platforms.<name>.extra.reply_in_thread", Mark: Same, Default: "true"},
 	{Name: "platforms.<name>.extra.reply_prefix", Mark: NotRelay, Why: "only Hermes's WhatsApp bridge reads it, and Herald has no WhatsApp; Hermes's other adapters ignore it, as Herald does"},
 	{Name: "platforms.<name>.extra.typing_indicator", Mark: Same, Default: "true"},

@@ -119,6 +119,7 @@ type Adapter struct {
 
 	channels     *platform.Recent[string, *discordgo.Channel]
 	threadNames  *platform.Recent[string, string] // asking message → name of the thread its answer starts
+	replies      *platform.Replies                // which messages of an answer reply to the asking one
 	threads      *platform.Recent[string, bool]   // threads known to exist
 	interactions *interactions
 	seen         *seen
@@ -158,6 +159,7 @@ func New(opts Options, d platform.Deps) (*Adapter, error) {
 		fresh:        make(chan map[string]string, 1),
 		channels:     platform.NewRecent[string, *discordgo.Channel](4096),
 		threadNames:  platform.NewRecent[string, string](1024),
+		replies:      platform.NewReplies(opts.ReplyToMode),
 		threads:      platform.NewRecent[string, bool](4096),
 		interactions: newInteractions(),
 	}

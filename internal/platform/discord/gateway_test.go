@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/herald-chat/herald/internal/chat"
+	"github.com/herald-chat/herald/internal/platform"
 	"github.com/herald-chat/herald/internal/platform/discord/discordtest"
 	"github.com/herald-chat/herald/internal/platform/platformtest"
 	"github.com/herald-chat/herald/internal/sim"
@@ -515,5 +516,37 @@ func TestRepeatedSendPostsOnce(t *testing.T) {
 	}
 	if msgs := w.srv.BotMessages(general.ID); len(msgs) != 2 || msgs[0].ReplyTo != asked.ID {
 		t.Errorf("the channel shows %+v, want two messages replying to the question", msgs)
+	}
+}
+
+// DISCORD_REPLY_TO_MODE, as in Hermes: the first message of an answer
+// replies to the question (first, the default), every one does (all), or
+// none (off).
+func TestReplyToMode(t *testing.T) {
+	t.Parallel()
+	for mode, want := range map[string][]bool{platform.ReplyOff: {false, false}, platform.ReplyFirst: {true, false}, platform.ReplyAll: {true, true}} {
+		w := newWorld(t, discordtest.Options{})
+		opts := w.options()
+		opts.ReplyToMode = mode
+		a, err := New(opts, platformDeps(w, t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		asked := w.srv.Inject(discordtest.Incoming{ChannelID: general.ID, Author: alice, Content: "hi"})
+		target := chat.Target{ChatID: general.ID, ReplyTo: asked.ID, Asker: alice.ID}
+		for _, text := range []string{"part one", "part two"} {
+			if _, err := a.Send(t.Context(), target, text); err != nil {
+				t.Fatal(err)
+			}
+		}
+		msgs := w.srv.BotMessages(general.ID)
+		if len(msgs) != 2 {
+			t.Fatalf("%s: the channel shows %+v", mode, msgs)
+		}
+		for i, m := range msgs {
+			if (m.ReplyTo == asked.ID) != want[i] {
+				t.Errorf("%s: message %d replies to %q, want a reply: %v", mode, i, m.ReplyTo, want[i])
+			}
+		}
 	}
 }

@@ -104,7 +104,7 @@ func (a *Adapter) sendOne(ctx context.Context, t chat.Target, text string) (stri
 	}
 	channel := channelOf(t)
 	send := createMessage{Content: text, AllowedMentions: pings(t), Nonce: nonce(channel, t.ReplyTo+"\x00"+t.Once, text), EnforceNonce: true}
-	if t.ReplyTo != "" && !startsThread(t) && !strings.HasPrefix(t.ReplyTo, interactionPrefix) {
+	if !startsThread(t) && !strings.HasPrefix(t.ReplyTo, interactionPrefix) && a.replies.Next(t) {
 		no := false
 		send.Reference = &discordgo.MessageReference{MessageID: t.ReplyTo, ChannelID: channel, FailIfNotExists: &no}
 	}
@@ -118,6 +118,7 @@ func (a *Adapter) sendOne(ctx context.Context, t chat.Target, text string) (stri
 	if err := json.Unmarshal(body, &m); err != nil || m.ID == "" {
 		return "", fmt.Errorf("discord: the created message is not one: %v", err)
 	}
+	a.replies.Sent(t)
 	return m.ID, nil
 }
 

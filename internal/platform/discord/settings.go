@@ -42,6 +42,9 @@ type Options struct {
 	NoThreadChannels []string
 	// Reactions marks asking messages with 👀, ✅ and ❌ (see TurnStatus).
 	Reactions bool
+	// ReplyToMode says which messages of an answer reply to the message
+	// answered: one of platform's reply modes ("" is first).
+	ReplyToMode string
 	// Backfill is how far back, at start, the messages of recent
 	// conversations are read again, so that those sent while Herald was
 	// stopped are answered; 0 turns it off.
@@ -109,6 +112,7 @@ func (o *Options) Settings() []config.Setting {
 		{Key: "discord.reactions", Env: "DISCORD_REACTIONS", Default: "true", Set: config.Bool(&o.Reactions), Category: msg,
 			Description: "Mark the message being answered with 👀, then ✅ or ❌",
 			Prompt:      "Discord reactions"},
+		platform.ReplyModeSetting(Name, "DISCORD_REPLY_TO_MODE", &o.ReplyToMode),
 		{Key: "platforms.discord.backfill", Env: "DISCORD_BACKFILL", Default: "10m", Set: config.Duration(&o.Backfill), Category: msg, Advanced: true,
 			Description: "How far back, at start, messages sent to recent Discord conversations while Herald was stopped are read and answered; 0 turns it off",
 			Prompt:      "Discord backfill window"},

@@ -549,7 +549,7 @@ func TestReplyToMode(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := newPlainServer(t)
 		srv.AddChat(group)
-		for mode, want := range map[string][]bool{ReplyOff: {false, false}, ReplyFirst: {true, false}, ReplyAll: {true, true}} {
+		for mode, want := range map[string][]bool{platform.ReplyOff: {false, false}, platform.ReplyFirst: {true, false}, platform.ReplyAll: {true, true}} {
 			a, err := New(Options{Token: srv.Token, BaseURL: srv.URL, ReplyToMode: mode}, platform.Deps{Logger: platformtest.Logger(t), HTTPClient: network(t).Client()})
 			if err != nil {
 				t.Fatal(err)

@@ -73,28 +73,12 @@ func (a *Adapter) Send(ctx context.Context, t chat.Target, text string) (string,
 	}
 	var id string
 	for _, part := range parts {
-		if id, err = a.sendOne(ctx, t, chat, part, a.replies(t)); err != nil {
+		if id, err = a.sendOne(ctx, t, chat, part, a.replies.Next(t)); err != nil {
 			return "", err
 		}
-		if t.ReplyTo != "" {
-			a.replied.Put(t.ChatID+"/"+t.ReplyTo, true)
-		}
+		a.replies.Sent(t)
 	}
 	return id, nil
-}
-
-// replies tells whether the next message to t replies to the message it
-// answers: never (off), with the first message of the answer (first, as
-// Hermes does by default), or with every one (all).
-func (a *Adapter) replies(t chat.Target) bool {
-	switch a.opts.ReplyToMode {
-	case ReplyAll:
-		return t.ReplyTo != ""
-	case ReplyFirst:
-		_, sent := a.replied.Get(t.ChatID + "/" + t.ReplyTo)
-		return t.ReplyTo != "" && !sent
-	}
-	return false
 }
 
 func (a *Adapter) sendOne(ctx context.Context, t chat.Target, chat any, text string, reply bool) (string, error) {

@@ -52,16 +52,9 @@ type Options struct {
 	// Reactions marks the asking message with 👀, then 👍 or 👎.
 	Reactions bool
 	// ReplyToMode says which messages of an answer reply to the message
-	// answered: ReplyOff, ReplyFirst (also when empty) or ReplyAll.
+	// answered: one of platform's reply modes ("" is first).
 	ReplyToMode string
 }
-
-// The values of TELEGRAM_REPLY_TO_MODE, as Hermes names them.
-const (
-	ReplyOff   = "off"
-	ReplyFirst = "first"
-	ReplyAll   = "all"
-)
 
 // tokenRE is the shape of a bot token: the bot's id, a colon, and a secret
 // of letters, digits, "-" and "_".
@@ -123,10 +116,7 @@ func (o *Options) Settings() []config.Setting {
 			Description: "Proxy for the Bot API's requests: an http://, https:// or socks5:// URL",
 			Prompt:      "Telegram proxy",
 			Set:         config.ProxyURL(&o.Proxy)},
-		{Key: "platforms.telegram.reply_to_mode", Env: "TELEGRAM_REPLY_TO_MODE", Default: ReplyFirst, Set: config.Enum(&o.ReplyToMode, ReplyOff, ReplyFirst, ReplyAll), Category: config.Messaging,
-			AltKeys:     []string{"platforms.telegram.extra.reply_to_mode", "telegram.reply_to_mode"},
-			Description: "Which messages of an answer reply to the message answered: off, first (the answer's first message) or all",
-			Prompt:      "Telegram reply mode"},
+		platform.ReplyModeSetting(Name, "TELEGRAM_REPLY_TO_MODE", &o.ReplyToMode),
 		{Key: "platforms.telegram.reactions", Env: "TELEGRAM_REACTIONS", Default: "false", Set: config.Bool(&o.Reactions), Category: config.Messaging,
 			AltKeys:     []string{"platforms.telegram.extra.reactions", "telegram.reactions"},
 			Description: "React to the message being answered with 👀, then 👍 or 👎 when the answer is done or failed",

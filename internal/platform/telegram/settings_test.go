@@ -31,7 +31,7 @@ func TestTelegramFromEnv(t *testing.T) {
 		"TELEGRAM_MAX_MEDIA_BYTES": "1000",
 		"TELEGRAM_ALLOWED_USERS":   "111, 222",
 	})
-	want := Options{Token: testBotToken, BaseURL: "http://127.0.0.1:8081", HomeChannel: platform.Home{Chat: "-1001234567890", Name: "Home"}, MaxMediaBytes: 1000, Budget: ChatBudget, ReplyToMode: ReplyFirst}
+	want := Options{Token: testBotToken, BaseURL: "http://127.0.0.1:8081", HomeChannel: platform.Home{Chat: "-1001234567890", Name: "Home"}, MaxMediaBytes: 1000, Budget: ChatBudget, ReplyToMode: platform.ReplyFirst}
 	if o := settingsOf(c); !reflect.DeepEqual(*o, want) || !o.Enabled() {
 		t.Errorf("Telegram = %+v, want %+v", o, want)
 	}

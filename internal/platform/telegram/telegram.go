@@ -92,9 +92,9 @@ type Adapter struct {
 	botID     int64
 	stateKey  string
 	ready     chan struct{}
-	// replied holds the messages (chat/message id) an answer has replied
-	// to already, for TELEGRAM_REPLY_TO_MODE first.
-	replied *platform.Recent[string, bool]
+	// replies says which messages of an answer reply to the message it
+	// answers (TELEGRAM_REPLY_TO_MODE).
+	replies *platform.Replies
 	outage  platform.Outage // of getUpdates
 
 	mu       sync.Mutex
@@ -135,9 +135,6 @@ func New(opts Options, d platform.Deps) (*Adapter, error) {
 	if opts.Budget == (platform.Bucket{}) {
 		opts.Budget = ChatBudget
 	}
-	if opts.ReplyToMode == "" {
-		opts.ReplyToMode = ReplyFirst
-	}
 	a := &Adapter{
 		opts:     opts,
 		state:    d.State,
@@ -145,7 +142,7 @@ func New(opts Options, d platform.Deps) (*Adapter, error) {
 		botID:    botID,
 		stateKey: fmt.Sprintf("telegram.%d.update_offset", botID),
 		ready:    make(chan struct{}),
-		replied:  platform.NewRecent[string, bool](4096),
+		replies:  platform.NewReplies(opts.ReplyToMode),
 	}
 	a.client = d.HTTPClient
 	if a.client == nil {
