@@ -124,6 +124,9 @@ func (r *Runner) resolveOne(ctx context.Context, target string) ([]store.Send, e
 	case strings.HasPrefix(target, originPrefix):
 		sessionID := strings.TrimPrefix(target, originPrefix)
 		c, err := r.store.ChatOfSession(ctx, sessionID)
+		if err == nil && !r.mayReceive(ctx, c) {
+			err = store.ErrNotFound
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, fmt.Errorf("%w %q: no conversation is in session %q", ErrUnknownTarget, target, sessionID)
 		} else if err != nil {
@@ -171,6 +174,9 @@ func (r *Runner) chatNamed(ctx context.Context, platform, where string) (chat.Ta
 	}
 	for _, t := range tries {
 		c, err := r.store.FindChat(ctx, platform, t.ChatID, t.ThreadID)
+		if err == nil && !r.mayReceive(ctx, c) {
+			err = store.ErrNotFound
+		}
 		switch {
 		case err == nil:
 			known := chatTarget(c.Source)
@@ -212,6 +218,13 @@ func (r *Runner) setHome(ctx context.Context, src chat.Source) string {
 		name = src.ChatID
 	}
 	return texts.HomeSet(name)
+}
+
+// mayReceive reports whether a known chat may get the agent's messages: a
+// direct chat only while its user may talk to the agent (a stranger who
+// wrote to the bot made the chat known, not a place for reports).
+func (r *Runner) mayReceive(ctx context.Context, c store.Chat) bool {
+	return c.Source.ChatType != chat.DM || r.allowed(ctx, c.Source)
 }
 
 // home returns a platform's home chat: the one /sethome set, else the
@@ -319,7 +332,7 @@ func (r *Runner) send(ref sendRef) {
 	var shown bool
 	t := s.Target
 	t.Once = fmt.Sprintf("delivery %d.%d", d.ID, ref.send)
-	dl, done := r.startDelivery(a, t, stream.Params{
+	out, err := r.say(a, t, d.Text, stream.Params{
 		BeforeShown: func() {
 			shown = true
 			r.settleSend(d, ref.send, store.Sending, "", nil)
@@ -329,8 +342,6 @@ func (r *Runner) send(ref sendRef) {
 			r.settleSend(d, ref.send, store.Queued, "", nil)
 		},
 	})
-	out, err := dl.Finish(r.sendCtx, d.Text)
-	done()
 	switch {
 	case err == nil:
 		r.keepDelivered(s, d.Text)

@@ -107,7 +107,11 @@ func TestDeliverToTargets(t *testing.T) {
 			t.Errorf("the home chat shows %q", got)
 		}
 
-		for _, target := range []string{"", "nosuch", "nosuch:1", "fake:stranger", "fake:dm-alice:9", "origin:20260101_000000_abcdef", "fake,nosuch"} {
+		// mallory is not allowed: her DM made the chat known, not a place
+		// for reports.
+		h.plat.deliver(t, dm("mallory", "hello?", "e9"))
+		h.allSettled()
+		for _, target := range []string{"", "nosuch", "nosuch:1", "fake:stranger", "fake:dm-alice:9", "origin:20260101_000000_abcdef", "fake,nosuch", "fake:dm-mallory"} {
 			bad := target[strings.LastIndex(target, ",")+1:]
 			if _, _, err := h.runner.Deliver(context.Background(), "bad-"+target, target, "x"); !errors.Is(err, ErrUnknownTarget) || !strings.Contains(err.Error(), fmt.Sprintf("%q", bad)) {
 				t.Errorf("target %q: %v, want ErrUnknownTarget naming it", target, err)

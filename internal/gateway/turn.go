@@ -388,6 +388,13 @@ func errText(err error) string {
 // resumed messages; done gives the chat's gate back once the delivery is
 // finished.
 func (r *Runner) startDelivery(a platform.Adapter, t chat.Target, p stream.Params) (d *stream.Delivery, done func()) {
+	p, done = r.params(a, t, p)
+	return stream.Start(r.sendCtx, p), done
+}
+
+// params completes a delivery's parameters for a chat: the streaming
+// options for its platform, and the chat's gate, which done gives back.
+func (r *Runner) params(a platform.Adapter, t chat.Target, p stream.Params) (_ stream.Params, done func()) {
 	p.Options = r.opts.Streaming
 	if on, ok := r.opts.PlatformStreaming[a.Name()]; ok {
 		p.Options.Enabled = on
@@ -395,15 +402,21 @@ func (r *Runner) startDelivery(a platform.Adapter, t chat.Target, p stream.Param
 	p.Options.NoTyping = slices.Contains(r.opts.NoTyping, a.Name())
 	p.Adapter, p.Target = a, t
 	p.Gate, done = r.gates.For(a.Name(), t.ChatID, a.Caps(t).Budgets)
-	return stream.Start(r.sendCtx, p), done
+	return p, done
+}
+
+// say sends a text that is complete from the start through the same paced
+// delivery as answers, with p's hooks.
+func (r *Runner) say(a platform.Adapter, t chat.Target, text string, p stream.Params) (stream.Outcome, error) {
+	p, done := r.params(a, t, p)
+	defer done()
+	return stream.Send(r.sendCtx, p, text)
 }
 
 // reply sends a short text from the gateway itself (a command's answer, a
-// notice) through the same paced delivery as answers, with p's hooks.
+// notice), with p's hooks (see say).
 func (r *Runner) reply(a platform.Adapter, t chat.Target, text string, p stream.Params) error {
-	d, done := r.startDelivery(a, t, p)
-	defer done()
-	_, err := d.Finish(r.sendCtx, text)
+	_, err := r.say(a, t, text, p)
 	return err
 }
 

@@ -73,6 +73,20 @@ type Delivery struct {
 // Start begins delivering an answer. It stops making calls when Finish is
 // called or ctx ends; one of them must happen.
 func Start(ctx context.Context, p Params) *Delivery {
+	d := newDelivery(ctx, p)
+	d.kick()
+	return d
+}
+
+// Send delivers a text that is complete from the start (a notice, a
+// command's answer, a message of the agent's own) as Finish does, with
+// nothing shown before it: no typing indicator, no status.
+func Send(ctx context.Context, p Params, text string) (Outcome, error) {
+	return newDelivery(ctx, p).Finish(ctx, text)
+}
+
+// newDelivery is a delivery whose worker has not started.
+func newDelivery(ctx context.Context, p Params) *Delivery {
 	o := p.Options.withDefaults()
 	gate := p.Gate
 	if gate == nil {
@@ -110,7 +124,6 @@ func Start(ctx context.Context, p Params) *Delivery {
 	}
 	d.timer = time.AfterFunc(time.Hour, d.kick)
 	d.timer.Stop()
-	d.kick()
 	return d
 }
 

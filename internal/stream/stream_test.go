@@ -177,6 +177,28 @@ func TestStreamedAnswerEndsExactly(t *testing.T) {
 	})
 }
 
+// A text complete from the start is sent as it is, split where it must
+// be, with no typing indicator or status before it.
+func TestSendShowsNothingBeforeTheText(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		caps := testCaps()
+		caps.Typing, caps.MaxLength = true, 40
+		fake := streamtest.New(caps)
+		text := strings.Repeat("A complete notice. ", 4)
+		out, err := stream.Send(context.Background(), stream.Params{Adapter: fake, Target: target, Options: testOptions()}, text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := fake.Calls()
+		if count(calls, "typing") != 0 || count(calls, "edit") != 0 || count(calls, "send") != len(out.MessageIDs) || len(out.MessageIDs) < 2 {
+			t.Errorf("calls %s, want only the sends of the split text", describe(calls))
+		}
+		if got := strings.Join(fake.Messages(chatID), ""); strings.ReplaceAll(got, " ", "") != strings.ReplaceAll(text, " ", "") {
+			t.Errorf("the chat shows %q, want the text", fake.Messages(chatID))
+		}
+	})
+}
+
 func TestFirstMessageHeldUntilFourVisibleCharacters(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		caps := testCaps()

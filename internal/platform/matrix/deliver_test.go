@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
@@ -16,6 +15,7 @@ import (
 	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/gateway"
 	"github.com/herald-chat/herald/internal/platform/matrix/matrixtest"
+	"github.com/herald-chat/herald/internal/platform/platformtest"
 	"github.com/herald-chat/herald/internal/store"
 )
 
@@ -41,7 +41,7 @@ func TestDeliveryToAnEncryptedHomeRoom(t *testing.T) {
 	g := startGatewayWith(t, opts, home, simURL, withHome(chat.Target{ChatID: string(room)}))
 
 	const report = "**scheduled** report"
-	d1 := deliver(t, g, "k1", "matrix", report)
+	d1 := platformtest.Deliver(t, g.runner, "k1", "matrix", report)
 	checkSends(t, d1, room, "")
 	got1 := alice.waitDelivered(room, bot, report)
 	if !strings.Contains(got1.html, "<strong>scheduled</strong> report") {
@@ -56,7 +56,7 @@ func TestDeliveryToAnEncryptedHomeRoom(t *testing.T) {
 		t.Errorf("the key k1 again: delivery %d, created %v, %v; want delivery %d, not created", again.ID, created, err, d1.ID)
 	}
 	const report2 = "the second **scheduled** report, to home"
-	d2 := deliver(t, g, "k2", "home", report2)
+	d2 := platformtest.Deliver(t, g.runner, "k2", "home", report2)
 	checkSends(t, d2, room, "")
 	got2 := alice.waitDelivered(room, bot, report2)
 	checkSent(t, g, d2, got2.id)
@@ -81,7 +81,7 @@ func TestDeliveryToAnEncryptedHomeRoom(t *testing.T) {
 		t.Fatalf("the DM's conversation %q has no session: %v", c.SessionKey, err)
 	}
 	const report3 = "a **scheduled** report for this conversation"
-	d3 := deliver(t, g, "k3", "origin:"+sessionID, report3)
+	d3 := platformtest.Deliver(t, g.runner, "k3", "origin:"+sessionID, report3)
 	checkSends(t, d3, dm, "")
 	got3 := alice.waitDelivered(dm, bot, report3)
 	checkSent(t, g, d3, got3.id)
@@ -113,7 +113,7 @@ func TestDeliveryIntoAThread(t *testing.T) {
 	g := startGatewayWith(t, opts, home, simURL, withHome(chat.Target{ChatID: string(room), ThreadID: string(root)}))
 
 	const report = "a **scheduled** report in the home thread"
-	d1 := deliver(t, g, "t1", "matrix", report)
+	d1 := platformtest.Deliver(t, g.runner, "t1", "matrix", report)
 	checkSends(t, d1, room, root)
 	got1 := alice.waitDelivered(room, bot, report)
 	checkSent(t, g, d1, got1.id)
@@ -122,7 +122,7 @@ func TestDeliveryIntoAThread(t *testing.T) {
 	// Another thread of the home room, by name.
 	root2 := alice.say(room, "another topic")
 	const report2 = "a **scheduled** report in another thread"
-	d2 := deliver(t, g, "t2", "matrix:"+string(room)+":"+string(root2), report2)
+	d2 := platformtest.Deliver(t, g.runner, "t2", "matrix:"+string(room)+":"+string(root2), report2)
 	checkSends(t, d2, room, root2)
 	got2 := alice.waitDelivered(room, bot, report2)
 	checkSent(t, g, d2, got2.id)
@@ -141,7 +141,7 @@ func TestDeliveryIntoAThread(t *testing.T) {
 		t.Fatalf("the answer is in thread %q, want %s", answer.thread, root3)
 	}
 	const report3 = "a **scheduled** report where we talked"
-	d3 := deliver(t, g, "t3", "matrix:"+string(other)+":"+string(root3), report3)
+	d3 := platformtest.Deliver(t, g.runner, "t3", "matrix:"+string(other)+":"+string(root3), report3)
 	checkSends(t, d3, other, root3)
 	got3 := alice.waitDelivered(other, bot, report3)
 	checkSent(t, g, d3, got3.id)
@@ -175,20 +175,6 @@ func joinAsAccount(t *testing.T, srv *matrixtest.Server, bot id.UserID, token st
 	}
 }
 
-// deliver asks the gateway for a new delivery and fails the test if it
-// refuses or finds the key used before.
-func deliver(t *testing.T, g *gw, key, target, text string) store.Delivery {
-	t.Helper()
-	d, created, err := g.runner.Deliver(context.Background(), key, target, text)
-	if err != nil {
-		t.Fatalf("delivering %q to %q: %v", key, target, err)
-	}
-	if !created {
-		t.Fatalf("delivering %q to %q: the key was taken as used before", key, target)
-	}
-	return d
-}
-
 // checkSends checks that a delivery has one send, to the room (and
 // thread) on Matrix.
 func checkSends(t *testing.T, d store.Delivery, room id.RoomID, thread id.EventID) {
@@ -202,33 +188,15 @@ func checkSends(t *testing.T, d store.Delivery, room id.RoomID, thread id.EventI
 }
 
 // checkSent waits until a delivery's send is settled, and checks that it
-// was sent as the event shown.
+// was sent to the room (and thread) as the event shown.
 func checkSent(t *testing.T, g *gw, d store.Delivery, shown id.EventID) {
 	t.Helper()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(wait)
-	for {
-		got, err := g.runner.DeliveryState(context.Background(), d.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(got.Sends) != 1 {
-			t.Fatalf("delivery %q has sends %+v, want one", d.Key, got.Sends)
-		}
-		s := got.Sends[0]
-		if s.Status != store.Queued && s.Status != store.Sending {
-			if s.Status != store.Sent || s.Error != "" || !slices.Equal(s.MessageIDs, []string{string(shown)}) {
-				t.Errorf("delivery %q: send %s (%q) as %q, want sent as %s", d.Key, s.Status, s.Error, s.MessageIDs, shown)
-			}
-			return
-		}
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("delivery %q is still %s", d.Key, s.Status)
-		}
+	settled := platformtest.Settled(t, g.runner, d.ID)
+	var to chat.Target // checked by checkSends
+	if len(settled.Sends) > 0 {
+		to = settled.Sends[0].Target
 	}
+	platformtest.CheckSent(t, settled, "matrix", to.ChatID, to.ThreadID, string(shown))
 }
 
 // waitDelivered waits for the sender's message that says text, checks

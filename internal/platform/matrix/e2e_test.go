@@ -346,31 +346,7 @@ func TestCrossSigningWithRecoveryKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	device := c.cli.DeviceID
-
-	keys, err := owner.Machine().Client.QueryKeys(context.Background(), &mautrix.ReqQueryKeys{
-		DeviceKeys: map[id.UserID]mautrix.DeviceIDList{bot: {device}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ssk, ok := keys.SelfSigningKeys[bot]
-	if !ok || len(ssk.Keys) == 0 {
-		t.Fatalf("the bot has no self-signing key on the homeserver: %+v", keys.SelfSigningKeys)
-	}
-	dev, ok := keys.DeviceKeys[bot][device]
-	if !ok {
-		t.Fatalf("device %s not found", device)
-	}
-	signed := false
-	for keyID := range ssk.Keys {
-		if _, ok := dev.Signatures[bot][keyID]; ok {
-			signed = true
-		}
-	}
-	if !signed {
-		t.Errorf("device %s is not signed by the self-signing key %v: signatures %v", device, ssk.Keys, dev.Signatures)
-	}
+	assertSigned(t, srv, bot, c.cli.DeviceID)
 }
 
 // With MATRIX_RECOVERY_KEY_OUTPUT_FILE and an account without

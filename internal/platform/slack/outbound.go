@@ -22,10 +22,18 @@ type openStream struct {
 // streamKey names a message among the open streams.
 func streamKey(channel, ts string) string { return channel + ":" + ts }
 
-// Send implements platform.Adapter: in a thread, a native stream started
-// with the text, unless Slack refuses streams; elsewhere a posted message.
+// streamsTo tells whether a message to t is a native stream: in a thread,
+// answering someone (outside DMs Slack wants the user a stream answers,
+// which a message of the agent's own has not), unless Slack refuses
+// streams.
+func (a *Adapter) streamsTo(t chat.Target) bool {
+	return t.ThreadID != "" && (t.DM || t.Asker != "") && !a.noStreams.Load()
+}
+
+// Send implements platform.Adapter: a native stream started with the text
+// where it streams, else a posted message.
 func (a *Adapter) Send(ctx context.Context, t chat.Target, text string) (string, error) {
-	if t.ThreadID != "" && !a.noStreams.Load() {
+	if a.streamsTo(t) {
 		a.sealThread(ctx, t) // a new message: the one before it is complete
 		ts, err := a.startStream(ctx, t, text)
 		if err == nil {

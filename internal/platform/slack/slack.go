@@ -180,7 +180,7 @@ func (a *Adapter) Ready() <-chan struct{} { return a.ready }
 // refused it.
 func (a *Adapter) Caps(t chat.Target) platform.Caps {
 	inThread := t.ThreadID != ""
-	streams := inThread && !a.noStreams.Load()
+	streams := a.streamsTo(t)
 	account := updateBudget
 	if streams {
 		account = streamBudget
