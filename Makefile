@@ -11,7 +11,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -tags $(TAGS) -trimpath -ldflags '$(LDFLAGS)' -o herald ./cmd/herald
 
 # The whole check CI runs: what the tests need (.ci/deps: chromium, npm,
-# Dendrite), formatting, vet, staticcheck, and the tests with the race
+# Dendrite, PostgreSQL), formatting, vet, staticcheck, and the tests with the race
 # detector (which needs cgo for its runtime; the code itself stays pure Go).
 test: deps fmt-check vet staticcheck unit
 
@@ -30,7 +30,7 @@ staticcheck:
 	$(GO) tool staticcheck -tags $(TAGS) ./...
 
 unit:
-	PATH="$$(.ci/dendrite.sh):$$PATH" CGO_ENABLED=1 $(GO) test -race -tags $(TAGS) -count=1 ./...
+	PATH="$$(.ci/dendrite.sh):$$PATH" HERALD_TEST_DATABASE_URL="$$(.ci/postgres.sh)" CGO_ENABLED=1 $(GO) test -race -tags $(TAGS) -count=1 ./...
 
 # Short fuzzing runs beyond the committed seed corpora. FUZZTIME is a
 # duration or an execution count (20000x, as CI runs it: see .ci/run).

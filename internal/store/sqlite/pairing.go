@@ -2,39 +2,12 @@ package sqlite
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
-	"time"
 
 	"github.com/herald-chat/herald/internal/store"
 )
-
-// PairingTTL is how long a pairing code can be approved after it was made;
-// an operator approves a code the user just sent them, so an old one is
-// more likely leaked than wanted.
-const PairingTTL = time.Hour
-
-// clockSkew is how far in the future a code's creation may lie and still
-// count (our choice: more than a time server's step, less than a jump). A
-// code from further on was made before the clock jumped back: its age is
-// unknown, so it is taken as expired rather than valid for hours more.
-const clockSkew = time.Minute
-
-// approvable is the window of creation times of codes still approvable at
-// now, in Unix milliseconds: after (now - PairingTTL), not after now +
-// clockSkew.
-func approvable(now time.Time) (after, until int64) {
-	return now.Add(-PairingTTL).UnixMilli(), now.Add(clockSkew).UnixMilli()
-}
-
-// codeAlphabet has no 0/O, 1/I/L, which read alike when a code is copied by
-// hand.
-const codeAlphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-
-const codeLen = 8
 
 // CreatePairing returns a pairing code for a user: the user's pending code
 // if one is still approvable, otherwise a new one (their expired codes are
@@ -49,7 +22,7 @@ func (s *Store) CreatePairing(ctx context.Context, platform, userID, userName st
 
 func (s *Store) createPairing(ctx context.Context, platform, userID, userName string) (store.Pairing, error) {
 	now := s.now()
-	after, until := approvable(now)
+	after, until := store.Approvable(now)
 	var p store.Pairing
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		p = store.Pairing{Platform: platform, UserID: userID}
@@ -73,7 +46,7 @@ func (s *Store) createPairing(ctx context.Context, platform, userID, userName st
 		// A clash is one in 31^8 per existing code; retrying a few times is
 		// plenty.
 		for range 5 {
-			if p.Code, err = newCode(); err != nil {
+			if p.Code, err = store.NewPairingCode(); err != nil {
 				return err
 			}
 			res, err := tx.ExecContext(ctx, `INSERT INTO pairings (code, platform, user_id, user_name, created_at)
@@ -96,33 +69,13 @@ func (s *Store) createPairing(ctx context.Context, platform, userID, userName st
 	return p, nil
 }
 
-// newCode draws a code from codeAlphabet with crypto/rand, uniformly.
-func newCode() (string, error) {
-	const n = len(codeAlphabet)
-	code := make([]byte, 0, codeLen)
-	buf := make([]byte, 2*codeLen)
-	for len(code) < codeLen {
-		if _, err := rand.Read(buf); err != nil {
-			return "", err
-		}
-		for _, b := range buf {
-			// Dropping bytes past the last whole multiple of n keeps
-			// every letter equally likely.
-			if int(b) < 256/n*n && len(code) < codeLen {
-				code = append(code, codeAlphabet[int(b)%n])
-			}
-		}
-	}
-	return string(code), nil
-}
-
 // ApprovePairing approves a pending code, ignoring case and surrounding
-// spaces. A code that is unknown, already approved, older than PairingTTL
+// spaces. A code that is unknown, already approved, older than store.PairingTTL
 // or made before the clock jumped back is store.ErrNotFound.
 func (s *Store) ApprovePairing(ctx context.Context, code string) (store.Pairing, error) {
-	code = strings.ToUpper(strings.TrimSpace(code))
+	code = store.NormalCode(code)
 	now := s.now()
-	after, until := approvable(now)
+	after, until := store.Approvable(now)
 	p := store.Pairing{Code: code, Approved: true}
 	var created int64
 	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
