@@ -345,6 +345,7 @@ func runnerOptions(cfg *config.Config, log *slog.Logger, metrics *ops.Metrics) g
 			Idle:   time.Duration(cfg.SessionReset.IdleMinutes) * time.Minute,
 			AtHour: cfg.SessionReset.AtHour,
 			Notify: cfg.SessionReset.Notify,
+			Quiet:  cfg.SessionReset.Quiet,
 		},
 		Streaming: stream.Options{
 			Enabled:         cfg.Streaming.Enabled,

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -261,7 +262,7 @@ func TestHermesConfigurationLoads(t *testing.T) {
 		t.Errorf("gateway: %+v", cfg)
 	}
 	// SESSION_IDLE_MINUTES is over session_reset.idle_minutes, as in Hermes.
-	if cfg.SessionResetMode() != "both" || cfg.SessionReset != (config.SessionReset{Mode: "both", IdleMinutes: 90, AtHour: 5, Notify: false}) {
+	if cfg.SessionResetMode() != "both" || !reflect.DeepEqual(cfg.SessionReset, config.SessionReset{Mode: "both", IdleMinutes: 90, AtHour: 5, Notify: true, Quiet: []string{"telegram"}}) {
 		t.Errorf("session reset %q %+v", cfg.SessionResetMode(), cfg.SessionReset)
 	}
 	if cfg.Streaming != (config.Streaming{Enabled: true, Transport: "edit", EditInterval: 1200 * time.Millisecond, BufferThreshold: 40, Cursor: " ▌"}) {

@@ -183,6 +183,8 @@ type SessionReset struct {
 	IdleMinutes int
 	AtHour      int
 	Notify      bool
+	// Quiet names the platforms not told even when Notify is on.
+	Quiet []string
 }
 
 // SessionResetMode is session_reset.mode, or where it is left unset, the

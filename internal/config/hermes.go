@@ -64,7 +64,7 @@ var gatewaySettings = []Compat{
 	{Name: "session_reset.notify", Mark: Same, Default: "true"},
 	{Name: "SESSION_IDLE_MINUTES", Mark: Same, Default: "1440"},
 	{Name: "SESSION_RESET_HOUR", Mark: Same, Default: "4"},
-	{Name: "session_reset.notify_exclude_platforms", Mark: NotYet, Why: "Herald tells the user on every platform"},
+	{Name: "session_reset.notify_exclude_platforms", Mark: Same},
 	{Name: "max_concurrent_sessions", Mark: NotYet, Why: "every conversation runs as its messages come"},
 
 	// Busy input.

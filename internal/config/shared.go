@@ -115,6 +115,8 @@ func (c *Config) settings() []Setting {
 			Prompt: "Hour of the daily new conversation", Description: "Hour of the day, 0 to 23 in the gateway host's local time, after which a conversation last active before it starts anew (session_reset.mode daily or both)"},
 		{Key: "session_reset.notify", AltKeys: []string{"gateway.session_reset.notify"}, Default: "true", Set: Bool(&c.SessionReset.Notify),
 			Description: "Tell the user when a conversation was started afresh by session_reset"},
+		{Key: "session_reset.notify_exclude_platforms", AltKeys: []string{"gateway.session_reset.notify_exclude_platforms"}, Set: List(&c.SessionReset.Quiet, nil),
+			Description: "Platforms whose users are not told when session_reset started a conversation afresh, comma-separated names"},
 		{Key: "group_sessions_per_user", Default: "true", Set: Bool(&c.GroupSessionsPerUser),
 			Description: "Each user of a group has a session of their own"},
 		{Key: "thread_sessions_per_user", Default: "false", Set: Bool(&c.ThreadSessionsPerUser),

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ type SessionReset struct {
 	Idle   time.Duration // for idle and both
 	AtHour int           // for daily and both, in local time
 	Notify bool          // tell the user
+	Quiet  []string      // platforms whose users are not told
 }
 
 // due says why a conversation last active at last starts afresh at now,
@@ -53,7 +55,7 @@ func (r *Runner) resetSession(j *job, old, why string, log *slog.Logger) string 
 		return current
 	}
 	log.Info("a new conversation by session_reset", "from", old, "to", id, "reason", why)
-	if r.opts.SessionReset.Notify {
+	if r.opts.SessionReset.Notify && !slices.Contains(r.opts.SessionReset.Quiet, j.adapter.Name()) {
 		target := j.turn.Inbound.AnswerTarget()
 		if err := r.reply(j.adapter, target, texts.SessionReset(why), stream.Params{}); err != nil {
 			log.Info("telling the user of the new conversation failed", "error", err)

@@ -59,6 +59,24 @@ func TestSessionResetWhenIdle(t *testing.T) {
 	})
 }
 
+// session_reset.notify_exclude_platforms: the conversation starts afresh
+// as ever, and the user on that platform is not told.
+func TestSessionResetQuietOnAnExcludedPlatform(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		opts := defaultOptions()
+		opts.SessionReset = SessionReset{Mode: "idle", Idle: time.Hour, Notify: true, Quiet: []string{"fake"}}
+		h := start(t, opts, &backend{answer: echo}, "")
+		h.plat.deliver(t, dm("alice", "one", "e1"))
+		h.finalIs("dm-alice", "echo: one")
+		time.Sleep(2 * time.Hour)
+		h.plat.deliver(t, dm("alice", "two", "e2"))
+		h.finalIs("dm-alice", "echo: one", "echo: two")
+		if turns := h.be.turns(); turns[1].SessionID == turns[0].SessionID {
+			t.Errorf("the second message stayed in session %q", turns[0].SessionID)
+		}
+	})
+}
+
 // A reset trigger starts a new conversation as /new does.
 func TestResetTrigger(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
