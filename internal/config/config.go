@@ -52,6 +52,9 @@ type Config struct {
 
 	// HTTP bounds what clients may hold of Herald's listener.
 	HTTP HTTPLimits
+	// Database is the PostgreSQL database that holds the state instead of
+	// $HERALD_HOME/state.db.
+	Database Database
 	// Delivery is the API through which the agent's own messages (its
 	// scheduled jobs' reports) are delivered.
 	Delivery Delivery
@@ -112,6 +115,14 @@ type HTTPLimits struct {
 	MaxConnections, MaxConnectionsPerClient   int
 	MaxEventStreams, MaxEventStreamsPerClient int
 	ReadTimeout, WriteTimeout, IdleTimeout    time.Duration
+}
+
+// Database is a PostgreSQL database for the state.
+type Database struct {
+	// URL is empty for the embedded SQLite store.
+	URL string
+	// MaxConnections bounds the connection pool.
+	MaxConnections int
 }
 
 // Delivery is the delivery API's configuration.

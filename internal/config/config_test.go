@@ -220,9 +220,18 @@ func TestEnvProxyURLMustBeHTTP(t *testing.T) {
 }
 
 func TestURLPasswordIsNotEchoedInErrors(t *testing.T) {
-	_, err := load(t, "", map[string]string{"GATEWAY_PROXY_URL": "ftp://user:hunter2@host"})
-	if err == nil || strings.Contains(err.Error(), "hunter2") {
-		t.Errorf("err = %v; want an error without the password", err)
+	for name, value := range map[string]string{
+		"GATEWAY_PROXY_URL":   "ftp://user:hunter2@host",
+		"HERALD_DATABASE_URL": "mysql://herald:hunter2@db/herald",
+	} {
+		_, err := load(t, "", map[string]string{name: value})
+		if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: err = %v; want an error naming it, without the password", name, err)
+		}
+	}
+	c, err := load(t, "database:\n  url: postgresql://herald:hunter2@db:5432/herald?sslmode=disable\n", nil)
+	if err != nil || c.Database.URL != "postgresql://herald:hunter2@db:5432/herald?sslmode=disable" || c.Database.MaxConnections != 10 {
+		t.Errorf("database.url: %+v, %v", c.Database, err)
 	}
 }
 

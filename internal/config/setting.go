@@ -150,6 +150,28 @@ func URL(dst *string) func(string) error {
 	}
 }
 
+// DatabaseURL stores a PostgreSQL connection URL (postgres:// or
+// postgresql://); a password in it is never shown in an error.
+func DatabaseURL(dst *string) func(string) error {
+	return func(v string) error {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			*dst = ""
+			return nil
+		}
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			shown := "(not a URL)"
+			if err == nil {
+				shown = u.Redacted()
+			}
+			return fmt.Errorf("expected a postgres://user@host/database URL, got %q", shown)
+		}
+		*dst = v
+		return nil
+	}
+}
+
 // Addr stores a host:port address.
 func Addr(dst *string) func(string) error {
 	return func(v string) error {
