@@ -3,13 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/herald-chat/herald/internal/app"
 	"github.com/herald-chat/herald/internal/config"
 	"github.com/herald-chat/herald/internal/store"
-	"github.com/herald-chat/herald/internal/store/sqlite"
 )
 
 func newPairingCmd(opts *options) *cobra.Command {
@@ -26,7 +25,7 @@ func newPairingCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := sqlite.Open(cmd.Context(), filepath.Join(cfg.Home, "state.db"))
+			st, err := app.OpenStore(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}

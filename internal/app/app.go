@@ -32,6 +32,7 @@ import (
 	"github.com/herald-chat/herald/internal/ops"
 	"github.com/herald-chat/herald/internal/platform"
 	"github.com/herald-chat/herald/internal/store"
+	"github.com/herald-chat/herald/internal/store/postgres"
 	"github.com/herald-chat/herald/internal/store/sqlite"
 	"github.com/herald-chat/herald/internal/stream"
 )
@@ -97,11 +98,11 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *App, err erro
 	if a.lock, err = homelock.Acquire(cfg.Home); err != nil {
 		return nil, err
 	}
-	db, err := sqlite.Open(ctx, filepath.Join(cfg.Home, "state.db"))
+	db, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	a.store = wrap(o.WrapStore, store.Store(db))
+	a.store = wrap(o.WrapStore, db)
 	if a.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("HERALD_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 	}
@@ -167,6 +168,19 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *App, err erro
 	mux.Handle("/", ops.Handler(a.Runner.Ready, a.Metrics, site))
 	a.handler = mux
 	return a, nil
+}
+
+// OpenStore opens the store the configuration names: the PostgreSQL
+// database of HERALD_DATABASE_URL, else $HERALD_HOME/state.db.
+func OpenStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
+	if cfg.Database.URL != "" {
+		db, err := postgres.Open(ctx, cfg.Database.URL, postgres.Options{MaxConns: int32(cfg.Database.MaxConnections)})
+		if err != nil {
+			return nil, fmt.Errorf("HERALD_DATABASE_URL: %w", err)
+		}
+		return db, nil
+	}
+	return sqlite.Open(ctx, filepath.Join(cfg.Home, "state.db"))
 }
 
 // wrap applies a measuring wrapper, if there is one.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/herald-chat/herald/internal/deliver"
+	"github.com/herald-chat/herald/internal/store/postgres"
+	"github.com/herald-chat/herald/internal/store/postgres/pgtest"
 )
 
 // Without HERALD_DELIVERY_TOKEN nothing is served at /v1/deliver.
@@ -80,5 +82,53 @@ func TestDeliveryToTheWebChat(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("the conversation's history %+v does not show the delivered report", history.Messages)
+	}
+}
+
+// With HERALD_DATABASE_URL the gateway keeps its state in PostgreSQL: a
+// web chat message is journalled, answered and kept there, and a delivery
+// to its conversation goes through the outbox there.
+func TestStateInPostgreSQL(t *testing.T) {
+	dbURL := pgtest.NewDatabase(t)
+	const token = "delivery-token-for-the-test"
+	addr := serveApp(t, map[string]string{"HERALD_DATABASE_URL": dbURL, "HERALD_DELIVERY_TOKEN": token})
+	const conv = "conv-postgres-01"
+	resp, err := http.Post("http://"+addr+"/api/messages", "application/json", strings.NewReader(`{"conversation":"`+conv+`","text":"hello"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	c := &deliver.Client{URL: "http://" + addr, Token: token}
+	st, err := c.Deliver(t.Context(), deliver.Request{Target: "webchat:" + conv, Text: "kept in PostgreSQL", IdempotencyKey: "pg-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for st.State == "queued" {
+		time.Sleep(2 * time.Millisecond) // polling, as herald deliver --wait does
+		if st, err = c.State(t.Context(), st.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.State != "sent" {
+		t.Fatalf("the delivery is %+v, want sent", st)
+	}
+
+	// What the gateway wrote is in the database.
+	db, err := postgres.Open(t.Context(), dbURL, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	chat, err := db.FindChat(t.Context(), "webchat", conv, "")
+	if err != nil {
+		t.Fatalf("the web chat's conversation is not in PostgreSQL: %v", err)
+	}
+	id, ok, err := db.SessionID(t.Context(), chat.SessionKey)
+	if err != nil || !ok {
+		t.Fatalf("its session: %q %v %v", id, ok, err)
+	}
+	history, err := db.History(t.Context(), id, 0)
+	if err != nil || len(history) == 0 || history[0].Content != "hello" || history[len(history)-1].Content != "kept in PostgreSQL" {
+		t.Errorf("the transcript in PostgreSQL is %+v (%v), want the message first and the delivery last", history, err)
 	}
 }

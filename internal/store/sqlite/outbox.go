@@ -61,15 +61,12 @@ func (s *Store) chat(ctx context.Context, query string, args ...any) (store.Chat
 // transaction; a key journalled before writes nothing and returns that
 // delivery with store.ErrDuplicate.
 func (s *Store) Enqueue(ctx context.Context, d store.Delivery) (store.Delivery, error) {
-	targets := make([][]byte, len(d.Sends))
-	for i, send := range d.Sends {
-		var err error
-		if targets[i], err = json.Marshal(send.Target); err != nil {
-			return d, fmt.Errorf("sqlite store: enqueue %q: encode target: %w", d.Key, err)
-		}
+	targets, err := store.EncodeTargets(d)
+	if err != nil {
+		return d, fmt.Errorf("sqlite store: enqueue %q: %w", d.Key, err)
 	}
 	now := s.millis()
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO deliveries (key, target, text, created_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (key) DO NOTHING`, d.Key, d.Target, d.Text, now)
 		if err != nil {
@@ -101,12 +98,7 @@ func (s *Store) Enqueue(ctx context.Context, d store.Delivery) (store.Delivery, 
 	case err != nil:
 		return d, fmt.Errorf("sqlite store: enqueue %q: %w", d.Key, err)
 	}
-	d.CreatedAt = fromMillis(now)
-	for i := range d.Sends {
-		d.Sends[i].Status, d.Sends[i].Error, d.Sends[i].MessageIDs = store.Queued, "", nil
-		d.Sends[i].UpdatedAt = d.CreatedAt
-	}
-	return d, nil
+	return store.Enqueued(d, fromMillis(now)), nil
 }
 
 // Delivery returns a delivery by id; store.ErrNotFound if none.
@@ -126,13 +118,7 @@ func (s *Store) Delivery(ctx context.Context, id int64) (store.Delivery, error) 
 // send is
 // store.ErrNotFound.
 func (s *Store) SetSendStatus(ctx context.Context, id int64, send int, status store.SendStatus, errText string, messageIDs []string) error {
-	if status != store.NotSent && status != store.Uncertain {
-		errText = ""
-	}
-	if messageIDs == nil {
-		messageIDs = []string{}
-	}
-	ids, err := json.Marshal(messageIDs)
+	errText, ids, err := store.SendRecord(status, errText, messageIDs)
 	if err != nil {
 		return fmt.Errorf("sqlite store: set delivery %d send %d: %w", id, send, err)
 	}
@@ -187,17 +173,11 @@ func (s *Store) deliveries(ctx context.Context, where string, args ...any) ([]st
 		if err := rows.Scan(&d.ID, &d.Key, &d.Target, &d.Text, &created, &send.Platform, &target, &send.Status, &send.Error, &ids, &updated); err != nil {
 			return nil, err
 		}
-		if err := errors.Join(json.Unmarshal(target, &send.Target), json.Unmarshal(ids, &send.MessageIDs)); err != nil {
-			return nil, fmt.Errorf("decode delivery %d: %w", d.ID, err)
-		}
 		send.UpdatedAt = fromMillis(updated)
-		if n := len(ds); n > 0 && ds[n-1].ID == d.ID {
-			ds[n-1].Sends = append(ds[n-1].Sends, send)
-			continue
-		}
 		d.CreatedAt = fromMillis(created)
-		d.Sends = []store.Send{send}
-		ds = append(ds, d)
+		if ds, err = store.AddSendRow(ds, d, send, target, ids); err != nil {
+			return nil, err
+		}
 	}
 	return ds, rows.Err()
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/herald-chat/herald/internal/chat"
+	"github.com/herald-chat/herald/internal/store"
 )
 
 // TestMigrationRecordsEarlierChats: a store journalled before the chats
@@ -17,7 +18,7 @@ func TestMigrationRecordsEarlierChats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := slices.IndexFunc(ms, func(m migration) bool { return m.name == "0004_outbox.sql" })
+	i := slices.IndexFunc(ms, func(m store.Migration) bool { return m.Name == "0004_outbox.sql" })
 	if i < 0 {
 		t.Fatal("no 0004_outbox.sql migration")
 	}

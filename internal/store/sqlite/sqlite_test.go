@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,24 +21,6 @@ import (
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// clock is a settable time source for s.now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 // openAt opens the store at path and closes it when the test ends.
@@ -64,11 +45,11 @@ func receive(t testing.TB, s *Store, key string, in chat.Inbound) store.Turn {
 }
 
 // newStore opens a fresh store in a temp dir with a settable clock.
-func newStore(t testing.TB) (*Store, *clock, string) {
+func newStore(t testing.TB) (*Store, *storetest.Clock, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "herald.db")
 	s := openAt(t, path)
-	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	c := storetest.NewClock()
 	s.now = c.Now
 	return s, c, path
 }
@@ -274,8 +255,8 @@ func TestMigrateAppliesOnlyNew(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A later migration that fails half way leaves nothing behind.
-	bad := append(slices.Clip(ms), migration{version: len(ms) + 1, name: "bad.sql",
-		sql: "CREATE TABLE extra (x INTEGER); INSERT INTO nosuchtable VALUES (1);"})
+	bad := append(slices.Clip(ms), store.Migration{Version: len(ms) + 1, Name: "bad.sql",
+		SQL: "CREATE TABLE extra (x INTEGER); INSERT INTO nosuchtable VALUES (1);"})
 	if err := migrate(ctx, s.w, bad); err == nil || !strings.Contains(err.Error(), "bad.sql") {
 		t.Errorf("failing migration: %v, want an error naming it", err)
 	}
@@ -288,8 +269,8 @@ func TestMigrateAppliesOnlyNew(t *testing.T) {
 	}
 	// A good one is applied alone: re-running the first would fail on its
 	// CREATE TABLEs.
-	good := append(slices.Clip(ms), migration{version: len(ms) + 1, name: "good.sql",
-		sql: "CREATE TABLE extra (x INTEGER); INSERT INTO extra VALUES (7);"})
+	good := append(slices.Clip(ms), store.Migration{Version: len(ms) + 1, Name: "good.sql",
+		SQL: "CREATE TABLE extra (x INTEGER); INSERT INTO extra VALUES (7);"})
 	if err := migrate(ctx, s.w, good); err != nil {
 		t.Fatal(err)
 	}

@@ -18,17 +18,11 @@ import (
 // message without an event id is never a duplicate. The Inbound is kept as
 // JSON with its Received time in UTC, and comes back exactly so.
 func (s *Store) Receive(ctx context.Context, sessionKey string, in chat.Inbound) (store.Turn, error) {
-	in.Received = in.Received.UTC()
-	body, err := json.Marshal(in)
+	in, body, source, err := store.EncodeInbound(in)
 	if err != nil {
-		return store.Turn{}, fmt.Errorf("sqlite store: receive: encode inbound: %w", err)
+		return store.Turn{}, fmt.Errorf("sqlite store: receive: %w", err)
 	}
 	src := in.Source
-	src.MessageID = ""
-	source, err := json.Marshal(src)
-	if err != nil {
-		return store.Turn{}, fmt.Errorf("sqlite store: receive: encode source: %w", err)
-	}
 	now := s.millis()
 	var id int64
 	err = s.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -155,25 +149,14 @@ func (s *Store) PendingTurns(ctx context.Context) ([]store.Turn, error) {
 		var (
 			t                store.Turn
 			body             []byte
-			final, progress  sql.NullString
+			final, progress  []byte
 			created, updated int64
 		)
 		if err := rows.Scan(&t.ID, &t.SessionKey, &body, &t.Status, &t.Shown, &final, &progress, &t.Error, &created, &updated); err != nil {
 			return nil, fmt.Errorf("sqlite store: pending turns: %w", err)
 		}
-		if err := json.Unmarshal(body, &t.Inbound); err != nil {
-			return nil, fmt.Errorf("sqlite store: pending turns: decode turn %d: %w", t.ID, err)
-		}
-		if final.Valid {
-			t.Final = new(store.Final)
-			if err := json.Unmarshal([]byte(final.String), t.Final); err != nil {
-				return nil, fmt.Errorf("sqlite store: pending turns: decode turn %d's final: %w", t.ID, err)
-			}
-		}
-		if progress.Valid {
-			if err := json.Unmarshal([]byte(progress.String), &t.Progress); err != nil {
-				return nil, fmt.Errorf("sqlite store: pending turns: decode turn %d's progress: %w", t.ID, err)
-			}
+		if err := store.DecodeTurn(&t, body, final, progress); err != nil {
+			return nil, fmt.Errorf("sqlite store: pending turns: %w", err)
 		}
 		t.CreatedAt, t.UpdatedAt = fromMillis(created), fromMillis(updated)
 		turns = append(turns, t)
