@@ -3,12 +3,15 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/deliver"
+	"github.com/herald-chat/herald/internal/store"
 	"github.com/herald-chat/herald/internal/store/postgres"
 	"github.com/herald-chat/herald/internal/store/postgres/pgtest"
 )
@@ -92,12 +95,45 @@ func TestStateInPostgreSQL(t *testing.T) {
 	dbURL := pgtest.NewDatabase(t)
 	const token = "delivery-token-for-the-test"
 	addr := serveApp(t, map[string]string{"HERALD_DATABASE_URL": dbURL, "HERALD_DELIVERY_TOKEN": token})
+	db, err := postgres.Open(t.Context(), dbURL, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
 	const conv = "conv-postgres-01"
 	resp, err := http.Post("http://"+addr+"/api/messages", "application/json", strings.NewReader(`{"conversation":"`+conv+`","text":"hello"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+
+	// The turn is journalled, answered and kept in the database.
+	history := func() []store.Entry {
+		t.Helper()
+		c, err := db.FindChat(t.Context(), "webchat", conv, "")
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		id, ok, err := db.SessionID(t.Context(), c.SessionKey)
+		if err != nil || !ok {
+			return nil
+		}
+		h, err := db.History(t.Context(), id, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	deadline := time.Now().Add(30 * time.Second) // a hang guard, not a speed assertion
+	for len(history()) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the turn is not in PostgreSQL: %+v", history())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
 	c := &deliver.Client{URL: "http://" + addr, Token: token}
 	st, err := c.Deliver(t.Context(), deliver.Request{Target: "webchat:" + conv, Text: "kept in PostgreSQL", IdempotencyKey: "pg-1"})
 	if err != nil {
@@ -112,23 +148,7 @@ func TestStateInPostgreSQL(t *testing.T) {
 	if st.State != "sent" {
 		t.Fatalf("the delivery is %+v, want sent", st)
 	}
-
-	// What the gateway wrote is in the database.
-	db, err := postgres.Open(t.Context(), dbURL, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	chat, err := db.FindChat(t.Context(), "webchat", conv, "")
-	if err != nil {
-		t.Fatalf("the web chat's conversation is not in PostgreSQL: %v", err)
-	}
-	id, ok, err := db.SessionID(t.Context(), chat.SessionKey)
-	if err != nil || !ok {
-		t.Fatalf("its session: %q %v %v", id, ok, err)
-	}
-	history, err := db.History(t.Context(), id, 0)
-	if err != nil || len(history) == 0 || history[0].Content != "hello" || history[len(history)-1].Content != "kept in PostgreSQL" {
-		t.Errorf("the transcript in PostgreSQL is %+v (%v), want the message first and the delivery last", history, err)
+	if h := history(); len(h) != 3 || h[0].Content != "hello" || h[2].Role != chat.Notice || h[2].Content != "kept in PostgreSQL" {
+		t.Errorf("the transcript in PostgreSQL is %+v, want the exchange, then the delivery as a notice", h)
 	}
 }
