@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/herald-chat/herald/internal/agent"
@@ -55,6 +56,10 @@ type Options struct {
 	// Routes are served on the listener beside the operations endpoints,
 	// by pattern (the benchmarks' own endpoints).
 	Routes map[string]http.Handler
+	// OnLeaseLost is called when a replica on a shared store could not
+	// renew the gateway's lease in time: it must stop the process at
+	// once; nil exits with status 3.
+	OnLeaseLost func()
 }
 
 // App is a gateway, built and not yet running.
@@ -74,6 +79,10 @@ type App struct {
 	adapters []platform.Adapter
 	backend  string
 	moder    agent.Moder // nil for a backend of one mode
+	// holder names this replica among those sharing the store's leases;
+	// standby is true while it waits for another's to lapse.
+	holder  string
+	standby atomic.Bool
 }
 
 // Build locks $HERALD_HOME (see package homelock), opens the store
@@ -85,7 +94,10 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *App, err erro
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &App{cfg: cfg, opts: o, log: log, Metrics: ops.NewMetrics()}
+	if o.OnLeaseLost == nil {
+		o.OnLeaseLost = func() { os.Exit(3) }
+	}
+	a := &App{cfg: cfg, opts: o, log: log, Metrics: ops.NewMetrics(), holder: newHolder()}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -165,7 +177,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *App, err erro
 		mux.Handle(deliver.Path, api)
 		mux.Handle(deliver.Path+"/", api)
 	}
-	mux.Handle("/", ops.Handler(a.Runner.Ready, a.Metrics, site))
+	mux.Handle("/", ops.Handler(a.ready, a.Metrics, site))
 	a.handler = mux
 	return a, nil
 }
@@ -227,7 +239,19 @@ func (a *App) Run(ctx context.Context) error {
 			}
 		})
 	}
-	runErr := a.Runner.Run(ctx)
+	var runErr error
+	if l, ok := a.store.(store.Leaser); ok {
+		release, err := a.holdLease(ctx, l)
+		switch {
+		case err != nil:
+			runErr = err
+		case release != nil:
+			runErr = a.Runner.Run(ctx)
+			release()
+		}
+	} else {
+		runErr = a.Runner.Run(ctx)
+	}
 	stopServing()
 	if err := <-served; err != nil && runErr == nil {
 		runErr = err

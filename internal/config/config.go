@@ -123,6 +123,9 @@ type Database struct {
 	URL string
 	// MaxConnections bounds the connection pool.
 	MaxConnections int
+	// LeaseTTL is how long a replica's lease on the platform connections
+	// lasts without a renewal: how soon a replica standing by takes over.
+	LeaseTTL time.Duration
 }
 
 // Delivery is the delivery API's configuration.

@@ -30,6 +30,11 @@ type Metrics struct {
 	// sent, failed, uncertain (a restart came during its call), repeated
 	// (its idempotency key was journalled before), refused (by the API).
 	Deliveries *prometheus.CounterVec
+	// LeaseHeld is 1 while this replica holds the gateway's lease on a
+	// shared store, 0 while it stands by; LeaseTakeovers counts the times
+	// it took the lease over from another replica.
+	LeaseHeld      prometheus.Gauge
+	LeaseTakeovers prometheus.Counter
 
 	registry *prometheus.Registry
 }
@@ -64,9 +69,15 @@ func NewMetrics() *Metrics {
 		Deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_deliveries_total", Help: "The agent's own messages, a chat each, by outcome.",
 		}, []string{"outcome"}),
+		LeaseHeld: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "herald_lease_held", Help: "1 while this replica holds the gateway's lease on a shared store, 0 while it stands by.",
+		}),
+		LeaseTakeovers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_lease_takeovers_total", Help: "Times this replica took the gateway's lease over from another.",
+		}),
 		registry: reg,
 	}
-	reg.MustRegister(m.Turns, m.FirstDelta, m.UpstreamErrors, m.AgentUp, m.ActiveTurns, m.Edits, m.RateLimitWaits, m.Deliveries,
+	reg.MustRegister(m.Turns, m.FirstDelta, m.UpstreamErrors, m.AgentUp, m.ActiveTurns, m.Edits, m.RateLimitWaits, m.Deliveries, m.LeaseHeld, m.LeaseTakeovers,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -215,6 +215,20 @@ type Outbox interface {
 	UnsentDeliveries(ctx context.Context) ([]Delivery, error)
 }
 
+// Leaser hands out leases, for replicas sharing one store: a name is held
+// by one holder at a time, until its expiry by the store's own clock, with
+// a fencing token that grows with every new holder. Only a store several
+// processes share has them (PostgreSQL); SQLite's one process needs none.
+type Leaser interface {
+	// TakeLease gives the lease to holder for ttl when it is free, lapsed,
+	// or held by holder already (a renewal, token unchanged); it reports
+	// whether holder holds it now, and its token.
+	TakeLease(ctx context.Context, name, holder string, ttl time.Duration) (token int64, held bool, err error)
+	// ReleaseLease lets go of a lease holder holds, so that another may
+	// take it at once.
+	ReleaseLease(ctx context.Context, name, holder string) error
+}
+
 // Store is all of the gateway's persistent state, as one store provides
 // it; each consumer asks for the part it needs. Implementations are safe
 // for concurrent use.

@@ -555,6 +555,13 @@ func (g *gateway) waitExit() bool {
 	return !g.stopped
 }
 
+// exitCode is the status the last process exited with.
+func (g *gateway) exitCode() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cmd.ProcessState.ExitCode()
+}
+
 // stop ends the gateway with SIGTERM, as an operator would, and keeps it
 // from being started again.
 func (g *gateway) stop() {

@@ -1,0 +1,190 @@
+package crash
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/herald-chat/herald/internal/store/postgres/pgtest"
+)
+
+// replica is another herald run beside w's gateway: the same settings and
+// database, a home and a listener of its own.
+func (w *faultWorld) replica(t *testing.T) (*gateway, string) {
+	addr := freeAddr(t)
+	var env []string
+	for _, kv := range w.gw.env {
+		switch {
+		case strings.HasPrefix(kv, "HERALD_HOME="):
+			kv = "HERALD_HOME=" + t.TempDir()
+		case strings.HasPrefix(kv, "HERALD_HTTP_ADDR="):
+			kv = "HERALD_HTTP_ADDR=" + addr
+		}
+		env = append(env, kv)
+	}
+	logf, err := os.Create(filepath.Join(t.TempDir(), "replica.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		logf.Close()
+		if t.Failed() {
+			out, _ := os.ReadFile(logf.Name())
+			t.Logf("the replica's log:\n%s", out)
+		}
+	})
+	return &gateway{bin: w.gw.bin, env: env, log: logf}, addr
+}
+
+// Two herald run processes on one PostgreSQL: one holds the gateway's
+// lease and polls Telegram, the other stands by (its /readyz says so).
+// Killed with -9, the holder's lease lapses and the other takes over:
+// the next message is answered once, and at no moment did two replicas
+// poll (Telegram would have answered 409 Conflict).
+func TestReplicaTakesOverAfterKill(t *testing.T) {
+	w := newFaultWorld(t, "HERALD_DATABASE_URL="+pgtest.NewDatabase(t), "HERALD_LEASE_TTL=2s")
+	w.agent.start(t)
+	w.gw.start(t)
+	waitReady(t, http.DefaultClient, w.http)
+	standby, standbyAddr := w.replica(t)
+	standby.start(t)
+	defer standby.stop()
+	w.waitFor("the second replica to stand by", func() bool {
+		code, body := get(http.DefaultClient, standbyAddr, "/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "standing by")
+	})
+	if got := w.ask("first"); !strings.Contains(got, `You said: "first"`) {
+		t.Errorf("the holder answered %q", got)
+	}
+
+	w.gw.kill()
+	killed := time.Now()
+	waitReady(t, http.DefaultClient, standbyAddr)
+	t.Logf("the standby took over %v after the holder was killed (lease TTL 2s)", time.Since(killed).Round(10*time.Millisecond))
+	if got := metric(http.DefaultClient, standbyAddr, "herald_lease_takeovers_total"); got != "herald_lease_takeovers_total 1" {
+		t.Errorf("/metrics of the new holder: %q", got)
+	}
+	if got := w.ask("second"); !strings.Contains(got, `You said: "second"`) {
+		t.Errorf("the new holder answered %q", got)
+	}
+	for _, c := range w.tg.CallsOf("getUpdates") {
+		if c.Status == http.StatusConflict {
+			t.Errorf("getUpdates answered 409 at %s: two replicas polled at once", c.At.Format("15:04:05.000"))
+		}
+	}
+}
+
+// cutter carries TCP connections to a server until cut: then it closes
+// them and every new one, as a network partition would.
+type cutter struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	cut    bool
+	conns  []net.Conn
+}
+
+func newCutter(t *testing.T, target string) *cutter {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cutter{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); c.partition() })
+	go c.serve()
+	return c
+}
+
+func (c *cutter) serve() {
+	for {
+		in, err := c.ln.Accept()
+		if err != nil {
+			return
+		}
+		c.mu.Lock()
+		if c.cut {
+			c.mu.Unlock()
+			in.Close()
+			continue
+		}
+		out, err := net.Dial("tcp", c.target)
+		if err != nil {
+			c.mu.Unlock()
+			in.Close()
+			continue
+		}
+		c.conns = append(c.conns, in, out)
+		c.mu.Unlock()
+		go func() { io.Copy(out, in); out.Close() }()
+		go func() { io.Copy(in, out); in.Close() }()
+	}
+}
+
+// partition closes every connection and refuses new ones.
+func (c *cutter) partition() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cut = true
+	for _, conn := range c.conns {
+		conn.Close()
+	}
+	c.conns = nil
+}
+
+// A holder cut off from the database stops on its own before its lease
+// can lapse (exit status 3: fencing); the replica standing by takes over
+// and answers, and at no moment did two replicas poll.
+func TestHolderCutOffFromTheDatabaseStops(t *testing.T) {
+	dbURL := pgtest.NewDatabase(t)
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := newCutter(t, u.Host)
+	viaLink := *u
+	viaLink.Host = link.ln.Addr().String()
+	w := newFaultWorld(t, "HERALD_DATABASE_URL="+viaLink.String(), "HERALD_LEASE_TTL=2s")
+	w.agent.start(t)
+	w.gw.start(t)
+	waitReady(t, http.DefaultClient, w.http)
+	standby, standbyAddr := w.replica(t)
+	for i, kv := range standby.env {
+		if strings.HasPrefix(kv, "HERALD_DATABASE_URL=") {
+			standby.env[i] = "HERALD_DATABASE_URL=" + dbURL // not through the link
+		}
+	}
+	standby.start(t)
+	defer standby.stop()
+	w.waitFor("the second replica to stand by", func() bool {
+		code, body := get(http.DefaultClient, standbyAddr, "/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "standing by")
+	})
+
+	link.partition()
+	cutAt := time.Now()
+	if !w.gw.waitExit() {
+		t.Fatal("the gateway was stopped by the test")
+	}
+	stoppedAfter := time.Since(cutAt)
+	if code := w.gw.exitCode(); code != 3 {
+		t.Errorf("the holder cut off from the database exited with %d, want 3", code)
+	}
+	waitReady(t, http.DefaultClient, standbyAddr)
+	t.Logf("cut off from the database, the holder stopped after %v; the standby was ready %v after the cut (lease TTL 2s)",
+		stoppedAfter.Round(10*time.Millisecond), time.Since(cutAt).Round(10*time.Millisecond))
+	if got := w.ask("after the cut"); !strings.Contains(got, `You said: "after the cut"`) {
+		t.Errorf("the new holder answered %q", got)
+	}
+	for _, c := range w.tg.CallsOf("getUpdates") {
+		if c.Status == http.StatusConflict {
+			t.Errorf("getUpdates answered 409 at %s: two replicas polled at once", c.At.Format("15:04:05.000"))
+		}
+	}
+}
