@@ -2,6 +2,7 @@ package crash
 
 import (
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-chat/herald/internal/platform/telegram/telegramtest"
+	"github.com/herald-chat/herald/internal/sim"
 	"github.com/herald-chat/herald/internal/store/postgres/pgtest"
 )
 
@@ -203,6 +206,55 @@ func TestHolderCutOffFromTheDatabaseStops(t *testing.T) {
 		stoppedAfter.Round(10*time.Millisecond), time.Since(cutAt).Round(10*time.Millisecond))
 	if got := w.ask("after the cut"); !strings.Contains(got, `You said: "after the cut"`) {
 		t.Errorf("the new holder answered %q", got)
+	}
+	noConflicts(t, w)
+}
+
+// The holder killed with -9 in the middle of an answer: the replica
+// standing by takes the turn over as a restart would, following the run
+// on the agent server, so the chat ends with the complete answer in the
+// message that showed it, or with one notice; never with two answers.
+func TestTakeoverMidAnswer(t *testing.T) {
+	w := newFaultWorld(t, "HERALD_DATABASE_URL="+pgtest.NewDatabase(t), "HERALD_LEASE_TTL=2s")
+	w.agent.answer = sim.New(sim.Options{AllowSessionWithoutKey: true, Runs: true, Logger: slog.New(slog.DiscardHandler),
+		AnswerTokens: 60, TokensPerSecond: 10})
+	w.agent.start(t)
+	w.gw.start(t)
+	waitReady(t, http.DefaultClient, w.http)
+	standby, standbyAddr := w.replica(t)
+	standby.start(t)
+	defer standby.stop()
+	w.waitFor("the second replica to stand by", func() bool {
+		code, body := get(http.DefaultClient, standbyAddr, "/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "standing by")
+	})
+
+	w.tg.Inject(telegramtest.Incoming{Chat: w.chat, From: w.alice, Text: "a long one"})
+	w.waitFor("the answer to be under way", func() bool {
+		msgs := w.botMessages()
+		return len(msgs) > 0 && strings.Contains(msgs[len(msgs)-1].Text, "You said")
+	})
+	w.gw.kill()
+	waitReady(t, http.DefaultClient, standbyAddr)
+	w.waitFor("the chat to show the end of the answer", func() bool {
+		msgs := w.botMessages()
+		last := msgs[len(msgs)-1].Text
+		return strings.Contains(last, "restarted") || strings.HasSuffix(strings.TrimSpace(last), ".") && !strings.Contains(last, "▉")
+	})
+	time.Sleep(time.Second) // nothing more follows
+	msgs := w.botMessages()
+	complete, notices := 0, 0
+	for _, m := range msgs {
+		switch {
+		case strings.Contains(m.Text, "restarted"):
+			notices++
+		case strings.Contains(m.Text, `You said: "a long one"`) && !strings.Contains(m.Text, "▉"):
+			complete++
+		}
+	}
+	t.Logf("after the takeover the chat shows %d messages: %d complete answers, %d notices", len(msgs), complete, notices)
+	if complete+notices != 1 || complete > 1 {
+		t.Errorf("the chat shows %+v, want the complete answer once or one notice", msgs)
 	}
 	noConflicts(t, w)
 }
