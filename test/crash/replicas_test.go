@@ -258,3 +258,42 @@ func TestTakeoverMidAnswer(t *testing.T) {
 	}
 	noConflicts(t, w)
 }
+
+// Three replicas: one holds the lease, two stand by; killed, the holder is
+// replaced by exactly one of them, the other still standing by.
+func TestThreeReplicas(t *testing.T) {
+	w := newFaultWorld(t, "HERALD_DATABASE_URL="+pgtest.NewDatabase(t), "HERALD_LEASE_TTL=2s")
+	w.agent.start(t)
+	w.gw.start(t)
+	waitReady(t, http.DefaultClient, w.http)
+	var addrs []string
+	for range 2 {
+		g, addr := w.replica(t)
+		g.start(t)
+		defer g.stop()
+		addrs = append(addrs, addr)
+	}
+	readiness := func() (ready, standing int) {
+		for _, addr := range addrs {
+			switch code, body := get(http.DefaultClient, addr, "/readyz"); {
+			case code == http.StatusOK:
+				ready++
+			case strings.Contains(body, "standing by"):
+				standing++
+			}
+		}
+		return ready, standing
+	}
+	w.waitFor("both other replicas to stand by", func() bool { _, standing := readiness(); return standing == 2 })
+
+	w.gw.kill()
+	w.waitFor("one replica to take over", func() bool { ready, _ := readiness(); return ready == 1 })
+	time.Sleep(time.Second) // the other goes on trying, and finds the lease held
+	if ready, standing := readiness(); ready != 1 || standing != 1 {
+		t.Errorf("after the takeover %d replicas are ready and %d stand by, want 1 and 1", ready, standing)
+	}
+	if got := w.ask("who answers?"); !strings.Contains(got, `You said: "who answers?"`) {
+		t.Errorf("after the takeover the chat shows %q", got)
+	}
+	noConflicts(t, w)
+}
