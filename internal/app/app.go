@@ -83,6 +83,7 @@ type App struct {
 	// standby is true while it waits for another's to lapse.
 	holder  string
 	standby atomic.Bool
+	leaser  store.Leaser // nil for a store of one process
 }
 
 // Build locks $HERALD_HOME (see package homelock), opens the store
@@ -114,7 +115,10 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *App, err erro
 	if err != nil {
 		return nil, err
 	}
-	a.store = wrap(o.WrapStore, db)
+	a.leaser, _ = db.(store.Leaser)
+	a.store = wrap(o.WrapStore, store.Timed(db, func(op string, took time.Duration) {
+		a.Metrics.StoreWrites.WithLabelValues(op).Observe(took.Seconds())
+	}))
 	if a.ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("HERALD_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 	}
@@ -240,8 +244,8 @@ func (a *App) Run(ctx context.Context) error {
 		})
 	}
 	var runErr error
-	if l, ok := a.store.(store.Leaser); ok {
-		release, err := a.holdLease(ctx, l)
+	if a.leaser != nil {
+		release, err := a.holdLease(ctx, a.leaser)
 		switch {
 		case err != nil:
 			runErr = err

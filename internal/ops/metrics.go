@@ -35,6 +35,9 @@ type Metrics struct {
 	// it took the lease over from another replica.
 	LeaseHeld      prometheus.Gauge
 	LeaseTakeovers prometheus.Counter
+	// StoreWrites is how long the store's journal writes take, by kind
+	// (receive, turn_status, append, enqueue, …).
+	StoreWrites *prometheus.HistogramVec
 
 	registry *prometheus.Registry
 }
@@ -75,9 +78,13 @@ func NewMetrics() *Metrics {
 		LeaseTakeovers: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_lease_takeovers_total", Help: "Times this replica took the gateway's lease over from another.",
 		}),
+		StoreWrites: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "herald_store_write_seconds", Help: "Time the store's journal writes take, by kind.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"op"}),
 		registry: reg,
 	}
-	reg.MustRegister(m.Turns, m.FirstDelta, m.UpstreamErrors, m.AgentUp, m.ActiveTurns, m.Edits, m.RateLimitWaits, m.Deliveries, m.LeaseHeld, m.LeaseTakeovers,
+	reg.MustRegister(m.Turns, m.FirstDelta, m.UpstreamErrors, m.AgentUp, m.ActiveTurns, m.Edits, m.RateLimitWaits, m.Deliveries, m.LeaseHeld, m.LeaseTakeovers, m.StoreWrites,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
