@@ -657,13 +657,19 @@ func TestRoundTrip(t *testing.T) {
 // The contract every store keeps (package storetest), on PostgreSQL: each
 // test on a database of its own.
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T, now func() time.Time) (store.Store, func() store.Store) {
-		dbURL := pgtest.NewDatabase(t)
-		open := func() store.Store {
-			s := openURL(t, dbURL)
-			s.now = now
-			return s
-		}
-		return open(), open
-	})
+	storetest.Run(t, opener)
 }
+
+// opener opens a store for the contract and the benchmarks.
+func opener(t testing.TB, now func() time.Time) (store.Store, func() store.Store) {
+	dbURL := pgtest.NewDatabase(t)
+	open := func() store.Store {
+		s := openURL(t, dbURL)
+		s.now = now
+		return s
+	}
+	return open(), open
+}
+
+// The journal under the gateway's load (see storetest.BenchJournal).
+func BenchmarkJournal(b *testing.B) { storetest.BenchJournal(b, opener) }

@@ -353,13 +353,19 @@ func BenchmarkAppendHistory(b *testing.B) {
 
 // The contract every store keeps (package storetest), on SQLite.
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T, now func() time.Time) (store.Store, func() store.Store) {
-		path := filepath.Join(t.TempDir(), "herald.db")
-		open := func() store.Store {
-			s := openAt(t, path)
-			s.now = now
-			return s
-		}
-		return open(), open
-	})
+	storetest.Run(t, opener)
 }
+
+// opener opens a store for the contract and the benchmarks.
+func opener(t testing.TB, now func() time.Time) (store.Store, func() store.Store) {
+	path := filepath.Join(t.TempDir(), "herald.db")
+	open := func() store.Store {
+		s := openAt(t, path)
+		s.now = now
+		return s
+	}
+	return open(), open
+}
+
+// The journal under the gateway's load (see storetest.BenchJournal).
+func BenchmarkJournal(b *testing.B) { storetest.BenchJournal(b, opener) }

@@ -11,10 +11,10 @@ import (
 	"github.com/herald-chat/herald/internal/store"
 )
 
-// Opener opens a new, empty store for one test, with now as its clock,
-// and closes it when the test ends. reopen, given the same test, opens the
+// Opener opens a new, empty store for one test (or benchmark), with now
+// as its clock, and closes it when the test ends. reopen, given the same test, opens the
 // same store again (after Close), to show what survives a restart.
-type Opener func(t *testing.T, now func() time.Time) (s store.Store, reopen func() store.Store)
+type Opener func(t testing.TB, now func() time.Time) (s store.Store, reopen func() store.Store)
 
 // Clock is a settable time source for a store under test.
 type Clock struct {
