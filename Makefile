@@ -4,7 +4,7 @@ TAGS    := goolm
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build test deps fmt-check vet staticcheck unit fuzz bench bench-store bench-short bench-sse crash crash-runs crash-short soak demo sim readme clean
+.PHONY: build test deps fmt-check vet staticcheck unit fuzz bench bench-store bench-takeover bench-short bench-sse crash crash-runs crash-short soak demo sim readme clean
 
 # A static binary: no cgo.
 build:
@@ -75,13 +75,18 @@ soak:
 	$(GO) test -tags $(TAGS) -count=1 -v -timeout 60m -run TestSoak ./test/crash/ -soak.turns=20000 -soak.rate=40
 
 # End-to-end benchmarks (some minutes): bench/results/report.md and latency.svg/.png.
-bench: bench-store
+bench: bench-store bench-takeover
 	$(GO) run -tags $(TAGS) ./bench
 
 # The stores' journal under the gateway's load, SQLite beside PostgreSQL:
 # write p50/p99 and turns a second at 1,000 conversations.
 bench-store:
 	HERALD_TEST_DATABASE_URL="$$(.ci/postgres.sh)" $(GO) test -tags $(TAGS) -run '^$$' -bench Journal -benchtime 3s ./internal/store/sqlite/ ./internal/store/postgres/
+
+# Two replicas on PostgreSQL, the holder killed with -9 20 times: how soon
+# the other is ready (p50, longest) with the lease TTL at 2 s.
+bench-takeover:
+	HERALD_TEST_DATABASE_URL="$$(.ci/postgres.sh)" $(GO) test -tags $(TAGS) -count=1 -v -run TestTakeoverTimes ./test/crash/ -replicas.takeovers=20
 
 # The same with small counts, as CI runs it; the report goes to a temporary directory.
 bench-short: build
