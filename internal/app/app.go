@@ -149,6 +149,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *App, err erro
 			AllowAll: cfg.Access.AllowAll || allow.AllowAll,
 			History:  gateway.Transcripts(a.store, ropts.SessionKeys),
 			HTTPAddr: a.ln.Addr().String(),
+			Database: cfg.Database.URL,
 			Logger:   log,
 			// The web chat's event streams: bounded apart from other requests.
 			MaxEventStreams:          cfg.HTTP.MaxEventStreams,

@@ -294,6 +294,10 @@ type Deps struct {
 	// a platform that serves pages keeps open (the web chat), in all and
 	// per client address; 0 leaves a bound off.
 	MaxEventStreams, MaxEventStreamsPerClient int
+	// Database is the gateway's PostgreSQL database when replicas share it
+	// ("" for one process): a platform keeps there what it would keep in
+	// Dir, so that whichever replica takes its connection over finds it.
+	Database string
 	// HTTPClient makes the platform's requests to its servers; nil means
 	// a client of the adapter's own.
 	HTTPClient *http.Client

@@ -63,42 +63,28 @@ func openStore(path string) (*sql.DB, *dbutil.Database, error) {
 }
 
 // loadPickleKey returns the key that protects the crypto store: the
-// configured one, else the one kept in dir, generated on first use into
-// a file only the owner can read. It is never derived from the access
-// token, which changes with every login.
-func loadPickleKey(dir, configured string) ([]byte, error) {
+// configured one, else the kept one, generated on first use and kept where
+// only the owner can read it. It is never derived from the access token,
+// which changes with every login.
+func loadPickleKey(k keeper, configured string) ([]byte, error) {
 	if configured != "" {
 		return []byte(configured), nil
 	}
-	path := dir + string(os.PathSeparator) + pickleKeyFile
-	data, err := os.ReadFile(path)
-	if err == nil {
+	data, err := k.read(pickleKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading the pickle key: %w", err)
+	}
+	if data != nil {
 		key := strings.TrimSpace(string(data))
 		if len(key) < 32 {
-			return nil, fmt.Errorf("the pickle key in %s is too short: restore it, or set MATRIX_PICKLE_KEY", path)
-		}
-		if info, err := os.Stat(path); err == nil && info.Mode().Perm()&0o077 != 0 {
-			if err := os.Chmod(path, 0o600); err != nil {
-				return nil, fmt.Errorf("making %s private: %w", path, err)
-			}
+			return nil, fmt.Errorf("the pickle key in %s is too short: restore it, or set MATRIX_PICKLE_KEY", k.where(pickleKeyFile))
 		}
 		return []byte(key), nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("reading the pickle key: %w", err)
 	}
 	raw := make([]byte, 32)
 	_, _ = rand.Read(raw) // never fails, see crypto/rand.Read
 	key := hex.EncodeToString(raw)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("keeping the pickle key: %w", err)
-	}
-	if _, err := f.WriteString(key + "\n"); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("keeping the pickle key: %w", err)
-	}
-	if err := f.Close(); err != nil {
+	if err := k.write(pickleKeyFile, []byte(key+"\n")); err != nil {
 		return nil, fmt.Errorf("keeping the pickle key: %w", err)
 	}
 	return []byte(key), nil
@@ -150,12 +136,11 @@ func checkCryptoStore(c storeCheck) error {
 // startCrypto opens the crypto store, checks it against the device, and
 // starts mautrix's crypto helper on the client's syncer. The state store
 // must already be set on the client.
-func (a *Adapter) startCrypto(ctx context.Context, cli *mautrix.Client, db *dbutil.Database) (*cryptohelper.CryptoHelper, error) {
-	pickleKey, err := loadPickleKey(a.deps.Dir, a.opts.PickleKey)
+func (a *Adapter) startCrypto(ctx context.Context, cli *mautrix.Client, db *dbutil.Database, path string) (*cryptohelper.CryptoHelper, error) {
+	pickleKey, err := loadPickleKey(a.keep(), a.opts.PickleKey)
 	if err != nil {
 		return nil, permanent(err)
 	}
-	path := a.pathIn(storeFile)
 	store := crypto.NewSQLCryptoStore(db, dbutil.NoopLogger, string(cli.UserID), cli.DeviceID, pickleKey)
 	if err := store.DB.Upgrade(ctx); err != nil {
 		return nil, permanent(fmt.Errorf("preparing the crypto store %s: %w", path, err))

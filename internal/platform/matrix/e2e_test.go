@@ -31,6 +31,7 @@ import (
 	"github.com/herald-chat/herald/internal/platform/matrix/matrixtest"
 	"github.com/herald-chat/herald/internal/platform/platformtest"
 	"github.com/herald-chat/herald/internal/sim"
+	"github.com/herald-chat/herald/internal/store/postgres/pgtest"
 )
 
 // The integration tests run a real Dendrite (see matrixtest) with
@@ -80,6 +81,56 @@ func TestEncryptedDMAndRestart(t *testing.T) {
 	}
 	if n := len(alice.answersFrom(room, bot)); n != 2 {
 		t.Errorf("the bot sent %d messages, want 2 (nothing answered twice)", n)
+	}
+}
+
+// Replicas on one PostgreSQL: the crypto store, the session and the pickle
+// key are in the database, so a replica with a home of its own takes the
+// bot over as the same device, decrypts what the users send, and answers
+// encrypted; its home holds none of them.
+func TestEncryptedRoomMovesToAnotherReplica(t *testing.T) {
+	srv := startHomeserver(t, testBudget)
+	alice := newUser(t, srv, "alice")
+	s, simURL := newSim(t)
+	first := t.TempDir()
+	opts, bot, _ := registerBot(t, srv, first, alice.id)
+	opts.deps.Database = pgtest.NewDatabase(t)
+
+	g := startGateway(t, opts, first, simURL)
+	room := alice.createRoom(true, true, bot)
+	alice.waitJoined(room, bot)
+	alice.say(room, "hello")
+	alice.waitAnswer(room, bot, simAnswer(1, "hello", answerTokens))
+	c, err := g.adapter.connection()
+	if err != nil {
+		t.Fatal(err)
+	}
+	device := c.cli.DeviceID
+	g.stop()
+
+	// The replica taking over: another home, the same database.
+	second := t.TempDir()
+	opts.deps.Dir = filepath.Join(second, "matrix")
+	alice.say(room, "are you still there")
+	g2 := startGateway(t, opts, second, simURL)
+	c2, err := g2.adapter.connection()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.cli.DeviceID != device {
+		t.Errorf("the replica taking over is device %s, want the same device %s", c2.cli.DeviceID, device)
+	}
+	alice.waitAnswer(room, bot, simAnswer(2, "are you still there", answerTokens))
+	checkNoPlaintext(t, alice, room, bot)
+	if got := s.Stats().Requests; got != 2 {
+		t.Errorf("the simulator got %d requests, want 2", got)
+	}
+	for _, home := range []string{first, second} {
+		for _, name := range []string{sessionFile, pickleKeyFile, storeFile} {
+			if _, err := os.Stat(filepath.Join(home, "matrix", name)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("%s is in a replica's home (%v), want it in the database", name, err)
+			}
+		}
 	}
 }
 

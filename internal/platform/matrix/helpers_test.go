@@ -31,6 +31,8 @@ import (
 	"github.com/herald-chat/herald/internal/platform/matrix/matrixtest"
 	"github.com/herald-chat/herald/internal/platform/platformtest"
 	"github.com/herald-chat/herald/internal/sim"
+	"github.com/herald-chat/herald/internal/store"
+	"github.com/herald-chat/herald/internal/store/postgres"
 	"github.com/herald-chat/herald/internal/store/sqlite"
 	"github.com/herald-chat/herald/internal/stream"
 )
@@ -365,7 +367,7 @@ func newSim(t *testing.T) (*sim.Server, string) {
 type gw struct {
 	adapter *killable
 	runner  *gateway.Runner
-	store   *sqlite.Store
+	store   store.Store
 	stop    func()
 	ready   func() error // the gateway's readiness, as /readyz reports it
 }
@@ -531,11 +533,20 @@ func startGatewayWith(t *testing.T, opts setup, home, simURL string, tune func(*
 	return g
 }
 
-// newAdapter makes an adapter of opts on the state database in home; the
-// caller closes the store.
-func newAdapter(t *testing.T, opts setup, home string) (*Adapter, *sqlite.Store) {
+// newAdapter makes an adapter of opts on the state database in home, or
+// on the PostgreSQL database opts.deps.Database names; the caller closes
+// the store.
+func newAdapter(t *testing.T, opts setup, home string) (*Adapter, store.Store) {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(home, "state.db"))
+	var (
+		st  store.Store
+		err error
+	)
+	if opts.deps.Database != "" {
+		st, err = postgres.Open(context.Background(), opts.deps.Database, postgres.Options{})
+	} else {
+		st, err = sqlite.Open(context.Background(), filepath.Join(home, "state.db"))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

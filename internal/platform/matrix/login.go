@@ -102,8 +102,8 @@ func (a *Adapter) tokenLogin(ctx context.Context, cli *mautrix.Client) error {
 }
 
 func (a *Adapter) passwordLogin(ctx context.Context, cli *mautrix.Client, stored id.DeviceID) error {
-	path := a.pathIn(sessionFile)
-	kept, err := readSession(path)
+	keep := a.keep()
+	kept, err := readSession(keep)
 	if err != nil {
 		return permanent(err)
 	}
@@ -147,7 +147,7 @@ func (a *Adapter) passwordLogin(ctx context.Context, cli *mautrix.Client, stored
 		}
 		return fmt.Errorf("logging in as %s: %w", a.opts.UserID, err)
 	}
-	if err := writeSession(path, session{
+	if err := writeSession(keep, session{
 		Homeserver:  a.opts.Homeserver,
 		UserID:      string(resp.UserID),
 		DeviceID:    string(resp.DeviceID),
@@ -160,28 +160,28 @@ func (a *Adapter) passwordLogin(ctx context.Context, cli *mautrix.Client, stored
 }
 
 // readSession reads the kept session; none is not an error.
-func readSession(path string) (*session, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
+func readSession(k keeper) (*session, error) {
+	data, err := k.read(sessionFile)
 	if err != nil {
-		return nil, fmt.Errorf("reading the Matrix session %s: %w", path, err)
+		return nil, fmt.Errorf("reading the Matrix session %s: %w", k.where(sessionFile), err)
+	}
+	if data == nil {
+		return nil, nil
 	}
 	var s session
 	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("the Matrix session %s is damaged (%v): delete it to log in again with MATRIX_PASSWORD", path, err)
+		return nil, fmt.Errorf("the Matrix session %s is damaged (%v): delete it to log in again with MATRIX_PASSWORD", k.where(sessionFile), err)
 	}
 	return &s, nil
 }
 
-// writeSession keeps a session in a file only the owner can read.
-func writeSession(path string, s session) error {
+// writeSession keeps a session where only the owner can read it.
+func writeSession(k keeper, s session) error {
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := writePrivate(path, data); err != nil {
+	if err := k.write(sessionFile, data); err != nil {
 		return fmt.Errorf("keeping the Matrix session: %w", err)
 	}
 	return nil

@@ -72,7 +72,7 @@ func (a *Adapter) tryConnect(runCtx context.Context, h platform.Handler) (_ *con
 	cli.IgnoreRateLimit = true
 	cli.DefaultHTTPRetries = 2
 	cli.DefaultHTTPBackoff = time.Second
-	raw, db, err := openStore(a.pathIn(storeFile))
+	raw, db, where, err := a.openCryptoStore()
 	if err != nil {
 		return nil, permanent(err)
 	}
@@ -99,7 +99,7 @@ func (a *Adapter) tryConnect(runCtx context.Context, h platform.Handler) (_ *con
 
 	c := &conn{cli: cli, db: db, raw: raw, handler: h, runCtx: runCtx}
 	if a.opts.E2EE != E2EEOff {
-		helper, err := a.startCrypto(ctx, cli, db)
+		helper, err := a.startCrypto(ctx, cli, db, where)
 		switch {
 		case err == nil:
 			c.crypto = helper
