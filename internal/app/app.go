@@ -178,9 +178,12 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *App, err erro
 		mux.Handle(pattern, h)
 	}
 	if cfg.Delivery.Token != "" {
-		api := deliver.Handler(cfg.Delivery.Token, a.Runner, a.Metrics)
+		api := a.forwarding(deliver.Handler(cfg.Delivery.Token, a.Runner, a.Metrics))
 		mux.Handle(deliver.Path, api)
 		mux.Handle(deliver.Path+"/", api)
+	}
+	if site != nil {
+		site = a.forwarding(site)
 	}
 	mux.Handle("/", ops.Handler(a.ready, a.Metrics, site))
 	a.handler = mux

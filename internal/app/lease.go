@@ -80,6 +80,11 @@ func (a *App) holdLease(ctx context.Context, l store.Leaser) (release func(), er
 	}
 	a.Metrics.LeaseHeld.Set(1)
 	a.log.Info("holding the gateway's lease", "token", token, "holder", a.holder)
+	// Replicas standing by forward the web chat's and the delivery API's
+	// requests here.
+	if err := a.store.SetState(ctx, holderState, a.cfg.ReplicaURL()); err != nil {
+		a.log.Warn("saying where this replica listens failed; replicas standing by cannot forward requests to it", "error", err)
+	}
 
 	limit := ttl - ttl/marginParts
 	lost := time.AfterFunc(time.Until(start.Add(limit)), func() {

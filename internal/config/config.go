@@ -126,6 +126,18 @@ type Database struct {
 	// LeaseTTL is how long a replica's lease on the platform connections
 	// lasts without a renewal: how soon a replica standing by takes over.
 	LeaseTTL time.Duration
+	// AdvertiseURL is how the other replicas reach this one's listener;
+	// empty means http://<http.addr>.
+	AdvertiseURL string
+}
+
+// ReplicaURL is the URL the other replicas reach this one's listener at:
+// database.advertise_url, else its own address.
+func (c *Config) ReplicaURL() string {
+	if c.Database.AdvertiseURL != "" {
+		return c.Database.AdvertiseURL
+	}
+	return "http://" + c.HTTPAddr
 }
 
 // Delivery is the delivery API's configuration.

@@ -1,6 +1,7 @@
 package crash
 
 import (
+	"encoding/json"
 	"flag"
 	"io"
 	"log/slog"
@@ -338,4 +339,62 @@ func TestTakeoverTimes(t *testing.T) {
 		t.Errorf("after the takeovers the chat shows %q", got)
 	}
 	noConflicts(t, w)
+}
+
+// webHistory is a web chat conversation's history as a replica serves it.
+func webHistory(t *testing.T, addr, conv string) []string {
+	t.Helper()
+	code, body := get(http.DefaultClient, addr, "/api/history?conversation="+conv)
+	if code != http.StatusOK {
+		t.Fatalf("GET /api/history on %s: %d %s", addr, code, body)
+	}
+	var h struct{ Messages []struct{ Role, Text string } }
+	if err := json.Unmarshal([]byte(body), &h); err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, m := range h.Messages {
+		texts = append(texts, m.Role+": "+m.Text)
+	}
+	return texts
+}
+
+// Behind a load balancer any replica serves the web chat: a replica
+// standing by forwards the page's requests to the holder, so a message
+// posted through it is answered, and its history shows the answer; after
+// a takeover the same replica answers by itself, and the history is whole.
+func TestStandbyForwardsTheWebChat(t *testing.T) {
+	w := newFaultWorld(t, "HERALD_DATABASE_URL="+pgtest.NewDatabase(t), "HERALD_LEASE_TTL=2s")
+	w.agent.start(t)
+	w.gw.start(t)
+	waitReady(t, http.DefaultClient, w.http)
+	standby, standbyAddr := w.replica(t)
+	standby.start(t)
+	defer standby.stop()
+	w.waitFor("the second replica to stand by", func() bool {
+		code, body := get(http.DefaultClient, standbyAddr, "/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "standing by")
+	})
+
+	const conv = "conv-replicas-1"
+	if err := post(http.DefaultClient, standbyAddr, conv, "through-the-standby", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFor("the answer through-the-standby", func() bool {
+		h := webHistory(t, standbyAddr, conv)
+		return len(h) == 2 && strings.Contains(h[1], `You said: "through-the-standby"`)
+	})
+
+	w.gw.kill()
+	waitReady(t, http.DefaultClient, standbyAddr)
+	if err := post(http.DefaultClient, standbyAddr, conv, "after-the-takeover", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFor("the answer after-the-takeover", func() bool {
+		h := webHistory(t, standbyAddr, conv)
+		return len(h) == 4 && strings.Contains(h[3], `You said: "after-the-takeover"`)
+	})
+	if h := webHistory(t, standbyAddr, conv); !strings.HasPrefix(h[0], "user: through-the-standby") || !strings.HasPrefix(h[2], "user: after-the-takeover") {
+		t.Errorf("the history after the takeover: %q", h)
+	}
 }
