@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/herald-chat/herald/internal/store"
@@ -80,17 +81,16 @@ func (a *App) holdLease(ctx context.Context, l store.Leaser) (release func(), er
 	}
 	a.Metrics.LeaseHeld.Set(1)
 	a.log.Info("holding the gateway's lease", "token", token, "holder", a.holder)
-	// Replicas standing by forward the web chat's and the delivery API's
-	// requests here.
-	if err := a.store.SetState(ctx, holderState, a.cfg.ReplicaURL()); err != nil {
-		a.log.Warn("saying where this replica listens failed; replicas standing by cannot forward requests to it", "error", err)
-	}
 
 	limit := ttl - ttl/marginParts
-	lost := time.AfterFunc(time.Until(start.Add(limit)), func() {
-		a.log.Error("the gateway's lease was not renewed in time: stopping at once, so that the replica taking over is the only one answering", "ttl", ttl)
-		a.opts.OnLeaseLost()
-	})
+	var lostOnce sync.Once
+	lose := func(why string) {
+		lostOnce.Do(func() {
+			a.log.Error(why+": stopping at once, so that the replica taking over is the only one answering", "ttl", ttl)
+			a.opts.OnLeaseLost()
+		})
+	}
+	lost := time.AfterFunc(time.Until(start.Add(limit)), func() { lose("the gateway's lease was not renewed in time") })
 	renewCtx, stop := context.WithCancel(context.Background())
 	renewed := make(chan struct{})
 	go func() {
@@ -104,13 +104,27 @@ func (a *App) holdLease(ctx context.Context, l store.Leaser) (release func(), er
 			case <-tick.C:
 			}
 			t0 := time.Now()
-			if _, held, err := try(renewCtx); held {
+			switch _, held, err := try(renewCtx); {
+			case held:
 				lost.Reset(time.Until(t0.Add(limit)))
-			} else if renewCtx.Err() == nil {
-				a.log.Warn("renewing the gateway's lease failed; stopping unless it succeeds in time", "error", err, "held", held)
+			case renewCtx.Err() != nil:
+			case err == nil:
+				// Another replica holds it: this one's lapsed while its
+				// clock stood still (a suspended host, a paused VM).
+				lose("another replica holds the gateway's lease")
+				return
+			default:
+				a.log.Warn("renewing the gateway's lease failed; stopping unless it succeeds in time", "error", err)
 			}
 		}
 	}()
+	// Replicas standing by forward the web chat's and the delivery API's
+	// requests here; said once renewals run, bounded like them.
+	sayCtx, said := context.WithTimeout(ctx, ttl/renewParts)
+	if err := a.store.SetState(sayCtx, holderState, a.cfg.ReplicaURL()); err != nil {
+		a.log.Warn("saying where this replica listens failed; replicas standing by cannot forward requests to it", "error", err)
+	}
+	said()
 	return func() {
 		stop()
 		<-renewed

@@ -54,10 +54,17 @@ func (r *Runner) Deliver(ctx context.Context, key, target, text string) (d store
 	case <-ctx.Done():
 		return d, false, ctx.Err()
 	}
+	if r.isClosing() {
+		return d, false, ErrShuttingDown // journalled now, it would wait for the next start
+	}
 	sends, err := r.resolve(ctx, target)
 	if err != nil {
 		return d, false, err
 	}
+	// One at a time from journal to queue, so that the sends to a chat
+	// go out in the order they were journalled.
+	r.delivering.Lock()
+	defer r.delivering.Unlock()
 	d, err = r.store.Enqueue(ctx, store.Delivery{Key: key, Target: target, Text: text, Sends: sends})
 	switch {
 	case errors.Is(err, store.ErrDuplicate):
@@ -152,8 +159,10 @@ func (r *Runner) resolveOne(ctx context.Context, target string) ([]store.Send, e
 		return []store.Send{{Platform: name, Target: t}}, nil
 	}
 	t, err := r.chatNamed(ctx, name, where)
-	if err != nil {
+	if errors.Is(err, errNotKnown) {
 		return nil, fmt.Errorf("%w %q: %w", ErrUnknownTarget, target, err)
+	} else if err != nil {
+		return nil, err
 	}
 	return []store.Send{{Platform: name, Target: t}}, nil
 }
@@ -190,9 +199,26 @@ func (r *Runner) chatNamed(ctx context.Context, platform, where string) (chat.Ta
 		}
 	}
 	if r.opts.DeliverAnyChat {
-		return tries[len(tries)-1], nil
+		if len(tries) > 1 && looksLikeThread(tries[1].ThreadID) {
+			return tries[1], nil
+		}
+		return tries[0], nil
 	}
-	return chat.Target{}, errors.New("no message came from that chat and it is not the home channel (delivery.allow_any_chat lets deliveries go to any chat)")
+	return chat.Target{}, errNotKnown
+}
+
+// errNotKnown says why a chat is no target.
+var errNotKnown = errors.New("no message came from that chat and it is not the home channel (delivery.allow_any_chat lets deliveries go to any chat)")
+
+// looksLikeThread tells the end of "<chat>:<thread>" that is a thread's id
+// on the platforms: a number (a Telegram topic, a Discord thread), a
+// timestamp (Slack's) or an event id (Matrix's $…); the end of a Matrix
+// room id (its server's name) is none of these.
+func looksLikeThread(s string) bool {
+	if strings.HasPrefix(s, "$") {
+		return true
+	}
+	return s != "" && strings.Trim(s, "0123456789.") == ""
 }
 
 // setHome makes the chat src came from its platform's home chat, if its
@@ -267,16 +293,26 @@ func (r *Runner) loadOutbox(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading the outbox: %w", err)
 	}
+	var uncertain []sendRef
 	for _, d := range unsent {
 		for i, s := range d.Sends {
 			switch s.Status {
 			case store.Sending:
 				r.log.Warn("a restart came while a delivery was sent; it is not sent again", "delivery", d.ID, "platform", s.Platform)
-				r.settleSend(d, i, store.Uncertain, "a restart came while it was sent: it may not have arrived", s.MessageIDs)
+				uncertain = append(uncertain, sendRef{d, i})
 			case store.Queued:
 				r.queueSend(d, i)
 			}
 		}
+	}
+	if len(uncertain) > 0 {
+		// Recorded in the runner's work, so that a journal that cannot be
+		// written (a full disk) does not hold up the start, nor SIGTERM.
+		r.settleAsync(func() {
+			for _, ref := range uncertain {
+				r.settleSend(ref.d, ref.send, store.Uncertain, "a restart came while it was sent: it may not have arrived", ref.d.Sends[ref.send].MessageIDs)
+			}
+		})
 	}
 	return nil
 }
@@ -348,6 +384,8 @@ func (r *Runner) send(ref sendRef) {
 		r.settleSend(d, ref.send, store.Sent, "", out.MessageIDs)
 	case !shown && r.sendCtx.Err() != nil:
 		r.log.Info("a delivery cut off by the shutdown is left for the next start", "delivery", d.ID)
+	case r.sendCtx.Err() != nil:
+		r.settleSend(d, ref.send, store.Uncertain, "the shutdown cut it off during its call: it may have arrived", out.MessageIDs)
 	default:
 		r.log.Error("a delivery failed", "delivery", d.ID, "platform", s.Platform, "error", err)
 		r.settleSend(d, ref.send, store.NotSent, err.Error(), out.MessageIDs)

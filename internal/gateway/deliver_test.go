@@ -141,6 +141,17 @@ func TestDeliverToAnyChatWhenAllowed(t *testing.T) {
 		h := start(t, opts, &backend{answer: echo}, "")
 		h.settled(h.deliver("k", "fake:stranger", "hello").ID)
 		h.finalIs("stranger", "hello")
+		// A chat id with colons stays whole unless its end is a thread's id.
+		for target, want := range map[string]chat.Target{
+			"fake:!abc:example.org":       {ChatID: "!abc:example.org"},
+			"fake:!abc:example.org:$root": {ChatID: "!abc:example.org", ThreadID: "$root"},
+			"fake:-100:17":                {ChatID: "-100", ThreadID: "17"},
+		} {
+			d := h.settled(h.deliver(target, target, "x").ID)
+			if got := d.Sends[0].Target; got.ChatID != want.ChatID || got.ThreadID != want.ThreadID {
+				t.Errorf("%s went to %+v, want %+v", target, got, want)
+			}
+		}
 	})
 }
 

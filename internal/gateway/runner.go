@@ -145,6 +145,9 @@ type Runner struct {
 	mu      sync.Mutex
 	lanes   map[string]*lane
 	closing bool
+	// delivering keeps journalling and queueing a delivery one step (see
+	// Deliver).
+	delivering sync.Mutex
 	// outbox holds the sends waiting for each chat (platform and chat id);
 	// a chat with an entry has a goroutine sending them (see queueSend).
 	outbox map[string][]sendRef

@@ -66,25 +66,25 @@ func openStore(path string) (*sql.DB, *dbutil.Database, error) {
 // configured one, else the kept one, generated on first use and kept where
 // only the owner can read it. It is never derived from the access token,
 // which changes with every login.
-func loadPickleKey(k keeper, configured string) ([]byte, error) {
+func loadPickleKey(ctx context.Context, k keeper, configured string) ([]byte, error) {
 	if configured != "" {
 		return []byte(configured), nil
 	}
-	data, err := k.read(pickleKeyFile)
+	data, err := k.read(ctx, pickleKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("reading the pickle key: %w", err)
 	}
 	if data != nil {
 		key := strings.TrimSpace(string(data))
 		if len(key) < 32 {
-			return nil, fmt.Errorf("the pickle key in %s is too short: restore it, or set MATRIX_PICKLE_KEY", k.where(pickleKeyFile))
+			return nil, permanent(fmt.Errorf("the pickle key in %s is too short: restore it, or set MATRIX_PICKLE_KEY", k.where(pickleKeyFile)))
 		}
 		return []byte(key), nil
 	}
 	raw := make([]byte, 32)
 	_, _ = rand.Read(raw) // never fails, see crypto/rand.Read
 	key := hex.EncodeToString(raw)
-	if err := k.write(pickleKeyFile, []byte(key+"\n")); err != nil {
+	if err := k.write(ctx, pickleKeyFile, []byte(key+"\n")); err != nil {
 		return nil, fmt.Errorf("keeping the pickle key: %w", err)
 	}
 	return []byte(key), nil
@@ -137,17 +137,17 @@ func checkCryptoStore(c storeCheck) error {
 // starts mautrix's crypto helper on the client's syncer. The state store
 // must already be set on the client.
 func (a *Adapter) startCrypto(ctx context.Context, cli *mautrix.Client, db *dbutil.Database, path string) (*cryptohelper.CryptoHelper, error) {
-	pickleKey, err := loadPickleKey(a.keep(), a.opts.PickleKey)
+	pickleKey, err := loadPickleKey(ctx, a.keep(), a.opts.PickleKey)
 	if err != nil {
-		return nil, permanent(err)
+		return nil, a.storeErr(err)
 	}
 	store := crypto.NewSQLCryptoStore(db, dbutil.NoopLogger, string(cli.UserID), cli.DeviceID, pickleKey)
 	if err := store.DB.Upgrade(ctx); err != nil {
-		return nil, permanent(fmt.Errorf("preparing the crypto store %s: %w", path, err))
+		return nil, a.storeErr(fmt.Errorf("preparing the crypto store %s: %w", path, err))
 	}
 	stored, err := store.FindDeviceID(ctx)
 	if err != nil {
-		return nil, permanent(fmt.Errorf("reading the crypto store %s: %w", path, err))
+		return nil, a.storeErr(fmt.Errorf("reading the crypto store %s: %w", path, err))
 	}
 	check := storeCheck{path: path, device: cli.DeviceID, stored: stored}
 	if stored != "" {

@@ -18,9 +18,9 @@ import (
 // replica takes the connection over finds them.
 type keeper interface {
 	// read returns what is kept under name; nil when nothing is.
-	read(name string) ([]byte, error)
+	read(ctx context.Context, name string) ([]byte, error)
 	// write keeps data under name, readable by the owner only.
-	write(name string, data []byte) error
+	write(ctx context.Context, name string, data []byte) error
 	// where names the place of name, for messages.
 	where(name string) string
 }
@@ -30,7 +30,7 @@ type dirKeeper struct{ dir string }
 
 func (k dirKeeper) where(name string) string { return filepath.Join(k.dir, name) }
 
-func (k dirKeeper) read(name string) ([]byte, error) {
+func (k dirKeeper) read(_ context.Context, name string) ([]byte, error) {
 	path := k.where(name)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -47,7 +47,9 @@ func (k dirKeeper) read(name string) ([]byte, error) {
 	return data, nil
 }
 
-func (k dirKeeper) write(name string, data []byte) error { return writePrivate(k.where(name), data) }
+func (k dirKeeper) write(_ context.Context, name string, data []byte) error {
+	return writePrivate(k.where(name), data)
+}
 
 // stateKeeper keeps values in the gateway's store, as named states.
 type stateKeeper struct {
@@ -61,16 +63,26 @@ func (k stateKeeper) where(name string) string {
 	return "the gateway's database (state matrix/" + name + ")"
 }
 
-func (k stateKeeper) read(name string) ([]byte, error) {
-	v, ok, err := k.state.State(context.Background(), "matrix/"+name)
+func (k stateKeeper) read(ctx context.Context, name string) ([]byte, error) {
+	v, ok, err := k.state.State(ctx, "matrix/"+name)
 	if err != nil || !ok {
 		return nil, err
 	}
 	return []byte(v), nil
 }
 
-func (k stateKeeper) write(name string, data []byte) error {
-	return k.state.SetState(context.Background(), "matrix/"+name, string(data))
+func (k stateKeeper) write(ctx context.Context, name string, data []byte) error {
+	return k.state.SetState(ctx, "matrix/"+name, string(data))
+}
+
+// storeErr marks an error of the stores the adapter keeps as not worth
+// retrying, when they are files; a database's (replicas) may pass, as a
+// connection comes back.
+func (a *Adapter) storeErr(err error) error {
+	if a.deps.Database != "" {
+		return err
+	}
+	return permanent(err)
 }
 
 // keep is where the adapter keeps its session and pickle key.

@@ -103,9 +103,9 @@ func (a *Adapter) tokenLogin(ctx context.Context, cli *mautrix.Client) error {
 
 func (a *Adapter) passwordLogin(ctx context.Context, cli *mautrix.Client, stored id.DeviceID) error {
 	keep := a.keep()
-	kept, err := readSession(keep)
+	kept, err := readSession(ctx, keep)
 	if err != nil {
-		return permanent(err)
+		return a.storeErr(err)
 	}
 	if kept != nil && (kept.Homeserver != a.opts.Homeserver || kept.UserID != a.opts.UserID) {
 		kept = nil // another account's
@@ -147,21 +147,21 @@ func (a *Adapter) passwordLogin(ctx context.Context, cli *mautrix.Client, stored
 		}
 		return fmt.Errorf("logging in as %s: %w", a.opts.UserID, err)
 	}
-	if err := writeSession(keep, session{
+	if err := writeSession(ctx, keep, session{
 		Homeserver:  a.opts.Homeserver,
 		UserID:      string(resp.UserID),
 		DeviceID:    string(resp.DeviceID),
 		AccessToken: resp.AccessToken,
 	}); err != nil {
-		return permanent(err)
+		return a.storeErr(err)
 	}
 	a.log.Info("logged in with the password", "user", resp.UserID, "device", resp.DeviceID)
 	return nil
 }
 
 // readSession reads the kept session; none is not an error.
-func readSession(k keeper) (*session, error) {
-	data, err := k.read(sessionFile)
+func readSession(ctx context.Context, k keeper) (*session, error) {
+	data, err := k.read(ctx, sessionFile)
 	if err != nil {
 		return nil, fmt.Errorf("reading the Matrix session %s: %w", k.where(sessionFile), err)
 	}
@@ -170,18 +170,18 @@ func readSession(k keeper) (*session, error) {
 	}
 	var s session
 	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("the Matrix session %s is damaged (%v): delete it to log in again with MATRIX_PASSWORD", k.where(sessionFile), err)
+		return nil, permanent(fmt.Errorf("the Matrix session %s is damaged (%v): delete it to log in again with MATRIX_PASSWORD", k.where(sessionFile), err))
 	}
 	return &s, nil
 }
 
 // writeSession keeps a session where only the owner can read it.
-func writeSession(k keeper, s session) error {
+func writeSession(ctx context.Context, k keeper, s session) error {
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := k.write(sessionFile, data); err != nil {
+	if err := k.write(ctx, sessionFile, data); err != nil {
 		return fmt.Errorf("keeping the Matrix session: %w", err)
 	}
 	return nil

@@ -74,7 +74,7 @@ func (a *Adapter) tryConnect(runCtx context.Context, h platform.Handler) (_ *con
 	cli.DefaultHTTPBackoff = time.Second
 	raw, db, where, err := a.openCryptoStore()
 	if err != nil {
-		return nil, permanent(err)
+		return nil, a.storeErr(err)
 	}
 	defer func() {
 		if err != nil {
@@ -86,7 +86,7 @@ func (a *Adapter) tryConnect(runCtx context.Context, h platform.Handler) (_ *con
 	}
 	states := sqlstatestore.NewSQLStateStore(db, dbutil.NoopLogger, false)
 	if err := states.Upgrade(ctx); err != nil {
-		return nil, permanent(fmt.Errorf("preparing the room state store: %w", err))
+		return nil, a.storeErr(fmt.Errorf("preparing the room state store: %w", err))
 	}
 	cli.StateStore = states
 	syncer, ok := cli.Syncer.(*mautrix.DefaultSyncer)

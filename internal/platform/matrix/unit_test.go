@@ -24,7 +24,7 @@ import (
 
 func TestPickleKeyIsGeneratedOnceIntoAPrivateFile(t *testing.T) {
 	dir := t.TempDir()
-	key, err := loadPickleKey(dirKeeper{dir}, "")
+	key, err := loadPickleKey(t.Context(), dirKeeper{dir}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestPickleKeyIsGeneratedOnceIntoAPrivateFile(t *testing.T) {
 	if len(key) < 32 {
 		t.Errorf("pickle key of %d bytes", len(key))
 	}
-	again, err := loadPickleKey(dirKeeper{dir}, "")
+	again, err := loadPickleKey(t.Context(), dirKeeper{dir}, "")
 	if err != nil || !bytes.Equal(again, key) {
 		t.Errorf("second load = %q, %v; want the same key", again, err)
 	}
@@ -46,7 +46,7 @@ func TestPickleKeyIsGeneratedOnceIntoAPrivateFile(t *testing.T) {
 	if err := os.Chmod(filepath.Join(dir, pickleKeyFile), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loadPickleKey(dirKeeper{dir}, ""); err != nil {
+	if _, err := loadPickleKey(t.Context(), dirKeeper{dir}, ""); err != nil {
 		t.Fatal(err)
 	}
 	if info, _ := os.Stat(filepath.Join(dir, pickleKeyFile)); info.Mode().Perm() != 0o600 {
@@ -54,7 +54,7 @@ func TestPickleKeyIsGeneratedOnceIntoAPrivateFile(t *testing.T) {
 	}
 	// A configured key wins and writes nothing.
 	other := t.TempDir()
-	if k, err := loadPickleKey(dirKeeper{other}, "configured-key-0123456789"); err != nil || string(k) != "configured-key-0123456789" {
+	if k, err := loadPickleKey(t.Context(), dirKeeper{other}, "configured-key-0123456789"); err != nil || string(k) != "configured-key-0123456789" {
 		t.Errorf("configured key = %q, %v", k, err)
 	}
 	if _, err := os.Stat(filepath.Join(other, pickleKeyFile)); !os.IsNotExist(err) {
@@ -89,14 +89,14 @@ func TestSessionFileIsPrivate(t *testing.T) {
 	if err := os.WriteFile(path, []byte("{}"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeSession(keep, session{UserID: "@b:hs", DeviceID: "D", AccessToken: "secret"}); err != nil {
+	if err := writeSession(t.Context(), keep, session{UserID: "@b:hs", DeviceID: "D", AccessToken: "secret"}); err != nil {
 		t.Fatal(err)
 	}
 	info, _ := os.Stat(path)
 	if info.Mode().Perm() != 0o600 {
 		t.Errorf("session file mode %o, want 600", info.Mode().Perm())
 	}
-	s, err := readSession(keep)
+	s, err := readSession(t.Context(), keep)
 	if err != nil || s.DeviceID != "D" || s.AccessToken != "secret" {
 		t.Errorf("readSession = %+v, %v", s, err)
 	}

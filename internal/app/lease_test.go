@@ -1,0 +1,60 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/herald-chat/herald/internal/config"
+	"github.com/herald-chat/herald/internal/ops"
+	"github.com/herald-chat/herald/internal/store/sqlite"
+	"github.com/herald-chat/herald/internal/syncbuf"
+)
+
+// leaser grants the lease until taken says another holder has it.
+type leaser struct{ taken atomic.Bool }
+
+func (l *leaser) TakeLease(context.Context, string, string, time.Duration) (int64, bool, error) {
+	return 1, !l.taken.Load(), nil
+}
+
+func (l *leaser) ReleaseLease(context.Context, string, string) error { return nil }
+
+// A renewal that finds the lease with another holder stops the process at
+// once, whatever time its own clock says is left (a suspended host).
+func TestLeaseTakenByAnotherStops(t *testing.T) {
+	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	stopped := make(chan struct{})
+	var logged syncbuf.Buffer
+	a := &App{
+		// Renewals every second; without one, a stop 2.4 s after the last.
+		cfg:     &config.Config{HTTPAddr: "127.0.0.1:1", Database: config.Database{LeaseTTL: 3 * time.Second}},
+		opts:    Options{OnLeaseLost: func() { close(stopped) }},
+		log:     slog.New(slog.NewTextHandler(&logged, nil)),
+		Metrics: ops.NewMetrics(),
+		store:   db,
+		holder:  "me",
+	}
+	l := &leaser{}
+	release, err := a.holdLease(t.Context(), l)
+	if err != nil || release == nil {
+		t.Fatalf("holdLease: %v", err)
+	}
+	defer release()
+	if a.standby.Load() {
+		t.Error("the holder says it stands by")
+	}
+	l.taken.Store(true)
+	<-stopped
+	if !strings.Contains(logged.String(), "another replica holds the gateway's lease: stopping at once") {
+		t.Errorf("the holder stopped, but not for the renewal that found another holder:\n%s", logged.String())
+	}
+}
