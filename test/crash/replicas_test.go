@@ -49,6 +49,27 @@ func (w *faultWorld) replica(t *testing.T) (*gateway, string) {
 	return &gateway{bin: w.gw.bin, env: env, log: logf}, addr
 }
 
+// holderAndStandby starts the agent server and w's gateway, which takes
+// the lease, then a second replica, and returns it once it stands by.
+func (w *faultWorld) holderAndStandby(t *testing.T) (*gateway, string) {
+	w.agent.start(t)
+	w.gw.start(t)
+	waitReady(t, http.DefaultClient, w.http)
+	standby, addr := w.replica(t)
+	standby.start(t)
+	w.waitStandingBy("the second replica", addr)
+	return standby, addr
+}
+
+// waitStandingBy waits until the replica at addr says it stands by.
+func (w *faultWorld) waitStandingBy(what, addr string) {
+	w.t.Helper()
+	w.waitFor(what+" to stand by", func() bool {
+		code, body := get(http.DefaultClient, addr, "/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "standing by")
+	})
+}
+
 // Two herald run processes on one PostgreSQL: one holds the gateway's
 // lease and polls Telegram, the other stands by (its /readyz says so).
 // Killed with -9, the holder's lease lapses and the other takes over:
@@ -56,16 +77,8 @@ func (w *faultWorld) replica(t *testing.T) (*gateway, string) {
 // poll (Telegram would have answered 409 Conflict).
 func TestReplicaTakesOverAfterKill(t *testing.T) {
 	w := newFaultWorld(t, "HERALD_DATABASE_URL="+pgtest.NewDatabase(t), "HERALD_LEASE_TTL=2s")
-	w.agent.start(t)
-	w.gw.start(t)
-	waitReady(t, http.DefaultClient, w.http)
-	standby, standbyAddr := w.replica(t)
-	standby.start(t)
+	standby, standbyAddr := w.holderAndStandby(t)
 	defer standby.stop()
-	w.waitFor("the second replica to stand by", func() bool {
-		code, body := get(http.DefaultClient, standbyAddr, "/readyz")
-		return code == http.StatusServiceUnavailable && strings.Contains(body, "standing by")
-	})
 	if got := w.ask("first"); !strings.Contains(got, `You said: "first"`) {
 		t.Errorf("the holder answered %q", got)
 	}
@@ -84,10 +97,7 @@ func TestReplicaTakesOverAfterKill(t *testing.T) {
 	// The first comes back and stands by; the holder stopped as an
 	// operator would lets its lease go, and the first takes over at once.
 	w.gw.start(t)
-	w.waitFor("the first replica to stand by", func() bool {
-		code, body := get(http.DefaultClient, w.http, "/readyz")
-		return code == http.StatusServiceUnavailable && strings.Contains(body, "standing by")
-	})
+	w.waitStandingBy("the first replica", w.http)
 	standby.stop()
 	stopped := time.Now()
 	waitReady(t, http.DefaultClient, w.http)
@@ -190,10 +200,7 @@ func TestHolderCutOffFromTheDatabaseStops(t *testing.T) {
 	}
 	standby.start(t)
 	defer standby.stop()
-	w.waitFor("the second replica to stand by", func() bool {
-		code, body := get(http.DefaultClient, standbyAddr, "/readyz")
-		return code == http.StatusServiceUnavailable && strings.Contains(body, "standing by")
-	})
+	w.waitStandingBy("the second replica", standbyAddr)
 
 	link.partition()
 	cutAt := time.Now()
@@ -221,16 +228,8 @@ func TestTakeoverMidAnswer(t *testing.T) {
 	w := newFaultWorld(t, "HERALD_DATABASE_URL="+pgtest.NewDatabase(t), "HERALD_LEASE_TTL=2s")
 	w.agent.answer = sim.New(sim.Options{AllowSessionWithoutKey: true, Runs: true, Logger: slog.New(slog.DiscardHandler),
 		AnswerTokens: 60, TokensPerSecond: 10})
-	w.agent.start(t)
-	w.gw.start(t)
-	waitReady(t, http.DefaultClient, w.http)
-	standby, standbyAddr := w.replica(t)
-	standby.start(t)
+	standby, standbyAddr := w.holderAndStandby(t)
 	defer standby.stop()
-	w.waitFor("the second replica to stand by", func() bool {
-		code, body := get(http.DefaultClient, standbyAddr, "/readyz")
-		return code == http.StatusServiceUnavailable && strings.Contains(body, "standing by")
-	})
 
 	w.tg.Inject(telegramtest.Incoming{Chat: w.chat, From: w.alice, Text: "a long one"})
 	w.waitFor("the answer to be under way", func() bool {
@@ -322,10 +321,7 @@ func TestTakeoverTimes(t *testing.T) {
 	var took []time.Duration
 	for range *takeovers {
 		standby.g.start(t)
-		w.waitFor("the replica to stand by", func() bool {
-			code, body := get(http.DefaultClient, standby.addr, "/readyz")
-			return code == http.StatusServiceUnavailable && strings.Contains(body, "standing by")
-		})
+		w.waitStandingBy("the replica", standby.addr)
 		holder.g.kill()
 		killed := time.Now()
 		waitReady(t, http.DefaultClient, standby.addr)
@@ -365,16 +361,8 @@ func webHistory(t *testing.T, addr, conv string) []string {
 // a takeover the same replica answers by itself, and the history is whole.
 func TestStandbyForwardsTheWebChat(t *testing.T) {
 	w := newFaultWorld(t, "HERALD_DATABASE_URL="+pgtest.NewDatabase(t), "HERALD_LEASE_TTL=2s")
-	w.agent.start(t)
-	w.gw.start(t)
-	waitReady(t, http.DefaultClient, w.http)
-	standby, standbyAddr := w.replica(t)
-	standby.start(t)
+	standby, standbyAddr := w.holderAndStandby(t)
 	defer standby.stop()
-	w.waitFor("the second replica to stand by", func() bool {
-		code, body := get(http.DefaultClient, standbyAddr, "/readyz")
-		return code == http.StatusServiceUnavailable && strings.Contains(body, "standing by")
-	})
 
 	const conv = "conv-replicas-1"
 	if err := post(http.DefaultClient, standbyAddr, conv, "through-the-standby", 30*time.Second); err != nil {
