@@ -57,6 +57,14 @@ func (r *Runner) Deliver(ctx context.Context, key, target, text string) (d store
 	if r.isClosing() {
 		return d, false, ErrShuttingDown // journalled now, it would wait for the next start
 	}
+	// A key journalled before is its delivery, whatever its target names
+	// now (a session replaced by /new since).
+	switch d, err = r.store.DeliveryByKey(ctx, key); {
+	case err == nil:
+		return r.replay(d, target, text)
+	case !errors.Is(err, store.ErrNotFound):
+		return d, false, err
+	}
 	sends, err := r.resolve(ctx, target)
 	if err != nil {
 		return d, false, err
@@ -67,12 +75,8 @@ func (r *Runner) Deliver(ctx context.Context, key, target, text string) (d store
 	defer r.delivering.Unlock()
 	d, err = r.store.Enqueue(ctx, store.Delivery{Key: key, Target: target, Text: text, Sends: sends})
 	switch {
-	case errors.Is(err, store.ErrDuplicate):
-		if d.Target != target || d.Text != text {
-			return d, false, ErrKeyReused
-		}
-		r.metrics.Deliveries.WithLabelValues("repeated").Inc()
-		return d, false, nil
+	case errors.Is(err, store.ErrDuplicate): // journalled meanwhile
+		return r.replay(d, target, text)
 	case err != nil:
 		return d, false, err
 	}
@@ -80,6 +84,16 @@ func (r *Runner) Deliver(ctx context.Context, key, target, text string) (d store
 		r.queueSend(d, i)
 	}
 	return d, true, nil
+}
+
+// replay answers a delivery asked for again with its key: the delivery as
+// journalled, unless the key came with another target or text.
+func (r *Runner) replay(d store.Delivery, target, text string) (store.Delivery, bool, error) {
+	if d.Target != target || d.Text != text {
+		return d, false, ErrKeyReused
+	}
+	r.metrics.Deliveries.WithLabelValues("repeated").Inc()
+	return d, false, nil
 }
 
 // DeliveryState returns a delivery as it stands.

@@ -168,6 +168,18 @@ func TestDeliverOncePerKey(t *testing.T) {
 		if _, _, err := h.runner.Deliver(context.Background(), "job-1", "home", "another report"); !errors.Is(err, ErrKeyReused) {
 			t.Errorf("the key with another text: %v, want ErrKeyReused", err)
 		}
+		// A key is its delivery even when its target names no chat any
+		// more: a retry after /new replaced the session it named.
+		h.plat.deliver(t, dm("alice", "hi", "e1"))
+		h.finalIs("dm-alice", "echo: hi")
+		sessionID, _, _ := h.store.SessionID(context.Background(), "fake:dm:dm-alice")
+		origin := h.deliver("job-2", "origin:"+sessionID, "to alice")
+		h.settled(origin.ID)
+		h.plat.deliver(t, dm("alice", "/new", "e2"))
+		h.finalIs("dm-alice", "echo: hi", "to alice", texts.NewSession)
+		if again, created, err := h.runner.Deliver(context.Background(), "job-2", "origin:"+sessionID, "to alice"); err != nil || created || again.ID != origin.ID {
+			t.Errorf("the key again after /new: %+v, created %v, %v; want the first delivery", again, created, err)
+		}
 		h.stop()
 
 		// And after a restart.

@@ -206,6 +206,9 @@ type Outbox interface {
 	Enqueue(ctx context.Context, d Delivery) (Delivery, error)
 	// Delivery returns a delivery by id; ErrNotFound if none.
 	Delivery(ctx context.Context, id int64) (Delivery, error)
+	// DeliveryByKey returns the delivery of an idempotency key;
+	// ErrNotFound if none.
+	DeliveryByKey(ctx context.Context, key string) (Delivery, error)
 	// SetSendStatus moves a delivery's send (its index in Sends) on, with
 	// the messages that show it so far; errText is kept for NotSent and
 	// Uncertain.

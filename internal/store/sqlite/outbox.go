@@ -113,6 +113,19 @@ func (s *Store) Delivery(ctx context.Context, id int64) (store.Delivery, error) 
 	return ds[0], nil
 }
 
+// DeliveryByKey returns the delivery of an idempotency key;
+// store.ErrNotFound if none.
+func (s *Store) DeliveryByKey(ctx context.Context, key string) (store.Delivery, error) {
+	ds, err := s.deliveries(ctx, "WHERE key = ?", key)
+	switch {
+	case err != nil:
+		return store.Delivery{}, fmt.Errorf("sqlite store: delivery of key %q: %w", key, err)
+	case len(ds) == 0:
+		return store.Delivery{}, fmt.Errorf("sqlite store: delivery of key %q: %w", key, store.ErrNotFound)
+	}
+	return ds[0], nil
+}
+
 // SetSendStatus moves a delivery's send on, with the messages that show
 // it; errText is kept for a send that failed or is uncertain. An unknown
 // send is

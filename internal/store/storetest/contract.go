@@ -807,6 +807,12 @@ func testOutbox(t *testing.T, open Opener) {
 	if _, err := s.Delivery(ctx, 999); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("an unknown delivery: %v, want ErrNotFound", err)
 	}
+	if got, err := s.DeliveryByKey(ctx, "k2"); err != nil || got.ID != other.ID || len(got.Sends) != 2 {
+		t.Errorf("DeliveryByKey(k2) = %+v, %v; want the second delivery", got, err)
+	}
+	if _, err := s.DeliveryByKey(ctx, "k3"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("an unknown key: %v, want ErrNotFound", err)
+	}
 
 	// What was journalled survives a restart.
 	if err := s.Close(); err != nil {
