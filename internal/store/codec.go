@@ -144,3 +144,15 @@ func AddSendRow(ds []Delivery, d Delivery, send Send, target, ids []byte) ([]Del
 	d.Sends = []Send{send}
 	return append(ds, d), nil
 }
+
+// FirstDelivery is the delivery a query by id or by key found, its error
+// ErrNotFound when it found none.
+func FirstDelivery(ds []Delivery, err error) (Delivery, error) {
+	if err == nil && len(ds) == 0 {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return Delivery{}, err
+	}
+	return ds[0], nil
+}

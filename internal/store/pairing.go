@@ -2,6 +2,7 @@ package store
 
 import (
 	"crypto/rand"
+	"errors"
 	"strings"
 	"time"
 )
@@ -50,6 +51,22 @@ func NewPairingCode() (string, error) {
 		}
 	}
 	return string(code), nil
+}
+
+// PlacePairingCode draws new codes until insert takes one, and returns
+// it: insert reports false for a code that is taken. A clash is one in
+// 31^8 per existing code, so a few tries are plenty.
+func PlacePairingCode(insert func(code string) (placed bool, err error)) (string, error) {
+	for range 5 {
+		code, err := NewPairingCode()
+		if err != nil {
+			return "", err
+		}
+		if ok, err := insert(code); err != nil || ok {
+			return code, err
+		}
+	}
+	return "", errors.New("no free code after 5 tries")
 }
 
 // NormalCode is a code as the operator typed it, made comparable: case

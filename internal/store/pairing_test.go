@@ -33,3 +33,14 @@ func TestNormalCode(t *testing.T) {
 		t.Errorf("NormalCode = %q", got)
 	}
 }
+
+func TestPlacePairingCode(t *testing.T) {
+	tries := 0
+	code, err := PlacePairingCode(func(string) (bool, error) { tries++; return tries == 3, nil })
+	if err != nil || len(code) != CodeLen || tries != 3 {
+		t.Errorf("placed %q after %d tries, %v; want a code on the third", code, tries, err)
+	}
+	if _, err := PlacePairingCode(func(string) (bool, error) { return false, nil }); err == nil || !strings.Contains(err.Error(), "no free code") {
+		t.Errorf("every code taken: %v, want an error saying so", err)
+	}
+}

@@ -52,23 +52,13 @@ func (s *Store) createPairing(ctx context.Context, platform, userID, userName st
 			return err
 		}
 		p.UserName, created = userName, now.UnixMilli()
-		// A clash is one in 31^8 per existing code; retrying a few times is
-		// plenty.
-		for range 5 {
-			if p.Code, err = store.NewPairingCode(); err != nil {
-				return err
-			}
+		p.Code, err = store.PlacePairingCode(func(code string) (bool, error) {
 			tag, err := tx.Exec(ctx, `INSERT INTO pairings (code, platform, user_id, user_name, created_at)
-				VALUES ($1, $2, $3, $4, $5) ON CONFLICT (code) DO NOTHING`, p.Code, platform, userID, []byte(userName), created)
-			if err != nil {
-				return err
-			}
-			if tag.RowsAffected() == 1 {
-				p.CreatedAt = fromMillis(created)
-				return nil
-			}
-		}
-		return errors.New("no free code after 5 tries")
+				VALUES ($1, $2, $3, $4, $5) ON CONFLICT (code) DO NOTHING`, code, platform, userID, []byte(userName), created)
+			return tag.RowsAffected() == 1, err
+		})
+		p.CreatedAt = fromMillis(created)
+		return err
 	})
 	if err != nil {
 		return store.Pairing{}, err

@@ -90,11 +90,11 @@ func (s *Store) Enqueue(ctx context.Context, d store.Delivery) (store.Delivery, 
 	})
 	switch {
 	case errors.Is(err, store.ErrDuplicate):
-		was, err := s.deliveries(ctx, "WHERE key = ?", d.Key)
-		if err != nil || len(was) == 0 {
-			return d, fmt.Errorf("sqlite store: enqueue %q: read the delivery of its key: %w", d.Key, errors.Join(err, store.ErrNotFound))
+		was, err := s.DeliveryByKey(ctx, d.Key)
+		if err != nil {
+			return d, fmt.Errorf("sqlite store: enqueue %q: read the delivery of its key: %w", d.Key, err)
 		}
-		return was[0], fmt.Errorf("sqlite store: enqueue %q: %w", d.Key, store.ErrDuplicate)
+		return was, fmt.Errorf("sqlite store: enqueue %q: %w", d.Key, store.ErrDuplicate)
 	case err != nil:
 		return d, fmt.Errorf("sqlite store: enqueue %q: %w", d.Key, err)
 	}
@@ -103,33 +103,26 @@ func (s *Store) Enqueue(ctx context.Context, d store.Delivery) (store.Delivery, 
 
 // Delivery returns a delivery by id; store.ErrNotFound if none.
 func (s *Store) Delivery(ctx context.Context, id int64) (store.Delivery, error) {
-	ds, err := s.deliveries(ctx, "WHERE id = ?", id)
-	switch {
-	case err != nil:
-		return store.Delivery{}, fmt.Errorf("sqlite store: delivery %d: %w", id, err)
-	case len(ds) == 0:
-		return store.Delivery{}, fmt.Errorf("sqlite store: delivery %d: %w", id, store.ErrNotFound)
+	d, err := store.FirstDelivery(s.deliveries(ctx, "WHERE id = ?", id))
+	if err != nil {
+		return d, fmt.Errorf("sqlite store: delivery %d: %w", id, err)
 	}
-	return ds[0], nil
+	return d, nil
 }
 
 // DeliveryByKey returns the delivery of an idempotency key;
 // store.ErrNotFound if none.
 func (s *Store) DeliveryByKey(ctx context.Context, key string) (store.Delivery, error) {
-	ds, err := s.deliveries(ctx, "WHERE key = ?", key)
-	switch {
-	case err != nil:
-		return store.Delivery{}, fmt.Errorf("sqlite store: delivery of key %q: %w", key, err)
-	case len(ds) == 0:
-		return store.Delivery{}, fmt.Errorf("sqlite store: delivery of key %q: %w", key, store.ErrNotFound)
+	d, err := store.FirstDelivery(s.deliveries(ctx, "WHERE key = ?", key))
+	if err != nil {
+		return d, fmt.Errorf("sqlite store: delivery of key %q: %w", key, err)
 	}
-	return ds[0], nil
+	return d, nil
 }
 
 // SetSendStatus moves a delivery's send on, with the messages that show
 // it; errText is kept for a send that failed or is uncertain. An unknown
-// send is
-// store.ErrNotFound.
+// send is store.ErrNotFound.
 func (s *Store) SetSendStatus(ctx context.Context, id int64, send int, status store.SendStatus, errText string, messageIDs []string) error {
 	errText, ids, err := store.SendRecord(status, errText, messageIDs)
 	if err != nil {

@@ -43,25 +43,17 @@ func (s *Store) createPairing(ctx context.Context, platform, userID, userName st
 			return err
 		}
 		p.UserName, created = userName, now.UnixMilli()
-		// A clash is one in 31^8 per existing code; retrying a few times is
-		// plenty.
-		for range 5 {
-			if p.Code, err = store.NewPairingCode(); err != nil {
-				return err
-			}
+		p.Code, err = store.PlacePairingCode(func(code string) (bool, error) {
 			res, err := tx.ExecContext(ctx, `INSERT INTO pairings (code, platform, user_id, user_name, created_at)
-				VALUES (?, ?, ?, ?, ?) ON CONFLICT (code) DO NOTHING`, p.Code, platform, userID, userName, created)
+				VALUES (?, ?, ?, ?, ?) ON CONFLICT (code) DO NOTHING`, code, platform, userID, userName, created)
 			if err != nil {
-				return err
+				return false, err
 			}
-			if n, err := res.RowsAffected(); err != nil {
-				return err
-			} else if n == 1 {
-				p.CreatedAt = fromMillis(created)
-				return nil
-			}
-		}
-		return errors.New("no free code after 5 tries")
+			n, err := res.RowsAffected()
+			return n == 1, err
+		})
+		p.CreatedAt = fromMillis(created)
+		return err
 	})
 	if err != nil {
 		return store.Pairing{}, err
