@@ -583,13 +583,22 @@ func build(t *testing.T) string {
 	return bin
 }
 
-// freeAddr is a loopback address with a free port.
+// freeAddr is a loopback address with a free port for a server a test
+// starts later, or stops and starts again. The port is drawn below Linux's
+// ephemeral range (net.ipv4.ip_local_port_range, 32768-60999 by default):
+// a port the kernel hands out for ":0" or an outgoing connection could be
+// taken by another socket in the meantime; one out of that range only by
+// another test's freeAddr.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+rand.IntN(12000)))
+		ln, err := net.Listen("tcp", addr)
+		if err == nil {
+			ln.Close()
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free port between 20000 and 32000 on 127.0.0.1")
+	return ""
 }
