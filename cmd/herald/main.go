@@ -54,6 +54,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newSimCmd(opts),
 		newEnvCmd(opts),
 		newCheckCmd(opts),
+		newDoctorCmd(opts),
 		newVersionCmd(opts),
 	)
 	return root

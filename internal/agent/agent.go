@@ -24,6 +24,19 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
+// Prober is a backend that names what herald doctor asks its server:
+// each endpoint with how asking it went (nil when it answered 2xx; a
+// *StatusError or *ConnectionError otherwise).
+type Prober interface {
+	Probe(ctx context.Context) []Probe
+}
+
+// Probe is one endpoint asked by Prober.
+type Probe struct {
+	Endpoint string
+	Err      error
+}
+
 // Moder is a backend that reaches its server in more than one way: Mode
 // asks the server and names the way in use, for the startup log and
 // herald check, or says why the server cannot tell.

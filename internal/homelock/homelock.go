@@ -49,6 +49,28 @@ func Acquire(dir string) (*Lock, error) {
 	return &Lock{f: f}, nil
 }
 
+// Holder tells whether another process holds the lock on dir, and which:
+// for herald doctor, which must not keep the lock from a starting gateway
+// (it takes it for an instant only when no one holds it). A dir without
+// a lock file is not held.
+func Holder(dir string) (who string, held bool, err error) {
+	f, err := os.OpenFile(filepath.Join(dir, FileName), os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	defer f.Close() // closing lets go of the lock lock may have taken
+	switch err := lock(f); {
+	case errors.Is(err, errLocked):
+		return holder(f), true, nil
+	case err != nil:
+		return "", false, err
+	}
+	return "", false, nil
+}
+
 // holder says who holds the lock, from the id the holder wrote.
 func holder(f *os.File) string {
 	b := make([]byte, 32)

@@ -82,3 +82,29 @@ func TestKilledHolderLeavesNoLock(t *testing.T) {
 	}
 	l.Release()
 }
+
+// Holder names the holder without taking the lock from anyone: before a
+// lock file exists, while it is held, and after it is let go.
+func TestHolder(t *testing.T) {
+	dir := t.TempDir()
+	if who, held, err := Holder(dir); err != nil || held {
+		t.Fatalf("Holder with no lock file: %q %v %v", who, held, err)
+	}
+	l, err := Acquire(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	who, held, err := Holder(dir)
+	if err != nil || !held || who != "PID "+strconv.Itoa(os.Getpid()) {
+		t.Fatalf("Holder while held: %q %v %v", who, held, err)
+	}
+	l.Release()
+	if who, held, err := Holder(dir); err != nil || held {
+		t.Fatalf("Holder after Release: %q %v %v", who, held, err)
+	}
+	l2, err := Acquire(dir)
+	if err != nil {
+		t.Fatalf("Acquire after Holder: %v", err)
+	}
+	l2.Release()
+}

@@ -274,7 +274,8 @@ func refuseRedirect(*http.Request, []*http.Request) error {
 	return http.ErrUseLastResponse
 }
 
-// Ping checks that the server answers a GET of target with a 2xx status.
+// Ping checks that the server answers a GET of target with a 2xx status:
+// otherwise the error is an *agent.StatusError or *agent.ConnectionError.
 func (c *Client) Ping(ctx context.Context, target string) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -288,13 +289,13 @@ func (c *Client) Ping(ctx context.Context, target string) error {
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		return err
+		return &agent.ConnectionError{Err: err}
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("%s answered %s", c.Server, resp.Status)
+		return fmt.Errorf("%s: %w", c.Server, c.StatusError(resp, resp.Body))
 	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
 	return nil
 }
 

@@ -76,6 +76,16 @@ func (b *Backend) Ping(ctx context.Context) error {
 	return b.client.Ping(ctx, b.base+"/health")
 }
 
+// Probe implements agent.Prober: /health answers without a key on a
+// Hermes API server; /v1/models needs the key, so a wrong one shows there.
+func (b *Backend) Probe(ctx context.Context) []agent.Probe {
+	var probes []agent.Probe
+	for _, path := range []string{"/health", "/v1/models"} {
+		probes = append(probes, agent.Probe{Endpoint: b.base + path, Err: b.client.Ping(ctx, b.base+path)})
+	}
+	return probes
+}
+
 // Name implements agent.Backend.
 func (b *Backend) Name() string { return "hermes" }
 

@@ -256,7 +256,14 @@ func TestSteer(t *testing.T) {
 		done := make(chan agent.Result)
 		go func() { done <- b.Run(t.Context(), tr, func(agent.Event) {}) }()
 		id := <-runID
-		if err := b.Steer(t.Context(), id, "in French"); err != nil {
+		// The run id is known while the run is queued, which takes no
+		// steer text (409) until it runs.
+		err := b.Steer(t.Context(), id, "in French")
+		for deadline := time.Now().Add(10 * time.Second); err != nil && strings.Contains(err.Error(), "not currently accepting") && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+			err = b.Steer(t.Context(), id, "in French")
+		}
+		if err != nil {
 			t.Fatalf("steering: %v", err)
 		}
 		res := <-done

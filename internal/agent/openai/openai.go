@@ -55,6 +55,11 @@ func (b *Backend) Ping(ctx context.Context) error {
 	return b.client.Ping(ctx, b.base+"/models")
 }
 
+// Probe implements agent.Prober with the model list, which needs the key.
+func (b *Backend) Probe(ctx context.Context) []agent.Probe {
+	return []agent.Probe{{Endpoint: b.base + "/models", Err: b.Ping(ctx)}}
+}
+
 // Name implements agent.Backend.
 func (b *Backend) Name() string { return "openai" }
 

@@ -4,7 +4,9 @@
 // answers with the real API's shapes, limits and error texts, so that an
 // adapter can be tested end to end without the network.
 //
-// It implements getMe, getUpdates (offset confirmation and long polling),
+// It implements getMe, getUpdates (offset confirmation and long polling;
+// refused while a webhook is set, as Telegram does), getWebhookInfo,
+// setWebhook, deleteWebhook,
 // sendMessage, editMessageText, sendMessageDraft, deleteMessage,
 // sendChatAction, setMyCommands, getFile and file downloads; it checks the
 // HTML style for real (see ParseHTML), the 4096 UTF-16 unit limit, "message
@@ -203,6 +205,7 @@ type Server struct {
 	botFlood   *platform.Tokens // the bot's flood bucket, once used
 	faults     []*fault
 	commands   []BotCommand
+	webhook    string        // the URL setWebhook set; "" without one
 	outage     chan struct{} // closed when the outage ends; nil without one
 	outageCode int           // 0: requests hang
 }
@@ -676,6 +679,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		result = updates
 	case "setmycommands":
 		result, aerr = s.setMyCommands(p)
+	case "getwebhookinfo", "setwebhook", "deletewebhook":
+		result = s.webhookMethod(canonical(method), p)
 	case "getfile":
 		result, aerr = s.getFile(p)
 	case "sendmessage", "editmessagetext", "sendmessagedraft", "deletemessage", "sendchataction", "setmessagereaction":
@@ -703,7 +708,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 // canonical spells the chat methods as the API documents them.
 func canonical(method string) string {
-	for _, m := range []string{"sendMessage", "editMessageText", "sendMessageDraft", "deleteMessage", "sendChatAction", "setMessageReaction"} {
+	for _, m := range []string{"sendMessage", "editMessageText", "sendMessageDraft", "deleteMessage", "sendChatAction", "setMessageReaction", "getWebhookInfo", "setWebhook", "deleteWebhook"} {
 		if strings.EqualFold(m, method) {
 			return m
 		}
@@ -804,6 +809,13 @@ func (s *Server) getUpdates(ctx context.Context, p params) ([]Update, *apiError)
 	deadline := time.Now().Add(time.Duration(max(timeout, 0)) * time.Second)
 
 	s.mu.Lock()
+	if s.webhook != "" {
+		// The Bot API's text for getUpdates while a webhook is set.
+		const conflict = "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"
+		s.recordLocked(Call{Method: "getUpdates", Params: p, Status: 409, Description: conflict})
+		s.mu.Unlock()
+		return nil, &apiError{code: 409, description: conflict}
+	}
 	s.pollGen++
 	gen := s.pollGen
 	s.recordLocked(Call{Method: "getUpdates", Params: p})
@@ -852,6 +864,23 @@ func (s *Server) getUpdates(ctx context.Context, p params) ([]Update, *apiError)
 // ---- commands and files ----
 
 var commandRE = regexp.MustCompile(`^[a-z0-9_]{1,32}$`)
+
+// webhookMethod serves getWebhookInfo (the WebhookInfo object, its url
+// empty without a webhook), setWebhook and deleteWebhook (true).
+func (s *Server) webhookMethod(method string, p params) any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.recordLocked(Call{Method: method, Params: p})
+	switch method {
+	case "setWebhook":
+		s.webhook = p["url"]
+	case "deleteWebhook":
+		s.webhook = ""
+	default:
+		return map[string]any{"url": s.webhook, "has_custom_certificate": false, "pending_update_count": len(s.queue)}
+	}
+	return true
+}
 
 func (s *Server) setMyCommands(p params) (any, *apiError) {
 	var cmds []BotCommand
