@@ -389,11 +389,19 @@ func (s *Server) getGateway(*request) (int, any, *apiErr) {
 
 func (s *Server) getMe(*request) (int, any, *apiErr) { return 200, s.botObject(), nil }
 
+// getApplication answers with the application object; its flags say
+// whether the Message Content intent is on, as for an unverified app
+// (GATEWAY_MESSAGE_CONTENT_LIMITED, docs: resources/application,
+// "Application Flags").
 func (s *Server) getApplication(*request) (int, any, *apiErr) {
+	flags := 1 << 19
+	if s.opts.RefuseMessageContent {
+		flags = 0
+	}
 	return 200, map[string]any{
 		"id": s.ApplicationID, "name": s.Bot.Username, "icon": nil, "description": "",
 		"bot_public": true, "bot_require_code_grant": false, "verify_key": randomToken(32),
-		"flags": 0, "bot": userObject(s.Bot), "team": nil, "summary": "",
+		"flags": flags, "bot": userObject(s.Bot), "team": nil, "summary": "",
 	}, nil
 }
 
