@@ -14,6 +14,7 @@ import (
 	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/app"
 	"github.com/herald-chat/herald/internal/config"
+	"github.com/herald-chat/herald/internal/platform"
 )
 
 func newCheckCmd(opts *options) *cobra.Command {
@@ -23,6 +24,15 @@ func newCheckCmd(opts *options) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(config.Options{File: opts.configFile, RequireBackend: true})
+			var problems *config.Error
+			if errors.As(err, &problems) && cfg != nil {
+				// The settings as far as they were read, then what is wrong.
+				if err := printSettings(opts, cfg); err != nil {
+					return err
+				}
+				fmt.Fprintln(opts.stdout)
+				return err
+			}
 			if err != nil {
 				return err
 			}
@@ -35,20 +45,10 @@ func newCheckCmd(opts *options) *cobra.Command {
 }
 
 func printConfig(opts *options, cfg *config.Config) error {
-	w := opts.stdout
-	file := cfg.File
-	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
-		file += " (not found: defaults and environment only)"
-	}
-	fmt.Fprintf(w, "home:    %s\nconfig:  %s\nbackend: %s\n\n", cfg.Home, file, cfg.Backend())
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SETTING\tVALUE\tFROM")
-	for _, e := range cfg.Effective() {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Key, shown(e), e.Origin)
-	}
-	if err := tw.Flush(); err != nil {
+	if err := printSettings(opts, cfg); err != nil {
 		return err
 	}
+	w := opts.stdout
 	for _, d := range cfg.Differences() {
 		fmt.Fprintf(w, "\ndiffers from Hermes: %s", d)
 	}
@@ -57,6 +57,42 @@ func printConfig(opts *options, cfg *config.Config) error {
 	}
 	_, err := fmt.Fprintln(w, "\n\nconfiguration OK")
 	return err
+}
+
+// printSettings prints where the configuration comes from and every
+// setting's effective value (normalised, defaults applied) and origin.
+func printSettings(opts *options, cfg *config.Config) error {
+	w := opts.stdout
+	file := cfg.File
+	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
+		file += " (not found: defaults and environment only)"
+	}
+	fmt.Fprintf(w, "home:    %s\nconfig:  %s\nbackend: %s\n\n", cfg.Home, file, cfg.Backend())
+	open := openPlatforms(cfg)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SETTING\tVALUE\tFROM")
+	for _, e := range cfg.Effective() {
+		value := shown(e)
+		if open[e.Key] {
+			value = `"true" (no allowlist: anyone who reaches it)`
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Key, value, e.Origin)
+	}
+	return tw.Flush()
+}
+
+// openPlatforms are the allow_all_users keys of the platforms open to
+// everyone because no allowlist names anyone (platform.OpenByDefault):
+// the gateway lets everyone in there, whatever the key says.
+func openPlatforms(cfg *config.Config) map[string]bool {
+	open := map[string]bool{}
+	for name, section := range cfg.Platforms {
+		allow := cfg.PlatformAccess[name]
+		if _, ok := section.(platform.OpenByDefault); ok && !allow.AllowAll && len(allow.Users) == 0 {
+			open["platforms."+name+".allow_all_users"] = true
+		}
+	}
+	return open
 }
 
 // shown masks secrets and passwords in URLs; a value is quoted so that

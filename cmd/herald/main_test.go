@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -94,6 +95,55 @@ func TestCheckMasksSecrets(t *testing.T) {
 	if !strings.Contains(out, "******** (set)") || !strings.Contains(out, "backend: hermes") || !strings.Contains(out, "env GATEWAY_PROXY_URL") {
 		t.Errorf("check output lacks the masked key, backend or origin:\n%s", out)
 	}
+}
+
+// check shows each setting as Herald uses it: normalised, defaults
+// applied, the web chat open to all when no allowlist names anyone.
+func TestCheckShowsEffectiveValues(t *testing.T) {
+	isolate(t)
+	t.Setenv("GATEWAY_PROXY_URL", " http://127.0.0.1:8642/ ")
+	t.Setenv("TELEGRAM_REQUIRE_MENTION", "Yes")
+	t.Setenv("HERALD_LEASE_TTL", "1.5")
+	out, err := herald(t, "check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`gateway.proxy_url  "http://127.0.0.1:8642"  env GATEWAY_PROXY_URL`,
+		`platforms.telegram.require_mention  "true"  env TELEGRAM_REQUIRE_MENTION`,
+		`database.lease_ttl  "1.5s"  env HERALD_LEASE_TTL`,
+		`matrix.e2ee_mode  "optional"  default`,
+		`platforms.webchat.allow_all_users  "true" (no allowlist: anyone who reaches it)  default`,
+	} {
+		if !strings.Contains(squeeze(out), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+	t.Setenv("MATRIX_ENCRYPTION", "true")
+	if out, _ := herald(t, "check"); !strings.Contains(squeeze(out), `matrix.e2ee_mode  "required"  default`) {
+		t.Errorf("with MATRIX_ENCRYPTION=true:\n%s", out)
+	}
+}
+
+// With problems, check prints the settings it could read, then every
+// problem, and fails.
+func TestCheckShowsTheSettingsBesideProblems(t *testing.T) {
+	isolate(t)
+	t.Setenv("GATEWAY_PROXY_URL", "http://127.0.0.1:8642")
+	t.Setenv("HERALD_LEASE_TTL", "soon")
+	out, err := herald(t, "check")
+	if err == nil || !strings.Contains(err.Error(), `env HERALD_LEASE_TTL: expected a duration such as 10s or a number of seconds, got "soon"`) {
+		t.Errorf("herald check: %v", err)
+	}
+	if !strings.Contains(squeeze(out), `gateway.proxy_url  "http://127.0.0.1:8642"  env GATEWAY_PROXY_URL`) {
+		t.Errorf("no settings beside the problem:\n%s", out)
+	}
+}
+
+// squeeze makes every run of spaces two, so that tabwriter's columns
+// compare as text.
+func squeeze(s string) string {
+	return regexp.MustCompile(` {2,}`).ReplaceAllString(s, "  ")
 }
 
 // check says where the configuration behaves otherwise than Hermes would

@@ -283,6 +283,8 @@ type Options struct {
 
 // Load reads the configuration and validates it. It reports every problem
 // found, not only the first, each naming its variable or file and key.
+// With an *Error it also returns the Config as far as it could be read,
+// for herald check to show beside the problems; nothing may run on it.
 func Load(opts Options) (*Config, error) {
 	env := opts.Env
 	if env == nil {
@@ -335,7 +337,8 @@ func Load(opts Options) (*Config, error) {
 		} else if key != "" {
 			value, origin = v, c.File+": "+key
 		}
-		if err := s.Set(value); err != nil {
+		shown, err := s.Set(value)
+		if err != nil {
 			if s.Secret && strings.Contains(err.Error(), strings.TrimSpace(value)) {
 				// Never echo a secret, even a mistyped one.
 				err = fmt.Errorf("the value (%d characters, not shown) is not valid", len(value))
@@ -343,7 +346,7 @@ func Load(opts Options) (*Config, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", origin, err))
 			continue
 		}
-		c.effective = append(c.effective, Effective{Key: s.name(), Env: s.Env, Value: value, Origin: origin, Secret: s.Secret})
+		c.effective = append(c.effective, Effective{Key: s.name(), Env: s.Env, Value: shown, Origin: origin, Secret: s.Secret})
 	}
 	for name, a := range access {
 		c.PlatformAccess[name] = *a
@@ -370,7 +373,7 @@ func Load(opts Options) (*Config, error) {
 		errs = append(errs, c.checkBackend()...)
 	}
 	if len(errs) > 0 {
-		return nil, &Error{Problems: errs}
+		return c, &Error{Problems: errs}
 	}
 	return c, nil
 }

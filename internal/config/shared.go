@@ -94,11 +94,11 @@ func (c *Config) settings() []Setting {
 			Description: "true lets deliveries go to any chat; by default only to home channels and chats messages came from"},
 		{Key: "log.level", Env: "HERALD_LOG_LEVEL", Default: "info", Category: General, Advanced: true,
 			Description: "Log level: debug, info, warn or error", Prompt: "Log level",
-			Set: func(v string) error {
+			Set: func(v string) (string, error) {
 				if err := c.LogLevel.UnmarshalText([]byte(strings.TrimSpace(v))); err != nil {
-					return fmt.Errorf("expected debug, info, warn or error, got %q", v)
+					return "", fmt.Errorf("expected debug, info, warn or error, got %q", v)
 				}
-				return nil
+				return strings.ToLower(c.LogLevel.String()), nil
 			}},
 		{Key: "streaming.enabled", Default: "true", Set: Bool(&c.Streaming.Enabled),
 			Description: "Stream answers into the chat while they are written"},

@@ -152,7 +152,7 @@ func (c *Config) readDisplayPlatforms(root *yaml.Node) []error {
 		}
 		if v, ok := settings["tool_progress"]; ok && v != nil {
 			var mode string
-			if err := toolProgress(&mode)(fmt.Sprint(v)); err != nil {
+			if _, err := toolProgress(&mode)(fmt.Sprint(v)); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %s.%s.tool_progress: %w", c.File, path, name, err))
 			} else {
 				c.PlatformToolProgress[name] = mode

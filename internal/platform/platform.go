@@ -325,13 +325,13 @@ func BudgetSettings(name string, b *Bucket, documented Bucket) []config.Setting 
 	return []config.Setting{
 		{Key: "platforms." + name + ".rate", Default: strconv.FormatFloat(documented.Rate, 'f', -1, 64),
 			Description: "Calls a second " + name + "'s main rate-limit budget refills at (the platform's documented limit by default)",
-			Set: func(v string) error {
+			Set: func(v string) (string, error) {
 				r, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 				if err != nil || r <= 0 || math.IsInf(r, 0) {
-					return fmt.Errorf("expected a number of calls a second above zero, got %q", v)
+					return "", fmt.Errorf("expected a number of calls a second above zero, got %q", v)
 				}
 				b.Rate = r
-				return nil
+				return strconv.FormatFloat(r, 'f', -1, 64), nil
 			}},
 		{Key: "platforms." + name + ".burst", Default: strconv.Itoa(documented.Burst), Set: config.Positive(&b.Burst),
 			Description: "Calls " + name + "'s main rate-limit budget allows at once (the platform's documented limit by default)"},

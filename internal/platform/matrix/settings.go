@@ -121,35 +121,38 @@ func (o *Options) Settings() []config.Setting {
 				}
 				return nil
 			})},
-		{Key: "matrix.e2ee_mode", Env: "MATRIX_E2EE_MODE", Category: msg,
-			Description: "End-to-end encryption: off, optional (the default) or required (start-up fails when encryption cannot start); Hermes's spellings work too (require, true, yes, on, 1; prefer, preferred; false, no, 0, disabled)",
-			Prompt:      "Matrix encryption mode",
-			Set: func(v string) error {
-				o.e2eeMode = ""
-				v = strings.ToLower(strings.TrimSpace(v))
-				if v == "" {
-					return nil
-				}
-				if mode, ok := e2eeAliases[v]; ok {
-					o.e2eeMode = mode
-					return nil
-				}
-				return fmt.Errorf("expected one of off, optional, required (or Hermes's spellings of them), got %q", v)
-			}},
 		{Key: "matrix.encryption", Env: "MATRIX_ENCRYPTION", Category: msg,
 			Description: "Hermes's switch: true means MATRIX_E2EE_MODE=required, false means off",
 			Prompt:      "Matrix encryption",
-			Set: func(v string) error {
+			Set: func(v string) (string, error) {
 				o.encryption = ""
 				if strings.TrimSpace(v) == "" {
-					return nil
+					return "", nil
 				}
 				var on bool
-				if err := config.Bool(&on)(v); err != nil {
-					return err
+				if _, err := config.Bool(&on)(v); err != nil {
+					return "", err
 				}
 				o.encryption = strconv.FormatBool(on)
-				return nil
+				return o.encryption, nil
+			}},
+		{Key: "matrix.e2ee_mode", Env: "MATRIX_E2EE_MODE", Category: msg,
+			Description: "End-to-end encryption: off, optional (the default) or required (start-up fails when encryption cannot start); Hermes's spellings work too (require, true, yes, on, 1; prefer, preferred; false, no, 0, disabled)",
+			Prompt:      "Matrix encryption mode",
+			// Read after matrix.encryption: unset, it shows the mode that
+			// one gives.
+			Set: func(v string) (string, error) {
+				o.e2eeMode = ""
+				v = strings.ToLower(strings.TrimSpace(v))
+				if v == "" {
+					mode, _ := resolveE2EEMode("", o.encryption)
+					return mode, nil
+				}
+				if mode, ok := e2eeAliases[v]; ok {
+					o.e2eeMode = mode
+					return mode, nil
+				}
+				return "", fmt.Errorf("expected one of off, optional, required (or Hermes's spellings of them), got %q", v)
 			}},
 		{Env: "MATRIX_PICKLE_KEY", Secret: true, Category: msg, Advanced: true,
 			Description: "Key of the Matrix crypto store; default: generated once into HERALD_HOME/matrix/pickle.key (mode 0600)",

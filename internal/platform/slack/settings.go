@@ -91,11 +91,11 @@ func (o *Options) Settings() []config.Setting {
 			Prompt:      "Slack home channel"},
 		{Key: "platforms.slack.reply_in_thread", AltKeys: []string{"platforms.slack.extra.reply_in_thread", "slack.reply_in_thread"}, Default: "true",
 			Description: "true (as in Hermes): a mention in a channel is answered in a thread on it, a session of its own; false: in the channel, in its author's session there",
-			Set: func(v string) error {
+			Set: func(v string) (string, error) {
 				var inThread bool
-				err := config.Bool(&inThread)(v)
+				shown, err := config.Bool(&inThread)(v)
 				o.FlatReplies = !inThread
-				return err
+				return shown, err
 			}},
 		// 5 MiB, as for Telegram and Discord: the image travels to the
 		// agent inline.

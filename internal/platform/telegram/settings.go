@@ -154,21 +154,22 @@ func checkChatID(v string) error {
 
 // mentionPatterns compiles comma-separated regular expressions, case
 // ignored.
-func mentionPatterns(dst *[]*regexp.Regexp) func(string) error {
-	return func(v string) error {
+func mentionPatterns(dst *[]*regexp.Regexp) func(string) (string, error) {
+	return func(v string) (string, error) {
 		var sources []string
-		if err := config.List(&sources, nil)(v); err != nil {
-			return err
+		shown, err := config.List(&sources, nil)(v)
+		if err != nil {
+			return "", err
 		}
 		*dst = nil
 		for _, s := range sources {
 			re, err := regexp.Compile("(?i)" + s)
 			if err != nil {
-				return fmt.Errorf("%q is not a regular expression: %w", s, err)
+				return "", fmt.Errorf("%q is not a regular expression: %w", s, err)
 			}
 			*dst = append(*dst, re)
 		}
-		return nil
+		return shown, nil
 	}
 }
 
