@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,8 +23,9 @@ func newDemoCmd(opts *options) *cobra.Command {
 		Short: "Try Herald in a browser: the simulator and the gateway with its web chat, on loopback",
 		Long: "demo starts the Hermes API simulator in-process and the gateway with the web chat\n" +
 			"relaying to it, prints the web chat's URL and runs until Ctrl-C. Answers come from\n" +
-			"the simulator, not from an agent. Settings (HERALD_HOME, HERALD_HTTP_ADDR, streaming)\n" +
-			"are read as for run; the agent server settings are replaced by the simulator.",
+			"the simulator, not from an agent. Settings (HERALD_HTTP_ADDR, streaming) are read as\n" +
+			"for run; the agent server settings are replaced by the simulator. Its state (sessions,\n" +
+			"transcripts) is kept apart from a real gateway's, in $HERALD_HOME/demo, always in SQLite.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(config.Options{File: opts.configFile})
@@ -49,7 +51,7 @@ func runDemo(ctx context.Context, opts *options, cfg *config.Config, onListening
 		AllowSessionWithoutKey: true,
 		FirstTokenDelay:        400 * time.Millisecond,
 		TokensPerSecond:        25,
-		AnswerTokens:           40,
+		AnswerTokens:           3 * sim.SentenceWords, // three whole sentences
 		ToolProgress:           true,
 		Logger:                 log,
 	})
@@ -59,6 +61,9 @@ func runDemo(ctx context.Context, opts *options, cfg *config.Config, onListening
 	defer func() { stopSim(); <-simDone }()
 
 	cfg.Platforms[webchat.Name].(*webchat.Options).Serve = true
+	// The demo's conversations are not a real gateway's: a state of their
+	// own, beside it, and never in a shared database.
+	cfg.Home, cfg.Database.URL = filepath.Join(cfg.Home, "demo"), ""
 	a, err := app.Build(ctx, cfg, app.Options{
 		Backend: hermes.New(hermes.Config{
 			URL:            "http://" + ln.Addr().String(),

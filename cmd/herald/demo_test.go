@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -98,4 +102,33 @@ func TestDemoInABrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	webchattest.Wait(t, ctx, "the second answer", lastBot+`.startsWith("[Hermes simulator · turn 2]") && !`+lastBot+`.includes("▉")`)
+
+	// Asked for markdown, the simulator shows what the web chat renders:
+	// a list, a code block, a table and a link, and ends with a sentence.
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS("#input"), "show me markdown"),
+		chromedp.Click(chromedp.CSS("#send")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	webchattest.Wait(t, ctx, "the third answer", lastBot+`.startsWith("[Hermes simulator · turn 3]") && `+lastBot+`.endsWith("not a real agent.")`)
+	const last = `[...document.querySelectorAll("#messages .msg.bot")].at(-1)`
+	for _, selector := range []string{"ul li", "pre code", "table td", `a[href="https://github.com/NousResearch/hermes-agent"]`} {
+		if !browserEval[bool](t, ctx, last+`.querySelector(`+strconv.Quote(selector)+`) !== null`) {
+			t.Errorf("the answer to %q renders no %s: %s", "show me markdown", selector, browserEval[string](t, ctx, last+`.innerHTML`))
+		}
+	}
+}
+
+// The demo's state is its own: $HERALD_HOME/demo, not a real gateway's
+// $HERALD_HOME/state.db.
+func TestDemoKeepsItsStateApart(t *testing.T) {
+	startDemo(t)
+	home := os.Getenv("HERALD_HOME")
+	if _, err := os.Stat(filepath.Join(home, "demo", "state.db")); err != nil {
+		t.Errorf("the demo's state: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(home, "state.db")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the demo wrote a real gateway's state.db: %v", err)
+	}
 }

@@ -59,7 +59,7 @@ func newSimCmd(opts *options) *cobra.Command {
 	f.BoolVar(&strictSession, "strict-sessions", false, "refuse X-Hermes-Session-Id without a key (403), as the real server does")
 	f.DurationVar(&o.FirstTokenDelay, "ttft", 0, "time to the first token")
 	f.Float64Var(&o.TokensPerSecond, "tps", 0, "tokens per second (0: as fast as possible)")
-	f.IntVar(&o.AnswerTokens, "tokens", 0, "filler tokens after the echo line (default 20)")
+	f.IntVar(&o.AnswerTokens, "tokens", 2*sim.SentenceWords, "filler tokens after the echo line (a multiple of the sentence's words ends the answer with a whole sentence)")
 	f.BoolVar(&o.ToolProgress, "tools", false, "send tool progress events before the answer")
 	f.DurationVar(&o.KeepaliveInterval, "keepalive", 0, "silence before a keepalive comment (default 30s)")
 	f.IntVar(&o.FailStatus, "fail-status", 0, "fault: answer every chat request with this HTTP status")

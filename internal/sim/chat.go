@@ -310,6 +310,10 @@ func randomHex(n int) string {
 // filler is cycled to pad answers; it too says this is not a real agent.
 var filler = strings.Fields("This is simulated filler text from the Hermes API server simulator, not a real agent.")
 
+// SentenceWords is how many words the filler's sentence has: an answer
+// whose Options.AnswerTokens is a multiple of it ends in a whole sentence.
+var SentenceWords = len(filler)
+
 // maxEcho bounds the echoed user text, in runes, so huge prompts do not
 // make huge answers.
 const maxEcho = 200
@@ -340,6 +344,21 @@ func echo(s string) string {
 
 // replyTokens builds the deterministic answer, split into tokens.
 func replyTokens(turn int, in turnInput, fillerTokens int) []string {
+	return splitTokens(reply(turn, in, fillerTokens))
+}
+
+// Answer is the simulator's answer to said, without images, at a
+// session's turn, with fillerTokens (Options.AnswerTokens) of filler: for
+// tests that know what the chat must end with.
+func Answer(turn int, said string, fillerTokens int) string {
+	return reply(turn, turnInput{said: said}, fillerTokens)
+}
+
+// reply is the deterministic answer: the echo line; the samples of
+// formatting the message asks for (see samples); then at least
+// fillerTokens words of filler (a multiple of SentenceWords ends the
+// answer with a whole sentence).
+func reply(turn int, in turnInput, fillerTokens int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[Hermes simulator · turn %d] You said: \"%s\"", turn, echo(in.said))
 	switch {
@@ -349,11 +368,40 @@ func replyTokens(turn int, in turnInput, fillerTokens int) []string {
 		fmt.Fprintf(&b, " (+%d images)", in.images)
 	}
 	b.WriteString(".")
-	for i := range fillerTokens {
-		b.WriteString(" ")
-		b.WriteString(filler[i%len(filler)])
+	sep := " "
+	if shown := samples(in.said); shown != "" {
+		b.WriteString("\n\n" + shown)
+		sep = "\n\n"
 	}
-	return splitTokens(b.String())
+	for i := range fillerTokens {
+		b.WriteString(sep + filler[i%len(filler)])
+		sep = " "
+	}
+	return b.String()
+}
+
+// The formatting a chat renders, shown when a message names it, so that
+// a first run shows what the web chat and each platform make of markdown.
+var formatSamples = []struct{ word, sample string }{
+	{"list", "A list:\n\n- one item\n- another, with **bold** and *italics*\n- a third, with `code`"},
+	{"code", "A code block:\n\n```go\nfunc greet(name string) string {\n\treturn \"Hello, \" + name\n}\n```"},
+	{"table", "A table:\n\n| platform | streams by |\n|---|---|\n| web chat | its own events |\n| Telegram | drafts or edits |"},
+	{"link", "A link: [the Hermes agent](https://github.com/NousResearch/hermes-agent)."},
+}
+
+// samples is the formatting samples said asks for by name ("list",
+// "code", "table", "link"), or all of them for "markdown" or
+// "formatting"; "" for none.
+func samples(said string) string {
+	said = strings.ToLower(said)
+	all := strings.Contains(said, "markdown") || strings.Contains(said, "formatting")
+	var shown []string
+	for _, s := range formatSamples {
+		if all || strings.Contains(said, s.word) {
+			shown = append(shown, s.sample)
+		}
+	}
+	return strings.Join(shown, "\n\n")
 }
 
 // splitTokens cuts text into the tokens that are streamed one per chunk:

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -411,4 +412,35 @@ func TestNewPanicsOnInvalidOptions(t *testing.T) {
 		}
 	}()
 	New(Options{AnswerTokens: -5})
+}
+
+// A message that names a kind of formatting gets a sample of it, all of
+// them for "markdown"; others get none. A multiple of SentenceWords of
+// filler ends the answer with a whole sentence.
+func TestAnswerShowsFormattingWhenAsked(t *testing.T) {
+	const (
+		list  = "- one item\n- another"
+		code  = "```go\nfunc greet"
+		table = "| platform | streams by |\n|---|---|"
+		link  = "[the Hermes agent](https://github.com/NousResearch/hermes-agent)"
+	)
+	for _, c := range []struct {
+		said string
+		want []string
+	}{
+		{"show me some Markdown", []string{list, code, table, link}},
+		{"a table please", []string{table}},
+		{"a list and a link", []string{list, link}},
+		{"hello", nil},
+	} {
+		got := Answer(1, c.said, 2*SentenceWords)
+		for _, sample := range []string{list, code, table, link} {
+			if want := slices.Contains(c.want, sample); strings.Contains(got, sample) != want {
+				t.Errorf("%q: sample %q shown: %v, want %v:\n%s", c.said, sample, !want, want, got)
+			}
+		}
+		if !strings.HasSuffix(got, "not a real agent.") {
+			t.Errorf("%q: the answer does not end with a whole sentence: %q", c.said, got)
+		}
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/herald-chat/herald/internal/gateway"
 	"github.com/herald-chat/herald/internal/platform/matrix/matrixtest"
 	"github.com/herald-chat/herald/internal/platform/platformtest"
+	"github.com/herald-chat/herald/internal/sim"
 	"github.com/herald-chat/herald/internal/store"
 )
 
@@ -71,7 +72,7 @@ func TestDeliveryToAnEncryptedHomeRoom(t *testing.T) {
 	dm := alice.createRoom(true, true, bot)
 	alice.waitJoined(dm, bot)
 	alice.say(dm, "hello")
-	alice.waitAnswer(dm, bot, simAnswer(1, "hello", answerTokens))
+	alice.waitAnswer(dm, bot, sim.Answer(1, "hello", answerTokens))
 	c, err := g.store.FindChat(context.Background(), "matrix", string(dm), "")
 	if err != nil {
 		t.Fatalf("the DM is not a known chat: %v", err)
@@ -136,7 +137,7 @@ func TestDeliveryIntoAThread(t *testing.T) {
 	alice.waitJoined(other, bot)
 	root3 := alice.say(other, "a topic of its own")
 	alice.sayInThread(other, root3, "herald: what do you think")
-	answer := alice.waitAnswer(other, bot, simAnswer(1, "what do you think", answerTokens))
+	answer := alice.waitAnswer(other, bot, sim.Answer(1, "what do you think", answerTokens))
 	if answer.thread != root3 {
 		t.Fatalf("the answer is in thread %q, want %s", answer.thread, root3)
 	}

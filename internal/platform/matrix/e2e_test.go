@@ -53,7 +53,7 @@ func TestEncryptedDMAndRestart(t *testing.T) {
 	alice.waitJoined(room, bot)
 
 	hello := alice.say(room, "hello")
-	first := alice.waitAnswer(room, bot, simAnswer(1, "hello", answerTokens))
+	first := alice.waitAnswer(room, bot, sim.Answer(1, "hello", answerTokens))
 	if first.replyTo != hello {
 		t.Errorf("the answer replies to %q, want the asking message %s", first.replyTo, hello)
 	}
@@ -74,7 +74,7 @@ func TestEncryptedDMAndRestart(t *testing.T) {
 	if again := readSessionFile(t, opts.deps.Dir); again.DeviceID != session.DeviceID || again.AccessToken != session.AccessToken {
 		t.Errorf("after a restart the bot is device %s, want the kept device %s and its token", again.DeviceID, session.DeviceID)
 	}
-	alice.waitAnswer(room, bot, simAnswer(2, "are you still there", answerTokens)) // turn 2: the same session
+	alice.waitAnswer(room, bot, sim.Answer(2, "are you still there", answerTokens)) // turn 2: the same session
 	checkNoPlaintext(t, alice, room, bot)
 	if got := s.Stats().Requests; got != 2 {
 		t.Errorf("the simulator got %d requests, want 2", got)
@@ -100,7 +100,7 @@ func TestEncryptedRoomMovesToAnotherReplica(t *testing.T) {
 	room := alice.createRoom(true, true, bot)
 	alice.waitJoined(room, bot)
 	alice.say(room, "hello")
-	alice.waitAnswer(room, bot, simAnswer(1, "hello", answerTokens))
+	alice.waitAnswer(room, bot, sim.Answer(1, "hello", answerTokens))
 	c, err := g.adapter.connection()
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +120,7 @@ func TestEncryptedRoomMovesToAnotherReplica(t *testing.T) {
 	if c2.cli.DeviceID != device {
 		t.Errorf("the replica taking over is device %s, want the same device %s", c2.cli.DeviceID, device)
 	}
-	alice.waitAnswer(room, bot, simAnswer(2, "are you still there", answerTokens))
+	alice.waitAnswer(room, bot, sim.Answer(2, "are you still there", answerTokens))
 	checkNoPlaintext(t, alice, room, bot)
 	if got := s.Stats().Requests; got != 2 {
 		t.Errorf("the simulator got %d requests, want 2", got)
@@ -203,7 +203,7 @@ func TestGroupRoomMentionsAndThreads(t *testing.T) {
 	alice.mention(room, bot, "what do you think")
 	// Messages are taken in order: once this answer is there, the two
 	// before it were seen and dropped.
-	alice.waitAnswer(room, bot, simAnswer(1, "what do you think", answerTokens))
+	alice.waitAnswer(room, bot, sim.Answer(1, "what do you think", answerTokens))
 	if got := s.Stats().Requests; got != 1 {
 		t.Fatalf("the simulator got %d requests, want 1: only the mention of an allowed user", got)
 	}
@@ -212,15 +212,15 @@ func TestGroupRoomMentionsAndThreads(t *testing.T) {
 	rootA := alice.say(room, "topic A")
 	rootB := alice.say(room, "topic B")
 	alice.sayInThread(room, rootA, "herald: first thread")
-	a1 := alice.waitAnswer(room, bot, simAnswer(1, "first thread", answerTokens))
+	a1 := alice.waitAnswer(room, bot, sim.Answer(1, "first thread", answerTokens))
 	alice.sayInThread(room, rootB, "herald: second thread")
-	b1 := alice.waitAnswer(room, bot, simAnswer(1, "second thread", answerTokens))
+	b1 := alice.waitAnswer(room, bot, sim.Answer(1, "second thread", answerTokens))
 	if a1.thread != rootA || b1.thread != rootB {
 		t.Errorf("answers in threads %s and %s, want %s and %s", a1.thread, b1.thread, rootA, rootB)
 	}
 	// The bot answered in thread A: no mention needed there any more.
 	alice.sayInThread(room, rootA, "and a follow-up")
-	a2 := alice.waitAnswer(room, bot, simAnswer(2, "and a follow-up", answerTokens))
+	a2 := alice.waitAnswer(room, bot, sim.Answer(2, "and a follow-up", answerTokens))
 	if a2.thread != rootA {
 		t.Errorf("the follow-up's answer is in thread %q, want %s", a2.thread, rootA)
 	}
@@ -264,7 +264,7 @@ func TestResumedAnswerStaysInItsThread(t *testing.T) {
 
 	s, simURL := newSim(t)
 	startGateway(t, opts, home, simURL)
-	a := alice.waitAnswer(room, bot, simAnswer(1, "what do you make of it", answerTokens))
+	a := alice.waitAnswer(room, bot, sim.Answer(1, "what do you make of it", answerTokens))
 	if a.thread != root {
 		t.Errorf("the resumed answer is in thread %q, want the asking thread %s", a.thread, root)
 	}
@@ -309,7 +309,7 @@ func TestShortAnswerGoesOutAtOnce(t *testing.T) {
 	room := alice.createRoom(false, true, bot)
 	alice.waitJoined(room, bot)
 	asked := alice.say(room, "hello")
-	alice.waitAnswer(room, bot, simAnswer(1, "hello", 12))
+	alice.waitAnswer(room, bot, sim.Answer(1, "hello", 12))
 	alice.waitFor("the done marker", func() bool { return slices.Equal(alice.reactionsOn(room, asked, bot), []string{"✅"}) })
 
 	end := *agentEnd.Load()
@@ -369,7 +369,7 @@ func TestFirstStartSkipsHistory(t *testing.T) {
 
 	startGateway(t, opts, home, simURL)
 	alice.say(room, "said after the start")
-	alice.waitAnswer(room, bot, simAnswer(1, "said after the start", answerTokens))
+	alice.waitAnswer(room, bot, sim.Answer(1, "said after the start", answerTokens))
 	if got := s.Stats().Requests; got != 1 {
 		t.Errorf("the simulator got %d requests, want 1: the history is not answered", got)
 	}

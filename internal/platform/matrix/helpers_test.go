@@ -337,19 +337,6 @@ func (u *user) rawMessages(room id.RoomID) []map[string]any {
 	return out.Chunk
 }
 
-// simFiller is the sentence the simulator pads its answers with.
-var simFiller = strings.Fields("This is simulated filler text from the Hermes API server simulator, not a real agent.")
-
-// simAnswer is the simulator's answer to said at a session's turn.
-func simAnswer(turn int, said string, fillerTokens int) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "[Hermes simulator · turn %d] You said: \"%s\".", turn, said)
-	for i := range fillerTokens {
-		b.WriteString(" " + simFiller[i%len(simFiller)])
-	}
-	return b.String()
-}
-
 // answerTokens is the simulator's filler length in these tests.
 const answerTokens = 12
 

@@ -41,9 +41,9 @@ func TestHomeserverStoppedMidAnswer(t *testing.T) {
 	}
 	srv.Restart(t)
 
-	alice.waitAnswer(room, bot, simAnswer(1, "a long one", tokens))
+	alice.waitAnswer(room, bot, sim.Answer(1, "a long one", tokens))
 	alice.say(room, "and now?")
-	alice.waitAnswer(room, bot, simAnswer(2, "and now?", tokens))
+	alice.waitAnswer(room, bot, sim.Answer(2, "and now?", tokens))
 	if answers := alice.answersFrom(room, bot); len(answers) != 2 {
 		var texts []string
 		for _, a := range answers {

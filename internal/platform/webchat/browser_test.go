@@ -254,3 +254,24 @@ func TestBrowserTokenAndRetry(t *testing.T) {
 	webchattest.Wait(t, ctx, "the page to be ready without the fragment", ready)
 	webchattest.Wait(t, ctx, "the conversation", `document.querySelectorAll("#messages .msg").length === 2`)
 }
+
+// When Herald goes away, the page says it cannot reach it and is
+// retrying, never the browser's raw "Failed to fetch"; a message sent
+// meanwhile says it was not sent, and why, in the same words.
+func TestBrowserCannotReachHerald(t *testing.T) {
+	ctx := webchattest.NewBrowser(t)
+	_, ts := start(t, Options{}, platform.Deps{}, nil)
+	do(t, ctx, chromedp.Navigate(ts.URL))
+	webchattest.Wait(t, ctx, "the page", ready)
+
+	ts.CloseClientConnections()
+	ts.Close()
+	banner := `document.querySelector("#banner").textContent`
+	webchattest.Wait(t, ctx, "the banner", `!document.querySelector("#banner").hidden && `+banner+`.includes("Cannot reach Herald, retrying…")`)
+	do(t, ctx, chromedp.SendKeys(chromedp.CSS("#input"), "anyone?"))
+	pressEnter(t, ctx, false)
+	webchattest.Wait(t, ctx, "the send error", `(document.querySelector(".msg.user .error")?.textContent ?? "").includes("Not sent: cannot reach Herald")`)
+	if page := eval[string](t, ctx, `document.body.textContent`); strings.Contains(page, "Failed to fetch") {
+		t.Errorf("the page shows the browser's error: %q", page)
+	}
+}

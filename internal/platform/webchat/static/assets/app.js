@@ -262,7 +262,8 @@
           }
         }
       } catch (err) {
-        if (!abort.signal.aborted) showBanner('Disconnected: ' + err.message + '. Reconnecting…');
+        if (unreachable(err)) showBanner('Cannot reach Herald, retrying…');
+        else if (!abort.signal.aborted) showBanner('Disconnected: ' + err.message + '. Reconnecting…');
       } finally {
         clearTimeout(watchdog);
       }
@@ -273,6 +274,12 @@
   }
 
   // --- sending ------------------------------------------------------------
+
+  // unreachable tells a request that reached no server (fetch's TypeError,
+  // "Failed to fetch" in Chromium) from one Herald answered with an error.
+  function unreachable(err) {
+    return err instanceof TypeError;
+  }
 
   // post sends text; the same id on a retry makes the server take it once.
   async function post(text, id) {
@@ -285,7 +292,7 @@
       if (res.status === 202) return { id: (await res.json()).id };
       return { error: await problem(res) };
     } catch (err) {
-      return { error: 'network error (' + err.message + ')' };
+      return { error: unreachable(err) ? 'cannot reach Herald' : err.message };
     }
   }
 
@@ -352,7 +359,12 @@
       body = await res.json();
     } catch (err) {
       setStatus('offline', 'offline');
-      showBanner('Could not load the conversation: ' + err.message, start);
+      if (unreachable(err)) {
+        showBanner('Cannot reach Herald, retrying…');
+        setTimeout(start, 2000);
+      } else {
+        showBanner('Could not load the conversation: ' + err.message, start);
+      }
       return;
     }
     hideBanner();
