@@ -201,8 +201,28 @@ func TestCheckAndRunRefuseWithoutAnAgentServer(t *testing.T) {
 	isolate(t)
 	for _, cmd := range []string{"check", "run"} {
 		_, err := herald(t, cmd)
-		if err == nil || !strings.Contains(err.Error(), "GATEWAY_PROXY_URL") || !strings.Contains(err.Error(), "agent.base_url") {
-			t.Errorf("%s: err = %v, want advice naming GATEWAY_PROXY_URL and agent.base_url", cmd, err)
+		if err == nil || !strings.Contains(err.Error(), "GATEWAY_PROXY_URL") || !strings.Contains(err.Error(), "agent.base_url") || !strings.Contains(err.Error(), "run herald demo") {
+			t.Errorf("%s: err = %v, want advice naming GATEWAY_PROXY_URL, agent.base_url and herald demo", cmd, err)
+		}
+	}
+}
+
+// herald run --help lists the settings a first run needs, each with its
+// description from the registry, and where to find the others.
+func TestRunHelpListsTheMainSettings(t *testing.T) {
+	out, err := herald(t, "run", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range mainSettings {
+		v, _ := config.Lookup(name)
+		if !strings.Contains(out, name+"  ") || !strings.Contains(out, firstClause(v.Description)) {
+			t.Errorf("run --help lacks %s and its description:\n%s", name, out)
+		}
+	}
+	for _, want := range []string{"herald env", "herald check", "herald doctor", "herald demo"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("run --help does not point to %s:\n%s", want, out)
 		}
 	}
 }

@@ -395,7 +395,8 @@ func (c *Config) checkBackend() []error {
 	switch c.Backend() {
 	case "":
 		return []error{errors.New("no agent server configured: set GATEWAY_PROXY_URL (or gateway.proxy_url in config.yaml) " +
-			"to relay to a Hermes API server, or HERALD_AGENT_BASE_URL (or agent.base_url) to talk to an OpenAI-compatible model server")}
+			"to relay to a Hermes API server, or HERALD_AGENT_BASE_URL (or agent.base_url) to talk to an OpenAI-compatible model server; " +
+			"to try Herald without one first, run herald demo")}
 	case "openai":
 		if c.Agent.Model == "" {
 			return []error{errors.New("agent.model (HERALD_AGENT_MODEL) is required with agent.base_url: name the model the server should run")}
