@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -25,7 +29,8 @@ var mainSettings = []string{
 // runHelp is run's long help: what it does and its main settings.
 func runHelp() string {
 	var b strings.Builder
-	b.WriteString("Run the gateway in the foreground until SIGINT or SIGTERM.\n\n" +
+	b.WriteString("Run the gateway in the foreground until SIGINT or SIGTERM. SIGHUP reads the configuration again:\n" +
+		"the allowlists and how answers are shown change at once; the log names what waits for a restart.\n\n" +
 		"Main settings (environment variables; also read from $HERALD_HOME/.env, and as keys of config.yaml):\n\n")
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	for _, name := range mainSettings {
@@ -55,21 +60,53 @@ func newRunCmd(opts *options) *cobra.Command {
 		Long:  runHelp(),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(config.Options{File: opts.configFile, RequireBackend: true})
+			load := func() (*config.Config, error) {
+				return config.Load(config.Options{File: opts.configFile, RequireBackend: true})
+			}
+			cfg, err := load()
 			if err != nil {
 				return err
 			}
-			return runGateway(cmd.Context(), cfg, app.Options{Logger: newLogger(opts.stderr, cfg.LogLevel)})
+			log := newLogger(opts.stderr, cfg.LogLevel)
+			a, err := app.Build(cmd.Context(), cfg, app.Options{Logger: log, Version: version})
+			if err != nil {
+				return err
+			}
+			stop := reloadOnHangUp(cmd.Context(), a, load, log)
+			defer stop()
+			return a.Run(cmd.Context())
 		},
 	}
 }
 
-// runGateway builds the gateway and runs it until ctx ends.
-func runGateway(ctx context.Context, cfg *config.Config, o app.Options) error {
-	o.Version = version
-	a, err := app.Build(ctx, cfg, o)
-	if err != nil {
-		return err
+// reloadOnHangUp reads the configuration again on each SIGHUP and gives
+// the running gateway what it can take (see app.Reload); a configuration
+// with problems is refused whole, and the running settings stay. stop
+// ends it.
+func reloadOnHangUp(ctx context.Context, a *app.App, load func() (*config.Config, error), log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+			}
+			cfg, err := load()
+			if err != nil {
+				log.Error("SIGHUP: the configuration has problems; the running settings stay", "error", err)
+				continue
+			}
+			a.Reload(cfg)
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		cancel()
+		<-done
 	}
-	return a.Run(ctx)
 }

@@ -138,15 +138,10 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *App, err erro
 		if !settings.Enabled() {
 			continue
 		}
-		allow := cfg.PlatformAccess[name]
-		if _, open := settings.(platform.OpenByDefault); open && !allow.AllowAll && len(allow.Users) == 0 {
-			ropts.Access.Platforms[name] = gateway.Allowlist{AllowAll: true}
-		}
 		adapter, err := settings.Adapter(platform.Deps{
 			Dir:      filepath.Join(cfg.Home, name),
 			State:    a.store,
-			Allowed:  slices.Concat(cfg.Access.Users, allow.Users),
-			AllowAll: cfg.Access.AllowAll || allow.AllowAll,
+			Allows:   func(user string) bool { return a.Runner.Allows(name, user) }, // a.Runner is set below, before anything runs
 			History:  gateway.Transcripts(a.store, ropts.SessionKeys),
 			HTTPAddr: a.ln.Addr().String(),
 			Database: cfg.Database.URL,
@@ -372,8 +367,12 @@ func runnerOptions(cfg *config.Config, log *slog.Logger, metrics *ops.Metrics) g
 	}
 	pair := map[string]bool{}
 	for name, p := range cfg.PlatformAccess {
-		if p.AllowAll || len(p.Users) > 0 || len(p.GroupUsers) > 0 || len(p.GroupChats) > 0 {
+		_, open := cfg.Platforms[name].(platform.OpenByDefault)
+		switch {
+		case p.AllowAll || len(p.Users) > 0 || len(p.GroupUsers) > 0 || len(p.GroupChats) > 0:
 			access.Platforms[name] = gateway.Allowlist{AllowAll: p.AllowAll, Users: p.Users, GroupUsers: p.GroupUsers, GroupChats: p.GroupChats}
+		case open:
+			access.Platforms[name] = gateway.Allowlist{AllowAll: true}
 		}
 		pair[name] = cfg.PairsUnknownDMs(name)
 	}

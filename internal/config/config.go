@@ -201,6 +201,7 @@ type Effective struct {
 	Value  string
 	Origin string // "env NAME", "FILE: key", "FILE: NAME" (.env) or "default"
 	Secret bool
+	Reload bool // see Setting.Reload
 }
 
 // SessionReset holds the session_reset.* settings.
@@ -346,7 +347,7 @@ func Load(opts Options) (*Config, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", origin, err))
 			continue
 		}
-		c.effective = append(c.effective, Effective{Key: s.name(), Env: s.Env, Value: shown, Origin: origin, Secret: s.Secret})
+		c.effective = append(c.effective, Effective{Key: s.name(), Env: s.Env, Value: shown, Origin: origin, Secret: s.Secret, Reload: s.Reload})
 	}
 	for name, a := range access {
 		c.PlatformAccess[name] = *a

@@ -55,9 +55,9 @@ func registered() []platform {
 // shutdown cut an answer short.
 func platformSwitches(name string, typing, restartNotices *bool) []Setting {
 	return []Setting{
-		{Key: "platforms." + name + ".typing_indicator", AltKeys: []string{"platforms." + name + ".extra.typing_indicator"},
+		{Reload: true, Key: "platforms." + name + ".typing_indicator", AltKeys: []string{"platforms." + name + ".extra.typing_indicator"},
 			Default: "true", Set: Bool(typing), Description: "Show " + name + "'s typing indicator while the agent works on an answer"},
-		{Key: "platforms." + name + ".gateway_restart_notification",
+		{Reload: true, Key: "platforms." + name + ".gateway_restart_notification",
 			AltKeys: []string{"platforms." + name + ".extra.gateway_restart_notification", name + ".gateway_restart_notification"},
 			Default: "true", Set: Bool(restartNotices),
 			Description: "Tell " + name + "'s chats when a restart or shutdown cut an answer short; false leaves the answer as far as it got, and the log says so"},
@@ -69,19 +69,19 @@ func platformSwitches(name string, typing, restartNotices *bool) []Setting {
 func accessSettings(name string, access *Access) []Setting {
 	upper := strings.ToUpper(name)
 	return []Setting{
-		{Key: "platforms." + name + ".allowed_users", Env: upper + "_ALLOWED_USERS", Set: List(&access.Users, nil), Category: Messaging,
+		{Reload: true, Key: "platforms." + name + ".allowed_users", Env: upper + "_ALLOWED_USERS", Set: List(&access.Users, nil), Category: Messaging,
 			AltKeys:     []string{name + ".allowed_users", name + ".allow_from", "platforms." + name + ".extra.allow_from"},
 			Description: "Users allowed on " + name + ", comma-separated user ids; * allows everyone",
 			Prompt:      "Allowed " + name + " users"},
-		{Key: "platforms." + name + ".allow_all_users", Env: upper + "_ALLOW_ALL_USERS", Default: "false", Set: Bool(&access.AllowAll), Category: Messaging,
+		{Reload: true, Key: "platforms." + name + ".allow_all_users", Env: upper + "_ALLOW_ALL_USERS", Default: "false", Set: Bool(&access.AllowAll), Category: Messaging,
 			Description: "true lets everyone on " + name + " talk to the agent",
 			Prompt:      "Allow all " + name + " users"},
-		{Key: "platforms." + name + ".group_allowed_users", Env: upper + "_GROUP_ALLOWED_USERS", Set: List(&access.GroupUsers, nil), Category: Messaging, Advanced: true,
+		{Reload: true, Key: "platforms." + name + ".group_allowed_users", Env: upper + "_GROUP_ALLOWED_USERS", Set: List(&access.GroupUsers, nil), Category: Messaging, Advanced: true,
 			AltKeys: []string{"platforms." + name + ".extra.group_allowed_users", name + ".group_allowed_users",
 				name + ".group_allow_from", "platforms." + name + ".extra.group_allow_from"},
 			Description: "Users allowed in " + name + " group chats only, comma-separated user ids",
 			Prompt:      "Allowed " + name + " users in groups"},
-		{Key: "platforms." + name + ".group_allowed_chats", Env: upper + "_GROUP_ALLOWED_CHATS", Set: List(&access.GroupChats, nil), Category: Messaging, Advanced: true,
+		{Reload: true, Key: "platforms." + name + ".group_allowed_chats", Env: upper + "_GROUP_ALLOWED_CHATS", Set: List(&access.GroupChats, nil), Category: Messaging, Advanced: true,
 			AltKeys:     []string{"platforms." + name + ".extra.group_allowed_chats", name + ".group_allowed_chats"},
 			Description: "Group chats of " + name + " whose every member may talk to the agent, comma-separated chat ids; * allows every group",
 			Prompt:      "Allowed " + name + " groups"},

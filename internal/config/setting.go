@@ -28,6 +28,9 @@ type Setting struct {
 	Default   string
 	// Secret values are masked by `herald check` and never shown in errors.
 	Secret bool
+	// Reload: a running gateway takes a new value on SIGHUP; the others
+	// wait for a restart.
+	Reload bool
 	// Description says in one line what the setting is for.
 	Description string
 	// Prompt, URL, Category and Advanced describe an environment variable

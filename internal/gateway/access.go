@@ -38,7 +38,7 @@ type Access struct {
 // listed in the gateway's or the platform's allowlist, or approved through
 // pairing.
 func (r *Runner) allowed(ctx context.Context, src chat.Source) bool {
-	access := r.opts.Access
+	access := r.settings().Access
 	return access.All.allows(src) || access.Platforms[src.Platform].allows(src) || r.paired(ctx, src)
 }
 
@@ -48,7 +48,8 @@ func (r *Runner) named(ctx context.Context, src chat.Source) bool {
 	if src.UserID == "" {
 		return false
 	}
-	for _, a := range []Allowlist{r.opts.Access.All, r.opts.Access.Platforms[src.Platform]} {
+	access := r.settings().Access
+	for _, a := range []Allowlist{access.All, access.Platforms[src.Platform]} {
 		if slices.Contains(a.Users, src.UserID) || slices.Contains(a.GroupUsers, src.UserID) {
 			return true
 		}

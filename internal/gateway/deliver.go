@@ -212,7 +212,7 @@ func (r *Runner) chatNamed(ctx context.Context, platform, where string) (chat.Ta
 			return home, nil
 		}
 	}
-	if r.opts.DeliverAnyChat {
+	if r.settings().DeliverAnyChat {
 		if len(tries) > 1 && looksLikeThread(tries[1].ThreadID) {
 			return tries[1], nil
 		}
@@ -409,16 +409,17 @@ func (r *Runner) send(ref sendRef) {
 // keepDelivered keeps a delivered message in the transcript of the
 // conversation last seen in its chat, as a notice: a web chat page that
 // was not open shows it, and the agent never gets it (Hermes's agent does
-// not see its cron deliveries either). A chat nobody wrote in has no
-// conversation to keep it in.
+// not see its cron deliveries either). A chat whose first message has not
+// started its conversation yet gets it started here. A chat nobody wrote
+// in has no conversation to keep it in.
 func (r *Runner) keepDelivered(s store.Send, text string) {
 	ctx := context.Background()
 	c, err := r.store.FindChat(ctx, s.Platform, s.Target.ChatID, s.Target.ThreadID)
 	if err != nil {
 		return
 	}
-	sessionID, ok, err := r.store.SessionID(ctx, c.SessionKey)
-	if err == nil && ok {
+	sessionID, err := r.sessionID(ctx, c.SessionKey)
+	if err == nil {
 		err = r.store.Append(ctx, sessionID, store.Entry{Role: chat.Notice, Content: text, At: time.Now()})
 	}
 	if err != nil {

@@ -55,7 +55,7 @@ func (r *Runner) resetSession(j *job, old, why string, log *slog.Logger) string 
 		return current
 	}
 	log.Info("a new conversation by session_reset", "from", old, "to", id, "reason", why)
-	if r.opts.SessionReset.Notify && !slices.Contains(r.opts.SessionReset.Quiet, j.adapter.Name()) {
+	if reset := r.settings().SessionReset; reset.Notify && !slices.Contains(reset.Quiet, j.adapter.Name()) {
 		target := j.turn.Inbound.AnswerTarget()
 		if err := r.reply(j.adapter, target, texts.SessionReset(why), stream.Params{}); err != nil {
 			log.Info("telling the user of the new conversation failed", "error", err)
@@ -67,7 +67,7 @@ func (r *Runner) resetSession(j *job, old, why string, log *slog.Logger) string 
 // isResetTrigger tells whether a message is one of the reset triggers.
 func (r *Runner) isResetTrigger(text string) bool {
 	text = strings.TrimSpace(text)
-	for _, t := range r.opts.ResetTriggers {
+	for _, t := range r.settings().ResetTriggers {
 		if strings.EqualFold(text, strings.TrimSpace(t)) {
 			return true
 		}

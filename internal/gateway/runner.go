@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/herald-chat/herald/internal/agent"
@@ -115,6 +116,7 @@ type Store interface {
 // Runner is the gateway's pipeline.
 type Runner struct {
 	opts     Options
+	live     atomic.Pointer[Options] // opts as Reload last changed them (see settings)
 	backend  agent.Backend
 	store    Store
 	adapters map[string]platform.Adapter
@@ -226,6 +228,7 @@ func New(opts Options, backend agent.Backend, st Store, adapters ...platform.Ada
 		resumed:      map[string]chan struct{}{},
 		health:       &agentHealth{unreadyAfter: opts.AgentUnreadyAfter, metrics: opts.Metrics},
 	}
+	r.live.Store(&opts)
 	r.health.record(nil) // up until a turn says otherwise
 	for _, a := range adapters {
 		r.adapters[a.Name()] = a
@@ -376,7 +379,7 @@ func (r *Runner) dispatch(ctx context.Context, a platform.Adapter, turn store.Tu
 	in := turn.Inbound
 	if !r.allowed(ctx, in.Source) {
 		r.log.Debug("dropping a message from a user not allowed", "platform", in.Source.Platform, "user", in.Source.UserID)
-		if in.Source.ChatType == chat.DM && r.opts.PairUnknownDMs[in.Source.Platform] {
+		if in.Source.ChatType == chat.DM && r.settings().PairUnknownDMs[in.Source.Platform] {
 			r.replyAsync(a, turn, func(ctx context.Context) string {
 				p, err := r.store.CreatePairing(ctx, in.Source.Platform, in.Source.UserID, in.Source.UserName)
 				if err != nil {
@@ -428,7 +431,7 @@ func (r *Runner) enqueue(a platform.Adapter, turn store.Turn) {
 		l.queue = append(l.queue, j)
 		return
 	}
-	mode := r.opts.BusyMode
+	mode := r.settings().BusyMode
 	switch {
 	case mode == "queue":
 	case mode == "steer" && r.steerLocked(l.running, j):
@@ -452,7 +455,7 @@ const busyAckEvery = 30 * time.Second
 // busyAckEvery ago. The notice is not journalled: a restart loses at most
 // this courtesy.
 func (r *Runner) ackBusyLocked(l *lane, j *job, mode string) {
-	if !r.opts.BusyAck || time.Since(l.acked) < busyAckEvery {
+	if !r.settings().BusyAck || time.Since(l.acked) < busyAckEvery {
 		return
 	}
 	l.acked = time.Now()

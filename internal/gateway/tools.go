@@ -19,7 +19,8 @@ type toolFilter struct {
 
 // toolFilter is the filter of one turn on a platform.
 func (r *Runner) toolFilter(platform string, log *slog.Logger) *toolFilter {
-	mode := cmp.Or(r.opts.PlatformToolProgress[platform], r.opts.ToolProgress, "all")
+	s := r.settings()
+	mode := cmp.Or(s.PlatformToolProgress[platform], s.ToolProgress, "all")
 	return &toolFilter{mode: mode, log: log}
 }
 

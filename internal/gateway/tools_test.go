@@ -28,7 +28,7 @@ func TestToolProgressModes(t *testing.T) {
 		"all":     {0, 1, 2, 3, 4, 5, 6, 7},
 		"verbose": {0, 1, 2, 3, 4, 5, 6, 7},
 	} {
-		r := &Runner{opts: Options{ToolProgress: "all", PlatformToolProgress: map[string]string{"fake": mode}}}
+		r := New(Options{ToolProgress: "all", PlatformToolProgress: map[string]string{"fake": mode}}, nil, nil)
 		f := r.toolFilter("fake", slog.New(slog.DiscardHandler))
 		var shown []int
 		for i, ev := range events {

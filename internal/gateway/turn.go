@@ -69,7 +69,7 @@ func (r *Runner) prepare(j *job, log *slog.Logger) (prepared, bool) {
 		log.Error("reading the transcript failed", "error", err)
 	}
 	if len(entries) > 0 {
-		if why := r.opts.SessionReset.due(entries[len(entries)-1].At, time.Now()); why != "" {
+		if why := r.settings().SessionReset.due(entries[len(entries)-1].At, time.Now()); why != "" {
 			sessionID, entries = r.resetSession(j, sessionID, why, log), nil
 		}
 	}
@@ -290,7 +290,7 @@ func (r *Runner) record(j *job, p prepared, out ran, log *slog.Logger) {
 // appendExchange adds a message and the answer the chat ends with (in the
 // last of messageIDs) to a session's transcript.
 func (r *Runner) appendExchange(sessionID string, in chat.Inbound, final string, messageIDs []string, log *slog.Logger) {
-	if !r.opts.KeepThinking {
+	if !r.settings().KeepThinking {
 		final = format.StripThinking(final)
 	}
 	answer := store.Entry{Role: chat.Assistant, Content: final, At: time.Now()}
@@ -395,11 +395,12 @@ func (r *Runner) startDelivery(a platform.Adapter, t chat.Target, p stream.Param
 // params completes a delivery's parameters for a chat: the streaming
 // options for its platform, and the chat's gate, which done gives back.
 func (r *Runner) params(a platform.Adapter, t chat.Target, p stream.Params) (_ stream.Params, done func()) {
-	p.Options = r.opts.Streaming
-	if on, ok := r.opts.PlatformStreaming[a.Name()]; ok {
+	s := r.settings()
+	p.Options = s.Streaming
+	if on, ok := s.PlatformStreaming[a.Name()]; ok {
 		p.Options.Enabled = on
 	}
-	p.Options.NoTyping = slices.Contains(r.opts.NoTyping, a.Name())
+	p.Options.NoTyping = slices.Contains(s.NoTyping, a.Name())
 	p.Adapter, p.Target = a, t
 	p.Gate, done = r.gates.For(a.Name(), t.ChatID, a.Caps(t).Budgets)
 	return p, done
@@ -457,7 +458,7 @@ func (r *Runner) exchangeKept(sessionID string, in chat.Inbound) bool {
 // quiet reports whether a's chats are not told that a restart or shutdown
 // cut an answer short (Options.QuietRestarts).
 func (r *Runner) quiet(a platform.Adapter) bool {
-	return slices.Contains(r.opts.QuietRestarts, a.Name())
+	return slices.Contains(r.settings().QuietRestarts, a.Name())
 }
 
 // tellRestart sends a restart notice as a reply (see replyAsync), and keeps

@@ -280,10 +280,11 @@ type Deps struct {
 	Dir string
 	// State keeps the platform's positions across restarts.
 	State StateStore
-	// Allowed and AllowAll say who may talk to the agent on the platform:
-	// the gateway's and the platform's allowlists together.
-	Allowed  []string
-	AllowAll bool
+	// Allows tells whether the gateway's or the platform's allowlist names
+	// a user (or lets everyone in), as they are now: a reload may change
+	// them. For what a platform decides itself, such as taking an invite;
+	// nil names nobody.
+	Allows func(userID string) bool
 	// History reads the conversation a message belongs to, for platforms
 	// that show it again (the web chat after a reload).
 	History func(ctx context.Context, src chat.Source) ([]chat.Message, error)

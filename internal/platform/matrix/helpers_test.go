@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -437,7 +438,8 @@ func startHomeserver(t *testing.T, budget platform.Bucket) *matrixtest.Server {
 // it, less the state store, which newAdapter opens.
 type setup struct {
 	Options
-	deps platform.Deps
+	deps    platform.Deps
+	allowed []string // the users the gateway's allowlist names
 }
 
 // registerBot registers the bot's account, @herald, and returns its setup
@@ -459,8 +461,9 @@ func registerBot(t *testing.T, srv *matrixtest.Server, home string, allowed ...i
 		deps: platform.Deps{Dir: filepath.Join(home, "matrix"), Logger: testLogger(t)},
 	}
 	for _, u := range allowed {
-		s.deps.Allowed = append(s.deps.Allowed, string(u))
+		s.allowed = append(s.allowed, string(u))
 	}
+	s.deps.Allows = func(user string) bool { return slices.Contains(s.allowed, user) }
 	_, token, _ := srv.Register(t, bot, s.Password)
 	return s, id.UserID(s.UserID), token
 }
@@ -481,7 +484,7 @@ func startGatewayWith(t *testing.T, opts setup, home, simURL string, tune func(*
 	raw, st := newAdapter(t, opts, home)
 	a := &killable{Adapter: raw}
 	backend := hermes.New(hermes.Config{URL: simURL, ConnectTimeout: time.Second, IdleTimeout: time.Minute})
-	allow := gateway.Allowlist{Users: opts.deps.Allowed}
+	allow := gateway.Allowlist{Users: opts.allowed}
 	gopts := gateway.Options{
 		SessionKeys: chat.SessionKeyOptions{GroupPerUser: true},
 		BusyMode:    "interrupt",

@@ -3,7 +3,6 @@ package matrix
 import (
 	"context"
 	"errors"
-	"slices"
 	"time"
 
 	"maunium.net/go/mautrix"
@@ -32,7 +31,7 @@ func (a *Adapter) current() *conn {
 // userAllowed reports whether a user may invite the bot and have their
 // images downloaded: the same allowlists the gateway authorizes with.
 func (a *Adapter) userAllowed(user id.UserID) bool {
-	return a.deps.AllowAll || slices.Contains(a.deps.Allowed, "*") || slices.Contains(a.deps.Allowed, string(user))
+	return a.deps.Allows != nil && a.deps.Allows(string(user))
 }
 
 // onMember joins the rooms an allowed user invites the bot to.

@@ -100,7 +100,7 @@ var _ platform.Adapter = (*Adapter)(nil)
 // New checks the options and returns an adapter that is not connected yet.
 // d.Dir (the crypto store, the pickle key and a password login's session)
 // and d.State (the sync token, the threads the bot answered in) are
-// required; d.Allowed and d.AllowAll say whose invites are taken.
+// required; d.Allows says whose invites are taken.
 func New(opts Options, d platform.Deps) (*Adapter, error) {
 	if opts.Homeserver == "" {
 		return nil, errors.New("matrix: no homeserver URL")
