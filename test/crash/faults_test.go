@@ -25,7 +25,8 @@ type agentServer struct {
 	addr      string
 	answer    http.Handler // the simulator
 	cut       http.Handler // the simulator, breaking off mid-answer
-	mode      atomic.Value // "", "500", "429", "hang" or "cut"
+	slow      http.Handler // the simulator, writing a longer answer over about two seconds
+	mode      atomic.Value // "", "500", "429", "hang", "cut" or "slow"
 	mu        sync.Mutex
 	srv       *http.Server
 	hanging   chan struct{} // closed when the test ends, to free hung requests
@@ -37,6 +38,7 @@ func newAgentServer(t *testing.T) *agentServer {
 		addr:    freeAddr(t),
 		answer:  sim.New(sim.Options{AllowSessionWithoutKey: true, Logger: slog.New(slog.DiscardHandler), AnswerTokens: 5}),
 		cut:     sim.New(sim.Options{AllowSessionWithoutKey: true, Logger: slog.New(slog.DiscardHandler), AnswerTokens: 20, TokensPerSecond: 20, DisconnectAfter: 8}),
+		slow:    sim.New(sim.Options{AllowSessionWithoutKey: true, Logger: slog.New(slog.DiscardHandler), AnswerTokens: 40, TokensPerSecond: 25}),
 		hanging: make(chan struct{}),
 	}
 	a.mode.Store("")
@@ -69,6 +71,8 @@ func (a *agentServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case "cut":
 		a.cut.ServeHTTP(w, r)
+	case "slow":
+		a.slow.ServeHTTP(w, r)
 	default:
 		a.answer.ServeHTTP(w, r)
 	}

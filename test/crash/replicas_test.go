@@ -1,6 +1,7 @@
 package crash
 
 import (
+	"bufio"
 	"encoding/json"
 	"flag"
 	"io"
@@ -384,5 +385,102 @@ func TestStandbyForwardsTheWebChat(t *testing.T) {
 	})
 	if h := webHistory(t, standbyAddr, conv); !strings.HasPrefix(h[0], "user: through-the-standby") || !strings.HasPrefix(h[2], "user: after-the-takeover") {
 		t.Errorf("the history after the takeover: %q", h)
+	}
+}
+
+// webEvent is one message or edit of a web chat's event stream.
+type webEvent struct {
+	cursor, text string
+}
+
+// webEvents opens a conversation's event stream on a replica, from after
+// (a cursor; "" for all), and sends its message and edit events to the
+// channel it returns, until the stream ends or stop is called.
+func webEvents(t *testing.T, addr, conv, after string) (events <-chan webEvent, stop func()) {
+	t.Helper()
+	query := url.Values{"conversation": {conv}}
+	if after != "" {
+		query.Set("after", after)
+	}
+	resp, err := http.Get("http://" + addr + "/api/events?" + query.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		t.Fatalf("GET /api/events on %s: %s", addr, resp.Status)
+	}
+	out := make(chan webEvent, 1024)
+	go func() {
+		defer close(out)
+		lines := bufio.NewScanner(resp.Body)
+		lines.Buffer(nil, 1<<20)
+		var cursor, kind string
+		for lines.Scan() {
+			field, value, _ := strings.Cut(lines.Text(), ": ")
+			switch field {
+			case "id":
+				cursor = value
+			case "event":
+				kind = value
+			case "data":
+				var m struct{ Text string }
+				if json.Unmarshal([]byte(value), &m) == nil && (kind == "message" || kind == "edit") {
+					out <- webEvent{cursor: cursor, text: m.Text}
+				}
+			case "":
+				cursor, kind = "", ""
+			}
+		}
+	}()
+	return out, func() { resp.Body.Close() }
+}
+
+// A page whose replica changes mid-answer (a load balancer moving it)
+// reconnects to another with its last cursor and still ends with the exact
+// final text: the replicas standing by forward to the holder, whose stream
+// resumes from the cursor.
+func TestPageSwitchesReplicaMidAnswer(t *testing.T) {
+	w := newFaultWorld(t, "HERALD_DATABASE_URL="+pgtest.NewDatabase(t), "HERALD_LEASE_TTL=2s")
+	first, firstAddr := w.holderAndStandby(t)
+	defer first.stop()
+	second, secondAddr := w.replica(t)
+	second.start(t)
+	defer second.stop()
+	w.waitStandingBy("the third replica", secondAddr)
+
+	const conv = "conv-switching-1"
+	w.agent.mode.Store("slow")
+	events, stop := webEvents(t, firstAddr, conv, "")
+	if err := post(http.DefaultClient, firstAddr, conv, "switch-me", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var mid webEvent
+	for ev := range events {
+		if strings.HasSuffix(ev.text, "▉") && ev.cursor != "" {
+			mid = ev
+			break
+		}
+	}
+	stop()
+	if mid.cursor == "" {
+		t.Fatal("the first replica's stream ended before the answer was half written")
+	}
+
+	events, stop = webEvents(t, secondAddr, conv, mid.cursor)
+	defer stop()
+	var final string
+	for ev := range events {
+		if strings.Contains(ev.text, `You said: "switch-me"`) && !strings.HasSuffix(ev.text, "▉") {
+			final = ev.text
+			break
+		}
+	}
+	want := sim.Answer(1, "switch-me", 40)
+	if final != want {
+		t.Errorf("the page ends with %q, want %q", final, want)
+	}
+	if h := webHistory(t, secondAddr, conv); len(h) != 2 || h[1] != "assistant: "+want {
+		t.Errorf("the history: %q", h)
 	}
 }
