@@ -80,9 +80,10 @@ type App struct {
 	backend  string
 	moder    agent.Moder // nil for a backend of one mode
 	// holder names this replica among those sharing the store's leases;
-	// standby is true while it waits for another's to lapse.
+	// holding is true while it holds the gateway's lease (always, for a
+	// store of one process): until then it stands by, from the start.
 	holder  string
-	standby atomic.Bool
+	holding atomic.Bool
 	leaser  store.Leaser // nil for a store of one process
 }
 
@@ -116,6 +117,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *App, err erro
 		return nil, err
 	}
 	a.leaser, _ = db.(store.Leaser)
+	a.holding.Store(a.leaser == nil)
 	a.store = wrap(o.WrapStore, store.Timed(db, func(op string, took time.Duration) {
 		a.Metrics.StoreWrites.WithLabelValues(op).Observe(took.Seconds())
 	}))

@@ -40,7 +40,7 @@ func (a *App) forwarding(h http.Handler) http.Handler {
 		},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !a.standby.Load() {
+		if a.holding.Load() {
 			h.ServeHTTP(w, r)
 			return
 		}

@@ -57,8 +57,9 @@ func (a *App) holdLease(ctx context.Context, l store.Leaser) (release func(), er
 		start time.Time
 		token int64
 		held  bool
+		tries int
 	)
-	for {
+	for ; ; tries++ {
 		start = time.Now()
 		token, held, err = try(ctx)
 		if held {
@@ -67,7 +68,7 @@ func (a *App) holdLease(ctx context.Context, l store.Leaser) (release func(), er
 		if err != nil && ctx.Err() == nil {
 			a.log.Warn("asking for the gateway's lease failed", "error", err)
 		}
-		if !a.standby.Swap(true) {
+		if tries == 0 {
 			a.log.Info("standing by: another replica holds the gateway's lease; taking over when it lapses", "ttl", ttl)
 		}
 		select {
@@ -76,9 +77,10 @@ func (a *App) holdLease(ctx context.Context, l store.Leaser) (release func(), er
 		case <-time.After(max(ttl/tryParts, 100*time.Millisecond)):
 		}
 	}
-	if a.standby.Swap(false) {
+	if tries > 0 {
 		a.Metrics.LeaseTakeovers.Inc()
 	}
+	a.holding.Store(true)
 	a.Metrics.LeaseHeld.Set(1)
 	a.log.Info("holding the gateway's lease", "token", token, "holder", a.holder)
 
@@ -140,7 +142,7 @@ func (a *App) holdLease(ctx context.Context, l store.Leaser) (release func(), er
 
 // ready is the gateway's readiness, as /readyz reports it.
 func (a *App) ready() error {
-	if a.standby.Load() {
+	if !a.holding.Load() {
 		return errStandingBy
 	}
 	return a.Runner.Ready()

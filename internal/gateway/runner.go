@@ -240,8 +240,14 @@ func New(opts Options, backend agent.Backend, st Store, adapters ...platform.Ada
 }
 
 // Ready reports nil once every adapter is connected, while their
-// connections work and the agent server answers, else what is wrong.
+// connections work and the agent server answers, else what is wrong. A
+// runner shutting down is not ready: a load balancer sends nothing more.
 func (r *Runner) Ready() error {
+	select {
+	case <-r.stopping:
+		return errors.New("shutting down")
+	default:
+	}
 	for name, a := range r.adapters {
 		select {
 		case <-a.Ready():

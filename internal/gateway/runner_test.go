@@ -430,6 +430,9 @@ func TestGracefulShutdownLetsRunningTurnsFinish(t *testing.T) {
 		stopped := make(chan error, 1)
 		go func() { stopped <- h.stop() }()
 		eventually(t, "the runner to start shutting down", h.runner.isClosing)
+		if err := h.runner.Ready(); err == nil || err.Error() != "shutting down" {
+			t.Errorf("Ready while shutting down: %v", err)
+		}
 		if err := h.plat.deliver(t, dm("alice", "late", "late")); !errors.Is(err, ErrShuttingDown) {
 			t.Errorf("a message during shutdown: err = %v, want ErrShuttingDown (so the platform redelivers it)", err)
 		}
