@@ -182,7 +182,7 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *App, err erro
 	if site != nil {
 		site = a.forwarding(site)
 	}
-	mux.Handle("/", ops.Handler(a.ready, a.Metrics, site))
+	mux.Handle("/", ops.Handler(a.readiness, a.Metrics, site))
 	a.handler = mux
 	return a, nil
 }

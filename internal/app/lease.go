@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/herald-chat/herald/internal/ops"
 	"github.com/herald-chat/herald/internal/store"
 )
 
@@ -140,7 +141,22 @@ func (a *App) holdLease(ctx context.Context, l store.Leaser) (release func(), er
 	}, nil
 }
 
-// ready is the gateway's readiness, as /readyz reports it.
+// readiness is what /readyz answers: whether this replica is ready, and
+// how the agent server, each platform and the lease stand.
+func (a *App) readiness() ops.Readiness {
+	agent, platforms := a.Runner.Status()
+	parts := map[string]any{"agent": agent, "platforms": platforms}
+	if a.leaser != nil {
+		parts["lease"] = "held"
+		if !a.holding.Load() {
+			parts["lease"] = "standing by"
+			delete(parts, "platforms") // not connected here, by design
+		}
+	}
+	return ops.Readiness{Err: a.ready(), Parts: parts}
+}
+
+// ready is nil when this replica is ready, else why not.
 func (a *App) ready() error {
 	if !a.holding.Load() {
 		return errStandingBy

@@ -44,6 +44,26 @@ func (h *agentHealth) record(err error) (changed bool) {
 	return changed
 }
 
+// AgentState is how the agent server stands, for /readyz.
+type AgentState struct {
+	Up bool `json:"up"`
+	// Failures is how many turns and checks failed in a row, and Error
+	// the last one's error.
+	Failures int    `json:"failures,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+// state is the agent server's state.
+func (h *agentHealth) state() AgentState {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := AgentState{Up: h.failures == 0, Failures: h.failures}
+	if h.last != nil {
+		s.Error = h.last.Error()
+	}
+	return s
+}
+
 // failing tells whether the last turn or check failed.
 func (h *agentHealth) failing() bool {
 	h.mu.Lock()

@@ -263,6 +263,28 @@ func (r *Runner) Ready() error {
 	return r.health.err()
 }
 
+// Status says how what the runner depends on stands, for /readyz: the
+// agent server, and each platform: "connected", "connecting" or its
+// outage.
+func (r *Runner) Status() (agent AgentState, platforms map[string]string) {
+	platforms = map[string]string{}
+	for name, a := range r.adapters {
+		select {
+		case <-a.Ready():
+			platforms[name] = "connected"
+		default:
+			platforms[name] = "connecting"
+			continue
+		}
+		if c, ok := a.(platform.Connection); ok {
+			if err := c.Outage(); err != nil {
+				platforms[name] = err.Error()
+			}
+		}
+	}
+	return r.health.state(), platforms
+}
+
 // Run connects the adapters, resumes turns a previous run left unfinished,
 // and relays messages until ctx ends. Then it stops taking messages, lets
 // running turns finish within the grace period, cancels the rest with a

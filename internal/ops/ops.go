@@ -4,6 +4,7 @@ package ops
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 )
 
@@ -14,20 +15,34 @@ const (
 	ReadyPath  = "/readyz"
 )
 
-// Handler serves /healthz (200 while the process runs), /readyz (200 once
-// ready() returns nil, else 503 with the reason as JSON) and /metrics; every
-// other path goes to app (the web chat), or 404 when app is nil.
-func Handler(ready func() error, metrics *Metrics, app http.Handler) http.Handler {
+// Readiness is what /readyz answers: Err is nil when ready, else why not;
+// Parts are the states of what the gateway depends on (the agent server,
+// each platform, a replica's lease), shown either way.
+type Readiness struct {
+	Err   error
+	Parts map[string]any
+}
+
+// Handler serves /healthz (200 while the process runs), /readyz (as JSON:
+// 200 once ready's Err is nil, else 503 with it as the reason, and the
+// parts either way) and /metrics; every other path goes to app (the web
+// chat), or 404 when app is nil.
+func Handler(ready func() Readiness, metrics *Metrics, app http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+HealthPath, func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET "+ReadyPath, func(w http.ResponseWriter, _ *http.Request) {
-		if err := ready(); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+		r := ready()
+		body := map[string]any{}
+		maps.Copy(body, r.Parts)
+		if r.Err != nil {
+			body["status"], body["reason"] = "not ready", r.Err.Error()
+			writeJSON(w, http.StatusServiceUnavailable, body)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		body["status"] = "ready"
+		writeJSON(w, http.StatusOK, body)
 	})
 	mux.Handle("GET /metrics", metrics.Handler())
 	if app != nil {

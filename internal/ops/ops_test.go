@@ -25,11 +25,13 @@ func TestHealthReadinessMetricsAndApp(t *testing.T) {
 	var ready atomic.Bool
 	m := NewMetrics()
 	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "app "+r.URL.Path) })
-	srv := httptest.NewServer(Handler(func() error {
+	srv := httptest.NewServer(Handler(func() Readiness {
+		parts := map[string]any{"platforms": map[string]string{"webchat": "connecting"}}
 		if !ready.Load() {
-			return errors.New("platform webchat is not connected yet")
+			return Readiness{Err: errors.New("platform webchat is not connected yet"), Parts: parts}
 		}
-		return nil
+		parts["platforms"] = map[string]string{"webchat": "connected"}
+		return Readiness{Parts: parts}
 	}, m, app))
 	defer srv.Close()
 
@@ -37,11 +39,13 @@ func TestHealthReadinessMetricsAndApp(t *testing.T) {
 		t.Fatalf("/healthz = %d, want 200", code)
 	}
 	code, body := get(t, srv.URL+"/readyz")
-	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"reason":"platform webchat is not connected yet"`) {
-		t.Fatalf("/readyz before ready = %d %s, want 503 with the reason", code, body)
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"reason":"platform webchat is not connected yet"`) ||
+		!strings.Contains(body, `"platforms":{"webchat":"connecting"}`) {
+		t.Fatalf("/readyz before ready = %d %s, want 503 with the reason and the parts", code, body)
 	}
 	ready.Store(true)
-	if code, body := get(t, srv.URL+"/readyz"); code != http.StatusOK || !strings.Contains(body, `"ready"`) {
+	if code, body := get(t, srv.URL+"/readyz"); code != http.StatusOK || !strings.Contains(body, `"status":"ready"`) ||
+		!strings.Contains(body, `"platforms":{"webchat":"connected"}`) {
 		t.Fatalf("/readyz when ready = %d %q", code, body)
 	}
 	m.Turns.WithLabelValues("delivered").Inc()

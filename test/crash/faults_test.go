@@ -228,6 +228,10 @@ func TestAgentServerDownAndBack(t *testing.T) {
 
 	w.agent.start(t)
 	waitReady(t, http.DefaultClient, w.http)
+	if _, body := get(http.DefaultClient, w.http, "/readyz"); !strings.Contains(body, `"agent":{"up":true}`) ||
+		!strings.Contains(body, `"platforms":{"telegram":"connected","webchat":"connected"}`) {
+		t.Errorf("/readyz once the agent server is back: %s", body)
+	}
 	if got := w.metric("herald_agent_up"); got != "herald_agent_up 1" {
 		t.Errorf("/metrics: %q once the agent server is back", got)
 	}
@@ -243,6 +247,9 @@ func TestAgentServerDownAndBack(t *testing.T) {
 		code, _ := w.readiness()
 		return code == http.StatusServiceUnavailable
 	})
+	if _, body := get(http.DefaultClient, w.http, "/readyz"); !strings.Contains(body, `"agent":{"up":false,"failures":`) || !strings.Contains(body, `connection refused`) {
+		t.Errorf("/readyz with the agent server down: %s", body)
+	}
 	w.stillUp(pid)
 	if got := w.metric(`herald_upstream_errors_total{kind="connection"}`); got != `herald_upstream_errors_total{kind="connection"} 2` {
 		t.Errorf("/metrics: %q after two turns failed to connect", got)

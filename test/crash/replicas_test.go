@@ -67,7 +67,7 @@ func (w *faultWorld) waitStandingBy(what, addr string) {
 	w.t.Helper()
 	w.waitFor(what+" to stand by", func() bool {
 		code, body := get(http.DefaultClient, addr, "/readyz")
-		return code == http.StatusServiceUnavailable && strings.Contains(body, "standing by")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, `"lease":"standing by"`)
 	})
 }
 
@@ -88,6 +88,9 @@ func TestReplicaTakesOverAfterKill(t *testing.T) {
 	killed := time.Now()
 	waitReady(t, http.DefaultClient, standbyAddr)
 	t.Logf("the standby took over %v after the holder was killed (lease TTL 2s)", time.Since(killed).Round(10*time.Millisecond))
+	if _, body := get(http.DefaultClient, standbyAddr, "/readyz"); !strings.Contains(body, `"lease":"held"`) {
+		t.Errorf("/readyz of the new holder: %s", body)
+	}
 	if got := metric(http.DefaultClient, standbyAddr, "herald_lease_takeovers_total"); got != "herald_lease_takeovers_total 1" {
 		t.Errorf("/metrics of the new holder: %q", got)
 	}
