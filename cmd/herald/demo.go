@@ -42,7 +42,7 @@ func newDemoCmd(opts *options) *cobra.Command {
 // runDemo runs the demo until ctx ends; onListening gets the web chat's
 // address once the gateway is built.
 func runDemo(ctx context.Context, opts *options, cfg *config.Config, onListening func(addr string)) error {
-	log := newLogger(opts.stderr, cfg.LogLevel)
+	log := newLogger(opts.stderr, cfg.LogLevel, cfg.LogFormat)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("simulator listener: %w", err)

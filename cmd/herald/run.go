@@ -67,7 +67,7 @@ func newRunCmd(opts *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			log := newLogger(opts.stderr, cfg.LogLevel)
+			log := newLogger(opts.stderr, cfg.LogLevel, cfg.LogFormat)
 			a, err := app.Build(cmd.Context(), cfg, app.Options{Logger: log, Version: version})
 			if err != nil {
 				return err

@@ -32,7 +32,7 @@ func newSimCmd(opts *options) *cobra.Command {
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			log := newLogger(opts.stderr, 0)
+			log := newLogger(opts.stderr, 0, "text")
 			o.Logger = log
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {

@@ -24,8 +24,9 @@ type Config struct {
 	File string
 	// HTTPAddr is the address of Herald's own HTTP listener.
 	HTTPAddr string
-	// LogLevel is the minimum level logged.
-	LogLevel slog.Level
+	// LogLevel is the minimum level logged, and LogFormat "text" or "json".
+	LogLevel  slog.Level
+	LogFormat string
 
 	// Proxy is the Hermes API server the gateway relays to.
 	Proxy Proxy

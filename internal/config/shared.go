@@ -100,6 +100,9 @@ func (c *Config) settings() []Setting {
 				}
 				return strings.ToLower(c.LogLevel.String()), nil
 			}},
+		{Key: "log.format", Env: "HERALD_LOG_FORMAT", Default: "text", Set: Enum(&c.LogFormat, "text", "json"), Category: General, Advanced: true,
+			Description: "Log lines as text (key=value) or json (one object a line); every line about a turn carries its turn, platform, chat and session",
+			Prompt:      "Log format"},
 		{Reload: true, Key: "streaming.enabled", Default: "true", Set: Bool(&c.Streaming.Enabled),
 			Description: "Stream answers into the chat while they are written"},
 		{Reload: true, Key: "streaming.transport", Default: "auto", Set: Enum(&c.Streaming.Transport, "auto", "draft", "edit", "off"),

@@ -492,7 +492,7 @@ func (r *Runner) ackBusyLocked(l *lane, j *job, mode string) {
 	go func() {
 		defer r.work.Done()
 		if err := r.reply(j.adapter, target, texts.BusyAck(mode), stream.Params{}); err != nil {
-			r.log.Info("acknowledging a message sent while a turn runs failed", "turn", j.turn.ID, "error", err)
+			r.turnLog(j.turn).Info("acknowledging a message sent while a turn runs failed", "error", err)
 		}
 	}()
 }
@@ -517,7 +517,7 @@ func (r *Runner) steerLocked(running, j *job) bool {
 	go func() {
 		defer running.steering.Done()
 		if err := steerer.Steer(r.turnsCtx, running.runID, in.Text); err != nil {
-			r.log.Info("steering a message into the running turn failed; it waits its turn", "turn", j.turn.ID, "error", err)
+			r.turnLog(j.turn).Info("steering a message into the running turn failed; it waits its turn", "error", err)
 			j.steerErr = err
 		}
 	}()
@@ -653,6 +653,18 @@ func (r *Runner) sessionID(ctx context.Context, key string) (string, error) {
 			return id, err
 		}
 	}
+}
+
+// turnLog is the logger of a turn's lines: each carries the turn, its
+// platform, chat (and thread) and session key, so that one turn can be
+// followed through the log; execute adds the session id once it is read.
+func (r *Runner) turnLog(turn store.Turn) *slog.Logger {
+	src := turn.Inbound.Source
+	args := []any{"turn", turn.ID, "platform", src.Platform, "chat", src.ChatID}
+	if src.ThreadID != "" {
+		args = append(args, "thread", src.ThreadID)
+	}
+	return r.log.With(append(args, "session_key", turn.SessionKey)...)
 }
 
 // TranscriptReader is the part of the store that Transcripts reads.

@@ -24,11 +24,12 @@ import (
 // execute runs one turn: prepare it, run it through the backend into a
 // streaming delivery, and record how it ended.
 func (r *Runner) execute(j *job) {
-	log := r.log.With("turn", j.turn.ID, "session_key", j.turn.SessionKey)
+	log := r.turnLog(j.turn)
 	run, ok := r.prepare(j, log)
 	if !ok {
 		return
 	}
+	log = log.With("session", run.sessionID)
 	r.metrics.ActiveTurns.Inc()
 	defer r.metrics.ActiveTurns.Dec()
 	r.record(j, run, r.run(j, run, log), log)
@@ -125,7 +126,7 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 			})
 		},
 		Resume: turn.Progress.MessageIDs,
-	})
+	}, r.log.With("turn", turn.ID, "session", p.sessionID))
 	defer done()
 	r.mark(delivery, platform.TurnWorking)
 	start, first := time.Now(), true
@@ -185,6 +186,10 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 	}
 	out.res = res
 	out.final, out.outcome = r.finalText(j, res)
+	if out.outcome == "error" {
+		// The chat shows the error; the operator sees it here.
+		log.Warn("the agent server failed the turn", "kind", errorKind(res.Err), "error", res.Err)
+	}
 	r.finish(j, delivery, p.target, &out)
 	r.metrics.Edits.Add(float64(out.delivered.Edits))
 	r.metrics.RateLimitWaits.Add(float64(out.delivered.RateLimitWaits))
@@ -255,7 +260,7 @@ func (r *Runner) finish(j *job, d *stream.Delivery, t chat.Target, out *ran) {
 	default:
 		return
 	}
-	r.log.Info("the final text's delivery was cut short", "turn", j.turn.ID, "cause", cause)
+	r.turnLog(j.turn).Info("the final text's delivery was cut short", "cause", cause)
 	if !strings.HasSuffix(out.final, notice) {
 		out.final = texts.WithNotice(out.final, notice)
 	}
@@ -385,10 +390,11 @@ func errText(err error) string {
 }
 
 // startDelivery begins delivering an answer to t, with p's hooks and
-// resumed messages; done gives the chat's gate back once the delivery is
-// finished.
-func (r *Runner) startDelivery(a platform.Adapter, t chat.Target, p stream.Params) (d *stream.Delivery, done func()) {
+// resumed messages, logging to log (a turn's: with its ids); done gives
+// the chat's gate back once the delivery is finished.
+func (r *Runner) startDelivery(a platform.Adapter, t chat.Target, p stream.Params, log *slog.Logger) (d *stream.Delivery, done func()) {
 	p, done = r.params(a, t, p)
+	p.Options.Logger = log // the delivery adds the platform and the chat
 	return stream.Start(r.sendCtx, p), done
 }
 
@@ -427,16 +433,16 @@ func (r *Runner) reply(a platform.Adapter, t chat.Target, text string, p stream.
 // and no notice follows a complete answer.
 func (r *Runner) refinish(a platform.Adapter, turn store.Turn) {
 	r.settleAsync(func() {
-		d, done := r.startDelivery(a, turn.Inbound.AnswerTarget(), stream.Params{Resume: turn.Final.MessageIDs})
+		d, done := r.startDelivery(a, turn.Inbound.AnswerTarget(), stream.Params{Resume: turn.Final.MessageIDs}, r.log.With("turn", turn.ID))
 		out, err := d.Finish(r.sendCtx, turn.Final.Text)
 		done()
 		if err != nil {
-			r.log.Error("finishing an answer a restart cut off failed", "turn", turn.ID, "error", err)
+			r.turnLog(turn).Error("finishing an answer a restart cut off failed", "error", err)
 			r.finishTurn(turn, store.Failed, err.Error())
 			return
 		}
 		if sessionID, ok, err := r.store.SessionID(context.Background(), turn.SessionKey); err == nil && ok && !r.exchangeKept(sessionID, turn.Inbound) {
-			r.appendExchange(sessionID, turn.Inbound, turn.Final.Text, out.MessageIDs, r.log.With("turn", turn.ID))
+			r.appendExchange(sessionID, turn.Inbound, turn.Final.Text, out.MessageIDs, r.turnLog(turn))
 		}
 		r.finishTurn(turn, store.Delivered, "")
 	})
@@ -468,13 +474,13 @@ func (r *Runner) quiet(a platform.Adapter) bool {
 // saying so.
 func (r *Runner) tellRestart(a platform.Adapter, turn store.Turn, notice string) {
 	if r.quiet(a) {
-		r.log.Info("a restart cut an answer short; its chat is not told (gateway_restart_notification is off)", "turn", turn.ID, "platform", a.Name())
+		r.turnLog(turn).Info("a restart cut an answer short; its chat is not told (gateway_restart_notification is off)")
 		r.finishTurn(turn, store.Failed, "cut short by a restart; gateway_restart_notification is off")
 		return
 	}
 	r.replyAsync(a, turn, func(ctx context.Context) string {
 		if err := r.keepNotice(ctx, turn, notice); err != nil {
-			r.log.Warn("keeping a notice in the transcript failed", "turn", turn.ID, "error", err)
+			r.turnLog(turn).Warn("keeping a notice in the transcript failed", "error", err)
 		}
 		return notice
 	})
@@ -552,9 +558,9 @@ func (r *Runner) replyAsync(a platform.Adapter, turn store.Turn, compose func(ct
 		switch {
 		case err == nil:
 		case !settled && r.sendCtx.Err() != nil:
-			r.log.Info("a reply cut off by the shutdown is left for the next start", "turn", turn.ID)
+			r.turnLog(turn).Info("a reply cut off by the shutdown is left for the next start")
 		default:
-			r.log.Error("sending a reply failed", "turn", turn.ID, "error", err)
+			r.turnLog(turn).Error("sending a reply failed", "error", err)
 			r.finishTurn(turn, store.Failed, err.Error())
 		}
 	})
@@ -570,7 +576,7 @@ func (r *Runner) resume(pending []store.Turn) {
 	for _, turn := range pending {
 		name := turn.Inbound.Source.Platform
 		if r.adapters[name] == nil {
-			r.log.Warn("an unfinished turn's platform is not enabled; leaving it", "turn", turn.ID, "platform", name)
+			r.turnLog(turn).Warn("an unfinished turn's platform is not enabled; leaving it")
 			continue
 		}
 		byPlatform[name] = append(byPlatform[name], turn) // oldest first
@@ -593,24 +599,24 @@ func (r *Runner) resume(pending []store.Turn) {
 			for _, turn := range turns {
 				switch {
 				case turn.Shown && turn.Final != nil && len(turn.Final.MessageIDs) > 0:
-					r.log.Info("finishing an answer a restart cut off during its final edits", "turn", turn.ID)
+					r.turnLog(turn).Info("finishing an answer a restart cut off during its final edits")
 					r.refinish(a, turn)
 				case turn.Shown && turn.Final != nil:
 					// The complete answer was going out in new messages
 					// (after drafts): whether it arrived, the platform
 					// cannot say, and sending it again could show it twice.
-					r.log.Info("telling the user a restart came while the answer was sent", "turn", turn.ID)
+					r.turnLog(turn).Info("telling the user a restart came while the answer was sent")
 					r.tellRestart(a, turn, texts.RestartedWhileSending(turn.Inbound.Text))
 				case turn.Progress.RunID != "":
 					// The run went on without the gateway: its answer is
 					// finished in the messages that showed it.
-					r.log.Info("following the run of a turn a restart cut off", "turn", turn.ID, "run", turn.Progress.RunID)
+					r.turnLog(turn).Info("following the run of a turn a restart cut off", "run", turn.Progress.RunID)
 					r.dispatch(context.Background(), a, turn)
 				case turn.Shown:
-					r.log.Info("telling the user an answer was cut off by a restart", "turn", turn.ID)
+					r.turnLog(turn).Info("telling the user an answer was cut off by a restart")
 					r.tellRestart(a, turn, texts.InterruptedByRestart(turn.Inbound.Text))
 				default:
-					r.log.Info("resuming a turn left unfinished", "turn", turn.ID)
+					r.turnLog(turn).Info("resuming a turn left unfinished")
 					r.dispatch(context.Background(), a, turn)
 				}
 			}
