@@ -4,11 +4,27 @@ TAGS    := goolm
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build test deps fmt-check vet staticcheck unit fuzz bench bench-store bench-takeover bench-short bench-sse crash crash-runs crash-short soak demo sim readme clean
+RELEASE_TARGETS := linux/amd64 linux/arm64 linux/armv7 darwin/arm64 darwin/amd64 windows/amd64
+
+.PHONY: build release test deps fmt-check vet staticcheck unit fuzz bench bench-store bench-takeover bench-short bench-sse crash crash-runs crash-short soak demo sim readme clean
 
 # A static binary: no cgo.
 build:
 	CGO_ENABLED=0 $(GO) build -tags $(TAGS) -trimpath -ldflags '$(LDFLAGS)' -o herald ./cmd/herald
+
+# Static binaries for every platform Herald is released for (linux/armv7
+# is the Raspberry Pi's 32-bit ARM), named herald-VERSION-OS-ARCH, into
+# dist/ with their SHA256SUMS (sha256sum -c reads it).
+release:
+	rm -rf dist && mkdir dist
+	set -e; for target in $(RELEASE_TARGETS); do \
+		os=$${target%/*}; arch=$${target#*/}; goarch=$$arch; goarm=; ext=; \
+		if [ $$arch = armv7 ]; then goarch=arm; goarm=7; fi; \
+		if [ $$os = windows ]; then ext=.exe; fi; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$goarch GOARM=$$goarm $(GO) build -tags $(TAGS) -trimpath -ldflags '$(LDFLAGS)' \
+			-o dist/herald-$(VERSION)-$$os-$$arch$$ext ./cmd/herald; \
+	done
+	cd dist && sha256sum herald-* > SHA256SUMS
 
 # The whole check CI runs: what the tests need (.ci/deps: chromium, npm,
 # Dendrite, PostgreSQL), formatting, vet, staticcheck, and the tests with the race

@@ -45,6 +45,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	root.Version = version
+	root.SetVersionTemplate(versionLine() + "\n")
 	root.PersistentFlags().StringVar(&opts.configFile, "config", "", "config.yaml to read instead of $HERALD_HOME/config.yaml")
 	root.AddCommand(
 		newRunCmd(opts),
@@ -55,6 +57,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newEnvCmd(opts),
 		newCheckCmd(opts),
 		newDoctorCmd(opts),
+		newHealthCmd(opts),
 		newVersionCmd(opts),
 	)
 	return root

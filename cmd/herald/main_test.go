@@ -228,9 +228,11 @@ func TestRunHelpListsTheMainSettings(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
-	out, err := herald(t, "version")
-	if err != nil || !strings.HasPrefix(out, "herald dev") {
-		t.Errorf("out = %q, err = %v", out, err)
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		out, err := herald(t, args...)
+		if err != nil || !strings.HasPrefix(out, "herald dev (go") {
+			t.Errorf("herald %s: out = %q, err = %v", args[0], out, err)
+		}
 	}
 }
 

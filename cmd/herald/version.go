@@ -13,8 +13,13 @@ func newVersionCmd(opts *options) *cobra.Command {
 		Short: "Print Herald's version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintf(opts.stdout, "herald %s (%s, %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			_, err := fmt.Fprintln(opts.stdout, versionLine())
 			return err
 		},
 	}
+}
+
+// versionLine names the build: Herald's version, Go's, the platform.
+func versionLine() string {
+	return fmt.Sprintf("herald %s (%s, %s/%s)", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }

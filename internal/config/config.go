@@ -159,7 +159,24 @@ func (c *Config) DeliveryURL() string {
 	if c.Delivery.URL != "" {
 		return c.Delivery.URL
 	}
-	return "http://" + c.HTTPAddr
+	return c.LocalURL()
+}
+
+// LocalURL is Herald's own listener as a client on the same host reaches
+// it: a listener on every interface (0.0.0.0, [::] or no host) is asked
+// on loopback.
+func (c *Config) LocalURL() string {
+	host, port, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil {
+		return "http://" + c.HTTPAddr
+	}
+	switch ip := net.ParseIP(host); {
+	case host == "" || (ip != nil && ip.To4() != nil && ip.IsUnspecified()):
+		host = "127.0.0.1"
+	case ip != nil && ip.IsUnspecified():
+		host = "::1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // Proxy is the Hermes API server (gateway proxy mode).
