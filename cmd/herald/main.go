@@ -52,6 +52,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newRunCmd(opts),
 		newDemoCmd(opts),
 		newPairingCmd(opts),
+		newSessionsCmd(opts),
+		newTurnsCmd(opts),
 		newDeliverCmd(opts),
 		newSimCmd(opts),
 		newEnvCmd(opts),

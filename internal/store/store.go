@@ -94,7 +94,9 @@ type Journal interface {
 	// The check and the insert are one transaction, which also records the
 	// message's chat (see Chats).
 	Receive(ctx context.Context, sessionKey string, in chat.Inbound) (Turn, error)
-	// SetTurnStatus moves a turn on; errText is kept for Failed turns.
+	// SetTurnStatus moves a turn on; errText is kept for a turn that ends,
+	// Failed (its delivery failed) or Delivered (the chat was shown the
+	// agent server's error, or "" when the agent answered).
 	SetTurnStatus(ctx context.Context, id int64, status TurnStatus, errText string) error
 	// MarkShown records that answer text reached the user.
 	MarkShown(ctx context.Context, id int64) error
@@ -139,6 +141,44 @@ type Pairings interface {
 	// IsPaired reports whether a user was approved through pairing.
 	IsPaired(ctx context.Context, platform, userID string) (bool, error)
 }
+
+// Admin is what the operator's commands (herald pairing, sessions,
+// turns) read and change, beside a running gateway.
+type Admin interface {
+	// Pairings lists the pending codes still approvable and the users
+	// approved, newest first.
+	Pairings(ctx context.Context) ([]Pairing, error)
+	// RevokePairing takes a paired user's approval back (and drops their
+	// pending codes): the gateway refuses their next message. ErrNotFound
+	// if the user was not paired.
+	RevokePairing(ctx context.Context, platform, userID string) error
+	// Conversations lists the conversations messages came from, with their
+	// current session, last active first; on one platform, or all when
+	// platform is "".
+	Conversations(ctx context.Context, platform string) ([]Conversation, error)
+	// Turns lists the last limit turns of the journal that filter keeps,
+	// newest first.
+	Turns(ctx context.Context, filter TurnFilter, limit int) ([]Turn, error)
+}
+
+// Conversation is a conversation as herald sessions lists it.
+type Conversation struct {
+	Chat
+	// SessionID is its current session ("" before its first turn ran).
+	SessionID string
+}
+
+// TurnFilter picks the turns Admin.Turns lists.
+type TurnFilter int
+
+// The filters: every turn; the turns not finished (received or running);
+// the turns that ended with an error (the agent server's, shown in the
+// chat, or their delivery's).
+const (
+	AllTurns TurnFilter = iota
+	PendingTurnsOnly
+	FailedTurnsOnly
+)
 
 // Chat is a conversation the gateway has received messages in: a place
 // the agent's own messages may be delivered to.
@@ -242,6 +282,7 @@ type Store interface {
 	Pairings
 	Chats
 	Outbox
+	Admin
 	// State reads a named platform position (an update offset, a sync token).
 	State(ctx context.Context, name string) (value string, ok bool, err error)
 	// SetState writes a named platform position.

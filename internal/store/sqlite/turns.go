@@ -65,13 +65,14 @@ func (s *Store) Receive(ctx context.Context, sessionKey string, in chat.Inbound)
 	}, nil
 }
 
-// SetTurnStatus moves a turn on. errText is kept for a Failed turn and
-// cleared for any other status. An unknown id is store.ErrNotFound.
+// SetTurnStatus moves a turn on. errText is kept for a turn that ended
+// (Delivered or Failed) and cleared otherwise. An unknown id is
+// store.ErrNotFound.
 func (s *Store) SetTurnStatus(ctx context.Context, id int64, status store.TurnStatus, errText string) error {
 	switch status {
-	case store.Received, store.Running, store.Delivered:
+	case store.Received, store.Running:
 		errText = ""
-	case store.Failed:
+	case store.Delivered, store.Failed:
 	default:
 		return fmt.Errorf("sqlite store: set turn %d status: unknown status %q", id, status)
 	}
@@ -138,10 +139,25 @@ func (s *Store) updateTurn(ctx context.Context, id int64, update *sql.Stmt, args
 
 // PendingTurns lists the turns left Received or Running, oldest first.
 func (s *Store) PendingTurns(ctx context.Context) ([]store.Turn, error) {
+	return s.turns(ctx, "pending turns", "WHERE status IN ('received', 'running') ORDER BY id")
+}
+
+// Turns lists the last limit turns filter keeps, newest first.
+func (s *Store) Turns(ctx context.Context, filter store.TurnFilter, limit int) ([]store.Turn, error) {
+	where := map[store.TurnFilter]string{
+		store.AllTurns:         "",
+		store.PendingTurnsOnly: "WHERE status IN ('received', 'running')",
+		store.FailedTurnsOnly:  "WHERE error <> ''",
+	}[filter]
+	return s.turns(ctx, "turns", where+" ORDER BY id DESC LIMIT ?", limit)
+}
+
+// turns reads the turns that rest (a WHERE, ORDER and LIMIT) selects.
+func (s *Store) turns(ctx context.Context, what, rest string, args ...any) ([]store.Turn, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT id, session_key, inbound, status, shown, final, progress, error, created_at, updated_at
-		FROM turns WHERE status IN ('received', 'running') ORDER BY id`)
+		FROM turns `+rest, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite store: pending turns: %w", err)
+		return nil, fmt.Errorf("sqlite store: %s: %w", what, err)
 	}
 	defer rows.Close()
 	var turns []store.Turn
@@ -153,16 +169,16 @@ func (s *Store) PendingTurns(ctx context.Context) ([]store.Turn, error) {
 			created, updated int64
 		)
 		if err := rows.Scan(&t.ID, &t.SessionKey, &body, &t.Status, &t.Shown, &final, &progress, &t.Error, &created, &updated); err != nil {
-			return nil, fmt.Errorf("sqlite store: pending turns: %w", err)
+			return nil, fmt.Errorf("sqlite store: %s: %w", what, err)
 		}
 		if err := store.DecodeTurn(&t, body, final, progress); err != nil {
-			return nil, fmt.Errorf("sqlite store: pending turns: %w", err)
+			return nil, fmt.Errorf("sqlite store: %s: %w", what, err)
 		}
 		t.CreatedAt, t.UpdatedAt = fromMillis(created), fromMillis(updated)
 		turns = append(turns, t)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite store: pending turns: %w", err)
+		return nil, fmt.Errorf("sqlite store: %s: %w", what, err)
 	}
 	return turns, nil
 }

@@ -40,6 +40,9 @@ func init() {
 		{"ReceiveRecordsChats", testReceiveRecordsChats},
 		{"Outbox", testOutbox},
 		{"PruneDeliveries", testPruneDeliveries},
+		{"AdminPairings", testAdminPairings},
+		{"AdminConversations", testAdminConversations},
+		{"AdminTurns", testAdminTurns},
 	}
 }
 
@@ -871,5 +874,122 @@ func testPruneDeliveries(t *testing.T, open Opener) {
 	}
 	if _, err := s.Enqueue(ctx, delivery("pending")); !errors.Is(err, store.ErrDuplicate) {
 		t.Errorf("a pending key again: %v, want ErrDuplicate", err)
+	}
+}
+
+// Pairings lists what can still be approved and who was, newest first; a
+// revoked user is not paired any more, and revoking again is ErrNotFound.
+func testAdminPairings(t *testing.T, open Opener) {
+	s, c, _ := newStore(t, open)
+	ctx := context.Background()
+	old, err := s.CreatePairing(ctx, "telegram", "u0", "Expired")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Add(store.PairingTTL + time.Minute)
+	approved, err := s.CreatePairing(ctx, "telegram", "u1", "Ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ApprovePairing(ctx, approved.Code); err != nil {
+		t.Fatal(err)
+	}
+	c.Add(time.Minute)
+	pending, err := s.CreatePairing(ctx, "matrix", "@bo:hs", "Bo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.Pairings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	approved.Approved = true
+	if want := []store.Pairing{pending, approved}; !reflect.DeepEqual(list, want) {
+		t.Errorf("pairings %+v, want %+v (not the expired %s)", list, want, old.Code)
+	}
+	if err := s.RevokePairing(ctx, "telegram", "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.IsPaired(ctx, "telegram", "u1"); ok || err != nil {
+		t.Errorf("after revoking: paired %v (%v)", ok, err)
+	}
+	if err := s.RevokePairing(ctx, "telegram", "u1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("revoking again: %v, want ErrNotFound", err)
+	}
+	if err := s.RevokePairing(ctx, "matrix", "@bo:hs"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("revoking a user only pending: %v, want ErrNotFound", err)
+	}
+}
+
+// Conversations are the chats messages came from with their session,
+// last active first, on one platform or all.
+func testAdminConversations(t *testing.T, open Opener) {
+	s, c, _ := newStore(t, open)
+	ctx := context.Background()
+	receive(t, s, "k-telegram", inbound("telegram", "e1", "first"))
+	if err := s.SetSessionID(ctx, "k-telegram", "sess-1"); err != nil {
+		t.Fatal(err)
+	}
+	c.Add(time.Minute)
+	receive(t, s, "k-matrix", inbound("matrix", "e2", "second"))
+	all, err := s.Conversations(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 || all[0].SessionKey != "k-matrix" || all[0].SessionID != "" ||
+		all[1].SessionKey != "k-telegram" || all[1].SessionID != "sess-1" || all[1].Source.Platform != "telegram" ||
+		!all[0].SeenAt.Equal(c.Now()) {
+		t.Errorf("conversations %+v", all)
+	}
+	one, err := s.Conversations(ctx, "telegram")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(one) != 1 || one[0].SessionKey != "k-telegram" {
+		t.Errorf("telegram's conversations %+v", one)
+	}
+}
+
+// Turns lists the newest first, all, the pending or those that ended with
+// an error, at most limit.
+func testAdminTurns(t *testing.T, open Opener) {
+	s, _, _ := newStore(t, open)
+	ctx := context.Background()
+	ok := receive(t, s, "k", inbound("telegram", "e1", "fine"))
+	failed := receive(t, s, "k", inbound("telegram", "e2", "refused"))
+	pending := receive(t, s, "k", inbound("telegram", "e3", "waiting"))
+	if err := s.SetTurnStatus(ctx, ok.ID, store.Delivered, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetTurnStatus(ctx, failed.ID, store.Delivered, "server answered 401: Invalid API key"); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(filter store.TurnFilter, limit int) []int64 {
+		t.Helper()
+		turns, err := s.Turns(ctx, filter, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int64
+		for _, turn := range turns {
+			out = append(out, turn.ID)
+		}
+		return out
+	}
+	if got, want := ids(store.AllTurns, 10), []int64{pending.ID, failed.ID, ok.ID}; !reflect.DeepEqual(got, want) {
+		t.Errorf("all turns %v, want %v", got, want)
+	}
+	if got, want := ids(store.AllTurns, 2), []int64{pending.ID, failed.ID}; !reflect.DeepEqual(got, want) {
+		t.Errorf("the last two %v, want %v", got, want)
+	}
+	if got, want := ids(store.PendingTurnsOnly, 10), []int64{pending.ID}; !reflect.DeepEqual(got, want) {
+		t.Errorf("pending %v, want %v", got, want)
+	}
+	failedOnly, err := s.Turns(ctx, store.FailedTurnsOnly, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(failedOnly) != 1 || failedOnly[0].ID != failed.ID || failedOnly[0].Error != "server answered 401: Invalid API key" {
+		t.Errorf("failed %+v", failedOnly)
 	}
 }
