@@ -4,6 +4,7 @@
 package deploy
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,7 +33,8 @@ func TestVariablesAreSettings(t *testing.T) {
 }
 
 // The image builds with the Go of go.mod, checks its health with herald
-// health (it has no curl), and runs as a non-root user.
+// health (it has no curl), runs as a non-root user, and listens on every
+// interface at Herald's default port.
 func TestImage(t *testing.T) {
 	docker := read(t, "Dockerfile")
 	goMod := read(t, "../go.mod")
@@ -40,7 +42,14 @@ func TestImage(t *testing.T) {
 	if goLine == nil || !strings.Contains(docker, "FROM golang:"+goLine[1]+"-") {
 		t.Errorf("the Dockerfile's builder is not go.mod's Go %v", goLine)
 	}
-	for _, want := range []string{`HEALTHCHECK`, `"/usr/local/bin/herald", "health"`, "USER nonroot", "VOLUME /data", "-tags goolm", "CGO_ENABLED=0"} {
+	port := ""
+	for _, s := range config.All() {
+		if s.Env == "HERALD_HTTP_ADDR" {
+			_, port, _ = net.SplitHostPort(s.Default)
+		}
+	}
+	for _, want := range []string{`HEALTHCHECK`, `"/usr/local/bin/herald", "health"`, "USER nonroot", "VOLUME /data", "-tags goolm", "CGO_ENABLED=0",
+		"HERALD_HTTP_ADDR=0.0.0.0:" + port + "\n", "EXPOSE " + port + "\n"} {
 		if !strings.Contains(docker, want) {
 			t.Errorf("the Dockerfile lacks %q", want)
 		}

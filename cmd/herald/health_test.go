@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
+	"net"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/herald-chat/herald/internal/app"
 	"github.com/herald-chat/herald/internal/config"
+	"github.com/herald-chat/herald/internal/ops"
 )
 
 // herald health asks the running gateway's /readyz, on loopback when it
@@ -41,5 +45,31 @@ func TestHealth(t *testing.T) {
 	<-ran
 	if _, err := herald(t, "health"); err == nil || !strings.Contains(err.Error(), "127.0.0.1:"+port+"/readyz") {
 		t.Errorf("herald health with no gateway: %v", err)
+	}
+}
+
+// A gateway that answers 503 (here /readyz's own handler) fails the check
+// with the reason it gives; a listener on [::] is asked on [::1].
+func TestHealthNotReady(t *testing.T) {
+	isolate(t)
+	l, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	ready := func() ops.Readiness { return ops.Readiness{Err: errors.New("standing by for the lease")} }
+	srv := httptest.NewUnstartedServer(ops.Handler(ready, ops.NewMetrics(), nil))
+	srv.Listener = l
+	srv.Start()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	t.Setenv("HERALD_HTTP_ADDR", "[::]:"+port)
+	t.Setenv("WEBCHAT_TOKEN", "a-token-for-a-web-chat-beyond-loopback")
+
+	out, err := herald(t, "health")
+	if err == nil || err.Error() != "not ready: standing by for the lease" || !strings.Contains(out, `"status":"not ready"`) {
+		t.Errorf("herald health on a gateway not ready: %v\n%s", err, out)
+	}
+	srv.Close()
+	if _, err := herald(t, "health"); err == nil || !strings.Contains(err.Error(), "[::1]:"+port+"/readyz") {
+		t.Errorf("herald health with no gateway on [::]: %v", err)
 	}
 }

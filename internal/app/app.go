@@ -85,6 +85,8 @@ type App struct {
 	holder  string
 	holding atomic.Bool
 	leaser  store.Leaser // nil for a store of one process
+	// stopTracing flushes the traces and stops sending them, at exit.
+	stopTracing func(context.Context) error
 }
 
 // Build locks $HERALD_HOME (see package homelock), opens the store
@@ -134,6 +136,9 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *App, err erro
 	a.moder, _ = backend.(agent.Moder)
 
 	ropts := runnerOptions(cfg, log, a.Metrics)
+	if ropts.Tracing, a.stopTracing, err = ops.Tracing(ctx, cfg.TracesURL(), o.Version, log); err != nil {
+		return nil, err
+	}
 	var site http.Handler
 	for _, name := range slices.Sorted(maps.Keys(cfg.Platforms)) {
 		settings := cfg.Platforms[name].(platform.Settings)
@@ -277,8 +282,19 @@ func (a *App) WaitReady(ctx context.Context) error {
 	return nil
 }
 
+// tracesFlushTimeout bounds the wait for the collector at exit (our
+// choice: a collector that is down must not hold the exit up).
+const tracesFlushTimeout = 5 * time.Second
+
 // close closes what Build opened.
 func (a *App) close() {
+	if a.stopTracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), tracesFlushTimeout)
+		if err := a.stopTracing(ctx); err != nil {
+			a.log.Warn("sending the last traces failed", "error", err)
+		}
+		cancel()
+	}
 	if a.ln != nil {
 		a.ln.Close()
 	}

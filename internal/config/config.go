@@ -27,6 +27,8 @@ type Config struct {
 	// LogLevel is the minimum level logged, and LogFormat "text" or "json".
 	LogLevel  slog.Level
 	LogFormat string
+	// OTLP is the OpenTelemetry collector that receives the turns' traces.
+	OTLP OTLP
 
 	// Proxy is the Hermes API server the gateway relays to.
 	Proxy Proxy
@@ -177,6 +179,26 @@ func (c *Config) LocalURL() string {
 		host = "::1"
 	}
 	return "http://" + net.JoinHostPort(host, port)
+}
+
+// OTLP is where traces go, by OTLP over HTTP, under the OpenTelemetry
+// variables' names: the collector's base URL, or the traces' own URL.
+type OTLP struct {
+	Endpoint       string
+	TracesEndpoint string
+}
+
+// TracesURL is where the turns' traces are sent: the traces' own URL as it
+// is, else the collector's /v1/traces, as the OpenTelemetry specification
+// has it; "" when neither is set, and tracing is off.
+func (c *Config) TracesURL() string {
+	switch {
+	case c.OTLP.TracesEndpoint != "":
+		return c.OTLP.TracesEndpoint
+	case c.OTLP.Endpoint != "":
+		return c.OTLP.Endpoint + "/v1/traces"
+	}
+	return ""
 }
 
 // Proxy is the Hermes API server (gateway proxy mode).

@@ -21,7 +21,7 @@ func (r *Runner) command(a platform.Adapter, turn store.Turn, cmd string) {
 		// Set before the next message can read it.
 		err := r.store.SetSessionID(context.Background(), key, chat.NewSessionID(time.Now()))
 		if err != nil {
-			r.log.Error("starting a new session failed", "error", err)
+			r.turnLog(turn).Error("starting a new session failed", "error", err)
 		}
 		r.replyAsync(a, turn, func(context.Context) string {
 			if err != nil {

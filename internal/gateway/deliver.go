@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -429,7 +428,7 @@ func (r *Runner) keepDelivered(s store.Send, text string) {
 
 // settleSend records where a send stands, and counts its outcome.
 func (r *Runner) settleSend(d store.Delivery, send int, status store.SendStatus, errText string, ids []string) {
-	r.durably("recording a delivery", slog.Int64("delivery", d.ID), func(ctx context.Context) error {
+	r.durably(context.Background(), "recording a delivery", r.log.With("delivery", d.ID), func(ctx context.Context) error {
 		return r.store.SetSendStatus(ctx, d.ID, send, status, errText, ids)
 	})
 	switch status {

@@ -14,6 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/format"
@@ -94,8 +97,10 @@ type Options struct {
 	// AgentCheckInterval is how often a failing agent server is checked
 	// (agent.Pinger); 0 means 30 s.
 	AgentCheckInterval time.Duration
-	Logger             *slog.Logger
-	Metrics            *ops.Metrics
+	// Tracing makes a trace of each turn (OpenTelemetry); nil makes none.
+	Tracing trace.TracerProvider
+	Logger  *slog.Logger
+	Metrics *ops.Metrics
 }
 
 // Store is what the runner keeps: the turn journal, the sessions and their
@@ -123,6 +128,7 @@ type Runner struct {
 	gates    *stream.Gates
 	log      *slog.Logger
 	metrics  *ops.Metrics
+	tracer   trace.Tracer
 	health   *agentHealth
 	started  time.Time
 
@@ -172,6 +178,8 @@ type job struct {
 	turn    store.Turn
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
+	// span is the turn's span, once it runs (see execute and traced).
+	span trace.Span
 	// stopDelivery, set (under the runner's mu) once the final text is
 	// being delivered, cuts that delivery short: a long answer can take
 	// minutes of a platform's budget, and /stop or shutdown must reach it.
@@ -212,6 +220,9 @@ func New(opts Options, backend agent.Backend, st Store, adapters ...platform.Ada
 	if opts.AgentCheckInterval == 0 {
 		opts.AgentCheckInterval = 30 * time.Second
 	}
+	if opts.Tracing == nil {
+		opts.Tracing = noop.NewTracerProvider()
+	}
 	r := &Runner{
 		opts:         opts,
 		backend:      backend,
@@ -220,6 +231,7 @@ func New(opts Options, backend agent.Backend, st Store, adapters ...platform.Ada
 		gates:        &stream.Gates{},
 		log:          opts.Logger,
 		metrics:      opts.Metrics,
+		tracer:       opts.Tracing.Tracer(tracerName),
 		started:      time.Now(),
 		lanes:        map[string]*lane{},
 		outbox:       map[string][]sendRef{},
@@ -406,23 +418,23 @@ func (r *Runner) handler(a platform.Adapter) platform.Handler {
 func (r *Runner) dispatch(ctx context.Context, a platform.Adapter, turn store.Turn) {
 	in := turn.Inbound
 	if !r.allowed(ctx, in.Source) {
-		r.log.Debug("dropping a message from a user not allowed", "platform", in.Source.Platform, "user", in.Source.UserID)
+		r.turnLog(turn).Debug("dropping a message from a user not allowed", "user", in.Source.UserID)
 		if in.Source.ChatType == chat.DM && r.settings().PairUnknownDMs[in.Source.Platform] {
 			r.replyAsync(a, turn, func(ctx context.Context) string {
 				p, err := r.store.CreatePairing(ctx, in.Source.Platform, in.Source.UserID, in.Source.UserName)
 				if err != nil {
-					r.log.Error("creating a pairing code failed", "error", err)
+					r.turnLog(turn).Error("creating a pairing code failed", "error", err)
 					return ""
 				}
 				return texts.Pairing(p.Code)
 			})
 			return
 		}
-		r.finishTurn(turn, store.Delivered, "ignored: user not allowed")
+		r.finishTurn(context.Background(), turn, store.Delivered, "ignored: user not allowed")
 		return
 	}
 	if in.Source.ChatType != chat.DM && !in.Mentioned {
-		r.finishTurn(turn, store.Delivered, "ignored: not addressed to the bot")
+		r.finishTurn(context.Background(), turn, store.Delivered, "ignored: not addressed to the bot")
 		return
 	}
 	if cmd, ok := chat.Command(in.Text); ok {
@@ -545,7 +557,7 @@ func (r *Runner) settleSteered(l *lane, j *job) {
 	r.mu.Unlock()
 	for _, s := range read {
 		s.cancel(nil)
-		r.finishTurn(s.turn, store.Delivered, fmt.Sprintf("steered into turn %d", j.turn.ID))
+		r.finishTurn(context.Background(), s.turn, store.Delivered, fmt.Sprintf("steered into turn %d", j.turn.ID))
 	}
 }
 
@@ -597,14 +609,15 @@ func (r *Runner) cancelLane(key string, cause error, clear bool) bool {
 	r.mu.Unlock()
 	for _, j := range dropped {
 		j.cancel(nil)
-		r.finishTurn(j.turn, store.Delivered, "dropped by a command")
+		r.finishTurn(context.Background(), j.turn, store.Delivered, "dropped by a command")
 	}
 	return running
 }
 
-// finishTurn records a turn's end (see durably).
-func (r *Runner) finishTurn(turn store.Turn, status store.TurnStatus, note string) {
-	r.durably("recording a turn's end", slog.Int64("turn", turn.ID), func(ctx context.Context) error {
+// finishTurn records a turn's end (see durably); ctx carries the turn's
+// span, if it ran.
+func (r *Runner) finishTurn(ctx context.Context, turn store.Turn, status store.TurnStatus, note string) {
+	r.durably(ctx, "recording a turn's end", r.turnLog(turn), func(ctx context.Context) error {
 		return r.store.SetTurnStatus(ctx, turn.ID, status, note)
 	})
 }
@@ -617,22 +630,24 @@ const durablyRetry = 5 * time.Second
 // depends on, trying it again after a failure (a full disk) until it
 // succeeds or shutdown begins: what is not recorded would be done again,
 // or told again, after a restart. The caller waits, as nothing else can
-// be journalled either. of names what the write is about, for the log.
-func (r *Runner) durably(what string, of slog.Attr, write func(context.Context) error) {
+// be journalled either. log names what the write is about (a turn's
+// logger, say); each attempt is a span of the turn ctx carries (see
+// journal).
+func (r *Runner) durably(ctx context.Context, what string, log *slog.Logger, write func(context.Context) error) {
 	for attempt := 1; ; attempt++ {
-		err := write(context.Background())
+		err := journal(ctx, what, write)
 		if err == nil {
 			if attempt > 1 {
-				r.log.Info(what+" succeeded after a failure", of, "attempts", attempt)
+				log.Info(what+" succeeded after a failure", "attempts", attempt)
 			}
 			return
 		}
 		if attempt == 1 {
-			r.log.Error(what+" failed; trying again", of, "error", err, "every", durablyRetry)
+			log.Error(what+" failed; trying again", "error", err, "every", durablyRetry)
 		}
 		select {
 		case <-r.stopping:
-			r.log.Error(what+" failed; the next start takes it up", of, "error", err)
+			log.Error(what+" failed; the next start takes it up", "error", err)
 			return
 		case <-time.After(durablyRetry):
 		}

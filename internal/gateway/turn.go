@@ -12,6 +12,10 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/format"
@@ -25,14 +29,22 @@ import (
 // streaming delivery, and record how it ended.
 func (r *Runner) execute(j *job) {
 	log := r.turnLog(j.turn)
+	r.startSpan(j)
+	defer j.span.End()
 	run, ok := r.prepare(j, log)
 	if !ok {
 		return
 	}
+	j.span.SetAttributes(attribute.String("herald.session", run.sessionID))
 	log = log.With("session", run.sessionID)
 	r.metrics.ActiveTurns.Inc()
 	defer r.metrics.ActiveTurns.Dec()
-	r.record(j, run, r.run(j, run, log), log)
+	out := r.run(j, run, log)
+	j.span.SetAttributes(attribute.String("herald.outcome", out.outcome))
+	if out.outcome == "error" || out.outcome == "failed" {
+		j.span.SetStatus(codes.Error, out.outcome)
+	}
+	r.record(j, run, out, log)
 }
 
 // prepared is a turn ready to run: its session and what the agent is sent.
@@ -51,18 +63,20 @@ func (r *Runner) prepare(j *job, log *slog.Logger) (prepared, bool) {
 		// Cancelled before it started: at shutdown it stays journalled for
 		// the next start; otherwise a newer message or a command replaced it.
 		if !errors.Is(cause, errShutdown) {
-			r.finishTurn(turn, store.Delivered, "not run: "+cause.Error())
+			r.finishTurn(j.traced(j.ctx), turn, store.Delivered, "not run: "+cause.Error())
 		}
 		return prepared{}, false
 	}
-	if err := r.store.SetTurnStatus(context.Background(), turn.ID, store.Running, ""); err != nil {
+	if err := journal(j.traced(j.ctx), "journalling the turn's start", func(ctx context.Context) error {
+		return r.store.SetTurnStatus(ctx, turn.ID, store.Running, "")
+	}); err != nil {
 		// Received and Running are both taken up again at the next start.
 		log.Warn("journalling the turn's start failed; running it all the same", "error", err)
 	}
 	sessionID, err := r.sessionID(j.ctx, turn.SessionKey)
 	if err != nil {
 		log.Error("reading the session failed", "error", err)
-		r.finishTurn(turn, store.Failed, err.Error())
+		r.finishTurn(j.traced(j.ctx), turn, store.Failed, err.Error())
 		return prepared{}, false
 	}
 	entries, err := r.store.History(j.ctx, sessionID, r.opts.HistoryLimit)
@@ -103,15 +117,15 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 		update(&progress)
 		now := store.Progress{RunID: progress.RunID, MessageIDs: slices.Clone(progress.MessageIDs)}
 		mu.Unlock()
-		r.durably("journalling the turn's progress", slog.Int64("turn", turn.ID), func(ctx context.Context) error {
+		r.durably(j.traced(j.ctx), "journalling the turn's progress", log, func(ctx context.Context) error {
 			return r.store.SetTurnProgress(ctx, turn.ID, now)
 		})
 	}
-	delivery, done := r.startDelivery(j.adapter, p.target, stream.Params{
+	delivery, done := r.startDelivery(j.traced(r.sendCtx), j.adapter, p.target, stream.Params{
 		BeforeShown: func() {
 			// Durable before the text goes out: after a crash during the
 			// call the turn gets a notice rather than a second answer.
-			r.durably("journalling that the answer is shown", slog.Int64("turn", turn.ID), func(ctx context.Context) error {
+			r.durably(j.traced(j.ctx), "journalling that the answer is shown", log, func(ctx context.Context) error {
 				return r.store.MarkShown(ctx, turn.ID)
 			})
 		},
@@ -121,14 +135,14 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 		BeforeFinal: func(ids []string) {
 			// After a crash during the final edits they are made again,
 			// rather than a notice sent after a complete answer.
-			r.durably("journalling the final text", slog.Int64("turn", turn.ID), func(ctx context.Context) error {
+			r.durably(j.traced(j.ctx), "journalling the final text", log, func(ctx context.Context) error {
 				return r.store.SetTurnFinal(ctx, turn.ID, store.Final{Text: out.final, MessageIDs: ids})
 			})
 		},
 		Resume: turn.Progress.MessageIDs,
 	}, r.log.With("turn", turn.ID, "session", p.sessionID))
 	defer done()
-	r.mark(delivery, platform.TurnWorking)
+	r.mark(delivery, platform.TurnWorking, log)
 	start, first := time.Now(), true
 	at := agent.Turn{
 		SessionID: p.sessionID,
@@ -150,10 +164,15 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 	r.mu.Unlock()
 	resumed := len(turn.Progress.MessageIDs) > 0
 	tools := r.toolFilter(j.adapter.Name(), log)
+	// The backend sends the agent request's span upstream (W3C
+	// traceparent), so that the agent's own spans join the turn's.
+	agentCtx, request := r.tracer.Start(j.traced(j.ctx), "agent request", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("herald.backend", r.backend.Name())))
 	emit := func(ev agent.Event) {
 		if first && ev.Kind == agent.EventDelta {
 			first = false
 			r.metrics.FirstDelta.Observe(time.Since(start).Seconds())
+			request.AddEvent("first delta")
 		}
 		if !resumed && tools.shows(ev) {
 			// Messages resumed show text of unknown length: the
@@ -161,7 +180,7 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 			delivery.Handle(ev)
 		}
 	}
-	res := r.backend.Run(j.ctx, at, emit)
+	res := r.backend.Run(agentCtx, at, emit)
 	defer func() {
 		r.mu.Lock()
 		j.unread = func(text string) bool { return res.Err != nil || strings.Contains(res.PendingSteer, text) }
@@ -176,10 +195,11 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 		if at.Key != "" {
 			at.Key += "-again"
 		}
-		res = r.backend.Run(j.ctx, at, emit)
+		res = r.backend.Run(agentCtx, at, emit)
 	}
 	if errors.Is(res.Err, agent.ErrDetached) {
 		// Shutting down: the run goes on, and the next start follows it.
+		request.End()
 		delivery.Abandon()
 		out.detached = true
 		return out
@@ -187,9 +207,9 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 	out.res = res
 	out.final, out.outcome = r.finalText(j, res)
 	if out.outcome == "error" {
-		// The chat shows the error; the operator sees it here.
-		log.Warn("the agent server failed the turn", "kind", errorKind(res.Err), "error", res.Err)
+		agentFailed(log, request, res.Err)
 	}
+	request.End()
 	r.finish(j, delivery, p.target, &out)
 	r.metrics.Edits.Add(float64(out.delivered.Edits))
 	r.metrics.RateLimitWaits.Add(float64(out.delivered.RateLimitWaits))
@@ -198,9 +218,9 @@ func (r *Runner) run(j *job, p prepared, log *slog.Logger) ran {
 	}
 	r.metrics.Turns.WithLabelValues(out.outcome).Inc()
 	if out.outcome == "failed" || out.outcome == "error" {
-		r.mark(delivery, platform.TurnFailed)
+		r.mark(delivery, platform.TurnFailed, log)
 	} else {
-		r.mark(delivery, platform.TurnDone)
+		r.mark(delivery, platform.TurnDone, log)
 	}
 	return out
 }
@@ -226,7 +246,7 @@ const lateDeliveryAllowance = 2 * time.Second
 // stopped turn still shows its notice). When they cut it short, the chat is
 // told why in a message of its own.
 func (r *Runner) finish(j *job, d *stream.Delivery, t chat.Target, out *ran) {
-	ctx, stop := context.WithCancelCause(r.sendCtx)
+	ctx, stop := context.WithCancelCause(j.traced(r.sendCtx))
 	defer stop(nil)
 	r.mu.Lock()
 	j.stopDelivery = stop
@@ -286,10 +306,10 @@ func (r *Runner) record(j *job, p prepared, out ran, log *slog.Logger) {
 	r.appendExchange(sessionID, in, out.final, out.delivered.MessageIDs, log)
 	if out.err != nil {
 		log.Error("delivering the answer failed", "error", out.err)
-		r.finishTurn(turn, store.Failed, out.err.Error())
+		r.finishTurn(j.traced(j.ctx), turn, store.Failed, out.err.Error())
 		return
 	}
-	r.finishTurn(turn, store.Delivered, errText(out.res.Err))
+	r.finishTurn(j.traced(j.ctx), turn, store.Delivered, errText(out.res.Err))
 }
 
 // appendExchange adds a message and the answer the chat ends with (in the
@@ -365,9 +385,9 @@ func errorKind(err error) string {
 // mark shows a turn's state on the asking message where the platform
 // does that. It is a courtesy: a failure is logged, and a marker the
 // budgets cannot spare is skipped.
-func (r *Runner) mark(d *stream.Delivery, state platform.TurnState) {
+func (r *Runner) mark(d *stream.Delivery, state platform.TurnState, log *slog.Logger) {
 	if _, err := d.Mark(r.sendCtx, state); err != nil {
-		r.log.Debug("marking the turn failed", "state", state, "error", err)
+		log.Debug("marking the turn failed", "state", state, "error", err)
 	}
 }
 
@@ -390,12 +410,13 @@ func errText(err error) string {
 }
 
 // startDelivery begins delivering an answer to t, with p's hooks and
-// resumed messages, logging to log (a turn's: with its ids); done gives
+// resumed messages, on ctx (the runner's sendCtx, which may carry a turn's
+// span: see traced), logging to log (a turn's: with its ids); done gives
 // the chat's gate back once the delivery is finished.
-func (r *Runner) startDelivery(a platform.Adapter, t chat.Target, p stream.Params, log *slog.Logger) (d *stream.Delivery, done func()) {
+func (r *Runner) startDelivery(ctx context.Context, a platform.Adapter, t chat.Target, p stream.Params, log *slog.Logger) (d *stream.Delivery, done func()) {
 	p, done = r.params(a, t, p)
 	p.Options.Logger = log // the delivery adds the platform and the chat
-	return stream.Start(r.sendCtx, p), done
+	return stream.Start(ctx, p), done
 }
 
 // params completes a delivery's parameters for a chat: the streaming
@@ -433,18 +454,19 @@ func (r *Runner) reply(a platform.Adapter, t chat.Target, text string, p stream.
 // and no notice follows a complete answer.
 func (r *Runner) refinish(a platform.Adapter, turn store.Turn) {
 	r.settleAsync(func() {
-		d, done := r.startDelivery(a, turn.Inbound.AnswerTarget(), stream.Params{Resume: turn.Final.MessageIDs}, r.log.With("turn", turn.ID))
+		d, done := r.startDelivery(r.sendCtx, a, turn.Inbound.AnswerTarget(), stream.Params{Resume: turn.Final.MessageIDs},
+			r.log.With("turn", turn.ID, "session_key", turn.SessionKey))
 		out, err := d.Finish(r.sendCtx, turn.Final.Text)
 		done()
 		if err != nil {
 			r.turnLog(turn).Error("finishing an answer a restart cut off failed", "error", err)
-			r.finishTurn(turn, store.Failed, err.Error())
+			r.finishTurn(context.Background(), turn, store.Failed, err.Error())
 			return
 		}
 		if sessionID, ok, err := r.store.SessionID(context.Background(), turn.SessionKey); err == nil && ok && !r.exchangeKept(sessionID, turn.Inbound) {
 			r.appendExchange(sessionID, turn.Inbound, turn.Final.Text, out.MessageIDs, r.turnLog(turn))
 		}
-		r.finishTurn(turn, store.Delivered, "")
+		r.finishTurn(context.Background(), turn, store.Delivered, "")
 	})
 }
 
@@ -475,7 +497,7 @@ func (r *Runner) quiet(a platform.Adapter) bool {
 func (r *Runner) tellRestart(a platform.Adapter, turn store.Turn, notice string) {
 	if r.quiet(a) {
 		r.turnLog(turn).Info("a restart cut an answer short; its chat is not told (gateway_restart_notification is off)")
-		r.finishTurn(turn, store.Failed, "cut short by a restart; gateway_restart_notification is off")
+		r.finishTurn(context.Background(), turn, store.Failed, "cut short by a restart; gateway_restart_notification is off")
 		return
 	}
 	r.replyAsync(a, turn, func(ctx context.Context) string {
@@ -539,19 +561,19 @@ func (r *Runner) replyAsync(a platform.Adapter, turn store.Turn, compose func(ct
 	r.settleAsync(func() {
 		text := compose(r.sendCtx)
 		if text == "" {
-			r.finishTurn(turn, store.Delivered, "")
+			r.finishTurn(context.Background(), turn, store.Delivered, "")
 			return
 		}
 		settled := false
 		err := r.reply(a, turn.Inbound.AnswerTarget(), text, stream.Params{
 			BeforeShown: func() {
-				r.finishTurn(turn, store.Delivered, "")
+				r.finishTurn(context.Background(), turn, store.Delivered, "")
 				settled = true
 			},
 			Refused: func() {
 				// Not sent: a crash while it waits for the next try must
 				// not lose it.
-				r.finishTurn(turn, store.Running, "")
+				r.finishTurn(context.Background(), turn, store.Running, "")
 				settled = false
 			},
 		})
@@ -561,7 +583,7 @@ func (r *Runner) replyAsync(a platform.Adapter, turn store.Turn, compose func(ct
 			r.turnLog(turn).Info("a reply cut off by the shutdown is left for the next start")
 		default:
 			r.turnLog(turn).Error("sending a reply failed", "error", err)
-			r.finishTurn(turn, store.Failed, err.Error())
+			r.finishTurn(context.Background(), turn, store.Failed, err.Error())
 		}
 	})
 }

@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -10,6 +11,10 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/chat"
@@ -467,8 +472,8 @@ func (d *Delivery) update(o *op, v string, raw int) {
 	switch o.kind {
 	case opSend:
 		var id string
-		err = d.keep(v, func() (err error) {
-			id, err = d.ad.Send(d.ctx, d.target, o.text)
+		err = d.keep(d.ctx, "platform.send", v, func(ctx context.Context) (err error) {
+			id, err = d.ad.Send(ctx, d.target, o.text)
 			return err
 		})
 		if err == nil {
@@ -491,7 +496,7 @@ func (d *Delivery) update(o *op, v string, raw int) {
 			}
 		}
 	case opEdit:
-		err = d.keep(v, func() error { return d.ad.Edit(d.ctx, d.target, o.msg.id, o.text) })
+		err = d.keep(d.ctx, "platform.edit", v, func(ctx context.Context) error { return d.ad.Edit(ctx, d.target, o.msg.id, o.text) })
 		if err == nil {
 			d.out.Edits++
 			o.msg.record(o.text, o.p, v)
@@ -510,7 +515,9 @@ func (d *Delivery) update(o *op, v string, raw int) {
 			}
 		}
 	case opDraft:
-		err = d.ad.(platform.Drafter).Draft(d.ctx, d.target, d.draftID, o.text)
+		err = platformCall(d.ctx, "platform.draft", func(ctx context.Context) error {
+			return d.ad.(platform.Drafter).Draft(ctx, d.target, d.draftID, o.text)
+		})
 		if err == nil {
 			d.out.Drafts++
 			s.drafted = o.text
@@ -563,11 +570,12 @@ func (d *Delivery) shownNow() {
 	d.out.Shown = true
 }
 
-// keep makes call, which puts the text v into a message the user keeps:
-// before the first such call that holds answer text, BeforeShown is called;
-// when the platform refuses that call for its rate limit (so it showed
-// nothing), Refused is, and BeforeShown comes again before the next one.
-func (d *Delivery) keep(v string, call func() error) error {
+// keep makes call, the platform call named (see platformCall), which puts
+// the text v into a message the user keeps: before the first such call
+// that holds answer text, BeforeShown is called; when the platform refuses
+// that call for its rate limit (so it showed nothing), Refused is, and
+// BeforeShown comes again before the next one.
+func (d *Delivery) keep(ctx context.Context, name, v string, call func(context.Context) error) error {
 	first := !d.kept && v != ""
 	if first {
 		d.kept = true
@@ -575,13 +583,31 @@ func (d *Delivery) keep(v string, call func() error) error {
 			d.beforeShown()
 		}
 	}
-	err := call()
+	err := platformCall(ctx, name, call)
 	var refused *platform.RateLimitError
 	if first && errors.As(err, &refused) {
 		d.kept = false
 		if d.refused != nil {
 			d.refused()
 		}
+	}
+	return err
+}
+
+// tracerName names the tracer of the platform calls' spans.
+const tracerName = "github.com/herald-chat/herald/internal/stream"
+
+// platformCall makes one call to the platform, a span named name in the
+// trace ctx carries (a turn's: see package gateway; none without one), so
+// that a turn's trace shows each call its answer took. The span holds the
+// error's type, never a text.
+func platformCall(ctx context.Context, name string, call func(context.Context) error) error {
+	ctx, span := trace.SpanFromContext(ctx).TracerProvider().Tracer(tracerName).Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient))
+	defer span.End()
+	err := call(ctx)
+	if err != nil {
+		span.SetStatus(codes.Error, "")
+		span.SetAttributes(attribute.String("error.type", fmt.Sprintf("%T", err)))
 	}
 	return err
 }

@@ -282,7 +282,7 @@ func (d *Delivery) call(ctx context.Context, o *op) error {
 		switch o.kind {
 		case opSend:
 			var id string
-			err := d.keep(o.text, func() (err error) {
+			err := d.keep(ctx, "platform.send", o.text, func(ctx context.Context) (err error) {
 				id, err = d.ad.Send(ctx, d.target, o.text)
 				return err
 			})
@@ -293,14 +293,14 @@ func (d *Delivery) call(ctx context.Context, o *op) error {
 			o.msg = &message{id: id, shown: o.text}
 			d.shownNow()
 		case opEdit:
-			if err := d.keep(o.text, func() error { return d.ad.Edit(ctx, d.target, o.msg.id, o.text) }); err != nil {
+			if err := d.keep(ctx, "platform.edit", o.text, func(ctx context.Context) error { return d.ad.Edit(ctx, d.target, o.msg.id, o.text) }); err != nil {
 				return err
 			}
 			d.out.Edits++
 			o.msg.shown = o.text
 			d.shownNow()
 		case opDelete:
-			if err := d.ad.Delete(ctx, d.target, o.msg.id); err != nil {
+			if err := platformCall(ctx, "platform.delete", func(ctx context.Context) error { return d.ad.Delete(ctx, d.target, o.msg.id) }); err != nil {
 				return err
 			}
 			d.out.Deletes++

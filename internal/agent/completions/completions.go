@@ -19,6 +19,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/sse"
@@ -158,11 +160,8 @@ func (c *Client) Run(ctx context.Context, call Call, emit func(agent.Event)) (ag
 	}
 	attrs := []any{"server", c.Server, "session", res.SessionID,
 		"chars", len(text), "finish", st.finish, "duration", time.Since(start), "error", err}
-	if err != nil && !errors.Is(err, context.Canceled) {
-		c.log().Warn("turn failed", attrs...) // the operator's log says why
-	} else {
-		c.log().Debug("turn finished", attrs...)
-	}
+	// A failed turn is the gateway's warning, with the turn's ids.
+	c.log().Debug("turn finished", attrs...)
 	return res, header
 }
 
@@ -248,11 +247,14 @@ func (c *Client) do(parent context.Context, call Call, st *stream) (http.Header,
 // redirect too: the key, the body and the identity headers are for the
 // configured server only. (Go would follow a redirect to another port of
 // the same host with the key.) Whatever HTTP client the Client was given,
-// its copy here follows no redirect.
+// its copy here follows no redirect. The trace req's context carries (a
+// turn's) goes with it as a W3C traceparent, so that the agent server's
+// own spans join it.
 func (c *Client) Send(req *http.Request) (*http.Response, error) {
 	if c.Key != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Key)
 	}
+	propagation.TraceContext{}.Inject(req.Context(), propagation.HeaderCarrier(req.Header))
 	hc := *c.HTTP
 	hc.CheckRedirect = refuseRedirect
 	return hc.Do(req)

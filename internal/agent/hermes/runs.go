@@ -202,11 +202,9 @@ func (b *Backend) runTurn(ctx context.Context, turn agent.Turn, emit func(agent.
 // runResult is a run's Result, logged as the completions client logs a turn.
 func (b *Backend) runResult(turn agent.Turn, runID, text string, err error, start time.Time) agent.Result {
 	attrs := []any{"run", runID, "session", turn.SessionID, "chars", len(text), "duration", time.Since(start), "error", err}
-	switch {
-	case err == nil || errors.Is(err, agent.ErrDetached) || errors.Is(err, context.Canceled):
-		b.log.Debug("run finished", attrs...)
-	default:
-		b.log.Warn("run failed", attrs...)
+	// A failed turn is the gateway's warning, with the turn's ids.
+	b.log.Debug("run finished", attrs...)
+	if err != nil && !errors.Is(err, agent.ErrDetached) && !errors.Is(err, context.Canceled) {
 		b.recheck()
 	}
 	return agent.Result{
