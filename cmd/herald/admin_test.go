@@ -48,15 +48,6 @@ func TestAdminCommandsBesideARunningGateway(t *testing.T) {
 	if err := a.WaitReady(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	for _, text := range []string{"a private thought", "this one is refused"} {
-		resp, err := http.Post("http://"+a.Addr()+"/api/messages", "application/json",
-			strings.NewReader(`{"conversation":"conv-admin-0001","text":"`+text+`"}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-	}
-
 	var turns []struct {
 		ID       int64
 		Platform string
@@ -64,16 +55,26 @@ func TestAdminCommandsBesideARunningGateway(t *testing.T) {
 		Status   string
 		Error    string
 	}
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		out, err := herald(t, "turns", "--json")
+	// One message at a time: a second one while the first runs would
+	// interrupt it (the default busy mode).
+	for n, text := range []string{"a private thought", "this one is refused"} {
+		resp, err := http.Post("http://"+a.Addr()+"/api/messages", "application/json",
+			strings.NewReader(`{"conversation":"conv-admin-0001","text":"`+text+`"}`))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := json.Unmarshal([]byte(out), &turns); err != nil {
-			t.Fatalf("turns --json: %v\n%s", err, out)
-		}
-		if len(turns) == 2 && turns[0].Status == "delivered" && turns[1].Status == "delivered" || time.Now().After(deadline) {
-			break
+		resp.Body.Close()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			out, err := herald(t, "turns", "--json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal([]byte(out), &turns); err != nil {
+				t.Fatalf("turns --json: %v\n%s", err, out)
+			}
+			if len(turns) == n+1 && turns[0].Status == "delivered" || time.Now().After(deadline) {
+				break
+			}
 		}
 	}
 	if len(turns) != 2 || turns[0].Platform != "webchat" || turns[0].ChatID != "conv-admin-0001" ||

@@ -399,6 +399,54 @@ func TestInterruptModeCancelsAndRunsTheNewMessage(t *testing.T) {
 	})
 }
 
+// stallingSessions is a store whose first session read waits until its
+// turn is cancelled, as a read that a newer message overtakes.
+type stallingSessions struct {
+	*sqlite.Store
+	reading chan struct{}
+	once    sync.Once
+}
+
+func (s *stallingSessions) SessionID(ctx context.Context, key string) (string, bool, error) {
+	stall := false
+	s.once.Do(func() { stall = true })
+	if stall {
+		close(s.reading)
+		<-ctx.Done()
+		return "", false, ctx.Err()
+	}
+	return s.Store.SessionID(ctx, key)
+}
+
+// A message that interrupts a turn still reading its session: that turn
+// ends as replaced ("not run"), not as a failure of the store.
+func TestInterruptWhileReadingTheSession(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	stalling := &stallingSessions{Store: st, reading: make(chan struct{})}
+	plat := newFakePlatform("fake")
+	r := New(defaultOptions(), &backend{answer: echo}, stalling, plat)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-plat.ready
+	plat.deliver(t, dm("alice", "first", "e1"))
+	<-stalling.reading
+	plat.deliver(t, dm("alice", "second", "e2"))
+	eventually(t, "both turns to end", func() bool {
+		turns, err := st.Turns(context.Background(), store.AllTurns, 10)
+		return err == nil && len(turns) == 2 && turns[0].Status == store.Delivered && turns[1].Status != store.Received && turns[1].Status != store.Running
+	})
+	turns, _ := st.Turns(context.Background(), store.AllTurns, 10)
+	if first := turns[1]; first.Status != store.Delivered || first.Error != "not run: "+errInterrupted.Error() {
+		t.Errorf("the interrupted turn ended %s (%q)", first.Status, first.Error)
+	}
+}
+
 func TestQueueModeRunsMessagesInOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := newBlocking()

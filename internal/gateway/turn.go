@@ -59,12 +59,7 @@ type prepared struct {
 // started, or its session unreadable (the turn is then recorded as failed).
 func (r *Runner) prepare(j *job, log *slog.Logger) (prepared, bool) {
 	turn := j.turn
-	if cause := context.Cause(j.ctx); cause != nil {
-		// Cancelled before it started: at shutdown it stays journalled for
-		// the next start; otherwise a newer message or a command replaced it.
-		if !errors.Is(cause, errShutdown) {
-			r.finishTurn(j.traced(j.ctx), turn, store.Delivered, "not run: "+cause.Error())
-		}
+	if r.cancelledBeforeStart(j) {
 		return prepared{}, false
 	}
 	if err := journal(j.traced(j.ctx), "journalling the turn's start", func(ctx context.Context) error {
@@ -74,6 +69,9 @@ func (r *Runner) prepare(j *job, log *slog.Logger) (prepared, bool) {
 		log.Warn("journalling the turn's start failed; running it all the same", "error", err)
 	}
 	sessionID, err := r.sessionID(j.ctx, turn.SessionKey)
+	if err != nil && r.cancelledBeforeStart(j) {
+		return prepared{}, false
+	}
 	if err != nil {
 		log.Error("reading the session failed", "error", err)
 		r.finishTurn(j.traced(j.ctx), turn, store.Failed, err.Error())
@@ -91,6 +89,20 @@ func (r *Runner) prepare(j *job, log *slog.Logger) (prepared, bool) {
 	// The gateway's own notices are the chat's, not the conversation's.
 	history := slices.DeleteFunc(messages(entries), func(m chat.Message) bool { return m.Role == chat.Notice })
 	return prepared{target: turn.Inbound.AnswerTarget(), sessionID: sessionID, history: history}, true
+}
+
+// cancelledBeforeStart ends a turn whose context was cancelled before its
+// run began: at shutdown it stays journalled for the next start; otherwise
+// a newer message or a command replaced it.
+func (r *Runner) cancelledBeforeStart(j *job) bool {
+	cause := context.Cause(j.ctx)
+	if cause == nil {
+		return false
+	}
+	if !errors.Is(cause, errShutdown) {
+		r.finishTurn(j.traced(j.ctx), j.turn, store.Delivered, "not run: "+cause.Error())
+	}
+	return true
 }
 
 // ran is how a turn went.
