@@ -81,10 +81,19 @@ type App struct {
 	moder    agent.Moder // nil for a backend of one mode
 	// holder names this replica among those sharing the store's leases;
 	// holding is true while it holds the gateway's lease (always, for a
-	// store of one process): until then it stands by, from the start.
+	// store of one process, or with nothing under that lease): until then
+	// it stands by, from the start.
 	holder  string
 	holding atomic.Bool
 	leaser  store.Leaser // nil for a store of one process
+	// accounts are the platforms' further accounts (see account), each
+	// with a runner of its own; their fields are under accountsMu.
+	accounts   []*account
+	accountsMu sync.Mutex
+	// agent and runnerOptions are what an account's runner is built
+	// with; Reload replaces the options.
+	agent         agent.Backend
+	runnerOptions atomic.Pointer[gateway.Options]
 	// stopTracing flushes the traces and stops sending them, at exit.
 	stopTracing func(context.Context) error
 }
@@ -119,7 +128,6 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *App, err erro
 		return nil, err
 	}
 	a.leaser, _ = db.(store.Leaser)
-	a.holding.Store(a.leaser == nil)
 	a.store = wrap(o.WrapStore, store.Timed(db, func(op string, took time.Duration) {
 		a.Metrics.StoreWrites.WithLabelValues(op).Observe(took.Seconds())
 	}))
@@ -132,31 +140,21 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *App, err erro
 		backend = NewBackend(cfg, log)
 	}
 	backend = wrap(o.WrapBackend, backend)
-	a.backend = backend.Name()
+	a.agent, a.backend = backend, backend.Name()
 	a.moder, _ = backend.(agent.Moder)
 
 	ropts := runnerOptions(cfg, log, a.Metrics)
 	if ropts.Tracing, a.stopTracing, err = ops.Tracing(ctx, cfg.TracesURL(), o.Version, log); err != nil {
 		return nil, err
 	}
+	a.runnerOptions.Store(&ropts)
 	var site http.Handler
 	for _, name := range slices.Sorted(maps.Keys(cfg.Platforms)) {
 		settings := cfg.Platforms[name].(platform.Settings)
 		if !settings.Enabled() {
 			continue
 		}
-		adapter, err := settings.Adapter(platform.Deps{
-			Dir:      filepath.Join(cfg.Home, name),
-			State:    a.store,
-			Allows:   func(user string) bool { return a.Runner.Allows(name, user) }, // a.Runner is set below, before anything runs
-			History:  gateway.Transcripts(a.store, ropts.SessionKeys),
-			HTTPAddr: a.ln.Addr().String(),
-			Database: cfg.Database.URL,
-			Logger:   log,
-			// The web chat's event streams: bounded apart from other requests.
-			MaxEventStreams:          cfg.HTTP.MaxEventStreams,
-			MaxEventStreamsPerClient: cfg.HTTP.MaxEventStreamsPerClient,
-		})
+		adapter, err := settings.Adapter(a.deps(name))
 		if err != nil {
 			return nil, fmt.Errorf("platform %s: %w", name, err)
 		}
@@ -170,9 +168,21 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *App, err erro
 		}
 		a.adapters = append(a.adapters, wrap(o.WrapAdapter, adapter))
 	}
-	if len(a.adapters) == 0 {
+	a.accounts = accountsOf(cfg)
+	if len(a.adapters) == 0 && len(a.accounts) == 0 {
 		return nil, errors.New("no platform is enabled: enable the web chat (WEBCHAT_ENABLED=true) or configure a platform")
 	}
+	// Without leases every account runs here, from the start; with them,
+	// each is built when this replica takes it.
+	for _, acct := range a.accounts {
+		if a.leaser != nil {
+			break
+		}
+		if err := a.build(acct); err != nil {
+			return nil, fmt.Errorf("platform account %s: %w", acct.name, err)
+		}
+	}
+	a.holding.Store(a.leaser == nil || len(a.adapters) == 0)
 	a.Runner = gateway.New(ropts, backend, a.store, a.adapters...)
 
 	mux := http.NewServeMux()
@@ -191,6 +201,26 @@ func Build(ctx context.Context, cfg *config.Config, o Options) (_ *App, err erro
 	a.handler = mux
 	return a, nil
 }
+
+// deps is what the adapter of the platform (or account) name is built
+// with.
+func (a *App) deps(name string) platform.Deps {
+	return platform.Deps{
+		Dir:      filepath.Join(a.cfg.Home, name),
+		State:    a.store,
+		Allows:   func(user string) bool { return a.Runner.Allows(name, user) }, // a.Runner is set in Build, before anything runs
+		History:  gateway.Transcripts(a.store, a.runnerOpts().SessionKeys),
+		HTTPAddr: a.ln.Addr().String(),
+		Database: a.cfg.Database.URL,
+		Logger:   a.log,
+		// The web chat's event streams: bounded apart from other requests.
+		MaxEventStreams:          a.cfg.HTTP.MaxEventStreams,
+		MaxEventStreamsPerClient: a.cfg.HTTP.MaxEventStreamsPerClient,
+	}
+}
+
+// runnerOpts are the runners' options as the configuration last set them.
+func (a *App) runnerOpts() gateway.Options { return *a.runnerOptions.Load() }
 
 // OpenStore opens the store the configuration names: the PostgreSQL
 // database of HERALD_DATABASE_URL, else $HERALD_HOME/state.db.
@@ -239,6 +269,7 @@ func (a *App) Run(ctx context.Context) error {
 	for _, d := range a.cfg.Differences() {
 		a.log.Info("differs from Hermes: " + d)
 	}
+	a.warnOrphanedTurns(ctx)
 	var modeChecked sync.WaitGroup
 	defer modeChecked.Wait()
 	if a.moder != nil {
@@ -249,8 +280,11 @@ func (a *App) Run(ctx context.Context) error {
 			}
 		})
 	}
+	accountsCtx, stopAccounts := context.WithCancel(ctx)
+	accountsRan := make(chan struct{})
+	go func() { defer close(accountsRan); a.runAccounts(accountsCtx) }()
 	var runErr error
-	if a.leaser != nil {
+	if a.leaser != nil && len(a.adapters) > 0 {
 		release, err := a.holdLease(ctx, a.leaser)
 		switch {
 		case err != nil:
@@ -262,6 +296,8 @@ func (a *App) Run(ctx context.Context) error {
 	} else {
 		runErr = a.Runner.Run(ctx)
 	}
+	stopAccounts()
+	<-accountsRan
 	stopServing()
 	if err := <-served; err != nil && runErr == nil {
 		runErr = err
@@ -270,9 +306,43 @@ func (a *App) Run(ctx context.Context) error {
 	return runErr
 }
 
+// warnOrphanedTurns says which unfinished turns no runner takes up: those
+// of a platform (or account) no longer enabled. They stay journalled for
+// when it is enabled again.
+func (a *App) warnOrphanedTurns(ctx context.Context) {
+	pending, err := a.store.PendingTurns(ctx)
+	if err != nil {
+		return // the runners read them too, and say so
+	}
+	enabled := map[string]bool{}
+	for _, ad := range a.adapters {
+		enabled[ad.Name()] = true
+	}
+	for _, acct := range a.accounts {
+		enabled[acct.name] = true
+	}
+	left := map[string]int{}
+	for _, turn := range pending {
+		if name := turn.Inbound.Source.Platform; !enabled[name] {
+			left[name]++
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(left)) {
+		a.log.Warn("unfinished turns of a platform that is not enabled are left journalled", "platform", name, "turns", left[name])
+	}
+}
+
 // WaitReady returns once every platform is connected, or with ctx's error.
 func (a *App) WaitReady(ctx context.Context) error {
-	for _, ad := range a.adapters {
+	adapters := slices.Clone(a.adapters)
+	a.accountsMu.Lock()
+	for _, acct := range a.accounts {
+		if acct.adapter != nil { // built by Build: the accounts of one process
+			adapters = append(adapters, acct.adapter)
+		}
+	}
+	a.accountsMu.Unlock()
+	for _, ad := range adapters {
 		select {
 		case <-ad.Ready():
 		case <-ctx.Done():
@@ -394,7 +464,7 @@ func runnerOptions(cfg *config.Config, log *slog.Logger, metrics *ops.Metrics) g
 		}
 		pair[name] = cfg.PairsUnknownDMs(name)
 	}
-	return gateway.Options{
+	o := gateway.Options{
 		SessionKeys:    chat.SessionKeyOptions{GroupPerUser: cfg.GroupSessionsPerUser, ThreadPerUser: cfg.ThreadSessionsPerUser},
 		BusyMode:       cfg.BusyInputMode,
 		Access:         access,
@@ -430,4 +500,6 @@ func runnerOptions(cfg *config.Config, log *slog.Logger, metrics *ops.Metrics) g
 		Logger:               log,
 		Metrics:              metrics,
 	}
+	forAccounts(&o, cfg)
+	return o
 }

@@ -28,6 +28,8 @@ func (l *leaser) TakeLease(context.Context, string, string, time.Duration) (int6
 
 func (l *leaser) ReleaseLease(context.Context, string, string) error { return nil }
 
+func (l *leaser) Leases(context.Context) (map[string]string, error) { return nil, nil }
+
 // A renewal that finds the lease with another holder stops the process at
 // once, whatever time its own clock says is left (a suspended host).
 func TestLeaseTakenByAnotherStops(t *testing.T) {
@@ -58,7 +60,7 @@ func TestLeaseTakenByAnotherStops(t *testing.T) {
 	}
 	l.taken.Store(true)
 	<-stopped
-	if !strings.Contains(logged.String(), "another replica holds the gateway's lease: stopping at once") {
+	if !strings.Contains(logged.String(), "another replica holds the lease gateway: stopping at once") {
 		t.Errorf("the holder stopped, but not for the renewal that found another holder:\n%s", logged.String())
 	}
 }
@@ -73,7 +75,7 @@ func TestReplicaStandsByUntilItHoldsTheLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.close()
-	if err := a.ready(); err != errStandingBy {
+	if err := a.ready(nil); err != errStandingBy {
 		t.Errorf("before it asked for the lease: %v, want %v", err, errStandingBy)
 	}
 	page := httptest.NewRecorder()

@@ -32,7 +32,13 @@ func (a *App) Reload(cfg *config.Config) (applied, restart []string) {
 	if !maps.Equal(a.cfg.PlatformToolProgress, cfg.PlatformToolProgress) {
 		applied = append(applied, "display.platforms.*.tool_progress")
 	}
-	a.Runner.Reload(runnerOptions(cfg, a.log, a.Metrics))
+	next := runnerOptions(cfg, a.log, a.Metrics)
+	next.Tracing = a.runnerOpts().Tracing
+	a.runnerOptions.Store(&next)
+	a.Runner.Reload(next)
+	for _, acct := range a.accountsHeld() {
+		acct.runner.Reload(next)
+	}
 	if len(applied) > 0 {
 		a.log.Info("reloaded the configuration", "applied", applied)
 	} else {

@@ -296,10 +296,11 @@ type sendRef struct {
 	send int
 }
 
-// loadOutbox takes up the sends a previous run left: a queued one is sent,
-// one found sending is marked uncertain (its call may have reached the
-// platform, and sending it again could show it twice). Deliver waits for
-// it, so that what was journalled first is sent first.
+// loadOutbox takes up the sends a previous run left on the runner's
+// platforms: a queued one is sent, one found sending is marked uncertain
+// (its call may have reached the platform, and sending it again could
+// show it twice). Deliver waits for it, so that what was journalled first
+// is sent first.
 func (r *Runner) loadOutbox(ctx context.Context) error {
 	defer close(r.outboxLoaded)
 	unsent, err := r.store.UnsentDeliveries(ctx)
@@ -309,6 +310,9 @@ func (r *Runner) loadOutbox(ctx context.Context) error {
 	var uncertain []sendRef
 	for _, d := range unsent {
 		for i, s := range d.Sends {
+			if r.adapters[s.Platform] == nil {
+				continue // another runner's
+			}
 			switch s.Status {
 			case store.Sending:
 				r.log.Warn("a restart came while a delivery was sent; it is not sent again", "delivery", d.ID, "platform", s.Platform)

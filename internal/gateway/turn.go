@@ -78,6 +78,9 @@ func (r *Runner) prepare(j *job, log *slog.Logger) (prepared, bool) {
 		return prepared{}, false
 	}
 	entries, err := r.store.History(j.ctx, sessionID, r.opts.HistoryLimit)
+	if err != nil && r.cancelledBeforeStart(j) {
+		return prepared{}, false
+	}
 	if err != nil {
 		log.Error("reading the transcript failed", "error", err)
 	}
@@ -610,7 +613,8 @@ func (r *Runner) resume(pending []store.Turn) {
 	for _, turn := range pending {
 		name := turn.Inbound.Source.Platform
 		if r.adapters[name] == nil {
-			r.turnLog(turn).Warn("an unfinished turn's platform is not enabled; leaving it")
+			// Another runner's (a further account's), or a platform no
+			// longer enabled (the app warns of those).
 			continue
 		}
 		byPlatform[name] = append(byPlatform[name], turn) // oldest first

@@ -30,9 +30,10 @@ type Metrics struct {
 	// sent, failed, uncertain (a restart came during its call), repeated
 	// (its idempotency key was journalled before), refused (by the API).
 	Deliveries *prometheus.CounterVec
-	// LeaseHeld is 1 while this replica holds the gateway's lease on a
-	// shared store, 0 while it stands by; LeaseTakeovers counts the times
-	// it took the lease over from another replica.
+	// LeaseHeld is how many leases that have it run platforms this
+	// replica holds on a shared store (the gateway's, the accounts'), 0
+	// while it stands by; LeaseTakeovers counts the times it took one over
+	// from another replica.
 	LeaseHeld      prometheus.Gauge
 	LeaseTakeovers prometheus.Counter
 	// StoreWrites is how long the store's journal writes take, by kind
@@ -73,10 +74,10 @@ func NewMetrics() *Metrics {
 			Name: "herald_deliveries_total", Help: "The agent's own messages, a chat each, by outcome.",
 		}, []string{"outcome"}),
 		LeaseHeld: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "herald_lease_held", Help: "1 while this replica holds the gateway's lease on a shared store, 0 while it stands by.",
+			Name: "herald_lease_held", Help: "Leases this replica holds on a shared store (the gateway's and the accounts'); 0 while it stands by.",
 		}),
 		LeaseTakeovers: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "herald_lease_takeovers_total", Help: "Times this replica took the gateway's lease over from another.",
+			Name: "herald_lease_takeovers_total", Help: "Times this replica took a lease over from another.",
 		}),
 		StoreWrites: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "herald_store_write_seconds", Help: "Time the store's journal writes take, by kind.",

@@ -273,6 +273,21 @@ type OpenByDefault interface {
 	OpenByDefault() bool
 }
 
+// Accounts is implemented by the settings of a platform that can run
+// further accounts (more bots) beside its main one, for an operator
+// serving many users: each runs as an adapter of its own, with the
+// platform's other settings, and replicas spread them (see package app).
+type Accounts interface {
+	// Accounts returns each further account's settings by its adapter's
+	// name (see AccountName).
+	Accounts() map[string]Settings
+}
+
+// AccountName is the name a further account's adapter goes by, in
+// chat.Source.Platform, the journal, the logs and the metrics:
+// "<platform>-<account>". Never a colon: delivery targets split at it.
+func AccountName(platform, account string) string { return platform + "-" + account }
+
 // Deps is what the gateway gives a platform to build its adapter with.
 type Deps struct {
 	// Dir is the platform's own directory for the files it keeps

@@ -270,6 +270,9 @@ type Leaser interface {
 	// ReleaseLease lets go of a lease holder holds, so that another may
 	// take it at once.
 	ReleaseLease(ctx context.Context, name, holder string) error
+	// Leases returns the leases held now (not lapsed), by name, with
+	// their holders: how replicas see each other (see package app).
+	Leases(ctx context.Context) (map[string]string, error)
 }
 
 // Store is all of the gateway's persistent state, as one store provides

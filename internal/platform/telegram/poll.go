@@ -175,7 +175,7 @@ func (a *Adapter) handle(ctx context.Context, h platform.Handler, u models.Updat
 		return nil // a group the bot is not to answer in
 	}
 	in := chat.Inbound{
-		Source:      chatSource(m),
+		Source:      chatSource(a.name, m),
 		Text:        text,
 		Attachments: attachments,
 		Mentioned:   a.mentioned(m, text, entities),

@@ -1,10 +1,13 @@
 package telegram
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/herald-chat/herald/internal/chat"
 	"github.com/herald-chat/herald/internal/config"
@@ -54,6 +57,11 @@ type Options struct {
 	// ReplyToMode says which messages of an answer reply to the message
 	// answered: one of platform's reply modes ("" is first).
 	ReplyToMode string
+	// MoreAccounts are further bots' tokens by account name, each run as
+	// an adapter of its own (see platform.Accounts); Account is the name
+	// of the one these options run ("" for the main bot).
+	MoreAccounts map[string]string
+	Account      string
 }
 
 // tokenRE is the shape of a bot token: the bot's id, a colon, and a secret
@@ -76,6 +84,10 @@ func (o *Options) Settings() []config.Setting {
 				}
 				return nil
 			})},
+		{Key: "platforms.telegram.accounts", Env: "TELEGRAM_ACCOUNTS", Secret: true, Category: config.Messaging, Advanced: true,
+			Description: "Further bots, each its own account beside TELEGRAM_BOT_TOKEN's: name=token pairs, comma-separated; each answers as telegram-<name>, with Telegram's other settings, and replicas spread the accounts",
+			Prompt:      "More Telegram bots (name=token,…)",
+			Set:         accounts(&o.MoreAccounts)},
 		{Key: "platforms.telegram.base_url", Env: "TELEGRAM_BASE_URL", Default: DefaultBaseURL, Set: config.URL(&o.BaseURL), Category: config.Messaging, Advanced: true,
 			AltKeys:     []string{"platforms.telegram.extra.base_url", "telegram.base_url"},
 			Description: "Telegram Bot API server, for a self-hosted one; requests go to {base}/bot{token}/{method}",
@@ -129,6 +141,58 @@ func (o *Options) Settings() []config.Setting {
 		platform.BudgetSettings(Name, &o.Budget, ChatBudget))...)
 }
 
+// accountRE is an account's name: short, lowercase, and safe in a
+// delivery target and a directory name.
+var accountRE = regexp.MustCompile(`^[a-z0-9_]{1,32}$`)
+
+// accounts stores name=token pairs, comma-separated; what it shows names
+// the accounts, never their tokens.
+func accounts(dst *map[string]string) func(string) (string, error) {
+	return func(v string) (string, error) {
+		var pairs []string
+		if _, err := config.List(&pairs, nil)(v); err != nil {
+			return "", err
+		}
+		var got map[string]string
+		var names []string
+		for _, pair := range pairs {
+			name, token, ok := strings.Cut(pair, "=")
+			name, token = strings.TrimSpace(name), strings.TrimSpace(token)
+			switch {
+			case !ok || !accountRE.MatchString(name):
+				return "", errors.New("expected name=token pairs, each name of lowercase letters, digits and _ (at most 32)")
+			case got[name] != "":
+				return "", fmt.Errorf("the account %q is named twice", name)
+			case !tokenRE.MatchString(token):
+				return "", fmt.Errorf("account %q: expected a bot token from @BotFather, shaped like 123456789:AAE…", name)
+			case slices.Contains(slices.Collect(maps.Values(got)), token):
+				return "", fmt.Errorf("account %q: its token is another account's", name)
+			}
+			if got == nil {
+				got = map[string]string{}
+			}
+			got[name] = token
+			names = append(names, name)
+		}
+		*dst = got
+		return strings.Join(names, ","), nil
+	}
+}
+
+// Accounts implements platform.Accounts: each further bot with Telegram's
+// other settings, its home channel aside (the delivery API goes through
+// the main bot).
+func (o *Options) Accounts() map[string]platform.Settings {
+	more := map[string]platform.Settings{}
+	for name, token := range o.MoreAccounts {
+		account := *o
+		account.Token, account.Account, account.MoreAccounts = token, name, nil
+		account.HomeChannel = platform.Home{}
+		more[platform.AccountName(Name, name)] = &account
+	}
+	return more
+}
+
 // checkTopic accepts a forum topic's id (message_thread_id).
 func checkTopic(v string) error {
 	if _, err := strconv.ParseInt(v, 10, 64); err != nil {
@@ -173,8 +237,16 @@ func mentionPatterns(dst *[]*regexp.Regexp) func(string) (string, error) {
 	}
 }
 
-// Check has nothing to check across Telegram's settings.
-func (o *Options) Check(*config.Config) error { return nil }
+// Check refuses a further account with the main bot's token: two
+// adapters would poll one bot.
+func (o *Options) Check(*config.Config) error {
+	for name, token := range o.MoreAccounts {
+		if token == o.Token {
+			return fmt.Errorf("TELEGRAM_ACCOUNTS: the account %q has TELEGRAM_BOT_TOKEN's token", name)
+		}
+	}
+	return nil
+}
 
 // Enabled tells whether a bot token is set.
 func (o *Options) Enabled() bool { return o.Token != "" }

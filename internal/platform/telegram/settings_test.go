@@ -178,3 +178,51 @@ func TestTelegramHome(t *testing.T) {
 		t.Errorf("a topic that is not a number: %v, want an error naming the variable", err)
 	}
 }
+
+// Further bots: each an account of its own with Telegram's other settings
+// and no home channel; names and tokens are checked, and an error never
+// shows a token.
+func TestTelegramAccounts(t *testing.T) {
+	const support, sales = "222222222:AAHsupportBotTokenForHeraldTests0", "333333333:AAHsalesBotTokenForHeraldTests000"
+	c := configtest.MustLoad(t, "", map[string]string{
+		"TELEGRAM_BOT_TOKEN":     testBotToken,
+		"TELEGRAM_HOME_CHANNEL":  "-1001234567890",
+		"TELEGRAM_ACCOUNTS":      " support=" + support + ", sales=" + sales,
+		"TELEGRAM_ALLOWED_USERS": "111",
+	})
+	accounts := settingsOf(c).Accounts()
+	if len(accounts) != 2 {
+		t.Fatalf("accounts: %v", accounts)
+	}
+	for name, token := range map[string]string{"telegram-support": support, "telegram-sales": sales} {
+		o, ok := accounts[name].(*Options)
+		if !ok || o.Token != token || o.BaseURL != DefaultBaseURL || o.HomeChannel.Chat != "" || len(o.MoreAccounts) != 0 || !o.Enabled() {
+			t.Errorf("account %s: %+v", name, accounts[name])
+		}
+		a, err := New(*o, platform.Deps{})
+		if err != nil || a.Name() != name {
+			t.Errorf("account %s's adapter: %v, named %q", name, err, a.Name())
+		}
+	}
+	for _, e := range c.Effective() {
+		if e.Key == "platforms.telegram.accounts" && (e.Value != "support,sales" || !e.Secret) {
+			t.Errorf("herald check shows %+v", e)
+		}
+	}
+
+	for value, want := range map[string]string{
+		"support":            `expected name=token pairs`,
+		"Support=" + support: `expected name=token pairs`,
+		"support=" + support + ",support=" + sales: `the account "support" is named twice`,
+		"support=123:short":                        `account "support": expected a bot token`,
+		"support=" + support + ",sales=" + support: `account "sales": its token is another account's`,
+		"support=" + testBotToken:                  `the account "support" has TELEGRAM_BOT_TOKEN's token`,
+	} {
+		_, err := configtest.Load(t, "", map[string]string{"TELEGRAM_BOT_TOKEN": testBotToken, "TELEGRAM_ACCOUNTS": value})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("TELEGRAM_ACCOUNTS=%q: %v, want %q", value, err, want)
+		} else if strings.Contains(err.Error(), "AAH") {
+			t.Errorf("the error shows a token: %v", err)
+		}
+	}
+}

@@ -83,6 +83,7 @@ func menu() []models.BotCommand {
 
 // Adapter is the Telegram platform.
 type Adapter struct {
+	name      string // "telegram", or a further account's (see platform.AccountName)
 	opts      Options
 	state     platform.StateStore // nil keeps the offset in memory only
 	log       *slog.Logger
@@ -135,10 +136,15 @@ func New(opts Options, d platform.Deps) (*Adapter, error) {
 	if opts.Budget == (platform.Bucket{}) {
 		opts.Budget = ChatBudget
 	}
+	name := Name
+	if opts.Account != "" {
+		name = platform.AccountName(Name, opts.Account)
+	}
 	a := &Adapter{
+		name:     name,
 		opts:     opts,
 		state:    d.State,
-		log:      d.Logger.With("platform", Name),
+		log:      d.Logger.With("platform", name),
 		botID:    botID,
 		stateKey: fmt.Sprintf("telegram.%d.update_offset", botID),
 		ready:    make(chan struct{}),
@@ -166,8 +172,9 @@ func New(opts Options, d platform.Deps) (*Adapter, error) {
 	return a, nil
 }
 
-// Name returns "telegram".
-func (a *Adapter) Name() string { return Name }
+// Name returns "telegram", or a further account's name (see
+// platform.AccountName).
+func (a *Adapter) Name() string { return a.name }
 
 // Caps declares Telegram's limits: 4096 UTF-16 units, edits, drafts in
 // private chats only (sendMessageDraft refuses others), forum topics,
@@ -344,9 +351,9 @@ func (a *Adapter) redact(err error) error {
 }
 
 // chatSource describes where a message came from.
-func chatSource(m *models.Message) chat.Source {
+func chatSource(platform string, m *models.Message) chat.Source {
 	src := chat.Source{
-		Platform:  Name,
+		Platform:  platform,
 		ChatID:    strconv.FormatInt(m.Chat.ID, 10),
 		MessageID: strconv.Itoa(m.ID),
 	}

@@ -40,3 +40,21 @@ func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
 	}
 	return nil
 }
+
+// Leases returns the leases held now, by name, with their holders.
+func (s *Store) Leases(ctx context.Context) (map[string]string, error) {
+	rows, err := s.pool.Query(ctx, "SELECT name, holder FROM leases WHERE expires_at >= "+dbNow)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: list leases: %w", err)
+	}
+	held := map[string]string{}
+	var name, holder string
+	_, err = pgx.ForEachRow(rows, []any{&name, &holder}, func() error {
+		held[name] = holder
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: list leases: %w", err)
+	}
+	return held, nil
+}
