@@ -103,6 +103,9 @@ func TestDoctorNamesWhatToFix(t *testing.T) {
 		{"wrong bot token", func(t *testing.T, _ *telegramtest.Server) {
 			t.Setenv("TELEGRAM_BOT_TOKEN", "123456789:AAEaTokenTelegramDoesNotKnowAtAll")
 		}, "telegram: bot token", []string{"FAIL", "Telegram refused the token", "Unauthorized", "fix: copy the token @BotFather gave"}},
+		{"a further bot's token wrong", func(t *testing.T, _ *telegramtest.Server) {
+			t.Setenv("TELEGRAM_ACCOUNTS", "support=987654321:AAEaTokenTelegramDoesNotKnowAtAll")
+		}, "telegram-support: bot token", []string{"FAIL", "Telegram refused the token", "Unauthorized", "fix: copy the token @BotFather gave into TELEGRAM_ACCOUNTS (support=…)"}},
 		{"a webhook set", func(t *testing.T, tg *telegramtest.Server) {
 			resp, err := http.Get(tg.URL + "/bot" + doctorBotToken + "/setWebhook?url=https://hooks.example.com/secret-path")
 			if err != nil {

@@ -134,15 +134,22 @@ func diagnoseAgent(ctx context.Context, cfg *config.Config) []platform.Finding {
 	return findings
 }
 
-// diagnosePlatforms builds each enabled platform's adapter, without
-// connecting it, and asks it to check its side.
+// diagnosePlatforms builds each enabled platform's adapter (and each
+// further account's), without connecting it, and asks it to check its
+// side.
 func diagnosePlatforms(ctx context.Context, cfg *config.Config, st store.Store) []platform.Finding {
 	var findings []platform.Finding
-	for _, name := range slices.Sorted(maps.Keys(cfg.Platforms)) {
-		settings := cfg.Platforms[name].(platform.Settings)
-		if !settings.Enabled() {
-			continue
+	enabled := map[string]platform.Settings{}
+	for name, settings := range cfg.Platforms {
+		if settings := settings.(platform.Settings); settings.Enabled() {
+			enabled[name] = settings
 		}
+	}
+	for _, acct := range accountsOf(cfg) {
+		enabled[acct.name] = acct.settings
+	}
+	for _, name := range slices.Sorted(maps.Keys(enabled)) {
+		settings := enabled[name]
 		deps := platform.Deps{
 			Dir:      filepath.Join(cfg.Home, name),
 			HTTPAddr: cfg.HTTPAddr,
