@@ -55,17 +55,23 @@ func accountsOf(addr string) []string {
 	return r.Accounts
 }
 
-// spread is how many accounts each replica runs, and whether every
-// account runs on exactly one.
-func spread(addrs []string) (counts []int, once bool) {
-	var all []string
-	for _, addr := range addrs {
-		held := accountsOf(addr)
-		counts = append(counts, len(held))
-		all = append(all, held...)
-	}
-	slices.Sort(all)
-	return counts, len(slices.Compact(all)) == len(all)
+// waitSpread waits until the replicas at addrs run want accounts each
+// (in any order), every account on exactly one of them.
+func (w *faultWorld) waitSpread(what string, addrs []string, want ...int) {
+	w.t.Helper()
+	slices.Sort(want)
+	w.waitFor(what, func() bool {
+		var counts []int
+		var all []string
+		for _, addr := range addrs {
+			held := accountsOf(addr)
+			counts = append(counts, len(held))
+			all = append(all, held...)
+		}
+		slices.Sort(counts)
+		slices.Sort(all)
+		return len(slices.Compact(all)) == len(all) && slices.Equal(counts, want)
+	})
 }
 
 // Four Telegram bots as accounts over replicas on one PostgreSQL: one
@@ -93,10 +99,7 @@ func TestAccountsSpreadOverReplicas(t *testing.T) {
 	w.agent.start(t)
 	w.gw.start(t)
 	addrs := []string{w.http}
-	w.waitFor("the first replica to run the four accounts", func() bool {
-		counts, once := spread(addrs)
-		return once && counts[0] == 4
-	})
+	w.waitSpread("the first replica to run the four accounts", addrs, 4)
 	askAll("alone")
 
 	second, secondAddr := w.replica(t)
@@ -104,10 +107,7 @@ func TestAccountsSpreadOverReplicas(t *testing.T) {
 	defer second.stop()
 	addrs = append(addrs, secondAddr)
 	askAll("while the second joins")
-	w.waitFor("two accounts on each of two replicas", func() bool {
-		counts, once := spread(addrs)
-		return once && slices.Equal(counts, []int{2, 2})
-	})
+	w.waitSpread("two accounts on each of two replicas", addrs, 2, 2)
 	askAll("two replicas")
 
 	third, thirdAddr := w.replica(t)
@@ -115,23 +115,14 @@ func TestAccountsSpreadOverReplicas(t *testing.T) {
 	defer third.stop()
 	addrs = append(addrs, thirdAddr)
 	askAll("while the third joins")
-	w.waitFor("the accounts spread over three replicas", func() bool {
-		counts, once := spread(addrs)
-		slices.Sort(counts)
-		return once && slices.Equal(counts, []int{1, 1, 2})
-	})
-	counts, _ := spread(addrs)
-	t.Logf("accounts per replica: %v", counts)
+	w.waitSpread("the accounts spread over three replicas", addrs, 1, 1, 2)
 	askAll("three replicas")
 
 	// Killed, a replica's accounts lapse and the two others take them.
 	third.kill()
 	killed := time.Now()
 	addrs = addrs[:2]
-	w.waitFor("the accounts back on two replicas", func() bool {
-		counts, once := spread(addrs)
-		return once && slices.Equal(counts, []int{2, 2})
-	})
+	w.waitSpread("the accounts back on two replicas", addrs, 2, 2)
 	t.Logf("after kill -9 of the third replica, its accounts ran elsewhere %v later (lease TTL 2s)", time.Since(killed).Round(10*time.Millisecond))
 	askAll("after a kill")
 
