@@ -150,17 +150,17 @@ func (a *App) runAccounts(ctx context.Context) {
 		a.accountsMu.Unlock()
 		<-ctx.Done()
 	}
-	a.stopAccounts(func(*account) bool { return true })
+	a.stopAccounts()
 }
 
-// stopAccounts stops the runners of the accounts which says, each as at
-// exit (its running turns finish within the grace period, the others are
-// left journalled for whoever runs the account next), and waits for them.
-func (a *App) stopAccounts(which func(*account) bool) {
+// stopAccounts stops the accounts' runners, each as at exit (its running
+// turns finish within the grace period, the others are left journalled
+// for whoever runs the account next), and waits for them.
+func (a *App) stopAccounts() {
 	var stopping []chan struct{}
 	a.accountsMu.Lock()
 	for _, acct := range a.accounts {
-		if acct.stop != nil && which(acct) {
+		if acct.stop != nil {
 			acct.stop()
 			stopping = append(stopping, acct.done)
 		}
@@ -324,15 +324,21 @@ func share(units, mine int, others []int) (release int, take bool) {
 	return 0, mine < even || mine < most && !short
 }
 
+// running is a further account running here, as it was when asked.
+type running struct {
+	name   string
+	runner *gateway.Runner
+}
+
 // accountsHeld returns the further accounts running here, by name.
-func (a *App) accountsHeld() []*account {
+func (a *App) accountsHeld() []running {
 	a.accountsMu.Lock()
 	defer a.accountsMu.Unlock()
-	var running []*account
+	var held []running
 	for _, acct := range a.accounts {
 		if acct.runner != nil && acct.stop != nil {
-			running = append(running, acct)
+			held = append(held, running{acct.name, acct.runner})
 		}
 	}
-	return running
+	return held
 }

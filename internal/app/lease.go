@@ -191,13 +191,13 @@ func (a *App) readiness() ops.Readiness {
 
 // holdsAny tells whether this replica holds a lease that has it run
 // platforms: the gateway's, or an account's (held).
-func (a *App) holdsAny(held []*account) bool {
+func (a *App) holdsAny(held []running) bool {
 	return a.holding.Load() && len(a.adapters) > 0 || len(held) > 0
 }
 
 // ready is nil when this replica is ready, else why not: it runs what
 // it holds, and what it runs is connected.
-func (a *App) ready(held []*account) error {
+func (a *App) ready(held []running) error {
 	if a.leaser != nil && !a.holdsAny(held) {
 		return errStandingBy
 	}
