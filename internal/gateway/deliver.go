@@ -153,7 +153,7 @@ func (r *Runner) resolveOne(ctx context.Context, target string) ([]store.Send, e
 			return nil, err
 		}
 		if r.adapters[c.Source.Platform] == nil {
-			return nil, fmt.Errorf("%w %q: its platform %s is not enabled", ErrUnknownTarget, target, c.Source.Platform)
+			return nil, fmt.Errorf("%w %q: its platform %s is not enabled, or is a further account (deliveries go through the main accounts)", ErrUnknownTarget, target, c.Source.Platform)
 		}
 		return []store.Send{{Platform: c.Source.Platform, Target: chatTarget(c.Source)}}, nil
 	}

@@ -108,6 +108,11 @@ func TestAccountsSpreadOverReplicas(t *testing.T) {
 	addrs = append(addrs, secondAddr)
 	askAll("while the second joins")
 	w.waitSpread("two accounts on each of two replicas", addrs, 2, 2)
+	for _, addr := range addrs {
+		if got := metric(http.DefaultClient, addr, "herald_lease_held"); got != "herald_lease_held 2" {
+			t.Errorf("/metrics of a replica running two accounts: %q", got)
+		}
+	}
 	askAll("two replicas")
 
 	third, thirdAddr := w.replica(t)
