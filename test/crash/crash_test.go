@@ -509,6 +509,11 @@ func (g *gateway) start(t *testing.T) {
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	g.cmd, g.exited = cmd, exited
+	// A test that ends early (a failure) leaves no process behind.
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-exited
+	})
 }
 
 // pid is the running process's.
