@@ -10,6 +10,7 @@ import (
 
 	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/app"
+	"github.com/herald-chat/herald/internal/app/apptest"
 	"github.com/herald-chat/herald/internal/config"
 )
 
@@ -41,13 +42,7 @@ func TestAdminCommandsBesideARunningGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- a.Run(ctx) }()
-	defer func() { cancel(); <-ran }()
-	if err := a.WaitReady(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	apptest.Run(t, a)
 	var turns []struct {
 		ID       int64
 		Platform string

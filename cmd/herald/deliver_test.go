@@ -8,6 +8,7 @@ import (
 
 	"github.com/herald-chat/herald/internal/agent"
 	"github.com/herald-chat/herald/internal/app"
+	"github.com/herald-chat/herald/internal/app/apptest"
 	"github.com/herald-chat/herald/internal/config"
 )
 
@@ -33,13 +34,7 @@ func TestDeliverCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-ran })
-	if err := a.WaitReady(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	apptest.Run(t, a)
 	const conv = "conv-0123456789"
 	resp, err := http.Post("http://"+a.Addr()+"/api/messages", "application/json", strings.NewReader(`{"conversation":"`+conv+`","text":"hello"}`))
 	if err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"net"
 	"net/http/httptest"
@@ -9,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/herald-chat/herald/internal/app"
+	"github.com/herald-chat/herald/internal/app/apptest"
 	"github.com/herald-chat/herald/internal/config"
 	"github.com/herald-chat/herald/internal/ops"
 )
@@ -31,18 +31,12 @@ func TestHealth(t *testing.T) {
 	t.Setenv("HERALD_HTTP_ADDR", "0.0.0.0:"+port)
 	t.Setenv("WEBCHAT_TOKEN", "a-token-for-a-web-chat-beyond-loopback")
 
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- a.Run(ctx) }()
-	if err := a.WaitReady(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	stop := apptest.Run(t, a)
 	out, err := herald(t, "health")
 	if err != nil || !strings.Contains(out, `"status":"ready"`) {
 		t.Errorf("herald health on a ready gateway: %v\n%s", err, out)
 	}
-	cancel()
-	<-ran
+	stop()
 	if _, err := herald(t, "health"); err == nil || !strings.Contains(err.Error(), "127.0.0.1:"+port+"/readyz") {
 		t.Errorf("herald health with no gateway: %v", err)
 	}
