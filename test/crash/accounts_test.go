@@ -102,10 +102,15 @@ func TestAccountsSpreadOverReplicas(t *testing.T) {
 	w.waitSpread("the first replica to run the four accounts", addrs, 4)
 	askAll("alone")
 
-	second, secondAddr := w.replica(t)
-	second.start(t)
-	defer second.stop()
-	addrs = append(addrs, secondAddr)
+	// join starts another replica, stopped when the test ends.
+	join := func() *gateway {
+		g, addr := w.replica(t)
+		g.start(t)
+		t.Cleanup(g.stop)
+		addrs = append(addrs, addr)
+		return g
+	}
+	join()
 	askAll("while the second joins")
 	w.waitSpread("two accounts on each of two replicas", addrs, 2, 2)
 	for _, addr := range addrs {
@@ -115,10 +120,7 @@ func TestAccountsSpreadOverReplicas(t *testing.T) {
 	}
 	askAll("two replicas")
 
-	third, thirdAddr := w.replica(t)
-	third.start(t)
-	defer third.stop()
-	addrs = append(addrs, thirdAddr)
+	third := join()
 	askAll("while the third joins")
 	w.waitSpread("the accounts spread over three replicas", addrs, 1, 1, 2)
 	askAll("three replicas")
