@@ -212,10 +212,12 @@ func (a *App) balance(ctx context.Context, l store.Leaser) {
 		}
 		return
 	}
+	// counts is what each live replica holds, starting from nothing;
+	// this one is live, whether or not its own lease is listed yet.
 	counts := map[string]int{a.holder: 0}
 	for name, holder := range held {
 		if strings.HasPrefix(name, replicaPrefix) {
-			counts[holder] += 0
+			counts[holder] = 0
 		}
 	}
 	units := len(a.accounts)
@@ -270,7 +272,7 @@ func (a *App) balance(ctx context.Context, l store.Leaser) {
 	h := fnv.New32a()
 	h.Write([]byte(a.holder))
 	first := int(h.Sum32() % uint32(len(free)))
-	for _, acct := range append(free[first:], free[:first]...) {
+	for _, acct := range slices.Concat(free[first:], free[:first]) {
 		if a.takeAccount(ctx, l, acct) {
 			return // one a try: the others get their turn
 		}

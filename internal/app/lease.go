@@ -166,7 +166,7 @@ func (a *App) holdLease(ctx context.Context, l store.Leaser) (release func(), er
 func (a *App) readiness() ops.Readiness {
 	agent, platforms := a.Runner.Status()
 	if !a.holding.Load() {
-		platforms = map[string]string{} // the gateway's lease's are not run here
+		platforms = map[string]string{} // those under the gateway's lease run elsewhere
 	}
 	held := a.accountsHeld()
 	var names []string

@@ -350,10 +350,11 @@ func (a *Adapter) redact(err error) error {
 	return platform.Redacted(err, func(s string) string { return strings.ReplaceAll(s, a.opts.Token, "<token>") })
 }
 
-// chatSource describes where a message came from.
-func chatSource(platform string, m *models.Message) chat.Source {
+// chatSource describes where a message to the adapter named name came
+// from.
+func chatSource(name string, m *models.Message) chat.Source {
 	src := chat.Source{
-		Platform:  platform,
+		Platform:  name,
 		ChatID:    strconv.FormatInt(m.Chat.ID, 10),
 		MessageID: strconv.Itoa(m.ID),
 	}
